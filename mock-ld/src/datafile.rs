@@ -1,0 +1,173 @@
+//! Seed data in the format of LaunchDarkly's SDK file data sources: a JSON or YAML document
+//! with optional `flags` (full or minimal flags by key), `flagValues` (key → value, served to
+//! everyone) and `segments`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::model::{Flag, Segment};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DataFile {
+    #[serde(default)]
+    pub flags: BTreeMap<String, Flag>,
+    #[serde(default)]
+    pub flag_values: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub segments: BTreeMap<String, Segment>,
+}
+
+impl DataFile {
+    /// Every flag the file defines, `flagValues` turned into flags; keys come from the map.
+    pub fn into_items(self) -> (Vec<Flag>, Vec<Segment>) {
+        let mut flags: Vec<Flag> = self
+            .flags
+            .into_iter()
+            .map(|(key, mut flag)| {
+                flag.key = key;
+                flag
+            })
+            .collect();
+        flags.extend(
+            self.flag_values
+                .into_iter()
+                .map(|(key, value)| Flag::from_value(&key, value)),
+        );
+        let segments = self
+            .segments
+            .into_iter()
+            .map(|(key, mut segment)| {
+                segment.key = key;
+                segment
+            })
+            .collect();
+        (flags, segments)
+    }
+}
+
+/// A data file that could not be used, with the place and the field that are wrong.
+#[derive(Debug)]
+pub struct DataFileError {
+    pub path: PathBuf,
+    /// 1-based line and column, when the parser knows them.
+    pub position: Option<(usize, usize)>,
+    /// The field, as a path like `flags.my-flag.rules[0].variation`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for DataFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some((line, column)) = self.position {
+            write!(f, ":{line}:{column}")?;
+        }
+        if !self.field.is_empty() && self.field != "." {
+            write!(f, ": field `{}`", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for DataFileError {}
+
+pub fn load(path: &Path) -> Result<DataFile, DataFileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| DataFileError {
+        path: path.to_owned(),
+        position: None,
+        field: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(path, &text)
+}
+
+/// Parses as JSON when the file says so (by extension, or by starting with `{`), else YAML.
+pub fn parse(path: &Path, text: &str) -> Result<DataFile, DataFileError> {
+    let is_json = match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => true,
+        Some("yaml" | "yml") => false,
+        _ => text.trim_start().starts_with('{'),
+    };
+    let error = |position, field: String, message: String| DataFileError {
+        path: path.to_owned(),
+        position,
+        field,
+        message,
+    };
+    if is_json {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let position = Some((e.inner().line(), e.inner().column()));
+            error(
+                position,
+                e.path().to_string(),
+                strip_position(&e.inner().to_string()),
+            )
+        })
+    } else {
+        let de = serde_yaml::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let position = e.inner().location().map(|l| (l.line(), l.column()));
+            error(
+                position,
+                e.path().to_string(),
+                strip_position(&e.inner().to_string()),
+            )
+        })
+    }
+}
+
+/// The parsers append " at line L column C"; the error already leads with the position.
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_values_and_minimal_flags_load() {
+        let text = "flagValues:\n  banner: \"hello\"\nflags:\n  ai-cfg:\n    on: true\n    variations: [{_ldMeta: {enabled: true}}]\nsegments:\n  beta:\n    included: [u1]\n";
+        let (flags, segments) = parse(Path::new("seed.yaml"), text).unwrap().into_items();
+        assert_eq!(flags.len(), 2);
+        let banner = flags.iter().find(|f| f.key == "banner").unwrap();
+        assert!(banner.on);
+        assert_eq!(banner.variations, vec![Value::from("hello")]);
+        assert_eq!(segments[0].key, "beta");
+        assert_eq!(segments[0].included, vec!["u1".to_owned()]);
+    }
+
+    #[test]
+    fn yaml_errors_name_file_line_column_and_field() {
+        let text = "flags:\n  f:\n    on: true\n    rules:\n      - clauses: []\n        variation: \"one\"\n";
+        let err = parse(Path::new("seed.yaml"), text).unwrap_err().to_string();
+        assert!(err.starts_with("seed.yaml:6:"), "{err}");
+        assert!(err.contains("flags.f.rules[0]"), "{err}");
+        assert!(err.contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn json_errors_name_file_line_column_and_field() {
+        let text = "{\n  \"flags\": {\n    \"f\": {\"on\": \"yes\"}\n  }\n}";
+        let err = parse(Path::new("seed.json"), text).unwrap_err().to_string();
+        assert!(err.starts_with("seed.json:3:"), "{err}");
+        assert!(err.contains("field `flags.f.on`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_top_level_keys_are_errors() {
+        let err = parse(Path::new("x.json"), r#"{"flag": {}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `flag`"), "{err}");
+    }
+}

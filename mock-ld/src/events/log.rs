@@ -1,0 +1,374 @@
+//! Every event mock-ld received, and running counts of them per environment.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::wire::{Counter, Event};
+
+/// Where a payload came from: the environment its SDK key selects.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Source {
+    pub project: String,
+    /// The environment key, or `(unknown)` for a key mock-ld does not know. Such events are
+    /// still accepted: answering 401 would disable that SDK's events for good.
+    pub env: String,
+}
+
+/// One received event, as the SDK sent it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredEvent {
+    pub project: String,
+    pub env: String,
+    pub payload_id: Option<String>,
+    /// Unix epoch milliseconds.
+    pub received_at: u64,
+    #[serde(skip)]
+    pub kind: String,
+    #[serde(skip)]
+    pub key: Option<String>,
+    pub event: Box<RawValue>,
+}
+
+/// Counts a test asserts on. `flagVariations` comes from summary counters, which count
+/// every evaluation once; feature events are counted apart in `featureEventVariations`
+/// because a tracked evaluation produces both, and adding them would count it twice.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub payloads: u64,
+    pub duplicate_payloads: u64,
+    pub rejected_payloads: u64,
+    pub events: u64,
+    /// Events that were JSON but not of their kind's shape; stored raw all the same.
+    pub malformed_events: u64,
+    /// `droppedEvents` summed over diagnostic events (Python and Node report them).
+    pub sdk_dropped_events: u64,
+    pub by_kind: BTreeMap<String, u64>,
+    pub by_custom_key: BTreeMap<String, u64>,
+    /// Sum of `metricValue` per custom event key: total tokens, total duration, …
+    pub custom_metric_sums: BTreeMap<String, f64>,
+    pub flag_variations: BTreeMap<String, BTreeMap<String, u64>>,
+    pub feature_event_variations: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl Stats {
+    fn count_event(&mut self, event: &Result<Event<'_>, super::wire::EventError>, kind: &str) {
+        self.events += 1;
+        *self.by_kind.entry(kind.to_owned()).or_default() += 1;
+        match event {
+            Ok(Event::Custom(custom)) => {
+                *self
+                    .by_custom_key
+                    .entry(custom.key.to_string())
+                    .or_default() += 1;
+                if let Some(value) = custom.metric_value {
+                    *self
+                        .custom_metric_sums
+                        .entry(custom.key.to_string())
+                        .or_default() += value;
+                }
+            }
+            Ok(Event::Feature(eval)) => {
+                let by_variation = self
+                    .feature_event_variations
+                    .entry(eval.key.to_string())
+                    .or_default();
+                *by_variation
+                    .entry(variation_label(eval.variation, false))
+                    .or_default() += 1;
+            }
+            Ok(Event::Summary(summary)) => {
+                for (flag, counts) in &summary.features {
+                    let by_variation = self.flag_variations.entry(flag.to_string()).or_default();
+                    for Counter {
+                        variation,
+                        count,
+                        unknown,
+                        ..
+                    } in &counts.counters
+                    {
+                        *by_variation
+                            .entry(variation_label(*variation, *unknown))
+                            .or_default() += count;
+                    }
+                }
+            }
+            Ok(Event::Diagnostic { dropped_events }) => self.sdk_dropped_events += dropped_events,
+            Ok(_) => {}
+            Err(_) => self.malformed_events += 1,
+        }
+    }
+
+    fn merge(&mut self, other: &Stats) {
+        self.payloads += other.payloads;
+        self.duplicate_payloads += other.duplicate_payloads;
+        self.rejected_payloads += other.rejected_payloads;
+        self.events += other.events;
+        self.malformed_events += other.malformed_events;
+        self.sdk_dropped_events += other.sdk_dropped_events;
+        add_counts(&mut self.by_kind, &other.by_kind);
+        add_counts(&mut self.by_custom_key, &other.by_custom_key);
+        for (key, sum) in &other.custom_metric_sums {
+            *self.custom_metric_sums.entry(key.clone()).or_default() += sum;
+        }
+        for (flag, counts) in &other.flag_variations {
+            add_counts(
+                self.flag_variations.entry(flag.clone()).or_default(),
+                counts,
+            );
+        }
+        for (flag, counts) in &other.feature_event_variations {
+            add_counts(
+                self.feature_event_variations
+                    .entry(flag.clone())
+                    .or_default(),
+                counts,
+            );
+        }
+    }
+}
+
+fn add_counts(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
+    for (key, n) in from {
+        *into.entry(key.clone()).or_default() += n;
+    }
+}
+
+/// The variation index as a string key; `default` when the SDK served its default value,
+/// `unknown` when the flag did not exist.
+fn variation_label(variation: Option<i64>, unknown: bool) -> String {
+    match (variation, unknown) {
+        (_, true) => "unknown".to_owned(),
+        (Some(index), false) => index.to_string(),
+        (None, false) => "default".to_owned(),
+    }
+}
+
+/// What became of one payload.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Stored { events: usize },
+    Duplicate,
+}
+
+/// A parsed payload on its way into the log.
+pub struct Payload<'a> {
+    pub source: Source,
+    pub payload_id: Option<String>,
+    pub events: Vec<(&'a RawValue, Result<Event<'a>, super::wire::EventError>)>,
+}
+
+#[derive(Default)]
+struct Inner {
+    events: Vec<StoredEvent>,
+    seen_payload_ids: HashSet<String>,
+    stats: BTreeMap<Source, Stats>,
+}
+
+/// The received events, in arrival order, and their counts.
+#[derive(Default)]
+pub struct EventLog {
+    inner: Mutex<Inner>,
+}
+
+/// Which events a query selects; every filter is optional.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Filter {
+    pub project: Option<String>,
+    pub env: Option<String>,
+    pub kind: Option<String>,
+    pub key: Option<String>,
+}
+
+impl Filter {
+    fn selects_source(&self, source: &Source) -> bool {
+        self.project.as_ref().is_none_or(|p| *p == source.project)
+            && self.env.as_ref().is_none_or(|e| *e == source.env)
+    }
+
+    fn selects(&self, event: &StoredEvent) -> bool {
+        self.project.as_ref().is_none_or(|p| *p == event.project)
+            && self.env.as_ref().is_none_or(|e| *e == event.env)
+            && self.kind.as_ref().is_none_or(|k| *k == event.kind)
+            && self
+                .key
+                .as_ref()
+                .is_none_or(|k| event.key.as_ref() == Some(k))
+    }
+}
+
+impl EventLog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Records a payload unless its payload id was seen before (an SDK's retry).
+    pub fn record(&self, payload: Payload<'_>, received_at: u64) -> Outcome {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let stats = inner.stats.entry(payload.source.clone()).or_default();
+        if let Some(id) = &payload.payload_id {
+            if !inner.seen_payload_ids.insert(id.clone()) {
+                stats.duplicate_payloads += 1;
+                return Outcome::Duplicate;
+            }
+        }
+        stats.payloads += 1;
+        let count = payload.events.len();
+        inner.events.reserve(count);
+        for (raw, event) in payload.events {
+            let (kind, key) = kind_and_key(&event);
+            stats.count_event(&event, &kind);
+            inner.events.push(StoredEvent {
+                project: payload.source.project.clone(),
+                env: payload.source.env.clone(),
+                payload_id: payload.payload_id.clone(),
+                received_at,
+                kind,
+                key,
+                event: raw.to_owned(),
+            });
+        }
+        Outcome::Stored { events: count }
+    }
+
+    pub fn reject(&self, source: Source) {
+        self.lock()
+            .stats
+            .entry(source)
+            .or_default()
+            .rejected_payloads += 1;
+    }
+
+    /// Stored events the filter selects, serialized as `{"items":[…],"totalCount":N}`.
+    pub fn query_json(&self, filter: &Filter) -> serde_json::Result<Vec<u8>> {
+        let inner = self.lock();
+        let items: Vec<&StoredEvent> = inner.events.iter().filter(|e| filter.selects(e)).collect();
+        serde_json::to_vec(&serde_json::json!({ "items": items, "totalCount": items.len() }))
+    }
+
+    pub fn stats(&self, filter: &Filter) -> Stats {
+        let inner = self.lock();
+        let mut total = Stats::default();
+        for (_, stats) in inner
+            .stats
+            .iter()
+            .filter(|(source, _)| filter.selects_source(source))
+        {
+            total.merge(stats);
+        }
+        total
+    }
+
+    /// Forgets every event, count and payload id.
+    pub fn clear(&self) {
+        *self.lock() = Inner::default();
+    }
+}
+
+fn kind_and_key(event: &Result<Event<'_>, super::wire::EventError>) -> (String, Option<String>) {
+    match event {
+        Ok(Event::Index) => ("index".into(), None),
+        Ok(Event::Identify) => ("identify".into(), None),
+        Ok(Event::Feature(e)) => ("feature".into(), Some(e.key.to_string())),
+        Ok(Event::Debug(e)) => ("debug".into(), Some(e.key.to_string())),
+        Ok(Event::Custom(c)) => ("custom".into(), Some(c.key.to_string())),
+        Ok(Event::Summary(_)) => ("summary".into(), None),
+        Ok(Event::DiagnosticInit) => ("diagnostic-init".into(), None),
+        Ok(Event::Diagnostic { .. }) => ("diagnostic".into(), None),
+        Ok(Event::MigrationOp) => ("migration_op".into(), None),
+        Ok(Event::Other(kind)) => (kind.to_string(), None),
+        Err(_) => ("malformed".into(), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::wire::split_payload;
+    use super::*;
+
+    fn payload<'a>(body: &'a [u8], id: Option<&str>) -> Payload<'a> {
+        let events = split_payload(body)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r, Event::parse(r)))
+            .collect();
+        Payload {
+            source: Source {
+                project: "default".into(),
+                env: "test".into(),
+            },
+            payload_id: id.map(str::to_owned),
+            events,
+        }
+    }
+
+    const BODY: &[u8] = br#"[
+      {"kind":"custom","key":"$ld:ai:tokens:total","metricValue":30,"context":{"kind":"user","key":"u"}},
+      {"kind":"custom","key":"$ld:ai:tokens:total","metricValue":12,"context":{"kind":"user","key":"v"}},
+      {"kind":"feature","key":"cfg","variation":1,"version":2,"context":{"kind":"user","key":"u"}},
+      {"kind":"summary","features":{"cfg":{"counters":[{"variation":0,"count":6},{"variation":1,"count":4}]}}},
+      {"kind":"custom"}
+    ]"#;
+
+    #[test]
+    fn stats_count_kinds_keys_and_summary_variations() {
+        let log = EventLog::default();
+        assert_eq!(
+            log.record(payload(BODY, Some("p1")), 1),
+            Outcome::Stored { events: 5 }
+        );
+        let stats = log.stats(&Filter::default());
+        assert_eq!(stats.payloads, 1);
+        assert_eq!(stats.events, 5);
+        assert_eq!(stats.by_kind["custom"], 2);
+        assert_eq!(stats.by_kind["malformed"], 1);
+        assert_eq!(stats.malformed_events, 1);
+        assert_eq!(stats.by_custom_key["$ld:ai:tokens:total"], 2);
+        assert_eq!(stats.custom_metric_sums["$ld:ai:tokens:total"], 42.0);
+        assert_eq!(stats.flag_variations["cfg"]["0"], 6);
+        assert_eq!(stats.flag_variations["cfg"]["1"], 4);
+        assert_eq!(stats.feature_event_variations["cfg"]["1"], 1);
+    }
+
+    #[test]
+    fn a_retried_payload_is_counted_once() {
+        let log = EventLog::default();
+        log.record(payload(BODY, Some("p1")), 1);
+        assert_eq!(log.record(payload(BODY, Some("p1")), 2), Outcome::Duplicate);
+        let stats = log.stats(&Filter::default());
+        assert_eq!(
+            (stats.payloads, stats.duplicate_payloads, stats.events),
+            (1, 1, 5)
+        );
+    }
+
+    #[test]
+    fn queries_filter_by_env_kind_and_key() {
+        let log = EventLog::default();
+        log.record(payload(BODY, None), 7);
+        let filter = Filter {
+            kind: Some("custom".into()),
+            key: Some("$ld:ai:tokens:total".into()),
+            ..Filter::default()
+        };
+        let json: serde_json::Value =
+            serde_json::from_slice(&log.query_json(&filter).unwrap()).unwrap();
+        assert_eq!(json["totalCount"], 2);
+        assert_eq!(json["items"][0]["event"]["metricValue"], 30);
+        assert_eq!(json["items"][0]["receivedAt"], 7);
+        let other_env = Filter {
+            env: Some("production".into()),
+            ..Filter::default()
+        };
+        assert_eq!(log.stats(&other_env).events, 0);
+        log.clear();
+        assert_eq!(log.stats(&Filter::default()).events, 0);
+    }
+}

@@ -1,0 +1,278 @@
+//! mock-ld: a local LaunchDarkly that the real server-side SDKs accept unchanged.
+//!
+//! Module map:
+//! - [`model`]: flags and segments in canonical wire form.
+//! - [`store`]: projects, environments, versions, and the broadcast of changes to streams.
+//! - [`sdk`]: what SDKs call for data: the `/all` stream and the polling endpoints.
+//! - [`events`]: `/bulk` and `/diagnostic` intake, typed records, counts.
+//! - [`admin`]: `/admin`, the control API for tests and scripts.
+//! - [`datafile`]: seed data in the SDK file-data-source format.
+//!
+//! Embed it with [`MockLd::start`]; the `mock-ld` binary is a thin command line around it.
+
+pub mod admin;
+pub mod datafile;
+pub mod error;
+pub mod events;
+pub mod model;
+pub mod sdk;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use events::log::EventLog;
+use store::Store;
+
+/// Connect bursts of hundreds of SDKs overflow tokio's default backlog of 128 and stall
+/// for a second; LaunchDarkly-scale tests need more.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// How mock-ld starts.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// SDK key of the default project's `test` environment.
+    pub sdk_key: String,
+    /// Admin token of the REST API.
+    pub api_token: String,
+    /// Seed data files, each loaded into an environment of the default project.
+    pub data: Vec<DataSpec>,
+    /// Interval between heartbeat comments on idle streams.
+    pub heartbeat: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            sdk_key: "sdk-default-test".to_owned(),
+            api_token: "api-default-admin".to_owned(),
+            data: Vec::new(),
+            heartbeat: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A seed data file and the environment (of the default project) it loads into.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataSpec {
+    pub env: String,
+    pub path: PathBuf,
+}
+
+impl std::str::FromStr for DataSpec {
+    type Err = std::convert::Infallible;
+
+    /// `FILE` loads into `test`; `ENV=FILE` into `ENV`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.split_once('=') {
+            Some((env, path)) if !env.is_empty() && !env.contains(['/', '.']) => DataSpec {
+                env: env.to_owned(),
+                path: path.into(),
+            },
+            _ => DataSpec {
+                env: "test".to_owned(),
+                path: s.into(),
+            },
+        })
+    }
+}
+
+/// Why mock-ld could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Data(#[from] datafile::DataFileError),
+    #[error("--data names environment {0:?}, which the default project does not have (it has test and production)")]
+    UnknownEnvironment(String),
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub events: Arc<EventLog>,
+    pub shutdown: CancellationToken,
+    pub heartbeat: Duration,
+}
+
+/// Every route mock-ld serves.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/all", get(sdk::stream::all))
+        .route("/sdk/latest-all", get(sdk::poll::latest_all))
+        .route("/sdk/latest-flags", get(sdk::poll::latest_flags))
+        .route("/sdk/latest-flags/{key}", get(sdk::poll::latest_flag))
+        .route("/sdk/latest-segments", get(sdk::poll::latest_segments))
+        .route("/sdk/latest-segments/{key}", get(sdk::poll::latest_segment))
+        .route("/bulk", post(events::bulk))
+        .route("/diagnostic", post(events::diagnostic))
+        .merge(admin::routes())
+        // A real SDK payload must never meet a size limit: 413 stops its events for good.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Entry point for embedding mock-ld.
+pub struct MockLd;
+
+impl MockLd {
+    /// Loads the seed data, binds `config.listen` and serves until the handle shuts down.
+    pub async fn start(config: Config) -> Result<MockLdHandle, StartError> {
+        let store = Arc::new(Store::with_default_project(&config.sdk_key));
+        load_data(&store, &config.data)?;
+        let listener = bind(config.listen).map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let state = AppState {
+            store,
+            events: Arc::new(EventLog::default()),
+            shutdown: CancellationToken::new(),
+            heartbeat: config.heartbeat,
+        };
+        let task = tokio::spawn(serve(
+            listener,
+            router(state.clone()),
+            state.shutdown.clone(),
+        ));
+        tracing::info!(%addr, "mock-ld listening");
+        Ok(MockLdHandle {
+            addr,
+            config,
+            state,
+            task: Some(task),
+        })
+    }
+}
+
+fn load_data(store: &Store, data: &[DataSpec]) -> Result<(), StartError> {
+    for spec in data {
+        let env = store
+            .environment("default", &spec.env)
+            .ok_or_else(|| StartError::UnknownEnvironment(spec.env.clone()))?;
+        let (flags, segments) = datafile::load(&spec.path)?.into_items();
+        tracing::info!(file = %spec.path.display(), env = %spec.env, flags = flags.len(), segments = segments.len(), "seed data loaded");
+        for flag in flags {
+            env.upsert_flag(flag);
+        }
+        for segment in segments {
+            env.upsert_segment(segment);
+        }
+    }
+    Ok(())
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Serves `app` on `listener` until `shutdown` is cancelled, then lets in-flight requests
+/// finish. Streams watch the same token and end themselves.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+    if let Err(error) = result {
+        tracing::error!(%error, "mock-ld server failed");
+    }
+}
+
+/// A running mock-ld. Dropping it shuts the server down.
+pub struct MockLdHandle {
+    addr: SocketAddr,
+    config: Config,
+    state: AppState,
+    task: Option<JoinHandle<()>>,
+}
+
+impl MockLdHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT`, the one base URL for streaming, polling and events.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.state.store
+    }
+
+    pub fn events(&self) -> &Arc<EventLog> {
+        &self.state.events
+    }
+
+    /// Ends every stream and waits for the server to stop.
+    pub async fn shutdown(mut self) {
+        self.state.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for MockLdHandle {
+    fn drop(&mut self) {
+        self.state.shutdown.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_specs_name_an_environment_or_default_to_test() {
+        let spec: DataSpec = "seed.yaml".parse().unwrap();
+        assert_eq!(
+            spec,
+            DataSpec {
+                env: "test".into(),
+                path: "seed.yaml".into()
+            }
+        );
+        let spec: DataSpec = "production=dir/seed.json".parse().unwrap();
+        assert_eq!(
+            spec,
+            DataSpec {
+                env: "production".into(),
+                path: "dir/seed.json".into()
+            }
+        );
+        let spec: DataSpec = "./a=b.json".parse().unwrap();
+        assert_eq!(spec.env, "test");
+    }
+}

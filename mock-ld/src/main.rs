@@ -1,0 +1,92 @@
+//! The `mock-ld` command: a local LaunchDarkly for SDKs, scripts and CI.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use mock_ld::{Config, DataSpec, MockLd};
+
+// mimalloc: glibc malloc costs a quarter of `/bulk` throughput in page faults
+// (shared/perf-facts.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// A local LaunchDarkly: SDK streaming and polling, events intake and an admin API.
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about,
+    after_help = "Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=mock_ld=debug).\nExit codes: 0 stopped cleanly, 2 usage or input error (a bad --data file, an address in use)."
+)]
+struct Cli {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8765", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// SDK key of the default project's `test` environment.
+    #[arg(long, default_value = "sdk-default-test", value_name = "KEY")]
+    sdk_key: String,
+    /// Admin token of the REST API.
+    #[arg(long, default_value = "api-default-admin", value_name = "TOKEN")]
+    api_token: String,
+    /// Seed data (JSON or YAML with flags, flagValues, segments): FILE loads into `test`,
+    /// ENV=FILE into ENV. Repeatable.
+    #[arg(long, value_name = "[ENV=]FILE")]
+    data: Vec<DataSpec>,
+    /// Seconds between heartbeat comments on idle streams.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    heartbeat_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "mock_ld=info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let config = Config {
+        listen: cli.listen,
+        sdk_key: cli.sdk_key,
+        api_token: cli.api_token,
+        data: cli.data,
+        heartbeat: Duration::from_secs(cli.heartbeat_secs.max(1)),
+    };
+    let handle = match MockLd::start(config).await {
+        Ok(handle) => handle,
+        Err(error) => {
+            eprintln!("mock-ld: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("mock-ld listening on {}", handle.base_url());
+    for env in handle.store().environments() {
+        println!(
+            "  project {} environment {}: SDK key {}",
+            env.project, env.key, env.sdk_key
+        );
+    }
+    println!("  API token: {}", handle.config().api_token);
+    wait_for_signal().await;
+    eprintln!("mock-ld: shutting down");
+    handle.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,29 @@
+//! The endpoints LaunchDarkly's server-side SDKs call: the `/all` stream and the polling
+//! endpoints. Events intake lives in [`crate::events`].
+
+pub mod frames;
+pub mod poll;
+pub mod stream;
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap, StatusCode};
+
+use crate::error::AppError;
+use crate::store::{Environment, Store};
+
+/// The SDK key an SDK sent: raw in `Authorization` (all current SDKs), or with the
+/// `api_key ` scheme that Relay and older SDKs use.
+pub fn sdk_key(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    Some(value.strip_prefix("api_key ").unwrap_or(value).trim())
+}
+
+/// The environment selected by the request's SDK key, or 401 as LaunchDarkly answers.
+pub fn authorize(store: &Store, headers: &HeaderMap) -> Result<Arc<Environment>, AppError> {
+    let key = sdk_key(headers)
+        .ok_or_else(|| AppError::new(StatusCode::UNAUTHORIZED, "missing SDK key"))?;
+    store
+        .environment_by_sdk_key(key)
+        .ok_or_else(|| AppError::new(StatusCode::UNAUTHORIZED, "unknown SDK key"))
+}

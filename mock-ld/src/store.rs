@@ -1,0 +1,336 @@
+//! Projects, environments and the flags and segments each environment serves.
+//!
+//! Every environment owns a broadcast channel of ready-made SSE frames. A change is applied
+//! and its frame sent under the environment's lock, and a new stream takes its `put` snapshot
+//! and subscribes under the same lock, so no stream ever misses or reorders a change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use bytes::Bytes;
+use serde::Serialize;
+use sha1::{Digest, Sha1};
+use tokio::sync::broadcast;
+
+use crate::model::{Flag, Segment, Versioned};
+use crate::sdk::frames;
+
+/// How many frames a slow stream may fall behind before it is resynchronized with a `put`.
+const STREAM_BACKLOG: usize = 1024;
+
+/// The flags and segments of one environment at one moment, serialized once and shared by
+/// every stream and poll that asks for it until the next change.
+pub struct Snapshot {
+    /// `{"flags":{…},"segments":{…}}`, the poll body and the `put` payload.
+    pub all_json: Bytes,
+    /// The full `event: put` SSE frame.
+    pub put_frame: Bytes,
+    /// An opaque validator of `all_json` for `ETag` / `If-None-Match`.
+    pub etag: String,
+}
+
+#[derive(Default)]
+struct EnvData {
+    flags: BTreeMap<String, Flag>,
+    segments: BTreeMap<String, Segment>,
+    /// Versions of deleted items: a re-created item must get a higher version than its
+    /// tombstone, or SDKs that saw the delete would ignore it.
+    deleted_flags: HashMap<String, u64>,
+    deleted_segments: HashMap<String, u64>,
+    snapshot: Option<Arc<Snapshot>>,
+}
+
+/// One environment of a project: its SDK key, its data and its live streams.
+pub struct Environment {
+    pub project: String,
+    pub key: String,
+    pub sdk_key: String,
+    data: Mutex<EnvData>,
+    updates: broadcast::Sender<Bytes>,
+}
+
+impl Environment {
+    pub fn new(project: &str, key: &str, sdk_key: &str) -> Self {
+        Environment {
+            project: project.to_owned(),
+            key: key.to_owned(),
+            sdk_key: sdk_key.to_owned(),
+            data: Mutex::new(EnvData::default()),
+            updates: broadcast::channel(STREAM_BACKLOG).0,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, EnvData> {
+        // A panic while holding the lock leaves the data consistent (every mutation is a
+        // single insert or remove), so a poisoned lock is still safe to use.
+        self.data
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The current snapshot, built at most once per change.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        snapshot_of(&mut self.lock())
+    }
+
+    /// A new stream's starting point: the current `put` and a receiver of every later frame.
+    pub fn subscribe(&self) -> (Arc<Snapshot>, broadcast::Receiver<Bytes>) {
+        let mut data = self.lock();
+        (snapshot_of(&mut data), self.updates.subscribe())
+    }
+
+    /// How many streams are connected now.
+    pub fn stream_count(&self) -> usize {
+        self.updates.receiver_count()
+    }
+
+    pub fn flag(&self, key: &str) -> Option<Flag> {
+        self.lock().flags.get(key).cloned()
+    }
+
+    pub fn segment(&self, key: &str) -> Option<Segment> {
+        self.lock().segments.get(key).cloned()
+    }
+
+    pub fn flags(&self) -> Vec<Flag> {
+        self.lock().flags.values().cloned().collect()
+    }
+
+    pub fn segments(&self) -> Vec<Segment> {
+        self.lock().segments.values().cloned().collect()
+    }
+
+    /// Creates or replaces a flag, bumps its version and pushes a `patch` to every stream.
+    pub fn upsert_flag(&self, flag: Flag) -> Flag {
+        let mut guard = self.lock();
+        let data = &mut *guard;
+        let stored = upsert(&mut data.flags, &mut data.deleted_flags, flag);
+        self.publish(data, frames::patch(&stored));
+        stored
+    }
+
+    pub fn upsert_segment(&self, segment: Segment) -> Segment {
+        let mut guard = self.lock();
+        let data = &mut *guard;
+        let stored = upsert(&mut data.segments, &mut data.deleted_segments, segment);
+        self.publish(data, frames::patch(&stored));
+        stored
+    }
+
+    /// Deletes a flag and pushes a `delete`; `None` if there was no such flag.
+    pub fn delete_flag(&self, key: &str) -> Option<u64> {
+        let mut guard = self.lock();
+        let data = &mut *guard;
+        let version = remove(&mut data.flags, &mut data.deleted_flags, key)?;
+        self.publish(data, frames::delete(Flag::COLLECTION, key, version));
+        Some(version)
+    }
+
+    pub fn delete_segment(&self, key: &str) -> Option<u64> {
+        let mut guard = self.lock();
+        let data = &mut *guard;
+        let version = remove(&mut data.segments, &mut data.deleted_segments, key)?;
+        self.publish(data, frames::delete(Segment::COLLECTION, key, version));
+        Some(version)
+    }
+
+    fn publish(&self, data: &mut EnvData, frame: Bytes) {
+        data.snapshot = None;
+        // An error only means no stream is connected.
+        let _ = self.updates.send(frame);
+    }
+}
+
+fn upsert<T: Versioned>(
+    items: &mut BTreeMap<String, T>,
+    deleted: &mut HashMap<String, u64>,
+    mut item: T,
+) -> T {
+    let key = item.key().to_owned();
+    let previous = items
+        .get(&key)
+        .map(Versioned::version)
+        .or_else(|| deleted.remove(&key))
+        .unwrap_or(0);
+    // A caller may ask for a higher version (a data file, a replayed export); never lower.
+    let version = (previous + 1).max(item.version());
+    item.set_identity(&key, version);
+    items.insert(key, item.clone());
+    item
+}
+
+fn remove<T: Versioned>(
+    items: &mut BTreeMap<String, T>,
+    deleted: &mut HashMap<String, u64>,
+    key: &str,
+) -> Option<u64> {
+    let version = items.remove(key)?.version() + 1;
+    deleted.insert(key.to_owned(), version);
+    Some(version)
+}
+
+fn snapshot_of(data: &mut EnvData) -> Arc<Snapshot> {
+    if let Some(snapshot) = &data.snapshot {
+        return snapshot.clone();
+    }
+    #[derive(Serialize)]
+    struct All<'a> {
+        flags: &'a BTreeMap<String, Flag>,
+        segments: &'a BTreeMap<String, Segment>,
+    }
+    let all_json = Bytes::from(
+        serde_json::to_vec(&All {
+            flags: &data.flags,
+            segments: &data.segments,
+        })
+        .expect("flags and segments always serialize"),
+    );
+    let snapshot = Arc::new(Snapshot {
+        put_frame: frames::put(&all_json),
+        etag: etag_of(data),
+        all_json,
+    });
+    data.snapshot = Some(snapshot.clone());
+    snapshot
+}
+
+/// Derived from every item's key and version, so it changes exactly when the data does.
+fn etag_of(data: &EnvData) -> String {
+    let mut hasher = Sha1::new();
+    for (prefix, key, version) in data
+        .flags
+        .values()
+        .map(|f| ("f", &f.key, f.version))
+        .chain(data.segments.values().map(|s| ("s", &s.key, s.version)))
+    {
+        hasher.update(format!("{prefix}:{key}:{version}\n"));
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("\"mock-ld-{hex}\"")
+}
+
+/// A project and its environments.
+pub struct Project {
+    pub key: String,
+    pub name: String,
+    pub environments: Vec<Arc<Environment>>,
+}
+
+/// Every project, found by key or by an environment's SDK key.
+#[derive(Default)]
+pub struct Store {
+    projects: RwLock<Vec<Project>>,
+}
+
+impl Store {
+    /// The store mock-ld starts with: project `default` with environments `test` (whose SDK
+    /// key is `test_sdk_key`) and `production`.
+    pub fn with_default_project(test_sdk_key: &str) -> Self {
+        let environments = vec![
+            Arc::new(Environment::new("default", "test", test_sdk_key)),
+            Arc::new(Environment::new(
+                "default",
+                "production",
+                "sdk-default-production",
+            )),
+        ];
+        let project = Project {
+            key: "default".into(),
+            name: "Default project".into(),
+            environments,
+        };
+        Store {
+            projects: RwLock::new(vec![project]),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Project>> {
+        self.projects
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The environment an SDK key belongs to. Keys are compared exactly; callers strip any
+    /// `api_key ` scheme first.
+    pub fn environment_by_sdk_key(&self, sdk_key: &str) -> Option<Arc<Environment>> {
+        self.read()
+            .iter()
+            .flat_map(|p| &p.environments)
+            .find(|e| e.sdk_key == sdk_key)
+            .cloned()
+    }
+
+    pub fn environment(&self, project: &str, env: &str) -> Option<Arc<Environment>> {
+        self.read()
+            .iter()
+            .filter(|p| p.key == project)
+            .flat_map(|p| &p.environments)
+            .find(|e| e.key == env)
+            .cloned()
+    }
+
+    pub fn environments(&self) -> Vec<Arc<Environment>> {
+        self.read()
+            .iter()
+            .flat_map(|p| p.environments.iter().cloned())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag(key: &str, version: u64) -> Flag {
+        Flag {
+            key: key.into(),
+            version,
+            variations: vec![true.into()],
+            ..Flag::default()
+        }
+    }
+
+    #[test]
+    fn every_change_bumps_the_version_even_across_a_delete() {
+        let env = Environment::new("p", "e", "sdk-x");
+        assert_eq!(env.upsert_flag(flag("a", 0)).version, 1);
+        assert_eq!(env.upsert_flag(flag("a", 0)).version, 2);
+        assert_eq!(env.delete_flag("a"), Some(3));
+        assert_eq!(env.upsert_flag(flag("a", 0)).version, 4);
+        assert_eq!(env.upsert_flag(flag("a", 10)).version, 10);
+        assert_eq!(env.delete_flag("missing"), None);
+    }
+
+    #[test]
+    fn subscribers_receive_changes_after_their_snapshot() {
+        let env = Environment::new("p", "e", "sdk-x");
+        env.upsert_flag(flag("a", 0));
+        let (snapshot, mut rx) = env.subscribe();
+        assert!(std::str::from_utf8(&snapshot.put_frame)
+            .unwrap()
+            .contains("\"a\""));
+        let before = snapshot.etag.clone();
+        env.upsert_flag(flag("b", 0));
+        let frame = rx.try_recv().unwrap();
+        assert!(std::str::from_utf8(&frame)
+            .unwrap()
+            .starts_with("event: patch\n"));
+        assert_ne!(env.snapshot().etag, before);
+    }
+
+    #[test]
+    fn sdk_keys_select_environments() {
+        let store = Store::with_default_project("sdk-t");
+        assert_eq!(store.environment_by_sdk_key("sdk-t").unwrap().key, "test");
+        assert_eq!(
+            store
+                .environment_by_sdk_key("sdk-default-production")
+                .unwrap()
+                .key,
+            "production"
+        );
+        assert!(store.environment_by_sdk_key("sdk-nope").is_none());
+        assert!(store.environment("default", "test").is_some());
+    }
+}

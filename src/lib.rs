@@ -1,1 +1,10 @@
+//! aiconfig-harness: load tests and observability checks for LaunchDarkly AI Configs.
+//!
+//! Module map:
+//! - [`ld_client`]: the real LaunchDarkly Rust SDK, built for plain-HTTP mock-ld or Relay.
+//! - [`split`]: statistics of rollout splits (chi-square goodness of fit).
+//!
+//! mock-ld, the local LaunchDarkly, is its own crate (`mock-ld/`).
 
+pub mod ld_client;
+pub mod split;

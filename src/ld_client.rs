@@ -1,0 +1,111 @@
+//! Building the real LaunchDarkly Rust SDK client against mock-ld, a Relay Proxy or
+//! LaunchDarkly itself.
+//!
+//! The SDK is built without TLS (`default-features = false`), so it has no default
+//! transport: a plain-HTTP `HyperTransport` is handed to the streaming data source and the
+//! event processor explicitly.
+
+use std::time::Duration;
+
+use launchdarkly_sdk_transport::HyperTransport;
+use launchdarkly_server_sdk::{
+    Client, ConfigBuilder, EventProcessorBuilder, NullEventProcessorBuilder,
+    ServiceEndpointsBuilder, StreamingDataSourceBuilder,
+};
+
+/// How one SDK client is set up.
+#[derive(Clone, Debug)]
+pub struct SdkOptions {
+    /// Base URL of streaming, polling and events alike (mock-ld or a Relay Proxy).
+    pub base_url: String,
+    pub sdk_key: String,
+    /// `None` turns analytics events off.
+    pub events: Option<EventOptions>,
+}
+
+/// Event processor settings. The SDK's default capacity of 500 silently drops events under
+/// load, so runs size it to what they send.
+#[derive(Clone, Debug)]
+pub struct EventOptions {
+    pub capacity: usize,
+    pub flush_interval: Duration,
+}
+
+impl Default for EventOptions {
+    fn default() -> Self {
+        EventOptions { capacity: 100_000, flush_interval: Duration::from_secs(5) }
+    }
+}
+
+/// Why a client could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SdkError {
+    #[error("cannot create the HTTP transport: {0}")]
+    Transport(#[from] std::io::Error),
+    #[error("invalid SDK configuration: {0}")]
+    Config(String),
+    #[error("the SDK did not initialize from {url} within {timeout:?}")]
+    Timeout { url: String, timeout: Duration },
+    #[error("the SDK failed to initialize from {url} (a wrong SDK key gets 401, which ends the stream for good)")]
+    Failed { url: String },
+}
+
+/// A client that has received its first `put`, ready to evaluate.
+pub async fn start_client(options: &SdkOptions, timeout: Duration) -> Result<Client, SdkError> {
+    let client = build_client(options)?;
+    client.start_with_default_executor();
+    match client.wait_for_initialization(timeout).await {
+        Some(true) => Ok(client),
+        Some(false) => Err(SdkError::Failed { url: options.base_url.clone() }),
+        None => Err(SdkError::Timeout { url: options.base_url.clone(), timeout }),
+    }
+}
+
+/// A client that has not been started.
+pub fn build_client(options: &SdkOptions) -> Result<Client, SdkError> {
+    let transport = transport_for(&options.base_url)?;
+    let mut endpoints = ServiceEndpointsBuilder::new();
+    endpoints.relay_proxy(&options.base_url);
+    let mut streaming = StreamingDataSourceBuilder::new();
+    streaming.transport(transport.clone());
+    let mut builder =
+        ConfigBuilder::new(&options.sdk_key).service_endpoints(&endpoints).data_source(&streaming);
+    builder = match &options.events {
+        Some(events) => {
+            let mut processor = EventProcessorBuilder::new();
+            processor
+                .transport(transport)
+                .capacity(events.capacity)
+                .flush_interval(events.flush_interval);
+            builder.event_processor(&processor)
+        }
+        None => builder.event_processor(&NullEventProcessorBuilder::new()),
+    };
+    let config = builder.build().map_err(|e| SdkError::Config(e.to_string()))?;
+    Client::build(config).map_err(|e| SdkError::Config(e.to_string()))
+}
+
+/// The SDK honours `HTTP_PROXY` even for loopback; a local mock-ld must be reached directly.
+fn transport_for(base_url: &str) -> std::io::Result<HyperTransport> {
+    let builder = HyperTransport::builder();
+    let builder = if is_loopback(base_url) { builder.disable_proxy() } else { builder.auto_proxy() };
+    builder.build_http()
+}
+
+fn is_loopback(url: &str) -> bool {
+    let host = url.split("://").nth(1).unwrap_or(url);
+    host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_urls_bypass_proxies() {
+        assert!(is_loopback("http://127.0.0.1:8765"));
+        assert!(is_loopback("http://localhost:1"));
+        assert!(is_loopback("http://[::1]:1"));
+        assert!(!is_loopback("https://sdk.launchdarkly.com"));
+    }
+}

@@ -33,7 +33,10 @@ pub struct EventOptions {
 
 impl Default for EventOptions {
     fn default() -> Self {
-        EventOptions { capacity: 100_000, flush_interval: Duration::from_secs(5) }
+        EventOptions {
+            capacity: 100_000,
+            flush_interval: Duration::from_secs(5),
+        }
     }
 }
 
@@ -56,8 +59,13 @@ pub async fn start_client(options: &SdkOptions, timeout: Duration) -> Result<Cli
     client.start_with_default_executor();
     match client.wait_for_initialization(timeout).await {
         Some(true) => Ok(client),
-        Some(false) => Err(SdkError::Failed { url: options.base_url.clone() }),
-        None => Err(SdkError::Timeout { url: options.base_url.clone(), timeout }),
+        Some(false) => Err(SdkError::Failed {
+            url: options.base_url.clone(),
+        }),
+        None => Err(SdkError::Timeout {
+            url: options.base_url.clone(),
+            timeout,
+        }),
     }
 }
 
@@ -68,8 +76,9 @@ pub fn build_client(options: &SdkOptions) -> Result<Client, SdkError> {
     endpoints.relay_proxy(&options.base_url);
     let mut streaming = StreamingDataSourceBuilder::new();
     streaming.transport(transport.clone());
-    let mut builder =
-        ConfigBuilder::new(&options.sdk_key).service_endpoints(&endpoints).data_source(&streaming);
+    let mut builder = ConfigBuilder::new(&options.sdk_key)
+        .service_endpoints(&endpoints)
+        .data_source(&streaming);
     builder = match &options.events {
         Some(events) => {
             let mut processor = EventProcessorBuilder::new();
@@ -81,14 +90,20 @@ pub fn build_client(options: &SdkOptions) -> Result<Client, SdkError> {
         }
         None => builder.event_processor(&NullEventProcessorBuilder::new()),
     };
-    let config = builder.build().map_err(|e| SdkError::Config(e.to_string()))?;
+    let config = builder
+        .build()
+        .map_err(|e| SdkError::Config(e.to_string()))?;
     Client::build(config).map_err(|e| SdkError::Config(e.to_string()))
 }
 
 /// The SDK honours `HTTP_PROXY` even for loopback; a local mock-ld must be reached directly.
 fn transport_for(base_url: &str) -> std::io::Result<HyperTransport> {
     let builder = HyperTransport::builder();
-    let builder = if is_loopback(base_url) { builder.disable_proxy() } else { builder.auto_proxy() };
+    let builder = if is_loopback(base_url) {
+        builder.disable_proxy()
+    } else {
+        builder.auto_proxy()
+    };
     builder.build_http()
 }
 

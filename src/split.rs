@@ -14,7 +14,11 @@ pub struct GoodnessOfFit {
 /// with zero weight are left out, since they cannot be tested this way. `None` when fewer
 /// than two categories remain or nothing was observed.
 pub fn chi_square(observed: &[u64], weights: &[f64]) -> Option<GoodnessOfFit> {
-    assert_eq!(observed.len(), weights.len(), "one weight per observed count");
+    assert_eq!(
+        observed.len(),
+        weights.len(),
+        "one weight per observed count"
+    );
     let cells: Vec<(f64, f64)> = observed
         .iter()
         .zip(weights)
@@ -36,7 +40,11 @@ pub fn chi_square(observed: &[u64], weights: &[f64]) -> Option<GoodnessOfFit> {
     let degrees_of_freedom = cells.len() - 1;
     let distribution = ChiSquared::new(degrees_of_freedom as f64).ok()?;
     let p_value = 1.0 - distribution.cdf(statistic);
-    Some(GoodnessOfFit { statistic, degrees_of_freedom, p_value })
+    Some(GoodnessOfFit {
+        statistic,
+        degrees_of_freedom,
+        p_value,
+    })
 }
 
 #[cfg(test)]

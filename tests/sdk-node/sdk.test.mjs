@@ -1,0 +1,257 @@
+/**
+ * The real Node server SDK (@launchdarkly/node-server-sdk 9.13.7) and AI SDK
+ * (@launchdarkly/server-sdk-ai 0.16.8) against mock-ld, unchanged: streaming init, a 60/40
+ * AI Config rollout over 10,000 premium contexts (chi-square), summary counts, tracker
+ * events and their `data` fields (spec §7.3), flag-change propagation, and a 401 on an
+ * unknown SDK key. Each test runs its own mock-ld (MOCK_LD_BIN, default
+ * <repo>/target/debug/mock-ld). Run with `node --test` in this directory.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+import { basicLogger, init } from '@launchdarkly/node-server-sdk';
+import { initAi, LDFeedbackKind } from '@launchdarkly/server-sdk-ai';
+
+process.env.NO_PROXY = process.env.no_proxy = '127.0.0.1,localhost';
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const SDK_KEY = 'sdk-node-test';
+const PREMIUM = 10_000;
+const FREE = 1_000;
+
+const aiVariation = (variationKey, model, provider, version) => ({
+  _ldMeta: { enabled: true, variationKey, version, mode: 'completion' },
+  model: { name: model, parameters: { temperature: 0.2, maxTokens: 256 } },
+  provider: { name: provider },
+  messages: [{ role: 'system', content: 'You help {{ldctx.key}}.' }],
+});
+const VARIATIONS = [
+  aiVariation('standard', 'gpt-4o-mini', 'openai', 1),
+  aiVariation('premium-a', 'gpt-4o', 'openai', 2),
+  aiVariation('premium-b', 'claude-3-5-sonnet', 'anthropic', 3),
+];
+const MODEL_TO_INDEX = Object.fromEntries(VARIATIONS.map((v, i) => [v.model.name, i]));
+
+/** tier in [premium] → 60/40 rollout of variations 1 and 2 (or `serve`); else variation 0. */
+const aiFlag = (key, serve = { rollout: { variations: [{ variation: 1, weight: 60000 }, { variation: 2, weight: 40000 }] } }) => ({
+  key, version: 1, on: true, salt: `${key}-salt`, offVariation: 0, variations: VARIATIONS,
+  rules: [{ id: 'premium', trackEvents: false, clauses: [{ attribute: 'tier', op: 'in', values: ['premium'] }], ...serve }],
+  fallthrough: { variation: 0 },
+});
+
+/** Starts a private mock-ld for test `t` (stopped after it); returns its URL and admin API. */
+async function startMockLd(t) {
+  const bin = process.env.MOCK_LD_BIN || join(REPO, 'target/debug/mock-ld');
+  assert.ok(existsSync(bin), `mock-ld binary not found at ${bin}: run \`cargo build -p mock-ld\` (or set MOCK_LD_BIN)`);
+  const dir = mkdtempSync(join(tmpdir(), 'mock-ld-node-'));
+  const seed = join(dir, 'seed.json');
+  const flags = Object.fromEntries(['ai-split', 'ai-tracked', 'ai-propagation'].map((k) => [k, aiFlag(k)]));
+  writeFileSync(seed, JSON.stringify({ flags }));
+  const log = openSync(join(dir, 'mock-ld.log'), 'w');
+  const proc = spawn(bin, ['--listen', '127.0.0.1:0', '--data', seed, '--sdk-key', SDK_KEY], { stdio: ['ignore', 'pipe', log] });
+  t.after(async () => {
+    if (proc.exitCode === null && proc.kill('SIGTERM')) await once(proc, 'exit');
+    closeSync(log);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
+  const first = await Promise.race([lines.next(), sleep(10_000, { value: 'timeout' }, { ref: false })]);
+  const match = /^mock-ld listening on (http:\/\/\S+)$/.exec(first.value ?? '');
+  assert.ok(match, `mock-ld did not start: first line ${JSON.stringify(first.value)}, log in ${dir}`);
+  const url = match[1];
+  const admin = async (method, path, body) => {
+    const res = await fetch(`${url}/admin${path}`, { method, body: body && JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    const text = await res.text();
+    assert.ok(res.ok, `${method} /admin${path} -> ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+  return {
+    url, admin,
+    putFlag: (flag) => admin('PUT', `/environments/test/flags/${flag.key}`, flag),
+    stats: () => admin('GET', '/events/stats?env=test'),
+    customEvents: async (key) => (await admin('GET', `/events?env=test&kind=custom&key=${encodeURIComponent(key)}`)).items.map((i) => i.event),
+  };
+}
+
+/** An SDK client with stream, polling and events URIs at mock-ld; closed after test `t`. */
+function makeClient(t, url, sdkKey = SDK_KEY) {
+  const client = init(sdkKey, { baseUri: url, streamUri: url, eventsUri: url, capacity: 100_000, logger: basicLogger({ level: 'none' }) });
+  t.after(() => client.close());
+  return client;
+}
+
+async function startClient(t) {
+  const ld = await startMockLd(t);
+  const client = makeClient(t, ld.url);
+  await client.waitForInitialization({ timeout: 5 });
+  return { ld, client, ai: initAi(client) };
+}
+
+/** Calls fetch() until done(value) or the timeout; returns the last value. */
+async function waitFor(fetch, done, timeoutMs = 15_000, intervalMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fetch();
+    if (done(value) || Date.now() > deadline) return value;
+    await sleep(intervalMs);
+  }
+}
+
+/** erfc by Numerical Recipes' erfcc (Chebyshev fit, fractional error < 1.2e-7 for all x). */
+function erfc(x) {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+    + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  const r = t * Math.exp(poly);
+  return x >= 0 ? r : 2 - r;
+}
+
+/** Chi-square goodness of fit, 1 degree of freedom: p = P(X > chi2) = erfc(sqrt(chi2 / 2)). */
+function chiSquareP(observed, expected) {
+  const chi2 = observed.reduce((sum, o, i) => sum + (o - expected[i]) ** 2 / expected[i], 0);
+  return { chi2, p: erfc(Math.sqrt(chi2 / 2)) };
+}
+
+const ctx = (key, tier) => ({ kind: 'user', key, tier });
+
+async function servedIndex(ai, flagKey, context) {
+  const config = await ai.completionConfig(flagKey, context);
+  assert.ok(config.enabled, `${flagKey} disabled for ${context.key}: the SDK served its default`);
+  assert.equal(config.messages[0].content, `You help ${context.key}.`);
+  return MODEL_TO_INDEX[config.model.name];
+}
+
+test('erfc approximation matches reference values', () => {
+  for (const [x, ref] of [[0, 1], [0.5, 0.4795001221869535], [1, 0.1572992070502851], [2, 0.004677734981047266], [-1, 1.842700792949715]]) {
+    assert.ok(Math.abs(erfc(x) - ref) <= 1.2e-7 * ref, `erfc(${x}) = ${erfc(x)}, want ${ref}`);
+  }
+});
+
+test('initializes over the stream', async (t) => {
+  const { ld, client } = await startClient(t);
+  assert.ok(client.initialized());
+  const envs = (await ld.admin('GET', '/environments')).items;
+  assert.deepEqual(envs.filter((e) => e.key === 'test').map((e) => e.streams), [1], 'one stream expected');
+  const detail = await client.variationDetail('ai-split', { kind: 'user', key: 'someone' }, null);
+  assert.equal(detail.value._ldMeta.variationKey, 'standard');
+  assert.deepEqual(detail.reason, { kind: 'FALLTHROUGH' });
+  await client.flush();
+  const stats = await waitFor(ld.stats, (s) => s.byKind['diagnostic-init']);
+  assert.equal(stats.byKind['diagnostic-init'], 1, JSON.stringify(stats.byKind));
+});
+
+test('60/40 rollout split and summary counts', async (t) => {
+  const { ld, client, ai } = await startClient(t);
+  const counts = [0, 0, 0];
+  for (let i = 0; i < PREMIUM; i += 1) counts[await servedIndex(ai, 'ai-split', ctx(`user-${i}`, 'premium'))] += 1;
+  assert.equal(counts[0], 0, 'premium contexts fell through');
+  for (let i = 0; i < FREE; i += 1) assert.equal(await servedIndex(ai, 'ai-split', ctx(`free-${i}`, 'free')), 0);
+  counts[0] = FREE;
+  const { chi2, p } = chiSquareP([counts[1], counts[2]], [0.6 * PREMIUM, 0.4 * PREMIUM]);
+  console.log(`node split: premium-a=${counts[1]} premium-b=${counts[2]} standard=${counts[0]} chi2=${chi2.toFixed(3)} p=${p.toFixed(4)}`);
+  assert.ok(p > 0.001, `60/40 split rejected: ${counts[1]}/${counts[2]}, chi2=${chi2}, p=${p}`);
+
+  const expected = { 0: counts[0], 1: counts[1], 2: counts[2] };
+  const same = (s) => JSON.stringify(s.flagVariations['ai-split']) === JSON.stringify(expected);
+  await client.flush();
+  const stats = await waitFor(ld.stats, same);
+  assert.deepEqual(stats.flagVariations['ai-split'], { 0: FREE, 1: counts[1], 2: counts[2] });
+  assert.equal(stats.byCustomKey['$ld:ai:usage:completion-config'], PREMIUM + FREE);
+  assert.deepEqual([stats.malformedEvents, stats.rejectedPayloads, stats.duplicatePayloads], [0, 0, 0]);
+});
+
+test('tracker events carry the 0.16.8 data fields', async (t) => {
+  const { ld, client, ai } = await startClient(t);
+  const served = {};
+  for (let n = 0; n < 4; n += 1) { // user-3's run fails
+    const config = await ai.completionConfig('ai-tracked', ctx(`user-${n}`, 'premium'));
+    served[`user-${n}`] = MODEL_TO_INDEX[config.model.name];
+    const { tracker } = config;
+    tracker.trackDuration(100 + n);
+    tracker.trackTimeToFirstToken(20 + n);
+    tracker.trackTokens({ total: 30 + n, input: 10 + n, output: 20 });
+    if (n !== 3) tracker.trackSuccess(); else tracker.trackError();
+    tracker.trackFeedback({ kind: n !== 3 ? LDFeedbackKind.Positive : LDFeedbackKind.Negative });
+  }
+  // A config the SDK does not know: the default (disabled) config still has a tracker.
+  (await ai.completionConfig('ai-missing', ctx('user-x', 'premium'))).tracker.trackError();
+
+  const expectedCounts = {
+    '$ld:ai:duration:total': 4, '$ld:ai:feedback:user:negative': 1, '$ld:ai:feedback:user:positive': 3,
+    '$ld:ai:generation:error': 2, '$ld:ai:generation:success': 3, '$ld:ai:sdk:info': 1,
+    '$ld:ai:tokens:input': 4, '$ld:ai:tokens:output': 4, '$ld:ai:tokens:total': 4, '$ld:ai:tokens:ttf': 4,
+    '$ld:ai:usage:completion-config': 5,
+  };
+  await client.flush();
+  const stats = await waitFor(ld.stats, (s) => JSON.stringify(s.byCustomKey) === JSON.stringify(expectedCounts));
+  assert.deepEqual(stats.byCustomKey, expectedCounts);
+  assert.equal(stats.customMetricSums['$ld:ai:tokens:total'], 30 + 31 + 32 + 33);
+
+  const metricOf = {
+    '$ld:ai:duration:total': (n) => 100 + n, '$ld:ai:tokens:ttf': (n) => 20 + n, '$ld:ai:tokens:total': (n) => 30 + n,
+    '$ld:ai:tokens:input': (n) => 10 + n, '$ld:ai:tokens:output': () => 20,
+  };
+  for (const [key, count] of Object.entries(expectedCounts)) {
+    const events = await ld.customEvents(key);
+    assert.equal(events.length, count, `${key}: ${events.length} events`);
+    if (key.startsWith('$ld:ai:usage:')) {
+      for (const e of events) assert.ok(['ai-tracked', 'ai-missing'].includes(e.data) && e.metricValue === 1, JSON.stringify(e));
+    } else if (key === '$ld:ai:sdk:info') {
+      assert.deepEqual(events[0].context, { kind: 'ld_ai', key: 'ld-internal-tracking', anonymous: true });
+      assert.deepEqual(events[0].data, { aiSdkName: '@launchdarkly/server-sdk-ai', aiSdkVersion: '0.16.8', aiSdkLanguage: 'javascript' });
+      assert.equal(events[0].metricValue, 1);
+    } else {
+      for (const e of events) {
+        const user = e.context.key;
+        if (user === 'user-x') {
+          assert.deepEqual(e.data, { variationKey: '', configKey: 'ai-missing', version: 1, modelName: '', providerName: '' });
+          continue;
+        }
+        const n = Number(user.slice('user-'.length));
+        const v = VARIATIONS[served[user]];
+        // 0.16.8 sends exactly these five fields: no runId (added in 0.17), no aiSdkName (0.15.0–0.16.3 only).
+        assert.deepEqual(e.data, {
+          variationKey: v._ldMeta.variationKey, configKey: 'ai-tracked', version: v._ldMeta.version,
+          modelName: v.model.name, providerName: v.provider.name,
+        }, `${key} for ${user}`);
+        assert.equal(e.metricValue, (metricOf[key] ?? (() => 1))(n), `${key} metricValue for ${user}`);
+      }
+    }
+  }
+});
+
+test('a flag change through the admin API reaches the SDK', async (t) => {
+  const { ld, client, ai } = await startClient(t);
+  const context = ctx('user-7', 'premium');
+  assert.ok([1, 2].includes(await servedIndex(ai, 'ai-propagation', context)));
+  const updated = aiFlag('ai-propagation', { variation: 3 });
+  updated.variations = [...VARIATIONS, aiVariation('premium-next', 'gpt-4.1', 'openai', 4)];
+  const start = performance.now();
+  const stored = await ld.putFlag(updated);
+  const served = await waitFor(() => ai.completionConfig('ai-propagation', context), (c) => c.model.name === 'gpt-4.1', 5_000, 1);
+  const elapsed = performance.now() - start;
+  console.log(`node propagation: ${elapsed.toFixed(1)} ms (flag version ${stored.version})`);
+  assert.equal(stored.version, 2);
+  assert.equal(served.model.name, 'gpt-4.1', 'the change did not arrive within 5 s');
+  assert.equal((await client.variationDetail('ai-propagation', context, null)).variationIndex, 3);
+});
+
+test('an unknown SDK key fails initialization with 401', async (t) => {
+  const ld = await startMockLd(t);
+  const res = await fetch(`${ld.url}/all`, { headers: { authorization: 'sdk-unknown' } });
+  assert.equal(res.status, 401);
+  const client = makeClient(t, ld.url, 'sdk-unknown');
+  const start = performance.now();
+  await assert.rejects(client.waitForInitialization({ timeout: 3 }), /Authentication failed/);
+  assert.ok(performance.now() - start < 2_500, 'a 401 must fail init at once, not by timeout');
+  assert.equal(client.initialized(), false);
+  assert.equal(await client.variation('ai-split', { kind: 'user', key: 'someone' }, 'fallback'), 'fallback');
+});

@@ -1,0 +1,413 @@
+//! Scenario files (`scenarios/*.toml`): what to set up, who the users are, how much load,
+//! how the LLMs behave, what changes mid-run and which checks apply.
+//!
+//! Every table rejects unknown keys, and every error names file, line, column and field
+//! (see [`parse`]). Everything but `name` and `population.count` has a default.
+
+mod parse;
+pub mod population;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use parse::{load, parse, ScenarioError};
+pub use population::Population;
+
+/// One scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Seeds the population and the simulated LLM, so a rerun is the same run.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The LaunchDarkly project and environment the scenario sets up and evaluates in.
+    #[serde(default = "default_project")]
+    pub project: String,
+    #[serde(default = "default_environment")]
+    pub environment: String,
+    #[serde(default)]
+    pub ai_configs: Vec<AiConfigSpec>,
+    #[serde(default)]
+    pub segments: Vec<SegmentSpec>,
+    /// USD per million tokens, by model name.
+    #[serde(default)]
+    pub prices: BTreeMap<String, Price>,
+    pub population: Population,
+    /// What one request does, in order; by default one call of every AI Config.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub load: Load,
+    #[serde(default)]
+    pub llm: LlmSpec,
+    /// Changes applied while the load runs; their propagation to every SDK is measured.
+    #[serde(default)]
+    pub actions: Vec<Action>,
+    /// Checks and thresholds, carried through to the results for the checks stage.
+    #[serde(default)]
+    pub checks: Vec<toml::Table>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn default_project() -> String {
+    "default".to_owned()
+}
+
+fn default_environment() -> String {
+    "test".to_owned()
+}
+
+/// An AI Config and its targeting in the environment under test.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiConfigSpec {
+    pub key: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub mode: Mode,
+    pub variations: Vec<VariationSpec>,
+    /// Semantic-patch instructions (LaunchDarkly's REST API vocabulary), with variations
+    /// named by key: `variation = "large"` and `rollout = { large = 60, small = 40 }`
+    /// (percentages) become `variationId` and `rolloutWeights`.
+    #[serde(default)]
+    pub targeting: Vec<Spanned<toml::Table>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Completion,
+    Agent,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Completion => "completion",
+            Mode::Agent => "agent",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariationSpec {
+    pub key: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub model: ModelSpec,
+    /// Completion mode: the prompt, with `{{variables}}` and `{{ldctx.…}}`.
+    #[serde(default)]
+    pub messages: Vec<Message>,
+    /// Agent mode: the instructions, with `{{variables}}`.
+    #[serde(default)]
+    pub instructions: Option<String>,
+    #[serde(default)]
+    pub tools: Vec<Tool>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub name: String,
+    #[serde(default = "default_provider")]
+    pub provider: String,
+    #[serde(default)]
+    pub parameters: toml::Table,
+    #[serde(default)]
+    pub custom: toml::Table,
+}
+
+fn default_provider() -> String {
+    "openai".to_owned()
+}
+
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub parameters: toml::Table,
+}
+
+/// A segment, by key; members and rules in LaunchDarkly's segment shape.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentSpec {
+    pub key: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub included: Vec<String>,
+    #[serde(default)]
+    pub excluded: Vec<String>,
+    /// Segment semantic-patch instructions, applied after creation.
+    #[serde(default)]
+    pub instructions: Vec<toml::Table>,
+}
+
+/// Price of a model in USD per million tokens.
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+    #[serde(default)]
+    pub cached_input: Option<f64>,
+}
+
+/// One AI call of a request.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub config: String,
+    /// Variables for the prompt template.
+    #[serde(default)]
+    pub variables: toml::Table,
+    /// The user message appended to the configured messages.
+    #[serde(default = "default_prompt")]
+    pub prompt: String,
+    /// Share of calls whose user leaves feedback (positive with `positive_feedback`).
+    #[serde(default)]
+    pub feedback_rate: f64,
+    #[serde(default = "default_positive")]
+    pub positive_feedback: f64,
+}
+
+fn default_prompt() -> String {
+    "Help me with my account.".to_owned()
+}
+
+fn default_positive() -> f64 {
+    0.8
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadModel {
+    /// A fixed number of virtual users, each starting its next request when one ends.
+    #[default]
+    Closed,
+    /// Requests arrive on a schedule, whether or not earlier ones are done.
+    Open,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    #[serde(default)]
+    pub model: LoadModel,
+    /// Closed model: concurrent virtual users.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Requests in all; by default one per context of the population.
+    #[serde(default)]
+    pub iterations: Option<u64>,
+    /// Open model: requests per second (with `duration`), or `stages`.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    #[serde(default, with = "humantime_serde")]
+    pub duration: Option<Duration>,
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+    /// Open model: requests in flight at most; later arrivals wait, and their wait counts
+    /// in the corrected latency.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// SDK client instances; contexts are spread over them.
+    #[serde(default = "default_one")]
+    pub sdk_clients: usize,
+    #[serde(default)]
+    pub events: EventsSpec,
+}
+
+impl Default for Load {
+    fn default() -> Self {
+        toml::from_str("").expect("every load field has a default")
+    }
+}
+
+fn default_concurrency() -> usize {
+    16
+}
+
+fn default_max_in_flight() -> usize {
+    10_000
+}
+
+fn default_one() -> usize {
+    1
+}
+
+/// A ramp stage: move linearly to `target` requests per second over `duration`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    pub target: f64,
+}
+
+/// The SDK's event processor. LaunchDarkly's default capacity of 500 drops events under
+/// load, so the default here is large; set it to 500 to see what production would lose.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsSpec {
+    #[serde(default = "default_capacity")]
+    pub capacity: usize,
+    #[serde(default = "default_flush", with = "humantime_serde")]
+    pub flush_interval: Duration,
+}
+
+impl Default for EventsSpec {
+    fn default() -> Self {
+        EventsSpec {
+            capacity: default_capacity(),
+            flush_interval: default_flush(),
+        }
+    }
+}
+
+fn default_capacity() -> usize {
+    100_000
+}
+
+fn default_flush() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// How the simulated LLM provider behaves.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSpec {
+    /// Multiplies every simulated latency: 0.01 runs a scenario of 2 s calls in CI time.
+    #[serde(default = "default_time_scale")]
+    pub time_scale: f64,
+    /// Stream responses (time to first token is then measured).
+    #[serde(default = "default_true")]
+    pub stream: bool,
+    /// An OpenAI-compatible base URL to call instead of mock-ld's simulator.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelBehaviour>,
+}
+
+impl Default for LlmSpec {
+    fn default() -> Self {
+        toml::from_str("").expect("every llm field has a default")
+    }
+}
+
+fn default_time_scale() -> f64 {
+    1.0
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelBehaviour {
+    pub latency: DurationDist,
+    #[serde(default)]
+    pub ttft: Option<DurationDist>,
+    #[serde(default)]
+    pub output_tokens: Option<CountDist>,
+    #[serde(default)]
+    pub error_rate: f64,
+    #[serde(default)]
+    pub error_status: Option<u16>,
+}
+
+/// A log-normal distribution given by its median and 99th percentile.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DurationDist {
+    #[serde(with = "humantime_serde")]
+    pub median: Duration,
+    #[serde(with = "humantime_serde")]
+    pub p99: Duration,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountDist {
+    pub median: f64,
+    pub p99: f64,
+}
+
+/// A change made during the run.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    pub config: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Targeting instructions, as in `ai_configs.targeting`.
+    #[serde(default)]
+    pub targeting: Vec<Spanned<toml::Table>>,
+    /// A new version of one variation (a prompt or model change).
+    #[serde(default)]
+    pub update_variation: Option<VariationUpdate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariationUpdate {
+    pub key: String,
+    #[serde(default)]
+    pub messages: Option<Vec<Message>>,
+    #[serde(default)]
+    pub instructions: Option<String>,
+    #[serde(default)]
+    pub model: Option<ModelSpec>,
+}
+
+impl Scenario {
+    /// The steps of one request: as written, or one call of every AI Config.
+    pub fn effective_steps(&self) -> Vec<Step> {
+        if !self.steps.is_empty() {
+            return self.steps.clone();
+        }
+        self.ai_configs
+            .iter()
+            .map(|c| Step {
+                config: c.key.clone(),
+                variables: toml::Table::new(),
+                prompt: default_prompt(),
+                feedback_rate: 0.0,
+                positive_feedback: default_positive(),
+            })
+            .collect()
+    }
+
+    /// Requests in all for a closed-model or counted run.
+    pub fn iterations(&self) -> u64 {
+        self.load.iterations.unwrap_or(self.population.count)
+    }
+}

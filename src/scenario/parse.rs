@@ -1,0 +1,130 @@
+//! Reading a scenario file, with errors that say where and what.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use super::Scenario;
+
+/// A scenario that cannot be used: the file, the 1-based line and column, the field and
+/// what is wrong with it.
+#[derive(Debug, PartialEq)]
+pub struct ScenarioError {
+    pub file: PathBuf,
+    pub position: Option<(usize, usize)>,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some((line, column)) = self.position {
+            write!(f, ":{line}:{column}")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": field `{}`", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+impl ScenarioError {
+    pub(super) fn at(
+        file: &Path,
+        text: &str,
+        span: Option<Range<usize>>,
+        field: &str,
+        message: String,
+    ) -> Self {
+        ScenarioError {
+            file: file.to_owned(),
+            position: span.map(|s| line_column(text, s.start)),
+            field: field.to_owned(),
+            message,
+        }
+    }
+}
+
+/// Reads and checks a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.to_owned(),
+        position: None,
+        field: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and checks scenario text; `file` is only used in error messages.
+pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    let deserializer = toml::de::Deserializer::parse(text)
+        .map_err(|e| ScenarioError::at(file, text, e.span(), "", e.message().to_owned()))?;
+    let scenario: Scenario = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if field == "." { String::new() } else { field };
+        ScenarioError::at(file, text, inner.span(), &field, inner.message().to_owned())
+    })?;
+    super::validate::check(&scenario, file, text)?;
+    Ok(scenario)
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        parse(Path::new("s.toml"), text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_scenario_has_defaults() {
+        let s = parse(
+            Path::new("s.toml"),
+            "name = \"x\"\n[population]\ncount = 10\n",
+        )
+        .unwrap();
+        assert_eq!(s.iterations(), 10);
+        assert_eq!(s.load.concurrency, 16);
+        assert_eq!(s.load.events.capacity, 100_000);
+        assert_eq!(s.environment, "test");
+        assert!(s.llm.stream);
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_column_and_field() {
+        let e = error("name = \"x\"\n[population]\ncount = 10\n[load]\nconcurency = 3\n");
+        assert!(e.starts_with("s.toml:5:1: "), "{e}");
+        assert!(e.contains("unknown field `concurency`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_field_path() {
+        let e = error("name = \"x\"\n[population]\ncount = \"many\"\n");
+        assert!(e.starts_with("s.toml:3:9: field `population.count`"), "{e}");
+    }
+
+    #[test]
+    fn bad_durations_are_errors() {
+        let e = error("name = \"x\"\n[population]\ncount = 1\n[load]\nduration = \"soon\"\n");
+        assert!(e.contains("load.duration"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let e = error("name = \"x\"\n[population\n");
+        assert!(e.starts_with("s.toml:2:"), "{e}");
+    }
+}

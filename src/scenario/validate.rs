@@ -1,0 +1,397 @@
+//! Checks a parsed scenario for what serde cannot: references between sections, sums of
+//! weights, load shapes. Errors point at the offending value in the file.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::Path;
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use super::parse::ScenarioError;
+use super::population::Generator;
+use super::{LoadModel, Mode, Scenario};
+
+/// Instruction kinds of LaunchDarkly's AI Config targeting semantic patch
+/// (`shared/spec/ld-rest-api.md` §5.2–5.3).
+pub const TARGETING_KINDS: &[&str] = &[
+    "addRule",
+    "removeRule",
+    "replaceRules",
+    "reorderRules",
+    "updateRuleVariationOrRollout",
+    "updateRuleDescription",
+    "updateRuleTrackEvents",
+    "addClauses",
+    "removeClauses",
+    "updateClause",
+    "addValuesToClause",
+    "removeValuesFromClause",
+    "addTargets",
+    "removeTargets",
+    "replaceTargets",
+    "clearTargets",
+    "updateFallthroughVariationOrRollout",
+    "updateOffVariation",
+    "updateDefaultVariation",
+    "updateTrackEvents",
+    "updateTrackEventsFallthrough",
+];
+
+/// One step of a path into the document.
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+struct Checker<'a> {
+    file: &'a Path,
+    text: &'a str,
+    root: Option<Spanned<DeTable<'a>>>,
+}
+
+impl Checker<'_> {
+    /// The span of the value at `path`, or of its deepest ancestor that exists.
+    fn span(&self, path: &[Seg<'_>]) -> Option<Range<usize>> {
+        let root = self.root.as_ref()?;
+        let mut span = root.span();
+        let mut table = Some(root.get_ref());
+        let mut array: Option<&toml::de::DeArray<'_>> = None;
+        for seg in path {
+            let next = match (seg, table, array) {
+                (Seg::Key(k), Some(t), _) => t
+                    .iter()
+                    .find(|(key, _)| key.get_ref().as_ref() == *k)
+                    .map(|(_, v)| v),
+                (Seg::Index(i), _, Some(a)) => a.get(*i),
+                _ => None,
+            };
+            let Some(value) = next else { break };
+            span = value.span();
+            (table, array) = match value.get_ref() {
+                DeValue::Table(t) => (Some(t), None),
+                DeValue::Array(a) => (None, Some(a)),
+                _ => (None, None),
+            };
+        }
+        Some(span)
+    }
+
+    fn error(&self, path: &[Seg<'_>], message: impl Into<String>) -> ScenarioError {
+        let field = path
+            .iter()
+            .map(|s| match s {
+                Seg::Key(k) => format!(".{k}"),
+                Seg::Index(i) => format!("[{i}]"),
+            })
+            .collect::<String>();
+        ScenarioError::at(
+            self.file,
+            self.text,
+            self.span(path),
+            field.trim_start_matches('.'),
+            message.into(),
+        )
+    }
+
+    fn error_at(&self, span: Range<usize>, field: String, message: String) -> ScenarioError {
+        ScenarioError::at(self.file, self.text, Some(span), &field, message)
+    }
+}
+
+pub(super) fn check(s: &Scenario, file: &Path, text: &str) -> Result<(), ScenarioError> {
+    let c = Checker {
+        file,
+        text,
+        root: DeTable::parse(text).ok(),
+    };
+    check_configs(s, &c)?;
+    check_steps_and_actions(s, &c)?;
+    check_load(s, &c)?;
+    check_llm(s, &c)?;
+    Generator::new(&s.population, s.seed).map_err(|e| c.error(&[Seg::Key("population")], e))?;
+    Ok(())
+}
+
+fn check_configs(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
+    let mut keys = HashSet::new();
+    for (i, config) in s.ai_configs.iter().enumerate() {
+        let at = |rest: &[Seg<'static>]| [&[Seg::Key("ai_configs"), Seg::Index(i)], rest].concat();
+        if !keys.insert(config.key.as_str()) {
+            return Err(c.error(
+                &at(&[Seg::Key("key")]),
+                format!("AI Config {:?} is defined twice", config.key),
+            ));
+        }
+        let mut variations = HashSet::new();
+        for (v, variation) in config.variations.iter().enumerate() {
+            let path = at(&[Seg::Key("variations"), Seg::Index(v)]);
+            if !variations.insert(variation.key.as_str()) {
+                return Err(c.error(
+                    &path,
+                    format!("variation {:?} is defined twice", variation.key),
+                ));
+            }
+            if config.mode == Mode::Agent && variation.instructions.is_none() {
+                return Err(c.error(&path, "an agent-mode variation needs `instructions`"));
+            }
+        }
+        let field = |n: usize| format!("ai_configs[{i}].targeting[{n}]");
+        for (n, instruction) in config.targeting.iter().enumerate() {
+            check_instruction(instruction, &variations)
+                .map_err(|m| c.error_at(instruction.span(), field(n), m))?;
+        }
+    }
+    Ok(())
+}
+
+/// A targeting instruction names a known kind and only variations the config has.
+pub(super) fn check_instruction(
+    instruction: &Spanned<toml::Table>,
+    variations: &HashSet<&str>,
+) -> Result<(), String> {
+    let table = instruction.get_ref();
+    let kind = table
+        .get("kind")
+        .and_then(toml::Value::as_str)
+        .ok_or("an instruction needs a string `kind`")?;
+    if !TARGETING_KINDS.contains(&kind) {
+        return Err(format!(
+            "unknown instruction kind {kind:?}; known kinds: {}",
+            TARGETING_KINDS.join(", ")
+        ));
+    }
+    let known = |key: &str| key == "disabled" || variations.contains(key);
+    if let Some(variation) = table.get("variation") {
+        let key = variation
+            .as_str()
+            .ok_or("`variation` names a variation by its key")?;
+        if !known(key) {
+            return Err(format!("unknown variation {key:?}"));
+        }
+    }
+    if let Some(rollout) = table.get("rollout") {
+        let weights = rollout
+            .as_table()
+            .ok_or("`rollout` maps variation keys to percentages")?;
+        let mut sum = 0.0;
+        for (key, weight) in weights {
+            if !known(key) {
+                return Err(format!("rollout names unknown variation {key:?}"));
+            }
+            sum += weight
+                .as_float()
+                .or_else(|| weight.as_integer().map(|w| w as f64))
+                .ok_or("rollout percentages are numbers")?;
+        }
+        if (sum - 100.0).abs() > 1e-6 {
+            return Err(format!("rollout percentages sum to {sum}, not 100"));
+        }
+    }
+    Ok(())
+}
+
+fn check_steps_and_actions(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
+    let configs: HashSet<&str> = s.ai_configs.iter().map(|a| a.key.as_str()).collect();
+    for (i, step) in s.steps.iter().enumerate() {
+        if !configs.contains(step.config.as_str()) {
+            return Err(c.error(
+                &[Seg::Key("steps"), Seg::Index(i), Seg::Key("config")],
+                format!("unknown AI Config {:?}", step.config),
+            ));
+        }
+        for (name, p) in [
+            ("feedback_rate", step.feedback_rate),
+            ("positive_feedback", step.positive_feedback),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(c.error(
+                    &[Seg::Key("steps"), Seg::Index(i), Seg::Key(name)],
+                    format!("{p} is not a probability"),
+                ));
+            }
+        }
+    }
+    for (i, action) in s.actions.iter().enumerate() {
+        let path = |k| [Seg::Key("actions"), Seg::Index(i), Seg::Key(k)];
+        let Some(config) = s.ai_configs.iter().find(|a| a.key == action.config) else {
+            return Err(c.error(
+                &path("config"),
+                format!("unknown AI Config {:?}", action.config),
+            ));
+        };
+        let variations: HashSet<&str> = config.variations.iter().map(|v| v.key.as_str()).collect();
+        for (n, instruction) in action.targeting.iter().enumerate() {
+            check_instruction(instruction, &variations).map_err(|m| {
+                c.error_at(
+                    instruction.span(),
+                    format!("actions[{i}].targeting[{n}]"),
+                    m,
+                )
+            })?;
+        }
+        if let Some(update) = &action.update_variation {
+            if !variations.contains(update.key.as_str()) {
+                return Err(c.error(
+                    &path("update_variation"),
+                    format!("unknown variation {:?}", update.key),
+                ));
+            }
+        }
+        if action.targeting.is_empty() && action.update_variation.is_none() {
+            return Err(c.error(
+                &path("config"),
+                "an action needs `targeting` or `update_variation`",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_load(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
+    let load = &s.load;
+    let at = |k| [Seg::Key("load"), Seg::Key(k)];
+    if s.population.count == 0 {
+        return Err(c.error(
+            &[Seg::Key("population"), Seg::Key("count")],
+            "a population needs at least one context",
+        ));
+    }
+    if load.concurrency == 0 || load.sdk_clients == 0 || load.max_in_flight == 0 {
+        return Err(c.error(
+            &at("concurrency"),
+            "concurrency, sdk_clients and max_in_flight must be at least 1",
+        ));
+    }
+    if load.model == LoadModel::Open {
+        let rate_ok = load.rate.is_some_and(|r| r > 0.0) && load.duration.is_some();
+        if !rate_ok && load.stages.is_empty() {
+            return Err(c.error(
+                &at("model"),
+                "the open model needs `rate` with `duration`, or `stages`",
+            ));
+        }
+        if load.stages.iter().any(|st| st.target < 0.0) {
+            return Err(c.error(
+                &at("stages"),
+                "stage targets are requests per second, at least 0",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_llm(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
+    if !(s.llm.time_scale > 0.0) {
+        return Err(c.error(
+            &[Seg::Key("llm"), Seg::Key("time_scale")],
+            "time_scale must be above 0",
+        ));
+    }
+    for (model, b) in &s.llm.models {
+        let path = [
+            Seg::Key("llm"),
+            Seg::Key("models"),
+            Seg::Key(model.as_str()),
+        ];
+        if !(0.0..=1.0).contains(&b.error_rate) {
+            return Err(c.error(
+                &path,
+                format!("error_rate {} is not a probability", b.error_rate),
+            ));
+        }
+        let ordered = b.latency.median <= b.latency.p99
+            && b.ttft.is_none_or(|t| t.median <= t.p99)
+            && b.output_tokens
+                .is_none_or(|t| 0.0 < t.median && t.median <= t.p99);
+        if !ordered {
+            return Err(c.error(&path, "each distribution needs 0 < median <= p99"));
+        }
+    }
+    for (model, price) in &s.prices {
+        if price.input < 0.0 || price.output < 0.0 {
+            return Err(c.error(
+                &[Seg::Key("prices"), Seg::Key(model.as_str())],
+                "prices cannot be negative",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::parse;
+
+    const BASE: &str = r#"
+name = "t"
+[population]
+count = 100
+
+[[ai_configs]]
+key = "assistant"
+
+[[ai_configs.variations]]
+key = "small"
+model = { name = "gpt-4o-mini" }
+
+[[ai_configs.variations]]
+key = "large"
+model = { name = "gpt-4o" }
+"#;
+
+    fn error(extra: &str) -> String {
+        parse(Path::new("s.toml"), &format!("{BASE}{extra}"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn the_base_is_valid() {
+        assert!(parse(Path::new("s.toml"), BASE).is_ok());
+    }
+
+    #[test]
+    fn rollouts_must_sum_to_100_and_name_known_variations() {
+        let e = error("\n[[ai_configs.targeting]]\nkind = \"updateFallthroughVariationOrRollout\"\nrollout = { small = 60, large = 30 }\n");
+        assert!(
+            e.starts_with(
+                "s.toml:17:1: field `ai_configs[0].targeting[0]`: rollout percentages sum to 90"
+            ),
+            "{e}"
+        );
+        let e = error("\n[[ai_configs.targeting]]\nkind = \"addTargets\"\nvariation = \"huge\"\nvalues = [\"a\"]\n");
+        assert!(e.contains("unknown variation \"huge\""), "{e}");
+        let e = error("\n[[ai_configs.targeting]]\nkind = \"turnFlagOn\"\n");
+        assert!(e.contains("unknown instruction kind \"turnFlagOn\""), "{e}");
+    }
+
+    #[test]
+    fn steps_and_actions_must_name_known_configs() {
+        let e = error("\n[[steps]]\nconfig = \"nope\"\n");
+        assert!(
+            e.starts_with("s.toml:18:10: field `steps[0].config`: unknown AI Config"),
+            "{e}"
+        );
+        let e = error("\n[[actions]]\nat = \"1s\"\nconfig = \"assistant\"\n");
+        assert!(e.contains("needs `targeting` or `update_variation`"), "{e}");
+    }
+
+    #[test]
+    fn open_load_needs_a_rate_or_stages() {
+        let e = error("\n[load]\nmodel = \"open\"\n");
+        assert!(e.starts_with("s.toml:18:9: field `load.model`"), "{e}");
+    }
+
+    #[test]
+    fn population_errors_point_at_the_population() {
+        let e = parse(Path::new("s.toml"), "name = \"t\"\n[population]\ncount = 5\nkinds.user.attributes.age = { range = [9, 1] }\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.toml:2:1: field `population`") && e.contains("age"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! What a run measures: HDR latency histograms (bounded memory, mergeable) and counts, per
+//! AI Config variation, per context kind and per second. Each worker keeps its own
+//! [`Metrics`] and they are merged at the end, so recording takes no lock.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine;
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Latencies are recorded in microseconds, from 1 µs to 1 hour, to 3 significant digits.
+const MAX_MICROS: u64 = 3_600_000_000;
+
+/// A latency histogram in microseconds.
+#[derive(Clone, Debug)]
+pub struct Latency(Histogram<u64>);
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency(Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("static bounds are valid"))
+    }
+}
+
+impl Latency {
+    pub fn record(&mut self, duration: Duration) {
+        let micros = (duration.as_micros() as u64).clamp(1, MAX_MICROS);
+        self.0.record(micros).expect("clamped into range");
+    }
+
+    pub fn merge(&mut self, other: &Latency) {
+        self.0.add(&other.0).expect("same bounds");
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+
+    pub fn histogram(&self) -> &Histogram<u64> {
+        &self.0
+    }
+
+    /// Percentiles in milliseconds, and the histogram itself (HdrHistogram V2 + deflate,
+    /// base64) so baselines can compare distributions, not just summaries.
+    pub fn summary(&self) -> LatencySummary {
+        let h = &self.0;
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        let at = |q: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                ms(h.value_at_quantile(q))
+            }
+        };
+        let mut encoded = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(h, &mut encoded)
+            .expect("writing to a Vec cannot fail");
+        LatencySummary {
+            count: h.len(),
+            min_ms: if h.is_empty() { 0.0 } else { ms(h.min()) },
+            mean_ms: if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
+            p50_ms: at(0.50),
+            p90_ms: at(0.90),
+            p95_ms: at(0.95),
+            p99_ms: at(0.99),
+            p999_ms: at(0.999),
+            max_ms: if h.is_empty() { 0.0 } else { ms(h.max()) },
+            hdr: base64::engine::general_purpose::STANDARD.encode(encoded),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min_ms: f64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    /// The histogram, HdrHistogram V2-deflate, base64.
+    pub hdr: String,
+}
+
+/// Counts and latencies of one AI Config variation.
+#[derive(Clone, Debug, Default)]
+pub struct VariationMetrics {
+    pub evaluations: u64,
+    /// Evaluations whose config was enabled and so called the LLM.
+    pub ai_calls: u64,
+    pub successes: u64,
+    pub errors: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub feedback_positive: u64,
+    pub feedback_negative: u64,
+    /// The SDK evaluation alone.
+    pub evaluation: Latency,
+    /// The AI Config layer around it: parsing, interpolation, tracker.
+    pub ai_layer: Latency,
+    pub llm: Latency,
+    pub time_to_first_token: Latency,
+    /// Evaluation, LLM call and tracking together.
+    pub end_to_end: Latency,
+}
+
+impl VariationMetrics {
+    fn merge(&mut self, o: &VariationMetrics) {
+        self.evaluations += o.evaluations;
+        self.ai_calls += o.ai_calls;
+        self.successes += o.successes;
+        self.errors += o.errors;
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.feedback_positive += o.feedback_positive;
+        self.feedback_negative += o.feedback_negative;
+        self.evaluation.merge(&o.evaluation);
+        self.ai_layer.merge(&o.ai_layer);
+        self.llm.merge(&o.llm);
+        self.time_to_first_token.merge(&o.time_to_first_token);
+        self.end_to_end.merge(&o.end_to_end);
+    }
+}
+
+/// Requests started and failed in one second of the run.
+#[derive(Clone, Debug, Default)]
+pub struct Second {
+    pub requests: u64,
+    pub errors: u64,
+    pub latency: Latency,
+}
+
+/// Everything one worker (or, merged, the whole run) measured.
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    /// By AI Config key, then variation key.
+    pub variations: BTreeMap<String, BTreeMap<String, VariationMetrics>>,
+    /// Evaluations per context kind (`user`, `organization`, or `multi:organization,user`).
+    pub context_kinds: BTreeMap<String, u64>,
+    /// Whole requests, timed from when they were scheduled to start: corrected for
+    /// coordinated omission in the open model (in the closed model the same as `raw`).
+    pub requests_corrected: Latency,
+    /// Whole requests, timed from when they actually started.
+    pub requests_raw: Latency,
+    pub requests: u64,
+    pub failed_requests: u64,
+    /// Per second since the load started, for latency-over-time charts.
+    pub timeline: Vec<Second>,
+    /// Tracker events sent, by event key: what mock-ld should receive.
+    pub tracked_events: BTreeMap<String, u64>,
+}
+
+impl Metrics {
+    pub fn variation(&mut self, config: &str, variation: &str) -> &mut VariationMetrics {
+        // Runs for every call: allocate keys only the first time a variation is seen.
+        if !self
+            .variations
+            .get(config)
+            .is_some_and(|v| v.contains_key(variation))
+        {
+            self.variations
+                .entry(config.to_owned())
+                .or_default()
+                .insert(variation.to_owned(), VariationMetrics::default());
+        }
+        self.variations
+            .get_mut(config)
+            .and_then(|v| v.get_mut(variation))
+            .expect("inserted above")
+    }
+
+    pub fn second(&mut self, index: usize) -> &mut Second {
+        if self.timeline.len() <= index {
+            self.timeline.resize_with(index + 1, Second::default);
+        }
+        &mut self.timeline[index]
+    }
+
+    pub fn merge(&mut self, o: &Metrics) {
+        for (config, variations) in &o.variations {
+            let mine = self.variations.entry(config.clone()).or_default();
+            for (variation, v) in variations {
+                mine.entry(variation.clone()).or_default().merge(v);
+            }
+        }
+        for (kind, n) in &o.context_kinds {
+            *self.context_kinds.entry(kind.clone()).or_default() += n;
+        }
+        for (key, n) in &o.tracked_events {
+            *self.tracked_events.entry(key.clone()).or_default() += n;
+        }
+        self.requests_corrected.merge(&o.requests_corrected);
+        self.requests_raw.merge(&o.requests_raw);
+        self.requests += o.requests;
+        self.failed_requests += o.failed_requests;
+        for (i, s) in o.timeline.iter().enumerate() {
+            let mine = self.second(i);
+            mine.requests += s.requests;
+            mine.errors += s.errors;
+            mine.latency.merge(&s.latency);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdrhistogram::serialization::Deserializer;
+
+    #[test]
+    fn percentiles_are_exact_to_three_digits_and_the_histogram_round_trips() {
+        let mut latency = Latency::default();
+        for ms in 1..=1000 {
+            latency.record(Duration::from_millis(ms));
+        }
+        let s = latency.summary();
+        assert_eq!(s.count, 1000);
+        assert!((s.p50_ms - 500.0).abs() <= 0.5, "{s:?}");
+        assert!((s.p99_ms - 990.0).abs() <= 1.0, "{s:?}");
+        assert!((s.max_ms - 1000.0).abs() <= 1.0, "{s:?}");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&s.hdr)
+            .unwrap();
+        let back: Histogram<u64> = Deserializer::new().deserialize(&mut &bytes[..]).unwrap();
+        assert_eq!(back.len(), 1000);
+        assert_eq!(
+            back.value_at_quantile(0.5),
+            latency.histogram().value_at_quantile(0.5)
+        );
+    }
+
+    #[test]
+    fn merging_adds_counts_histograms_and_timelines() {
+        let mut a = Metrics::default();
+        a.variation("c", "v").evaluations = 2;
+        a.second(0).requests = 1;
+        a.requests_raw.record(Duration::from_millis(5));
+        let mut b = Metrics::default();
+        b.variation("c", "v").evaluations = 3;
+        b.second(2).requests = 4;
+        b.requests_raw.record(Duration::from_millis(7));
+        a.merge(&b);
+        assert_eq!(a.variations["c"]["v"].evaluations, 5);
+        assert_eq!(a.timeline.len(), 3);
+        assert_eq!(a.timeline[2].requests, 4);
+        assert_eq!(a.requests_raw.count(), 2);
+    }
+
+    #[test]
+    fn out_of_range_latencies_are_clamped_not_lost() {
+        let mut latency = Latency::default();
+        latency.record(Duration::ZERO);
+        latency.record(Duration::from_secs(7200));
+        assert_eq!(latency.count(), 2);
+    }
+}

@@ -176,5 +176,6 @@ async fn event_stats(State(state): State<AppState>, Query(filter): Query<Filter>
 
 async fn reset(State(state): State<AppState>) -> StatusCode {
     state.events.clear();
+    state.llm.reset_stats();
     StatusCode::NO_CONTENT
 }

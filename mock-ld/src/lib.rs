@@ -7,6 +7,7 @@
 //! - [`events`]: `/bulk` and `/diagnostic` intake, typed records, counts.
 //! - [`admin`]: `/admin`, the control API for tests and scripts.
 //! - [`datafile`]: seed data in the SDK file-data-source format.
+//! - [`llm`]: a simulated OpenAI-compatible LLM provider (`/v1/chat/completions`).
 //!
 //! Embed it with [`MockLd::start`]; the `mock-ld` binary is a thin command line around it.
 
@@ -14,6 +15,7 @@ pub mod admin;
 pub mod datafile;
 pub mod error;
 pub mod events;
+pub mod llm;
 pub mod model;
 pub mod sdk;
 pub mod store;
@@ -49,6 +51,8 @@ pub struct Config {
     pub data: Vec<DataSpec>,
     /// Interval between heartbeat comments on idle streams.
     pub heartbeat: Duration,
+    /// Seed of the simulated LLM provider's draws.
+    pub llm_seed: u64,
 }
 
 impl Default for Config {
@@ -59,6 +63,7 @@ impl Default for Config {
             api_token: "api-default-admin".to_owned(),
             data: Vec::new(),
             heartbeat: Duration::from_secs(60),
+            llm_seed: 0,
         }
     }
 }
@@ -109,6 +114,7 @@ pub struct AppState {
     pub events: Arc<EventLog>,
     pub shutdown: CancellationToken,
     pub heartbeat: Duration,
+    pub llm: Arc<llm::Simulator>,
 }
 
 /// Every route mock-ld serves.
@@ -123,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route("/bulk", post(events::bulk))
         .route("/diagnostic", post(events::diagnostic))
         .merge(admin::routes())
+        .merge(llm::routes())
         // A real SDK payload must never meet a size limit: 413 stops its events for good.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
@@ -149,6 +156,7 @@ impl MockLd {
             events: Arc::new(EventLog::default()),
             shutdown: CancellationToken::new(),
             heartbeat: config.heartbeat,
+            llm: Arc::new(llm::Simulator::new(config.llm_seed)),
         };
         let task = tokio::spawn(serve(
             listener,
@@ -233,6 +241,11 @@ impl MockLdHandle {
 
     pub fn events(&self) -> &Arc<EventLog> {
         &self.state.events
+    }
+
+    /// The simulated LLM provider served at `/v1`.
+    pub fn llm(&self) -> &Arc<llm::Simulator> {
+        &self.state.llm
     }
 
     /// Ends every stream and waits for the server to stop.

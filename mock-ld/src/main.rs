@@ -1,6 +1,7 @@
 //! The `mock-ld` command: a local LaunchDarkly for SDKs, scripts and CI.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -36,6 +37,13 @@ struct Cli {
     /// Seconds between heartbeat comments on idle streams.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     heartbeat_secs: u64,
+    /// Seed of the simulated LLM provider's draws (latency, tokens, errors).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    llm_seed: u64,
+    /// Profiles of simulated models: JSON or YAML mapping a model name to its profile;
+    /// `default` answers for every other model.
+    #[arg(long, value_name = "FILE")]
+    llm_profiles: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -48,12 +56,21 @@ async fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    let profiles = match cli.llm_profiles.as_deref().map(mock_ld::llm::load_profiles) {
+        None => mock_ld::llm::Profiles::new(),
+        Some(Ok(profiles)) => profiles,
+        Some(Err(error)) => {
+            eprintln!("mock-ld: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let config = Config {
         listen: cli.listen,
         sdk_key: cli.sdk_key,
         api_token: cli.api_token,
         data: cli.data,
         heartbeat: Duration::from_secs(cli.heartbeat_secs.max(1)),
+        llm_seed: cli.llm_seed,
     };
     let handle = match MockLd::start(config).await {
         Ok(handle) => handle,
@@ -70,6 +87,13 @@ async fn main() -> ExitCode {
         );
     }
     println!("  API token: {}", handle.config().api_token);
+    for (model, profile) in profiles {
+        handle.llm().set_profile(model, profile);
+    }
+    println!(
+        "  LLM provider: {}/v1 (OpenAI-compatible)",
+        handle.base_url()
+    );
     wait_for_signal().await;
     eprintln!("mock-ld: shutting down");
     handle.shutdown().await;

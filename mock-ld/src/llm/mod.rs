@@ -1,0 +1,37 @@
+//! A simulated OpenAI-compatible LLM provider, so load tests need no real model.
+//!
+//! `POST /v1/chat/completions` answers like OpenAI's chat completions API, whole or
+//! streamed, with latency, time to first token, token counts and errors drawn from the
+//! requested model's [`Profile`]. `/admin/llm` sets profiles and reads counts.
+//!
+//! - [`profile`]: the behaviour model (log-normal distributions) and one request's plan.
+//! - `simulator`: profiles by model, seeded per-request randomness, counts.
+//! - `wire`: OpenAI's request, response, chunk and error shapes.
+//! - `completions`: the endpoint, including the timed SSE stream.
+//! - `control`: the `/admin/llm` routes.
+//! - `file`: `--llm-profiles` files.
+
+mod completions;
+mod control;
+mod file;
+pub mod profile;
+mod simulator;
+mod wire;
+
+use axum::routing::{get, post, put};
+use axum::Router;
+
+pub use file::{load_profiles, Profiles};
+pub use profile::{Dist, Profile};
+pub use simulator::{ModelStats, Simulator, DEFAULT_MODEL};
+
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/chat/completions", post(completions::chat_completions))
+        .route("/admin/llm/models", get(control::list_models))
+        // A wildcard, so model names with a slash (`meta-llama/Llama-3-8B`) need no escaping.
+        .route("/admin/llm/models/{*model}", put(control::put_model))
+        .route("/admin/llm/stats", get(control::stats))
+}

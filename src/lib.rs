@@ -1,7 +1,11 @@
 //! aiconfig-harness: load tests and observability checks for LaunchDarkly AI Configs.
 //!
 //! Module map:
+//! - [`ai`]: the AI Config layer, LaunchDarkly's Python AI SDK 1.2.0 event for event over the
+//!   real Rust SDK: configs, Mustache prompts, per-run trackers.
 //! - [`ld_client`]: the real LaunchDarkly Rust SDK, built for plain-HTTP mock-ld or Relay.
+//! - [`cli`]: the commands behind `main`, output files and exit codes.
+//! - [`runner`]: `run`: setup through the REST API, load models, actions, events.
 //! - [`demo`]: the embedded default job: mock-ld in-process, the demo AI Config, the real
 //!   SDK over thousands of contexts, and what arrived.
 //! - [`metrics`]: HDR latency histograms and counts per variation, kind and second.
@@ -10,8 +14,11 @@
 //!
 //! mock-ld, the local LaunchDarkly, is its own crate (`mock-ld/`).
 
+pub mod ai;
+pub mod cli;
 pub mod demo;
 pub mod ld_client;
 pub mod metrics;
+pub mod runner;
 pub mod scenario;
 pub mod split;

@@ -1,8 +1,11 @@
-//! The `aiconfig-harness` command.
+//! The `aiconfig-harness` command: thin; the work is in the library.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use aiconfig_harness::cli;
 
 // mimalloc: the evaluation loop allocates per call (the SDK clones JSON variations).
 #[global_allocator]
@@ -10,11 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Load tests and observability checks for LaunchDarkly AI Configs.
 #[derive(Parser, Debug)]
-#[command(
-    version,
-    about,
-    after_help = "Exit codes: 0 all checks passed, 1 a check failed, 2 usage or input error.\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=info)."
-)]
+#[command(version, about, after_help = "Exit codes: 0 all checks passed, 1 a check failed, 2 usage or input error.\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=info).")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,12 +21,21 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a scenario (by default the built-in quickstart) against an embedded mock-ld,
+    /// or against a running mock-ld, Relay Proxy or LaunchDarkly.
+    Run(cli::RunArgs),
     /// Start mock-ld in-process with the demo AI Config, evaluate it with the real Rust SDK
     /// for synthetic users, and check the 60/40 premium rollout and the events that arrived.
     Demo {
         /// How many synthetic contexts to evaluate.
         #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u32).range(3..))]
         contexts: u32,
+    },
+    /// Check a scenario file without running it.
+    Validate {
+        /// Scenario files.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
     },
 }
 
@@ -39,20 +47,10 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    match Cli::parse().command {
-        Command::Demo { contexts } => match aiconfig_harness::demo::run(contexts as usize).await {
-            Ok(report) => {
-                print!("{}", aiconfig_harness::demo::render(&report));
-                if report.passed() {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                }
-            }
-            Err(error) => {
-                eprintln!("aiconfig-harness: {error:#}");
-                ExitCode::from(2)
-            }
-        },
-    }
+    let code = match Cli::parse().command {
+        Command::Run(args) => cli::run(args).await,
+        Command::Demo { contexts } => cli::demo(contexts as usize).await,
+        Command::Validate { scenarios } => cli::validate(&scenarios),
+    };
+    ExitCode::from(code)
 }

@@ -153,7 +153,7 @@ pub struct Metrics {
     /// Per second since the load started, for latency-over-time charts.
     pub timeline: Vec<Second>,
     /// Tracker events sent, by event key: what mock-ld should receive.
-    pub tracked_events: BTreeMap<String, u64>,
+    pub tracked_events: BTreeMap<&'static str, u64>,
 }
 
 impl Metrics {
@@ -193,7 +193,7 @@ impl Metrics {
             *self.context_kinds.entry(kind.clone()).or_default() += n;
         }
         for (key, n) in &o.tracked_events {
-            *self.tracked_events.entry(key.clone()).or_default() += n;
+            *self.tracked_events.entry(key).or_default() += n;
         }
         self.requests_corrected.merge(&o.requests_corrected);
         self.requests_raw.merge(&o.requests_raw);

@@ -7,11 +7,13 @@
 //! - [`events`]: `/bulk` and `/diagnostic` intake, typed records, counts.
 //! - [`admin`]: `/admin`, the control API for tests and scripts.
 //! - [`datafile`]: seed data in the SDK file-data-source format.
+//! - [`api`]: `/api/v2`, LaunchDarkly's REST API for AI Configs, targeting and segments.
 //! - [`llm`]: a simulated OpenAI-compatible LLM provider (`/v1/chat/completions`).
 //!
 //! Embed it with [`MockLd::start`]; the `mock-ld` binary is a thin command line around it.
 
 pub mod admin;
+pub mod api;
 pub mod datafile;
 pub mod error;
 pub mod events;
@@ -53,6 +55,8 @@ pub struct Config {
     pub heartbeat: Duration,
     /// Seed of the simulated LLM provider's draws.
     pub llm_seed: u64,
+    /// How many received events `/admin/events` keeps listing (counts cover all).
+    pub max_stored_events: usize,
 }
 
 impl Default for Config {
@@ -64,6 +68,7 @@ impl Default for Config {
             data: Vec::new(),
             heartbeat: Duration::from_secs(60),
             llm_seed: 0,
+            max_stored_events: events::log::DEFAULT_CAPACITY,
         }
     }
 }
@@ -115,6 +120,7 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     pub heartbeat: Duration,
     pub llm: Arc<llm::Simulator>,
+    pub api: Arc<api::Api>,
 }
 
 /// Every route mock-ld serves.
@@ -130,6 +136,7 @@ pub fn router(state: AppState) -> Router {
         .route("/diagnostic", post(events::diagnostic))
         .merge(admin::routes())
         .merge(llm::routes())
+        .merge(api::routes())
         // A real SDK payload must never meet a size limit: 413 stops its events for good.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
@@ -151,12 +158,14 @@ impl MockLd {
             addr: config.listen,
             source,
         })?;
+        let api = Arc::new(api::Api::new(store.clone(), &config.api_token));
         let state = AppState {
             store,
-            events: Arc::new(EventLog::default()),
+            events: Arc::new(EventLog::with_capacity(config.max_stored_events)),
             shutdown: CancellationToken::new(),
             heartbeat: config.heartbeat,
             llm: Arc::new(llm::Simulator::new(config.llm_seed)),
+            api,
         };
         let task = tokio::spawn(serve(
             listener,

@@ -44,6 +44,10 @@ struct Cli {
     /// `default` answers for every other model.
     #[arg(long, value_name = "FILE")]
     llm_profiles: Option<PathBuf>,
+    /// Received events `/admin/events` keeps listing; older ones are evicted (every count
+    /// in `/admin/events/stats` still covers them).
+    #[arg(long, default_value_t = mock_ld::events::log::DEFAULT_CAPACITY, value_name = "N")]
+    max_stored_events: usize,
 }
 
 #[tokio::main]
@@ -71,6 +75,7 @@ async fn main() -> ExitCode {
         data: cli.data,
         heartbeat: Duration::from_secs(cli.heartbeat_secs.max(1)),
         llm_seed: cli.llm_seed,
+        max_stored_events: cli.max_stored_events,
     };
     let handle = match MockLd::start(config).await {
         Ok(handle) => handle,

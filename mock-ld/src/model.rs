@@ -95,6 +95,9 @@ pub struct FlagRule {
     pub clauses: Vec<Clause>,
     #[serde(default)]
     pub track_events: bool,
+    /// Set through the REST API; SDKs ignore it, as they do LaunchDarkly's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// What a rule or the fallthrough serves. Both fields are optional on the wire so that
@@ -152,6 +155,9 @@ pub struct Clause {
     pub values: Vec<Value>,
     #[serde(default)]
     pub negate: bool,
+    /// The clause's id in the REST API (`_id`), which semantic patches name; SDKs ignore it.
+    #[serde(default, rename = "_id", skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// A segment: included/excluded keys and rules.
@@ -203,6 +209,9 @@ pub struct SegmentRule {
     pub bucket_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_context_kind: Option<String>,
+    /// Set through the REST API; SDKs ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// An item the store versions: a flag or a segment.

@@ -251,6 +251,59 @@ impl Store {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Project>> {
+        self.projects
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Every project's key and name, in creation order.
+    pub fn projects(&self) -> Vec<(String, String)> {
+        self.read()
+            .iter()
+            .map(|p| (p.key.clone(), p.name.clone()))
+            .collect()
+    }
+
+    /// Adds a project with its environments; `false`, and no change, if the key is taken.
+    pub fn add_project(&self, project: Project) -> bool {
+        let mut projects = self.write();
+        if projects.iter().any(|p| p.key == project.key) {
+            return false;
+        }
+        projects.push(project);
+        true
+    }
+
+    /// Removes a project: its SDK keys stop selecting anything at once.
+    pub fn remove_project(&self, key: &str) -> Option<Project> {
+        let mut projects = self.write();
+        let index = projects.iter().position(|p| p.key == key)?;
+        Some(projects.remove(index))
+    }
+
+    /// Adds an environment to its project (`env.project`), after which its SDK key selects
+    /// it; `false` if there is no such project or the key is taken.
+    pub fn add_environment(&self, env: Arc<Environment>) -> bool {
+        let mut projects = self.write();
+        let Some(project) = projects.iter_mut().find(|p| p.key == env.project) else {
+            return false;
+        };
+        if project.environments.iter().any(|e| e.key == env.key) {
+            return false;
+        }
+        project.environments.push(env);
+        true
+    }
+
+    /// Removes an environment. Streams already open keep their last data; new ones get 401.
+    pub fn remove_environment(&self, project: &str, env: &str) -> Option<Arc<Environment>> {
+        let mut projects = self.write();
+        let environments = &mut projects.iter_mut().find(|p| p.key == project)?.environments;
+        let index = environments.iter().position(|e| e.key == env)?;
+        Some(environments.remove(index))
+    }
+
     /// The environment an SDK key belongs to. Keys are compared exactly; callers strip any
     /// `api_key ` scheme first.
     pub fn environment_by_sdk_key(&self, sdk_key: &str) -> Option<Arc<Environment>> {
@@ -332,5 +385,33 @@ mod tests {
         );
         assert!(store.environment_by_sdk_key("sdk-nope").is_none());
         assert!(store.environment("default", "test").is_some());
+    }
+
+    #[test]
+    fn added_environments_are_selected_by_their_sdk_key_until_removed() {
+        let store = Store::with_default_project("sdk-t");
+        let staging = Arc::new(Environment::new("default", "staging", "sdk-s"));
+        assert!(store.add_environment(staging.clone()));
+        assert!(!store.add_environment(staging), "duplicate key");
+        assert_eq!(
+            store.environment_by_sdk_key("sdk-s").unwrap().key,
+            "staging"
+        );
+        assert!(store.remove_environment("default", "staging").is_some());
+        assert!(store.environment_by_sdk_key("sdk-s").is_none());
+
+        let other = Project {
+            key: "other".into(),
+            name: "Other".into(),
+            environments: vec![Arc::new(Environment::new("other", "test", "sdk-o"))],
+        };
+        assert!(store.add_project(other));
+        assert_eq!(
+            store.environment_by_sdk_key("sdk-o").unwrap().project,
+            "other"
+        );
+        assert_eq!(store.projects().len(), 2);
+        assert!(store.remove_project("other").is_some());
+        assert!(store.environment_by_sdk_key("sdk-o").is_none());
     }
 }

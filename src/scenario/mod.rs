@@ -15,6 +15,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use parse::{load, parse, ScenarioError};
+
+/// `scenarios/quickstart.toml`, built in: what `run` does without a file.
+pub const QUICKSTART: &str = include_str!("../../scenarios/quickstart.toml");
 pub use population::Population;
 
 /// One scenario file.
@@ -193,6 +196,9 @@ pub struct Step {
     pub feedback_rate: f64,
     #[serde(default = "default_positive")]
     pub positive_feedback: f64,
+    /// Call the LLM when the config is enabled; `false` measures evaluation alone.
+    #[serde(default = "default_true")]
+    pub call_llm: bool,
 }
 
 fn default_prompt() -> String {
@@ -301,7 +307,8 @@ fn default_flush() -> Duration {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmSpec {
-    /// Multiplies every simulated latency: 0.01 runs a scenario of 2 s calls in CI time.
+    /// Multiplies every simulated latency: 0.01 runs a scenario of 2 s calls in CI time;
+    /// 0 answers at once.
     #[serde(default = "default_time_scale")]
     pub time_scale: f64,
     /// Stream responses (time to first token is then measured).
@@ -360,7 +367,7 @@ pub struct CountDist {
 }
 
 /// A change made during the run.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Action {
     #[serde(with = "humantime_serde")]
@@ -376,7 +383,7 @@ pub struct Action {
     pub update_variation: Option<VariationUpdate>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariationUpdate {
     pub key: String,
@@ -402,6 +409,7 @@ impl Scenario {
                 prompt: default_prompt(),
                 feedback_rate: 0.0,
                 positive_feedback: default_positive(),
+                call_llm: true,
             })
             .collect()
     }

@@ -1,6 +1,6 @@
 //! Every event mock-ld received, and running counts of them per environment.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -47,6 +47,9 @@ pub struct Stats {
     pub malformed_events: u64,
     /// `droppedEvents` summed over diagnostic events (Python and Node report them).
     pub sdk_dropped_events: u64,
+    /// Events no longer listed by `/admin/events` because the log reached its capacity;
+    /// they are still in every count here.
+    pub evicted_events: u64,
     pub by_kind: BTreeMap<String, u64>,
     pub by_custom_key: BTreeMap<String, u64>,
     /// Sum of `metricValue` per custom event key: total tokens, total duration, …
@@ -110,6 +113,7 @@ impl Stats {
         self.events += other.events;
         self.malformed_events += other.malformed_events;
         self.sdk_dropped_events += other.sdk_dropped_events;
+        self.evicted_events += other.evicted_events;
         add_counts(&mut self.by_kind, &other.by_kind);
         add_counts(&mut self.by_custom_key, &other.by_custom_key);
         for (key, sum) in &other.custom_metric_sums {
@@ -164,16 +168,26 @@ pub struct Payload<'a> {
 
 #[derive(Default)]
 struct Inner {
-    events: Vec<StoredEvent>,
+    events: VecDeque<StoredEvent>,
     seen_payload_ids: HashSet<String>,
     stats: BTreeMap<Source, Stats>,
 }
 
-/// The received events, in arrival order, and their counts.
-#[derive(Default)]
+/// The received events, in arrival order, and their counts. Counts cover every event; the
+/// list keeps the newest `capacity`, so a run of millions of events stays in bounded memory.
 pub struct EventLog {
     inner: Mutex<Inner>,
+    capacity: usize,
 }
+
+impl Default for EventLog {
+    fn default() -> Self {
+        EventLog::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+/// Events `/admin/events` can list by default (a few hundred MB of typical events).
+pub const DEFAULT_CAPACITY: usize = 1_000_000;
 
 /// Which events a query selects; every filter is optional.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -202,6 +216,10 @@ impl Filter {
 }
 
 impl EventLog {
+    pub fn with_capacity(capacity: usize) -> Self {
+        EventLog { inner: Mutex::default(), capacity }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner
             .lock()
@@ -221,11 +239,11 @@ impl EventLog {
         }
         stats.payloads += 1;
         let count = payload.events.len();
-        inner.events.reserve(count);
+        let mut stored = Vec::with_capacity(count.min(self.capacity));
         for (raw, event) in payload.events {
             let (kind, key) = kind_and_key(&event);
             stats.count_event(&event, &kind);
-            inner.events.push(StoredEvent {
+            stored.push(StoredEvent {
                 project: payload.source.project.clone(),
                 env: payload.source.env.clone(),
                 payload_id: payload.payload_id.clone(),
@@ -235,7 +253,19 @@ impl EventLog {
                 event: raw.to_owned(),
             });
         }
+        for event in stored {
+            inner.events.push_back(event);
+        }
+        self.evict_beyond_capacity(inner);
         Outcome::Stored { events: count }
+    }
+
+    fn evict_beyond_capacity(&self, inner: &mut Inner) {
+        while inner.events.len() > self.capacity {
+            let Some(oldest) = inner.events.pop_front() else { break };
+            let source = Source { project: oldest.project, env: oldest.env };
+            inner.stats.entry(source).or_default().evicted_events += 1;
+        }
     }
 
     pub fn reject(&self, source: Source) {
@@ -347,6 +377,18 @@ mod tests {
             (stats.payloads, stats.duplicate_payloads, stats.events),
             (1, 1, 5)
         );
+    }
+
+    #[test]
+    fn the_list_keeps_the_newest_events_and_counts_keep_all() {
+        let log = EventLog::with_capacity(3);
+        log.record(payload(BODY, Some("p1")), 1);
+        let stats = log.stats(&Filter::default());
+        assert_eq!((stats.events, stats.evicted_events), (5, 2));
+        assert_eq!(stats.by_custom_key["$ld:ai:tokens:total"], 2);
+        let json: serde_json::Value = serde_json::from_slice(&log.query_json(&Filter::default()).unwrap()).unwrap();
+        assert_eq!(json["totalCount"], 3);
+        assert_eq!(json["items"][0]["event"]["kind"], "feature", "the oldest two were evicted");
     }
 
     #[test]

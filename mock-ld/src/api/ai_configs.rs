@@ -1,0 +1,348 @@
+//! `/projects/{p}/ai-configs`: AI Configs in completion, agent and judge mode. Each is served
+//! to the SDKs of every environment of its project as a flag (see [`super::ai_flag`]); a
+//! new config serves its disabled variation until targeting says otherwise.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::ai_flag;
+use super::auth::Caller;
+use super::change::{ai_config_resource, Change, Outcome};
+use super::json::ListQuery;
+use super::json::{
+    check_key, collection, from_value, link, now_ms, parse, query, stable_salt, uuid,
+};
+use super::registry::ProjectData;
+use super::semantic_patch::targeting::Defaults;
+use super::variations::{self, Variation};
+use crate::error::AppError;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/projects/{project}/ai-configs", get(list).post(create))
+        .route(
+            "/projects/{project}/ai-configs/{config}",
+            get(read).patch(update).delete(delete),
+        )
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Completion,
+    Agent,
+    Judge,
+}
+
+/// An AI Config and its variations.
+pub struct AiConfig {
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub mode: Mode,
+    /// Bumped by every change to the config, its variations or its targeting; the targeting
+    /// answer's `_version` too.
+    pub version: u64,
+    pub created_at: u64,
+    pub updated_at: u64,
+    /// Fields the mock does not interpret (`maintainerId`, `evaluationMetricKey`,
+    /// `archived`, …), kept and returned as sent.
+    pub extra: Map<String, Value>,
+    /// The bucketing salt, the same in every environment.
+    pub salt: String,
+    /// `_id` of the implicit disabled variation, index 0.
+    pub disabled_id: String,
+    /// In creation order: `variations[i]` is flag variation `i + 1`.
+    pub variations: Vec<Variation>,
+    /// What environments created later start serving.
+    pub defaults: Defaults,
+    /// When targeting last changed, by environment.
+    pub targeting_modified: BTreeMap<String, u64>,
+}
+
+impl AiConfig {
+    /// Records a change: a new version and modification time.
+    pub fn touch(&mut self) {
+        self.version += 1;
+        self.updated_at = now_ms();
+    }
+
+    /// The position of a variation in the flag (the disabled variation is 0).
+    pub fn flag_index(&self, key: &str) -> Option<i64> {
+        let position = self.variations.iter().position(|v| v.key == key)?;
+        Some(position as i64 + 1)
+    }
+}
+
+/// Fields of a POST body; anything else is kept in `extra`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigPost {
+    key: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    mode: Mode,
+    default_variation: Option<Map<String, Value>>,
+}
+
+/// Fields of a PATCH body; the given ones replace the stored values.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigPatch {
+    name: Option<String>,
+    description: Option<String>,
+    tags: Option<Vec<String>>,
+    mode: Option<Mode>,
+}
+
+const FIELDS: &[&str] = &[
+    "key",
+    "name",
+    "description",
+    "tags",
+    "mode",
+    "defaultVariation",
+    "version",
+    "createdAt",
+    "updatedAt",
+    "variations",
+];
+
+/// The fields of `body` the mock does not interpret; read-only (`_…`) fields are dropped.
+fn extra_fields(body: &Map<String, Value>) -> Map<String, Value> {
+    body.iter()
+        .filter(|(k, _)| !k.starts_with('_') && !FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+pub fn config_json(project: &str, config: &AiConfig) -> Value {
+    let href = format!("/api/v2/projects/{project}/ai-configs");
+    let variations: Vec<Value> = config
+        .variations
+        .iter()
+        .map(|v| variations::variation_json(project, &config.key, v, v.current()))
+        .collect();
+    let mut out = config.extra.clone();
+    let fields = json!({
+        "key": config.key,
+        "name": config.name,
+        "description": config.description,
+        "tags": config.tags,
+        "mode": config.mode,
+        "version": config.version,
+        "createdAt": config.created_at,
+        "updatedAt": config.updated_at,
+        "variations": variations,
+        "_links": {"parent": link(&href), "self": link(&format!("{href}/{}", config.key))},
+    });
+    if let Value::Object(fields) = fields {
+        out.extend(fields);
+    }
+    Value::Object(out)
+}
+
+fn new_config(project: &str, post: ConfigPost, extra: Map<String, Value>) -> AiConfig {
+    let now = now_ms();
+    let salt = stable_salt(&[project, &post.key]);
+    let disabled_id = uuid();
+    AiConfig {
+        key: post.key,
+        name: post.name,
+        description: post.description,
+        tags: post.tags,
+        mode: post.mode,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        extra,
+        salt,
+        defaults: Defaults {
+            on: disabled_id.clone(),
+            off: disabled_id.clone(),
+        },
+        disabled_id,
+        variations: Vec::new(),
+        targeting_modified: BTreeMap::new(),
+    }
+}
+
+/// AI Configs share the flag key space: a key some environment already serves as a flag
+/// (seed data, the admin API) is taken.
+fn check_free(data: &ProjectData, key: &str) -> Result<(), AppError> {
+    let taken = data.ai_configs.contains_key(key);
+    let flag_env = data
+        .environments
+        .values()
+        .find(|e| e.env.flag(key).is_some());
+    match (taken, flag_env) {
+        (true, _) => Err(AppError::new(
+            StatusCode::CONFLICT,
+            format!("an AI Config with key {key:?} already exists"),
+        )),
+        (false, Some(env)) => Err(AppError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "environment {:?} already serves a flag with key {key:?} (seed data or the admin API)",
+                env.meta.key
+            ),
+        )),
+        (false, None) => Ok(()),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(project): Path<String>,
+    page: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, AppError> {
+    let page = query(page)?;
+    let entry = state.api.project(&project)?;
+    let data = entry.lock();
+    let items = data
+        .ai_configs
+        .values()
+        .map(|c| config_json(&project, c))
+        .collect();
+    let href = format!("/api/v2/projects/{project}/ai-configs");
+    Ok(Json(collection(items, &href, &page)))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path((project, key)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    let entry = state.api.project(&project)?;
+    let data = entry.lock();
+    Ok(Json(config_json(&project, data.ai_config(&key)?)))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let body: Map<String, Value> = parse(&body)?;
+    let mut post: ConfigPost = from_value(Value::Object(body.clone()))?;
+    check_key("AI Config", &post.key)?;
+    let entry = state.api.project(&project)?;
+    let mut data = entry.lock();
+    let resource = ai_config_resource(&project, &post.key);
+    let answer = Change::new(&caller, "createAIConfig", resource).commit(|| {
+        check_free(&data, &post.key)?;
+        let default_variation = post.default_variation.take();
+        let mut config = new_config(&project, post, extra_fields(&body));
+        if let Some(input) = default_variation {
+            let variation = variations::create(&config, input)?;
+            config.variations.push(variation);
+        }
+        ai_flag::publish(&config, &data.model_configs, data.stores());
+        let answer = config_json(&project, &config);
+        data.ai_configs.insert(config.key.clone(), config);
+        Ok(Outcome {
+            before: Value::Null,
+            after: answer.clone(),
+            response: answer,
+        })
+    })?;
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, key)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let body: Map<String, Value> = parse(&body)?;
+    let patch: ConfigPatch = from_value(Value::Object(body.clone()))?;
+    let entry = state.api.project(&project)?;
+    let mut guard = entry.lock();
+    let data = &mut *guard;
+    let resource = ai_config_resource(&project, &key);
+    let answer = Change::new(&caller, "updateAIConfig", resource).commit(|| {
+        let config = data
+            .ai_configs
+            .get_mut(&key)
+            .ok_or_else(|| AppError::not_found("AI Config", &key))?;
+        let before = config_json(&project, config);
+        apply_patch(config, patch, &body);
+        ai_flag::publish(
+            config,
+            &data.model_configs,
+            data.environments.values().map(|e| &e.env),
+        );
+        let answer = config_json(&project, config);
+        Ok(Outcome {
+            before,
+            after: answer.clone(),
+            response: answer,
+        })
+    })?;
+    Ok(Json(answer))
+}
+
+fn apply_patch(config: &mut AiConfig, patch: ConfigPatch, body: &Map<String, Value>) {
+    if let Some(name) = patch.name {
+        config.name = name;
+    }
+    if let Some(description) = patch.description {
+        config.description = description;
+    }
+    if let Some(tags) = patch.tags {
+        config.tags = tags;
+    }
+    if let Some(mode) = patch.mode {
+        config.mode = mode;
+    }
+    for (field, value) in extra_fields(body) {
+        if value.is_null() {
+            config.extra.remove(&field);
+        } else {
+            config.extra.insert(field, value);
+        }
+    }
+    config.touch();
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, key)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    let entry = state.api.project(&project)?;
+    let mut data = entry.lock();
+    let resource = ai_config_resource(&project, &key);
+    Change::new(&caller, "deleteAIConfig", resource).commit(|| {
+        let config = data
+            .ai_configs
+            .remove(&key)
+            .ok_or_else(|| AppError::not_found("AI Config", &key))?;
+        for env in data.stores() {
+            env.delete_flag(&key);
+        }
+        Ok(Outcome {
+            before: config_json(&project, &config),
+            after: Value::Null,
+            response: StatusCode::NO_CONTENT,
+        })
+    })
+}

@@ -1,0 +1,215 @@
+//! `/projects/{p}/environments`: list, create, get and delete. A new environment gets an SDK
+//! key (`sdk-<uuid>`) that SDK streams can use at once, and serves every AI Config of its
+//! project.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ai_flag;
+use super::auth::Caller;
+use super::change::{env_resource, Change, Outcome};
+use super::json::{check_key, collection, link, object_id, parse, query, uuid, ListQuery};
+use super::registry::{EnvEntry, ProjectData};
+use crate::error::AppError;
+use crate::store::{Environment, Store};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/projects/{project}/environments", get(list).post(create))
+        .route(
+            "/projects/{project}/environments/{env}",
+            get(read).delete(delete),
+        )
+}
+
+/// An environment's REST fields; the POST body is the same shape without the ids.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvMeta {
+    /// The client-side ID.
+    #[serde(rename = "_id", skip_deserializing)]
+    pub id: String,
+    pub key: String,
+    pub name: String,
+    #[serde(skip_deserializing)]
+    pub mobile_key: String,
+    #[serde(default = "default_color")]
+    pub color: String,
+    #[serde(default)]
+    pub default_ttl: i64,
+    #[serde(default)]
+    pub secure_mode: bool,
+    #[serde(default)]
+    pub default_track_events: bool,
+    #[serde(default)]
+    pub require_comments: bool,
+    #[serde(default)]
+    pub confirm_changes: bool,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub critical: bool,
+}
+
+fn default_color() -> String {
+    "7B42BC".to_owned()
+}
+
+impl EnvMeta {
+    pub fn new(key: &str, name: &str) -> Self {
+        EnvMeta {
+            id: object_id(),
+            key: key.to_owned(),
+            name: name.to_owned(),
+            mobile_key: format!("mob-{}", uuid()),
+            color: default_color(),
+            default_ttl: 0,
+            secure_mode: false,
+            default_track_events: false,
+            require_comments: false,
+            confirm_changes: false,
+            tags: Vec::new(),
+            critical: false,
+        }
+    }
+}
+
+/// An environment as the API returns it, with its SDK key as `apiKey`.
+pub fn env_json(project: &str, entry: &EnvEntry) -> Value {
+    let mut out = serde_json::to_value(&entry.meta).expect("environment fields serialize");
+    out["apiKey"] = entry.env.sdk_key.clone().into();
+    out["_links"] = serde_json::json!({
+        "self": link(&format!("/api/v2/projects/{project}/environments/{}", entry.meta.key)),
+    });
+    out
+}
+
+/// Adds an environment to a project, in the API and in the store, serving every AI Config
+/// of the project from the start.
+pub fn add<'a>(
+    data: &'a mut ProjectData,
+    store: &Store,
+    mut meta: EnvMeta,
+) -> Result<&'a EnvEntry, AppError> {
+    let key = meta.key.clone();
+    let conflict = || {
+        AppError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "project {:?} already has an environment {key:?}",
+                data.meta.key
+            ),
+        )
+    };
+    if data.environments.contains_key(&key) {
+        return Err(conflict());
+    }
+    let env = Arc::new(Environment::new(
+        &data.meta.key,
+        &key,
+        &format!("sdk-{}", uuid()),
+    ));
+    if !store.add_environment(env.clone()) {
+        return Err(conflict());
+    }
+    for config in data.ai_configs.values() {
+        ai_flag::publish(config, &data.model_configs, [&env]);
+    }
+    // A POST body carries neither id.
+    meta.id = object_id();
+    meta.mobile_key = format!("mob-{}", uuid());
+    Ok(data
+        .environments
+        .entry(key)
+        .or_insert(EnvEntry { meta, env }))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(project): Path<String>,
+    page: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, AppError> {
+    let page = query(page)?;
+    let entry = state.api.project(&project)?;
+    let data = entry.lock();
+    let items = data
+        .environments
+        .values()
+        .map(|e| env_json(&project, e))
+        .collect();
+    let href = format!("/api/v2/projects/{project}/environments");
+    Ok(Json(collection(items, &href, &page)))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path((project, env)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    let entry = state.api.project(&project)?;
+    let data = entry.lock();
+    Ok(Json(env_json(&project, data.env(&env)?)))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let meta: EnvMeta = parse(&body)?;
+    check_key("environment", &meta.key)?;
+    let entry = state.api.project(&project)?;
+    let mut data = entry.lock();
+    let change = Change::new(
+        &caller,
+        "createEnvironment",
+        env_resource(&project, &meta.key),
+    );
+    let answer = change.commit(|| {
+        let added = add(&mut data, state.api.store(), meta)?;
+        let answer = env_json(&project, added);
+        Ok(Outcome {
+            before: Value::Null,
+            after: answer.clone(),
+            response: answer,
+        })
+    })?;
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    let entry = state.api.project(&project)?;
+    let mut data = entry.lock();
+    Change::new(&caller, "deleteEnvironment", env_resource(&project, &env)).commit(|| {
+        let removed = data
+            .environments
+            .remove(&env)
+            .ok_or_else(|| AppError::not_found("environment", &env))?;
+        state.api.store().remove_environment(&project, &env);
+        data.segments
+            .retain(|(segment_env, _), _| *segment_env != env);
+        for config in data.ai_configs.values_mut() {
+            config.targeting_modified.remove(&env);
+        }
+        Ok(Outcome {
+            before: env_json(&project, &removed),
+            after: Value::Null,
+            response: StatusCode::NO_CONTENT,
+        })
+    })
+}

@@ -1,0 +1,74 @@
+//! `/api/v2`: the part of LaunchDarkly's REST API that AI Config scripts use, as
+//! `shared/spec/ld-rest-api.md` records it: projects and environments, AI Configs with their
+//! variations and model configs, targeting and segments changed by semantic patch.
+//!
+//! Every change reaches the SDK streams of the environments it touches (a `patch` with a
+//! higher version) before the response is sent. Every write goes through
+//! [`change::Change::commit`], the one place that knows the caller, the action, the resource
+//! and the comment.
+//!
+//! Modules:
+//! - [`registry`]: the API's state, one lock per project.
+//! - [`auth`]: the access token; [`change`]: the write door; [`json`]: shared helpers.
+//! - One module per resource: [`projects`], [`environments`], [`ai_configs`], [`variations`],
+//!   [`model_configs`], [`targeting`], [`segments`].
+//! - [`ai_flag`]: an AI Config as the flag SDKs evaluate.
+//! - [`semantic_patch`]: instruction parsing and application, atomic per request.
+
+mod ai_configs;
+mod ai_flag;
+mod auth;
+mod change;
+mod environments;
+mod json;
+mod model_configs;
+mod projects;
+mod registry;
+mod segments;
+pub mod semantic_patch;
+mod targeting;
+mod variations;
+
+use axum::extract::OriginalUri;
+use axum::http::{Method, StatusCode};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+pub use registry::Api;
+
+use crate::error::AppError;
+use crate::AppState;
+
+/// Every `/api/v2` route. The `LD-API-Version` header is accepted and never required.
+pub fn routes() -> Router<AppState> {
+    let v2 = Router::new()
+        .merge(projects::routes())
+        .merge(environments::routes())
+        .merge(ai_configs::routes())
+        .merge(variations::routes())
+        .merge(model_configs::routes())
+        .merge(targeting::routes())
+        .merge(segments::routes())
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(unknown_method);
+    Router::new().nest("/api/v2", v2)
+}
+
+async fn unknown_route(method: Method, OriginalUri(uri): OriginalUri) -> AppError {
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        format!("mock-ld has no REST API route {method} {uri}"),
+    )
+}
+
+/// Built here because [`AppError`] has no code for 405.
+async fn unknown_method(
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+) -> (StatusCode, Json<Value>) {
+    let message = format!("{uri} does not take {method}");
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({ "code": "method_not_allowed", "message": message })),
+    )
+}

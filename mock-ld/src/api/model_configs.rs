@@ -1,0 +1,150 @@
+//! `/projects/{p}/ai-configs/model-configs`: the models variations may name by
+//! `modelConfigKey`, with their token costs. The list is a bare array, as in LaunchDarkly.
+//! `/projects/{p}/ai-model-configs` answers too: scripts post there (spec §4).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::ai_flag;
+use super::auth::Caller;
+use super::change::{model_config_resource, Change, Outcome};
+use super::json::{check_key, parse};
+use super::registry::ProjectData;
+use crate::error::AppError;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/projects/{project}/ai-configs/model-configs",
+            get(list).post(create),
+        )
+        .route(
+            "/projects/{project}/ai-model-configs",
+            get(list).post(create),
+        )
+        .route(
+            "/projects/{project}/ai-configs/model-configs/{model}",
+            get(read).delete(delete),
+        )
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelConfig {
+    pub key: String,
+    /// The provider's model id, e.g. `gpt-4o`: the `model.name` SDKs receive.
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub icon: Option<String>,
+    #[serde(default)]
+    pub params: Map<String, Value>,
+    #[serde(default)]
+    pub custom_params: Map<String, Value>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// US dollars per token.
+    #[serde(default)]
+    pub cost_per_input_token: Option<f64>,
+    #[serde(default)]
+    pub cost_per_output_token: Option<f64>,
+    #[serde(default, skip_deserializing)]
+    pub version: u64,
+    #[serde(default, skip_deserializing)]
+    pub global: bool,
+    #[serde(default, skip_deserializing)]
+    pub is_restricted: bool,
+}
+
+/// Serves every AI Config again: model configs feed `model.name` and `provider.name`.
+fn republish(data: &ProjectData) {
+    for config in data.ai_configs.values() {
+        ai_flag::publish(config, &data.model_configs, data.stores());
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(project): Path<String>,
+) -> Result<Json<Vec<ModelConfig>>, AppError> {
+    let entry = state.api.project(&project)?;
+    let data = entry.lock();
+    Ok(Json(data.model_configs.values().cloned().collect()))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path((project, key)): Path<(String, String)>,
+) -> Result<Json<ModelConfig>, AppError> {
+    let entry = state.api.project(&project)?;
+    let data = entry.lock();
+    data.model_configs
+        .get(&key)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| AppError::not_found("model config", &key))
+}
+
+/// Answers 200, not 201, as LaunchDarkly documents.
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+    body: Bytes,
+) -> Result<Json<ModelConfig>, AppError> {
+    let mut model: ModelConfig = parse(&body)?;
+    check_key("model config", &model.key)?;
+    model.version = 1;
+    let entry = state.api.project(&project)?;
+    let mut data = entry.lock();
+    let resource = model_config_resource(&project, &model.key);
+    let answer = Change::new(&caller, "createAIModelConfig", resource).commit(|| {
+        if data.model_configs.contains_key(&model.key) {
+            return Err(AppError::new(
+                StatusCode::CONFLICT,
+                format!("a model config with key {:?} already exists", model.key),
+            ));
+        }
+        data.model_configs.insert(model.key.clone(), model.clone());
+        republish(&data);
+        let after = serde_json::to_value(&model)?;
+        Ok(Outcome {
+            before: Value::Null,
+            after,
+            response: model,
+        })
+    })?;
+    Ok(Json(answer))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, key)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    let entry = state.api.project(&project)?;
+    let mut data = entry.lock();
+    let resource = model_config_resource(&project, &key);
+    Change::new(&caller, "deleteAIModelConfig", resource).commit(|| {
+        let removed = data
+            .model_configs
+            .remove(&key)
+            .ok_or_else(|| AppError::not_found("model config", &key))?;
+        republish(&data);
+        Ok(Outcome {
+            before: serde_json::to_value(&removed)?,
+            after: Value::Null,
+            response: StatusCode::NO_CONTENT,
+        })
+    })
+}

@@ -1,0 +1,160 @@
+//! The REST API's own state: every project, with what only the API knows about it.
+//!
+//! What SDKs evaluate stays in the [`Store`]: an AI Config's targeting in an environment *is*
+//! the flag that environment serves, and a segment is the store's segment. The registry keeps
+//! the rest: names, ids, keys, variation history, model configs. Each project has one lock,
+//! which serializes every write within it; reads take it briefly.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::ai_configs::AiConfig;
+use super::auth::Caller;
+use super::environments::EnvMeta;
+use super::model_configs::ModelConfig;
+use super::projects::ProjectMeta;
+use super::segments::SegmentMeta;
+use crate::error::AppError;
+use crate::store::{Environment, Store};
+
+/// The REST API's state, shared by every handler.
+pub struct Api {
+    store: Arc<Store>,
+    admin_token: String,
+    projects: RwLock<BTreeMap<String, Arc<ProjectEntry>>>,
+}
+
+/// One project and the lock that serializes writes to it.
+pub struct ProjectEntry {
+    data: Mutex<ProjectData>,
+}
+
+/// Everything the API knows about one project.
+pub struct ProjectData {
+    pub meta: ProjectMeta,
+    pub environments: BTreeMap<String, EnvEntry>,
+    pub ai_configs: BTreeMap<String, AiConfig>,
+    pub model_configs: BTreeMap<String, ModelConfig>,
+    /// REST-only fields of segments, by environment and key. A segment without an entry
+    /// (seed data, the admin API) gets defaults.
+    pub segments: BTreeMap<(String, String), SegmentMeta>,
+}
+
+/// An environment: its REST fields and the store environment SDKs connect to.
+pub struct EnvEntry {
+    pub meta: EnvMeta,
+    pub env: Arc<Environment>,
+}
+
+impl Api {
+    /// The API over `store`, knowing every project and environment already in it.
+    pub fn new(store: Arc<Store>, admin_token: &str) -> Self {
+        let mut projects = BTreeMap::new();
+        for (key, name) in store.projects() {
+            let mut data = ProjectData::new(ProjectMeta::new(&key, &name));
+            for env in store
+                .environments()
+                .into_iter()
+                .filter(|e| e.project == key)
+            {
+                let meta = EnvMeta::new(&env.key, &capitalized(&env.key));
+                data.environments
+                    .insert(env.key.clone(), EnvEntry { meta, env });
+            }
+            projects.insert(key, Arc::new(ProjectEntry::new(data)));
+        }
+        Api {
+            store,
+            admin_token: admin_token.to_owned(),
+            projects: RwLock::new(projects),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Who holds `token`, if anyone: today only the `--api-token` admin token is valid.
+    pub fn caller(&self, token: &str) -> Option<Caller> {
+        (token == self.admin_token).then(|| Caller {
+            name: "api-token".to_owned(),
+        })
+    }
+
+    pub fn project(&self, key: &str) -> Result<Arc<ProjectEntry>, AppError> {
+        self.read()
+            .get(key)
+            .cloned()
+            .ok_or_else(|| AppError::not_found("project", key))
+    }
+
+    pub fn projects(&self) -> Vec<Arc<ProjectEntry>> {
+        self.read().values().cloned().collect()
+    }
+
+    /// The project map, locked for adding or removing a project.
+    pub fn projects_mut(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Arc<ProjectEntry>>> {
+        self.projects
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Arc<ProjectEntry>>> {
+        self.projects
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+impl ProjectEntry {
+    pub fn new(data: ProjectData) -> Self {
+        ProjectEntry {
+            data: Mutex::new(data),
+        }
+    }
+
+    /// The project's data, locked. Mutations validate before they change anything, so a
+    /// panic cannot leave a half-applied change and a poisoned lock is still consistent.
+    pub fn lock(&self) -> MutexGuard<'_, ProjectData> {
+        self.data
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+impl ProjectData {
+    pub fn new(meta: ProjectMeta) -> Self {
+        ProjectData {
+            meta,
+            environments: BTreeMap::new(),
+            ai_configs: BTreeMap::new(),
+            model_configs: BTreeMap::new(),
+            segments: BTreeMap::new(),
+        }
+    }
+
+    pub fn env(&self, key: &str) -> Result<&EnvEntry, AppError> {
+        self.environments
+            .get(key)
+            .ok_or_else(|| AppError::not_found("environment", key))
+    }
+
+    pub fn ai_config(&self, key: &str) -> Result<&AiConfig, AppError> {
+        self.ai_configs
+            .get(key)
+            .ok_or_else(|| AppError::not_found("AI Config", key))
+    }
+
+    /// The store environments SDKs of this project connect to.
+    pub fn stores(&self) -> impl Iterator<Item = &Arc<Environment>> {
+        self.environments.values().map(|e| &e.env)
+    }
+}
+
+/// `test` → `Test`: the names the default environments get.
+pub fn capitalized(key: &str) -> String {
+    let mut chars = key.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}

@@ -1,0 +1,295 @@
+//! `/segments/{p}/{env}`: list, create, get, delete, and semantic-patch changes (spec §6).
+//! A segment is the store's segment, which SDKs evaluate; its name, description and tags
+//! live here. Every change is pushed to the environment's streams as a `patch`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::change::{segment_resource, Change, Outcome};
+use super::json::{check_key, collection, link, now_ms, parse, query, stable_salt, ListQuery};
+use super::registry::{EnvEntry, ProjectData};
+use super::semantic_patch::segment::{self as instructions, Draft, Instruction};
+use super::semantic_patch::{self, PatchBody};
+use crate::error::AppError;
+use crate::model::Segment;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/segments/{project}/{env}", get(list).post(create))
+        .route(
+            "/segments/{project}/{env}/{segment}",
+            get(read).patch(update).delete(delete),
+        )
+}
+
+/// A segment's REST-only fields.
+#[derive(Clone, Debug)]
+pub struct SegmentMeta {
+    pub name: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub creation_date: u64,
+    pub last_modified: u64,
+}
+
+impl SegmentMeta {
+    /// For a segment the API did not create (seed data, the admin API): named by its key.
+    fn unknown(key: &str) -> Self {
+        SegmentMeta {
+            name: key.to_owned(),
+            description: String::new(),
+            tags: Vec::new(),
+            creation_date: 0,
+            last_modified: 0,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SegmentPost {
+    key: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    unbounded: bool,
+    unbounded_context_kind: Option<String>,
+}
+
+fn meta(data: &ProjectData, env: &str, key: &str) -> SegmentMeta {
+    data.segments
+        .get(&(env.to_owned(), key.to_owned()))
+        .cloned()
+        .unwrap_or_else(|| SegmentMeta::unknown(key))
+}
+
+fn segment_json(project: &str, env: &str, segment: &Segment, meta: &SegmentMeta) -> Value {
+    let mut rules = segment.rules.clone();
+    semantic_patch::fill_ids(&mut rules);
+    let rules: Vec<Value> = rules
+        .iter()
+        .map(|rule| {
+            let mut out = serde_json::to_value(rule).expect("rules serialize");
+            out["_id"] = json!(rule.id);
+            for clause in out["clauses"].as_array_mut().into_iter().flatten() {
+                clause["id"] = clause["_id"].clone();
+            }
+            out
+        })
+        .collect();
+    let href = format!("/api/v2/segments/{project}/{env}/{}", segment.key);
+    json!({
+        "key": segment.key,
+        "name": meta.name,
+        "description": meta.description,
+        "tags": meta.tags,
+        "creationDate": meta.creation_date,
+        "lastModifiedDate": meta.last_modified,
+        "included": segment.included,
+        "excluded": segment.excluded,
+        "includedContexts": segment.included_contexts,
+        "excludedContexts": segment.excluded_contexts,
+        "rules": rules,
+        "version": segment.version,
+        "deleted": false,
+        "generation": segment.generation.unwrap_or(0),
+        "unbounded": segment.unbounded,
+        "unboundedContextKind": segment.unbounded_context_kind,
+        "salt": segment.salt,
+        "_links": {"self": link(&href)},
+        "_flags": [],
+    })
+}
+
+fn find_segment(env: &EnvEntry, key: &str) -> Result<Segment, AppError> {
+    env.env
+        .segment(key)
+        .ok_or_else(|| AppError::not_found("segment", key))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path((project, env)): Path<(String, String)>,
+    page: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, AppError> {
+    let page = query(page)?;
+    let entry = state.api.project(&project)?;
+    let data = entry.lock();
+    let items = data
+        .env(&env)?
+        .env
+        .segments()
+        .iter()
+        .map(|s| segment_json(&project, &env, s, &meta(&data, &env, &s.key)))
+        .collect();
+    let href = format!("/api/v2/segments/{project}/{env}");
+    Ok(Json(collection(items, &href, &page)))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path((project, env, key)): Path<(String, String, String)>,
+) -> Result<Json<Value>, AppError> {
+    let entry = state.api.project(&project)?;
+    let data = entry.lock();
+    let segment = find_segment(data.env(&env)?, &key)?;
+    Ok(Json(segment_json(
+        &project,
+        &env,
+        &segment,
+        &meta(&data, &env, &key),
+    )))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let post: SegmentPost = parse(&body)?;
+    check_key("segment", &post.key)?;
+    let entry = state.api.project(&project)?;
+    let mut data = entry.lock();
+    let resource = segment_resource(&project, &env, &post.key);
+    let answer = Change::new(&caller, "createSegment", resource).commit(|| {
+        let store = &data.env(&env)?.env;
+        if store.segment(&post.key).is_some() {
+            return Err(AppError::new(
+                StatusCode::CONFLICT,
+                format!("environment {env:?} already has a segment {:?}", post.key),
+            ));
+        }
+        let segment = store.upsert_segment(Segment {
+            key: post.key.clone(),
+            salt: stable_salt(&[&project, &env, &post.key]),
+            unbounded: post.unbounded,
+            unbounded_context_kind: post.unbounded_context_kind,
+            ..Segment::default()
+        });
+        let now = now_ms();
+        let meta = SegmentMeta {
+            name: post.name,
+            description: post.description,
+            tags: post.tags,
+            creation_date: now,
+            last_modified: now,
+        };
+        let answer = segment_json(&project, &env, &segment, &meta);
+        data.segments.insert((env.clone(), post.key), meta);
+        Ok(Outcome {
+            before: Value::Null,
+            after: answer.clone(),
+            response: answer,
+        })
+    })?;
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env, key)): Path<(String, String, String)>,
+) -> Result<StatusCode, AppError> {
+    let entry = state.api.project(&project)?;
+    let mut data = entry.lock();
+    let resource = segment_resource(&project, &env, &key);
+    Change::new(&caller, "deleteSegment", resource).commit(|| {
+        let store = &data.env(&env)?.env;
+        let segment = find_segment(data.env(&env)?, &key)?;
+        let before = segment_json(&project, &env, &segment, &meta(&data, &env, &key));
+        store.delete_segment(&key);
+        data.segments.remove(&(env.clone(), key.clone()));
+        Ok(Outcome {
+            before,
+            after: Value::Null,
+            response: StatusCode::NO_CONTENT,
+        })
+    })
+}
+
+/// Reads a segment PATCH body: a semantic patch. JSON Patch and merge patch are refused
+/// with a message that says so.
+fn semantic_body(body: &[u8], env: &str) -> Result<(Vec<Value>, Option<String>), AppError> {
+    let value: Value = parse(body)?;
+    if value.is_array() || value.get("patch").is_some() || value.get("merge").is_some() {
+        return Err(AppError::bad_request(
+            "mock-ld takes segment changes as a semantic patch \
+             ({\"environmentKey\", \"instructions\": [{\"kind\": …}]}); JSON Patch and merge \
+             patch are not supported",
+        ));
+    }
+    let mut patch: PatchBody = super::json::from_value(value)?;
+    if let Some(named) = patch.environment_key.as_deref().filter(|k| *k != env) {
+        return Err(AppError::bad_request(format!(
+            "environmentKey {named:?} differs from the environment {env:?} in the path"
+        )));
+    }
+    Ok((patch.take_instructions()?, patch.comment))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env, key)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let (raw, comment) = semantic_body(&body, &env)?;
+    let steps = semantic_patch::parse::<Instruction>(&raw)?;
+    let mut actions: Vec<&'static str> = steps.iter().map(|s| s.instruction().action()).collect();
+    actions.sort_unstable();
+    actions.dedup();
+    let entry = state.api.project(&project)?;
+    let mut data = entry.lock();
+    let change = Change {
+        caller: &caller,
+        actions,
+        resource: segment_resource(&project, &env, &key),
+        comment,
+    };
+    let answer = change.commit(|| {
+        let segment = find_segment(data.env(&env)?, &key)?;
+        let before_meta = meta(&data, &env, &key);
+        let before = segment_json(&project, &env, &segment, &before_meta);
+        let mut current = segment.clone();
+        semantic_patch::fill_ids(&mut current.rules);
+        let mut draft = Draft {
+            segment: current.clone(),
+            name: before_meta.name.clone(),
+            tags: before_meta.tags.clone(),
+        };
+        semantic_patch::apply(steps, &mut draft, instructions::apply)?;
+        let served = if draft.segment == current {
+            segment
+        } else {
+            data.env(&env)?.env.upsert_segment(draft.segment)
+        };
+        let meta = SegmentMeta {
+            name: draft.name,
+            tags: draft.tags,
+            last_modified: now_ms(),
+            ..before_meta
+        };
+        let after = segment_json(&project, &env, &served, &meta);
+        data.segments.insert((env.clone(), key.clone()), meta);
+        Ok(Outcome {
+            before,
+            after: after.clone(),
+            response: after,
+        })
+    })?;
+    Ok(Json(answer))
+}

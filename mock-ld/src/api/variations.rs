@@ -1,0 +1,316 @@
+//! `/projects/{p}/ai-configs/{c}/variations`: create, get (every version, newest first),
+//! update (each update a new version) and delete. A variation keeps its `_id` across
+//! versions, because targeting names variations by `_id`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{patch, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::ai_configs::AiConfig;
+use super::ai_flag::{self, DISABLED_KEY};
+use super::auth::Caller;
+use super::change::{ai_config_resource, Change, Outcome};
+use super::json::{check_key, from_value, link, now_ms, parse, uuid};
+use crate::error::AppError;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/projects/{project}/ai-configs/{config}/variations",
+            post(create_handler),
+        )
+        .route(
+            "/projects/{project}/ai-configs/{config}/variations/{variation}",
+            patch(update).get(read).delete(delete),
+        )
+}
+
+/// One variation key and every version of it.
+pub struct Variation {
+    pub id: String,
+    pub key: String,
+    /// Oldest first; never empty.
+    pub versions: Vec<VariationVersion>,
+}
+
+impl Variation {
+    pub fn current(&self) -> &VariationVersion {
+        self.versions.last().expect("a variation has a version")
+    }
+}
+
+pub struct VariationVersion {
+    pub version: u64,
+    pub created_at: u64,
+    pub comment: Option<String>,
+    /// The fields as the client sent them (merged over earlier versions), returned as stored.
+    pub raw: Map<String, Value>,
+    /// The fields the SDK view reads, checked when the version was made.
+    pub fields: VariationFields,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VariationFields {
+    pub name: String,
+    pub instructions: Option<String>,
+    pub messages: Option<Vec<Message>>,
+    pub model: Option<Map<String, Value>>,
+    pub model_config_key: Option<String>,
+    pub tools: Option<Vec<ToolRef>>,
+    pub tool_keys: Option<Vec<String>>,
+    pub judge_configuration: Option<JudgeConfiguration>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+    Developer,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolRef {
+    pub key: String,
+    pub custom_parameters: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct JudgeConfiguration {
+    pub judges: Option<Vec<JudgeRef>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JudgeRef {
+    pub judge_config_key: String,
+    pub sampling_rate: f64,
+}
+
+/// A variation version as the API returns it.
+pub fn variation_json(
+    project: &str,
+    config: &str,
+    variation: &Variation,
+    version: &VariationVersion,
+) -> Value {
+    let mut out = version.raw.clone();
+    out.entry("model").or_insert_with(|| json!({}));
+    if let Some(comment) = &version.comment {
+        out.insert("comment".into(), json!(comment));
+    }
+    let parent = format!("/api/v2/projects/{project}/ai-configs/{config}");
+    let fields = json!({
+        "_id": variation.id,
+        "key": variation.key,
+        "version": version.version,
+        "createdAt": version.created_at,
+        "_links": {"parent": link(&parent)},
+    });
+    if let Value::Object(fields) = fields {
+        out.extend(fields);
+    }
+    Value::Object(out)
+}
+
+/// A version from the stored fields `raw`, once they pass the checks.
+fn new_version(version: u64, mut raw: Map<String, Value>) -> Result<VariationVersion, AppError> {
+    raw.retain(|k, _| {
+        !k.starts_with('_') && !matches!(k.as_str(), "key" | "version" | "createdAt")
+    });
+    let comment = raw
+        .remove("comment")
+        .and_then(|c| c.as_str().map(str::to_owned));
+    let fields: VariationFields = from_value(Value::Object(raw.clone()))?;
+    if fields.name.trim().is_empty() {
+        return Err(AppError::bad_request("a variation needs a non-empty name"));
+    }
+    Ok(VariationVersion {
+        version,
+        created_at: now_ms(),
+        comment,
+        raw,
+        fields,
+    })
+}
+
+/// A new variation of `config` from a POST body (or an AI Config's `defaultVariation`).
+pub fn create(config: &AiConfig, body: Map<String, Value>) -> Result<Variation, AppError> {
+    let key = match body.get("key") {
+        Some(Value::String(key)) => key.clone(),
+        _ => return Err(AppError::bad_request("a variation needs a string `key`")),
+    };
+    check_key("variation", &key)?;
+    if key == DISABLED_KEY || config.flag_index(&key).is_some() {
+        return Err(AppError::new(
+            StatusCode::CONFLICT,
+            format!("AI Config {:?} already has a variation {key:?}", config.key),
+        ));
+    }
+    Ok(Variation {
+        id: uuid(),
+        key,
+        versions: vec![new_version(1, body)?],
+    })
+}
+
+async fn create_handler(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, config_key)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let body: Map<String, Value> = parse(&body)?;
+    let entry = state.api.project(&project)?;
+    let mut guard = entry.lock();
+    let data = &mut *guard;
+    let resource = ai_config_resource(&project, &config_key);
+    let answer = Change::new(&caller, "createAIConfigVariation", resource).commit(|| {
+        let config = data
+            .ai_configs
+            .get_mut(&config_key)
+            .ok_or_else(|| AppError::not_found("AI Config", &config_key))?;
+        let variation = create(config, body)?;
+        let answer = variation_json(&project, &config_key, &variation, variation.current());
+        config.variations.push(variation);
+        config.touch();
+        ai_flag::publish(
+            config,
+            &data.model_configs,
+            data.environments.values().map(|e| &e.env),
+        );
+        Ok(Outcome {
+            before: Value::Null,
+            after: answer.clone(),
+            response: answer,
+        })
+    })?;
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+fn find<'a>(config: &'a AiConfig, key: &str) -> Result<&'a Variation, AppError> {
+    config
+        .variations
+        .iter()
+        .find(|v| v.key == key)
+        .ok_or_else(|| AppError::not_found("variation", key))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path((project, config_key, key)): Path<(String, String, String)>,
+) -> Result<Json<Value>, AppError> {
+    let entry = state.api.project(&project)?;
+    let data = entry.lock();
+    let variation = find(data.ai_config(&config_key)?, &key)?;
+    let items: Vec<Value> = variation
+        .versions
+        .iter()
+        .rev()
+        .map(|v| variation_json(&project, &config_key, variation, v))
+        .collect();
+    Ok(Json(json!({ "items": items, "totalCount": items.len() })))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, config_key, key)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let body: Map<String, Value> = parse(&body)?;
+    let entry = state.api.project(&project)?;
+    let mut guard = entry.lock();
+    let data = &mut *guard;
+    let resource = ai_config_resource(&project, &config_key);
+    let answer = Change::new(&caller, "updateAIConfigVariation", resource).commit(|| {
+        let config = data
+            .ai_configs
+            .get_mut(&config_key)
+            .ok_or_else(|| AppError::not_found("AI Config", &config_key))?;
+        let index = config
+            .variations
+            .iter()
+            .position(|v| v.key == key)
+            .ok_or_else(|| AppError::not_found("variation", &key))?;
+        let variation = &mut config.variations[index];
+        let before = variation_json(&project, &config_key, variation, variation.current());
+        let mut raw = variation.current().raw.clone();
+        raw.extend(body);
+        let version = new_version(variation.current().version + 1, raw)?;
+        variation.versions.push(version);
+        let answer = variation_json(&project, &config_key, variation, variation.current());
+        config.touch();
+        ai_flag::publish(
+            config,
+            &data.model_configs,
+            data.environments.values().map(|e| &e.env),
+        );
+        Ok(Outcome {
+            before,
+            after: answer.clone(),
+            response: answer,
+        })
+    })?;
+    Ok(Json(answer))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, config_key, key)): Path<(String, String, String)>,
+) -> Result<StatusCode, AppError> {
+    let entry = state.api.project(&project)?;
+    let mut guard = entry.lock();
+    let data = &mut *guard;
+    let resource = ai_config_resource(&project, &config_key);
+    Change::new(&caller, "deleteAIConfigVariation", resource).commit(|| {
+        let config = data
+            .ai_configs
+            .get_mut(&config_key)
+            .ok_or_else(|| AppError::not_found("AI Config", &config_key))?;
+        let index = config
+            .flag_index(&key)
+            .ok_or_else(|| AppError::not_found("variation", &key))?;
+        if let Some(env) = data.environments.values().find(|e| {
+            e.env
+                .flag(&config_key)
+                .is_some_and(|f| ai_flag::serves(&f, index))
+        }) {
+            return Err(AppError::bad_request(format!(
+                "variation {key:?} is still served by targeting in environment {:?}; \
+                 point that targeting elsewhere first",
+                env.meta.key
+            )));
+        }
+        let removed = config.variations.remove(index as usize - 1);
+        for default in [&mut config.defaults.on, &mut config.defaults.off] {
+            if *default == removed.id {
+                default.clone_from(&config.disabled_id);
+            }
+        }
+        config.touch();
+        let envs = data.environments.values().map(|e| &e.env);
+        ai_flag::publish_without(config, &data.model_configs, envs, index);
+        Ok(Outcome {
+            before: variation_json(&project, &config_key, &removed, removed.current()),
+            after: Value::Null,
+            response: StatusCode::NO_CONTENT,
+        })
+    })
+}

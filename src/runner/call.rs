@@ -1,0 +1,300 @@
+//! One request: for each step, get the AI Config through the AI layer (which evaluates the
+//! flag with the real SDK), call the LLM when the config is enabled, and track the outcome
+//! with the config's tracker, exactly as an application using LaunchDarkly's AI SDK would.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use launchdarkly_server_sdk::{Client, Context, Kind};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+use super::llm_call::{chat, ChatRequest, LlmOutcome};
+use crate::ai::{AiAgentConfigDefault, AiClient, AiCompletionConfigDefault, FeedbackKind, LdMessage, TokenUsage, Tracker, Variables};
+use crate::metrics::Metrics;
+use crate::scenario::population::Generator;
+use crate::scenario::{Mode, Scenario};
+
+/// Everything a request needs, shared by all workers.
+pub struct Workload {
+    ai: Vec<AiClient>,
+    population: Generator,
+    steps: Vec<PreparedStep>,
+    http: reqwest::Client,
+    llm_base: String,
+    stream: bool,
+    seed: u64,
+    /// What the AI layer serves when a config cannot be evaluated: disabled, as Python's
+    /// `AICompletionConfigDefault.disabled()`.
+    completion_default: AiCompletionConfigDefault,
+    agent_default: AiAgentConfigDefault,
+}
+
+/// A scenario step with its variables converted once, not per request.
+struct PreparedStep {
+    config: String,
+    mode: Mode,
+    variables: Variables,
+    prompt: String,
+    feedback_rate: f64,
+    positive_feedback: f64,
+    call_llm: bool,
+}
+
+/// What one step did.
+pub struct StepRecord {
+    config: String,
+    /// `_ldMeta.variationKey` of the served variation (empty for the default).
+    variation: String,
+    evaluation: Duration,
+    ai_layer: Duration,
+    llm: Option<LlmOutcome>,
+    end_to_end: Duration,
+    feedback: Option<FeedbackKind>,
+    /// Tracker and usage events handed to the SDK.
+    tracked: Vec<&'static str>,
+    /// The AI layer could not read the served variation.
+    failed: bool,
+}
+
+/// What one request did.
+pub struct RequestRecord {
+    context_kind: String,
+    steps: Vec<StepRecord>,
+}
+
+impl Workload {
+    pub fn new(scenario: &Scenario, clients: &[Arc<Client>], population: Generator, http: reqwest::Client, llm_base: String) -> Self {
+        let ai = clients.iter().map(|c| AiClient::new(c.clone())).collect();
+        let steps = scenario
+            .effective_steps()
+            .into_iter()
+            .map(|step| PreparedStep {
+                mode: scenario.ai_configs.iter().find(|c| c.key == step.config).map_or(Mode::Completion, |c| c.mode),
+                variables: serde_json::to_value(&step.variables).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default(),
+                config: step.config,
+                prompt: step.prompt,
+                feedback_rate: step.feedback_rate,
+                positive_feedback: step.positive_feedback,
+                call_llm: step.call_llm,
+            })
+            .collect();
+        Workload {
+            ai,
+            population,
+            steps,
+            http,
+            llm_base,
+            stream: scenario.llm.stream,
+            seed: scenario.seed,
+            completion_default: AiCompletionConfigDefault::default(),
+            agent_default: AiAgentConfigDefault::default(),
+        }
+    }
+
+    /// Tracker events sent before the load: `$ld:ai:sdk:info`, once per AI client.
+    pub fn setup_events(&self) -> u64 {
+        self.ai.len() as u64
+    }
+
+    /// Runs request `index`: context `index` of the population, on SDK client
+    /// `index % clients`, with draws seeded by the index so reruns make the same choices.
+    pub async fn request(&self, index: u64) -> RequestRecord {
+        let context = self.population.context(index);
+        let ai = &self.ai[index as usize % self.ai.len()];
+        let mut rng = SmallRng::seed_from_u64(self.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut steps = Vec::with_capacity(self.steps.len());
+        for step in &self.steps {
+            steps.push(self.step(ai, step, &context, &mut rng).await);
+        }
+        RequestRecord { context_kind: kind_label(&context), steps }
+    }
+
+    async fn step(&self, ai: &AiClient, step: &PreparedStep, context: &Context, rng: &mut SmallRng) -> StepRecord {
+        let started = Instant::now();
+        let Some(resolved) = self.resolve(ai, step, context) else {
+            return StepRecord::failed(&step.config, started.elapsed());
+        };
+        let mut record = StepRecord {
+            config: step.config.clone(),
+            variation: resolved.tracker.variation_key().to_owned(),
+            evaluation: resolved.evaluation,
+            ai_layer: started.elapsed().saturating_sub(resolved.evaluation),
+            llm: None,
+            end_to_end: Duration::ZERO,
+            feedback: None,
+            tracked: vec![usage_key(step.mode)],
+            failed: false,
+        };
+        if resolved.enabled && step.call_llm {
+            let outcome = self.call_llm(&resolved, step).await;
+            let tracking = Instant::now();
+            track_outcome(&resolved.tracker, &outcome, &mut record.tracked);
+            if rng.random_bool(step.feedback_rate) {
+                let kind = if rng.random_bool(step.positive_feedback) { FeedbackKind::Positive } else { FeedbackKind::Negative };
+                if resolved.tracker.track_feedback(kind) {
+                    record.tracked.push(feedback_key(kind));
+                }
+                record.feedback = Some(kind);
+            }
+            record.ai_layer += tracking.elapsed();
+            record.llm = Some(outcome);
+        }
+        record.end_to_end = started.elapsed();
+        record
+    }
+
+    async fn call_llm(&self, resolved: &Resolved, step: &PreparedStep) -> LlmOutcome {
+        let mut messages: Vec<Value> = resolved.messages.iter().map(|m| json!({"role": &*m.role, "content": &*m.content})).collect();
+        messages.push(json!({"role": "user", "content": step.prompt}));
+        let request = ChatRequest { model: &resolved.model, messages: Value::Array(messages), stream: self.stream };
+        chat(&self.http, &self.llm_base, &request).await
+    }
+}
+
+/// The parts of a completion or agent config a step uses.
+struct Resolved {
+    enabled: bool,
+    model: String,
+    messages: Vec<LdMessage>,
+    tracker: Tracker,
+    evaluation: Duration,
+}
+
+impl Workload {
+    fn resolve(&self, ai: &AiClient, step: &PreparedStep, context: &Context) -> Option<Resolved> {
+        let variables = Some(&step.variables);
+        match step.mode {
+            Mode::Completion => {
+                let (config, tracker, evaluation) = ai.completion_config_timed(&step.config, context, &self.completion_default, variables).ok()?;
+                Some(Resolved {
+                    enabled: config.enabled,
+                    model: config.model.as_ref().map(|m| m.name.clone()).unwrap_or_default(),
+                    messages: config.messages.as_deref().map(<[LdMessage]>::to_vec).unwrap_or_default(),
+                    tracker,
+                    evaluation,
+                })
+            }
+            Mode::Agent => {
+                let (config, tracker, evaluation) = ai.agent_config_timed(&step.config, context, &self.agent_default, variables).ok()?;
+                let instructions = config.instructions.as_deref().unwrap_or_default();
+                Some(Resolved {
+                    enabled: config.enabled,
+                    model: config.model.as_ref().map(|m| m.name.clone()).unwrap_or_default(),
+                    messages: vec![LdMessage::new("system", instructions)],
+                    tracker,
+                    evaluation,
+                })
+            }
+        }
+    }
+}
+
+/// The tracker calls an application makes after an LLM call, as LaunchDarkly's AI SDK
+/// documentation shows them: duration, time to first token, tokens, then success or error.
+fn track_outcome(tracker: &Tracker, outcome: &LlmOutcome, tracked: &mut Vec<&'static str>) {
+    let mut note = |recorded: bool, key: &'static str| {
+        if recorded {
+            tracked.push(key);
+        }
+    };
+    note(tracker.track_duration(outcome.duration.as_millis() as u64), "$ld:ai:duration:total");
+    if let Some(ttft) = outcome.time_to_first_token {
+        note(tracker.track_time_to_first_token(ttft.as_millis() as u64), "$ld:ai:tokens:ttf");
+    }
+    if outcome.error.is_some() {
+        note(tracker.track_error(), "$ld:ai:generation:error");
+        return;
+    }
+    let tokens = TokenUsage { total: outcome.input_tokens + outcome.output_tokens, input: outcome.input_tokens, output: outcome.output_tokens };
+    if tracker.track_tokens(tokens) {
+        for (count, key) in [(tokens.total, "$ld:ai:tokens:total"), (tokens.input, "$ld:ai:tokens:input"), (tokens.output, "$ld:ai:tokens:output")] {
+            note(count > 0, key);
+        }
+    }
+    note(tracker.track_success(), "$ld:ai:generation:success");
+}
+
+fn usage_key(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Completion => "$ld:ai:usage:completion-config",
+        Mode::Agent => "$ld:ai:usage:agent-config",
+    }
+}
+
+fn feedback_key(kind: FeedbackKind) -> &'static str {
+    match kind {
+        FeedbackKind::Positive => "$ld:ai:feedback:user:positive",
+        FeedbackKind::Negative => "$ld:ai:feedback:user:negative",
+    }
+}
+
+/// `user`, or for a multi-kind context its kinds: `multi:organization+user`.
+fn kind_label(context: &Context) -> String {
+    if !context.is_multi() {
+        return context.kind().to_string();
+    }
+    let mut kinds: Vec<String> = context.kinds().iter().map(|k: &&Kind| k.to_string()).collect();
+    kinds.sort();
+    format!("multi:{}", kinds.join("+"))
+}
+
+impl StepRecord {
+    fn failed(config: &str, elapsed: Duration) -> Self {
+        StepRecord {
+            config: config.to_owned(),
+            variation: String::new(),
+            evaluation: elapsed,
+            ai_layer: Duration::ZERO,
+            llm: None,
+            end_to_end: elapsed,
+            feedback: None,
+            tracked: Vec::new(),
+            failed: true,
+        }
+    }
+}
+
+impl RequestRecord {
+    /// A request fails when any step's config could not be read or its LLM call failed.
+    pub fn failed(&self) -> bool {
+        self.steps.iter().any(|s| s.failed || s.llm.as_ref().is_some_and(|o| o.error.is_some()))
+    }
+
+    pub fn record(&self, metrics: &mut Metrics) {
+        match metrics.context_kinds.get_mut(&self.context_kind) {
+            Some(n) => *n += 1,
+            None => drop(metrics.context_kinds.insert(self.context_kind.clone(), 1)),
+        }
+        for step in &self.steps {
+            for key in &step.tracked {
+                *metrics.tracked_events.entry(key).or_default() += 1;
+            }
+            let variation = if step.variation.is_empty() { "(default)" } else { &step.variation };
+            let v = metrics.variation(&step.config, variation);
+            v.evaluations += 1;
+            v.evaluation.record(step.evaluation);
+            v.ai_layer.record(step.ai_layer);
+            v.end_to_end.record(step.end_to_end);
+            match step.feedback {
+                Some(FeedbackKind::Positive) => v.feedback_positive += 1,
+                Some(FeedbackKind::Negative) => v.feedback_negative += 1,
+                None => {}
+            }
+            let Some(llm) = &step.llm else { continue };
+            v.ai_calls += 1;
+            v.llm.record(llm.duration);
+            if let Some(ttft) = llm.time_to_first_token {
+                v.time_to_first_token.record(ttft);
+            }
+            if llm.error.is_some() {
+                v.errors += 1;
+            } else {
+                v.successes += 1;
+                v.input_tokens += llm.input_tokens;
+                v.output_tokens += llm.output_tokens;
+            }
+        }
+    }
+}

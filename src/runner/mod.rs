@@ -1,0 +1,255 @@
+//! `aiconfig-harness run`: sets a scenario up through the REST API, starts SDK clients,
+//! drives the load, applies timed actions, flushes and verifies events, and collects
+//! [`RunResults`].
+//!
+//! Modules: [`setup`] (REST API), [`call`] (one request: AI Config, LLM, tracker),
+//! [`llm_call`] (OpenAI-compatible client), [`load`] (closed and open models),
+//! [`schedule`] (open-model arrival times), [`actions`] (timed changes and propagation),
+//! [`events`] (flush and completeness), [`progress`], [`results`].
+
+pub mod actions;
+pub mod call;
+pub mod events;
+pub mod llm_call;
+pub mod load;
+pub mod progress;
+pub mod results;
+pub mod schedule;
+pub mod setup;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use launchdarkly_server_sdk::Client;
+use mock_ld::{MockLd, MockLdHandle};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::ld_client::{start_client, EventOptions, SdkOptions};
+use crate::scenario::population::Generator;
+use crate::scenario::{LoadModel, Scenario};
+use call::Workload;
+use load::Progress;
+use results::{LoadInfo, RunResults};
+use schedule::Schedule;
+use setup::LdApi;
+
+/// Where LaunchDarkly is.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A mock-ld started in-process on 127.0.0.1:0.
+    Embedded,
+    /// A running mock-ld, Relay Proxy or LaunchDarkly: base URL of the SDK endpoints, the
+    /// REST API's base URL, the SDK key and an API token.
+    External { sdk_url: String, api_url: String, sdk_key: String, api_token: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub target: Target,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+    /// Stops the load early (Ctrl-C); results are then marked partial.
+    pub cancel: CancellationToken,
+}
+
+/// Why a run could not be carried out (as opposed to a check failing).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("mock-ld: {0}")]
+    MockLd(#[from] mock_ld::StartError),
+    #[error("setting up the scenario: {0}")]
+    Setup(#[from] setup::ApiError),
+    #[error(transparent)]
+    Sdk(#[from] crate::ld_client::SdkError),
+    #[error("{0}")]
+    Scenario(String),
+}
+
+/// The endpoints of one run, and the embedded mock-ld if there is one.
+struct Endpoints {
+    sdk_url: String,
+    api_url: String,
+    sdk_key: String,
+    api_token: String,
+    /// mock-ld's admin API (LLM profiles, event stats), when the target is a mock-ld.
+    admin: Option<String>,
+    _embedded: Option<MockLdHandle>,
+}
+
+pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<RunResults, RunError> {
+    let endpoints = endpoints(scenario, &options.target).await?;
+    let http = reqwest::Client::builder().no_proxy().build().map_err(|e| RunError::Scenario(e.to_string()))?;
+    let api = Arc::new(LdApi::new(http.clone(), &endpoints.api_url, &endpoints.api_token, &scenario.project));
+    api.set_up(scenario).await?;
+    if let Some(admin) = &endpoints.admin {
+        set_llm_profiles(&http, admin, scenario).await?;
+    }
+    let clients = start_clients(scenario, &endpoints).await?;
+    let llm_base = scenario.llm.url.clone().unwrap_or_else(|| format!("{}/v1", endpoints.sdk_url));
+    let population = Generator::new(&scenario.population, scenario.seed).map_err(RunError::Scenario)?;
+    let workload = Arc::new(Workload::new(scenario, &clients, population, http.clone(), llm_base));
+
+    let progress = Arc::new(Progress::default());
+    let run_start = Instant::now();
+    let actions = tokio::spawn(actions::run_actions(
+        api.clone(),
+        scenario.environment.clone(),
+        scenario.actions.clone(),
+        clients.clone(),
+        run_start,
+        options.cancel.clone(),
+    ));
+    let setup_events = workload.setup_events();
+    let (mut metrics, target_rate) = drive(scenario, workload, progress.clone(), &options, run_start).await;
+    metrics.tracked_events.insert("$ld:ai:sdk:info", setup_events);
+    let elapsed = run_start.elapsed();
+    let partial = options.cancel.is_cancelled();
+    // Actions still pending when the load ends are not applied.
+    options.cancel.cancel();
+    let actions = actions.await.unwrap_or_default();
+
+    let events = match &endpoints.admin {
+        Some(admin) => {
+            let url = format!("{admin}/events/stats?project={}&env={}", scenario.project, scenario.environment);
+            Some(events::flush_and_verify(&http, &url, &clients, &metrics).await)
+        }
+        None => {
+            clients.iter().for_each(|c| c.flush());
+            None
+        }
+    };
+    close_clients(clients).await;
+    Ok(RunResults {
+        schema_version: results::SCHEMA_VERSION,
+        scenario: RunResults::scenario_info(scenario),
+        partial,
+        duration_ms: elapsed.as_secs_f64() * 1e3,
+        load: LoadInfo {
+            model: format!("{:?}", scenario.load.model).to_lowercase(),
+            sdk_clients: scenario.load.sdk_clients,
+            requests: metrics.requests,
+            failed_requests: metrics.failed_requests,
+            target_rate,
+            achieved_rate: metrics.requests as f64 / elapsed.as_secs_f64().max(1e-9),
+        },
+        requests_corrected: metrics.requests_corrected.summary(),
+        requests_raw: metrics.requests_raw.summary(),
+        configs: results::config_results(&metrics),
+        context_kinds: metrics.context_kinds.clone(),
+        timeline: results::timeline(&metrics),
+        events,
+        actions,
+        prices: scenario.prices.clone(),
+        checks: scenario.checks.clone(),
+    })
+}
+
+/// Runs the load model the scenario asks for; returns its metrics and, for the open model,
+/// the scheduled rate.
+async fn drive(scenario: &Scenario, workload: Arc<Workload>, progress: Arc<Progress>, options: &RunOptions, run_start: Instant) -> (crate::metrics::Metrics, Option<f64>) {
+    let load = &scenario.load;
+    let cancel = options.cancel.clone();
+    match (load.model, Schedule::from_load(load)) {
+        (LoadModel::Open, Some(schedule)) => {
+            let total = schedule.total();
+            let rate = total as f64 / schedule.duration().as_secs_f64().max(1e-9);
+            let bar = options.progress.then(|| progress::spawn(progress.clone(), total));
+            let metrics = load::open(workload, schedule, load.max_in_flight, progress, cancel, run_start).await;
+            progress::finish(bar).await;
+            (metrics, Some(rate))
+        }
+        _ => {
+            let total = scenario.iterations();
+            let bar = options.progress.then(|| progress::spawn(progress.clone(), total));
+            let metrics = load::closed(workload, total, load.concurrency, progress, cancel, run_start).await;
+            progress::finish(bar).await;
+            (metrics, None)
+        }
+    }
+}
+
+async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, RunError> {
+    match target {
+        Target::External { sdk_url, api_url, sdk_key, api_token } => {
+            let sdk_url = sdk_url.trim_end_matches('/').to_owned();
+            let admin = format!("{sdk_url}/admin");
+            Ok(Endpoints {
+                admin: is_mock_ld(&admin).await.then_some(admin),
+                sdk_url,
+                api_url: api_url.trim_end_matches('/').to_owned(),
+                sdk_key: sdk_key.clone(),
+                api_token: api_token.clone(),
+                _embedded: None,
+            })
+        }
+        Target::Embedded => {
+            let config = mock_ld::Config { llm_seed: scenario.seed, ..mock_ld::Config::default() };
+            let mock = MockLd::start(config).await?;
+            let env = mock.store().environment(&scenario.project, &scenario.environment).ok_or_else(|| {
+                RunError::Scenario(format!("the embedded mock-ld has no environment {:?} in project {:?}", scenario.environment, scenario.project))
+            })?;
+            Ok(Endpoints {
+                sdk_url: mock.base_url(),
+                api_url: mock.base_url(),
+                sdk_key: env.sdk_key.clone(),
+                api_token: mock.config().api_token.clone(),
+                admin: Some(format!("{}/admin", mock.base_url())),
+                _embedded: Some(mock),
+            })
+        }
+    }
+}
+
+/// Only a mock-ld has `/admin`: LaunchDarkly and the Relay Proxy have no event log to
+/// verify against and no LLM simulator to configure.
+async fn is_mock_ld(admin: &str) -> bool {
+    let Ok(http) = reqwest::Client::builder().timeout(Duration::from_secs(5)).build() else { return false };
+    let response = http.get(format!("{admin}/environments")).send().await;
+    response.is_ok_and(|r| r.status().is_success())
+}
+
+/// Tells mock-ld's simulated provider how each model behaves.
+async fn set_llm_profiles(http: &reqwest::Client, admin: &str, scenario: &Scenario) -> Result<(), RunError> {
+    for (model, b) in &scenario.llm.models {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let mut profile = json!({
+            "latencyMs": {"median": ms(b.latency.median), "p99": ms(b.latency.p99)},
+            "errorRate": b.error_rate,
+            "timeScale": scenario.llm.time_scale,
+        });
+        if let Some(t) = b.ttft {
+            profile["ttftMs"] = json!({"median": ms(t.median), "p99": ms(t.p99)});
+        }
+        if let Some(t) = b.output_tokens {
+            profile["outputTokens"] = json!({"median": t.median, "p99": t.p99});
+        }
+        if let Some(status) = b.error_status {
+            profile["errorStatus"] = json!(status);
+        }
+        let url = format!("{admin}/llm/models/{model}");
+        let response = http.put(&url).json(&profile).send().await.map_err(|e| RunError::Scenario(format!("PUT {url}: {e}")))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            return Err(RunError::Scenario(format!("PUT {url}: {status}: {body}")));
+        }
+    }
+    Ok(())
+}
+
+async fn start_clients(scenario: &Scenario, endpoints: &Endpoints) -> Result<Vec<Arc<Client>>, RunError> {
+    let options = SdkOptions {
+        base_url: endpoints.sdk_url.clone(),
+        sdk_key: endpoints.sdk_key.clone(),
+        events: Some(EventOptions { capacity: scenario.load.events.capacity, flush_interval: scenario.load.events.flush_interval }),
+    };
+    let starts = (0..scenario.load.sdk_clients).map(|_| start_client(&options, Duration::from_secs(15)));
+    let clients = futures::future::try_join_all(starts).await?;
+    Ok(clients.into_iter().map(Arc::new).collect())
+}
+
+/// `close()` blocks while the event processor shuts down.
+async fn close_clients(clients: Vec<Arc<Client>>) {
+    let _ = tokio::task::spawn_blocking(move || clients.iter().for_each(|c| c.close())).await;
+}

@@ -222,7 +222,8 @@ impl Sampler {
             }
             Sampler::Range(lo, hi)
         } else if let Some([lo, hi]) = a.uniform {
-            if !(lo < hi) {
+            // Written so that NaN bounds are rejected too.
+            if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
                 return Err(format!("uniform [{lo}, {hi}) is empty"));
             }
             Sampler::Uniform(lo, hi)

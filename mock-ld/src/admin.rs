@@ -1,5 +1,6 @@
 //! `/admin`: the control API that tests and scripts use to change flags and segments and to
-//! read back the events the SDKs sent.
+//! read back the events the SDKs sent. Flag and segment writes are durable with `--state`,
+//! like REST API writes, but take no token and leave no audit entry.
 
 use std::sync::Arc;
 
@@ -87,7 +88,10 @@ async fn put_flag(
     let env = environment(&state, &q.project, &env)?;
     let mut flag: Flag = parse_item(&body, &key, |f: &Flag| &f.key)?;
     flag.key = key;
-    Ok(Json(env.upsert_flag(flag)))
+    let stored = state
+        .api
+        .write_store(&q.project, || env.upsert_flag(flag))?;
+    Ok(Json(stored))
 }
 
 async fn delete_flag(
@@ -96,7 +100,10 @@ async fn delete_flag(
     Query(q): Query<ProjectQuery>,
 ) -> Result<StatusCode, AppError> {
     let env = environment(&state, &q.project, &env)?;
-    env.delete_flag(&key)
+    let deleted = state
+        .api
+        .write_store(&q.project, || env.delete_flag(&key))?;
+    deleted
         .map(|_| StatusCode::NO_CONTENT)
         .ok_or_else(|| AppError::not_found("flag", &key))
 }
@@ -121,7 +128,10 @@ async fn put_segment(
     let env = environment(&state, &q.project, &env)?;
     let mut segment: Segment = parse_item(&body, &key, |s: &Segment| &s.key)?;
     segment.key = key;
-    Ok(Json(env.upsert_segment(segment)))
+    let stored = state
+        .api
+        .write_store(&q.project, || env.upsert_segment(segment))?;
+    Ok(Json(stored))
 }
 
 async fn delete_segment(
@@ -130,7 +140,10 @@ async fn delete_segment(
     Query(q): Query<ProjectQuery>,
 ) -> Result<StatusCode, AppError> {
     let env = environment(&state, &q.project, &env)?;
-    env.delete_segment(&key)
+    let deleted = state
+        .api
+        .write_store(&q.project, || env.delete_segment(&key))?;
+    deleted
         .map(|_| StatusCode::NO_CONTENT)
         .ok_or_else(|| AppError::not_found("segment", &key))
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -76,18 +77,36 @@ impl fmt::Display for DataFileError {
 
 impl std::error::Error for DataFileError {}
 
+impl DataFileError {
+    /// An error found after parsing, which knows the field but not the position.
+    pub fn at(path: &Path, field: String, message: String) -> Self {
+        DataFileError {
+            path: path.to_owned(),
+            position: None,
+            field,
+            message,
+        }
+    }
+}
+
 pub fn load(path: &Path) -> Result<DataFile, DataFileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataFileError {
-        path: path.to_owned(),
-        position: None,
-        field: String::new(),
-        message: format!("cannot read: {e}"),
-    })?;
-    parse(path, &text)
+    load_as(path)
+}
+
+pub fn parse(path: &Path, text: &str) -> Result<DataFile, DataFileError> {
+    parse_as(path, text)
+}
+
+/// Reads and parses a JSON or YAML input file (`--data`, `--llm-profiles`, `--roles`).
+pub fn load_as<T: DeserializeOwned>(path: &Path) -> Result<T, DataFileError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| DataFileError::at(path, String::new(), format!("cannot read: {e}")))?;
+    parse_as(path, &text)
 }
 
 /// Parses as JSON when the file says so (by extension, or by starting with `{`), else YAML.
-pub fn parse(path: &Path, text: &str) -> Result<DataFile, DataFileError> {
+/// Errors name the line, column and field path.
+pub fn parse_as<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, DataFileError> {
     let is_json = match path.extension().and_then(|e| e.to_str()) {
         Some("json") => true,
         Some("yaml" | "yml") => false,
@@ -96,38 +115,33 @@ pub fn parse(path: &Path, text: &str) -> Result<DataFile, DataFileError> {
     let error = |position, field: String, message: String| DataFileError {
         path: path.to_owned(),
         position,
+        message: tidy(&message, &field),
         field,
-        message,
     };
     if is_json {
         let de = &mut serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let position = Some((e.inner().line(), e.inner().column()));
-            error(
-                position,
-                e.path().to_string(),
-                strip_position(&e.inner().to_string()),
-            )
+            error(position, e.path().to_string(), e.inner().to_string())
         })
     } else {
         let de = serde_yaml::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let position = e.inner().location().map(|l| (l.line(), l.column()));
-            error(
-                position,
-                e.path().to_string(),
-                strip_position(&e.inner().to_string()),
-            )
+            error(position, e.path().to_string(), e.inner().to_string())
         })
     }
 }
 
-/// The parsers append " at line L column C"; the error already leads with the position.
-fn strip_position(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(at) => message[..at].to_owned(),
-        None => message.to_owned(),
-    }
+/// The error already leads with the position and the field, which the parsers repeat:
+/// JSON appends " at line L column C", YAML prefixes "FIELD: ".
+pub fn tidy(message: &str, field: &str) -> String {
+    let message = message.split(" at line ").next().unwrap_or(message);
+    let message = message
+        .strip_prefix(field)
+        .and_then(|m| m.strip_prefix(": "))
+        .unwrap_or(message);
+    message.to_owned()
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //! - [`events`]: `/bulk` and `/diagnostic` intake, typed records, counts.
 //! - [`admin`]: `/admin`, the control API for tests and scripts.
 //! - [`datafile`]: seed data in the SDK file-data-source format.
-//! - [`api`]: `/api/v2`, LaunchDarkly's REST API for AI Configs, targeting and segments.
+//! - [`api`]: `/api/v2`, LaunchDarkly's REST API for AI Configs, targeting and segments, with
+//!   tokens and roles and the audit log.
+//! - [`state`]: durable state on disk (`--state`): snapshot and journal files.
 //! - [`llm`]: a simulated OpenAI-compatible LLM provider (`/v1/chat/completions`).
 //!
 //! Embed it with [`MockLd::start`]; the `mock-ld` binary is a thin command line around it.
@@ -20,6 +22,7 @@ pub mod events;
 pub mod llm;
 pub mod model;
 pub mod sdk;
+pub mod state;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -49,7 +52,12 @@ pub struct Config {
     pub sdk_key: String,
     /// Admin token of the REST API.
     pub api_token: String,
-    /// Seed data files, each loaded into an environment of the default project.
+    /// A roles file (JSON or YAML) defining more REST API tokens and what they may do.
+    pub roles: Option<PathBuf>,
+    /// Where every acknowledged change is made durable; memory only when `None`.
+    pub state_dir: Option<PathBuf>,
+    /// Seed data files, each loaded into an environment of the default project, on top of
+    /// any recovered state.
     pub data: Vec<DataSpec>,
     /// Interval between heartbeat comments on idle streams.
     pub heartbeat: Duration,
@@ -65,6 +73,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             sdk_key: "sdk-default-test".to_owned(),
             api_token: "api-default-admin".to_owned(),
+            roles: None,
+            state_dir: None,
             data: Vec::new(),
             heartbeat: Duration::from_secs(60),
             llm_seed: 0,
@@ -108,6 +118,10 @@ pub enum StartError {
     },
     #[error("{0}")]
     Data(#[from] datafile::DataFileError),
+    #[error("--roles {0}")]
+    Roles(datafile::DataFileError),
+    #[error("--state: {0}")]
+    State(#[from] state::StateError),
     #[error("--data names environment {0:?}, which the default project does not have (it has test and production)")]
     UnknownEnvironment(String),
 }
@@ -146,10 +160,13 @@ pub fn router(state: AppState) -> Router {
 pub struct MockLd;
 
 impl MockLd {
-    /// Loads the seed data, binds `config.listen` and serves until the handle shuts down.
+    /// Recovers durable state, loads the seed data, binds `config.listen` and serves until
+    /// the handle shuts down.
     pub async fn start(config: Config) -> Result<MockLdHandle, StartError> {
         let store = Arc::new(Store::with_default_project(&config.sdk_key));
-        load_data(&store, &config.data)?;
+        let tokens = api::Tokens::load(&config.api_token, config.roles.as_deref())
+            .map_err(StartError::Roles)?;
+        let api = open_api(store.clone(), tokens, &config)?;
         let listener = bind(config.listen).map_err(|source| StartError::Bind {
             addr: config.listen,
             source,
@@ -158,7 +175,6 @@ impl MockLd {
             addr: config.listen,
             source,
         })?;
-        let api = Arc::new(api::Api::new(store.clone(), &config.api_token));
         let state = AppState {
             store,
             events: Arc::new(EventLog::with_capacity(config.max_stored_events)),
@@ -172,6 +188,10 @@ impl MockLd {
             router(state.clone()),
             state.shutdown.clone(),
         ));
+        if config.state_dir.is_some() {
+            let compaction = api::compact_when_due(state.api.clone(), state.shutdown.clone());
+            tokio::spawn(compaction);
+        }
         tracing::info!(%addr, "mock-ld listening");
         Ok(MockLdHandle {
             addr,
@@ -180,6 +200,26 @@ impl MockLd {
             task: Some(task),
         })
     }
+}
+
+/// The REST API over `store`: recovered from `--state` if given, then seeded with `--data`,
+/// then journaling (see [`api::Api::recover`] for the order).
+fn open_api(
+    store: Arc<Store>,
+    tokens: api::Tokens,
+    config: &Config,
+) -> Result<Arc<api::Api>, StartError> {
+    let mut api = api::Api::new(store.clone(), tokens);
+    let state_dir = config
+        .state_dir
+        .as_deref()
+        .map(|dir| api.recover(dir, &config.sdk_key))
+        .transpose()?;
+    load_data(&store, &config.data)?;
+    if let Some(dir) = state_dir {
+        api.start_journal(dir)?;
+    }
+    Ok(Arc::new(api))
 }
 
 fn load_data(store: &Store, data: &[DataSpec]) -> Result<(), StartError> {
@@ -252,16 +292,25 @@ impl MockLdHandle {
         &self.state.events
     }
 
+    /// The REST API: its tokens, and durable state.
+    pub fn api(&self) -> &Arc<api::Api> {
+        &self.state.api
+    }
+
     /// The simulated LLM provider served at `/v1`.
     pub fn llm(&self) -> &Arc<llm::Simulator> {
         &self.state.llm
     }
 
-    /// Ends every stream and waits for the server to stop.
+    /// Ends every stream, waits for the server to stop and, with durable state, writes a
+    /// snapshot so the next start has no journal to replay.
     pub async fn shutdown(mut self) {
         self.state.shutdown.cancel();
         if let Some(task) = self.task.take() {
             let _ = task.await;
+        }
+        if self.config.state_dir.is_some() {
+            api::write_snapshot(self.state.api.clone()).await;
         }
     }
 }

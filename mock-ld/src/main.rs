@@ -18,7 +18,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     version,
     about,
-    after_help = "Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=mock_ld=debug).\nExit codes: 0 stopped cleanly, 2 usage or input error (a bad --data file, an address in use)."
+    after_help = "Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=mock_ld=debug).\nExit codes: 0 stopped cleanly, 2 usage or input error (a bad --data or --roles file, a damaged --state directory, an address in use)."
 )]
 struct Cli {
     /// Address to listen on; port 0 picks a free port.
@@ -30,6 +30,14 @@ struct Cli {
     /// Admin token of the REST API.
     #[arg(long, default_value = "api-default-admin", value_name = "TOKEN")]
     api_token: String,
+    /// More REST API tokens (JSON or YAML), each with a built-in role (reader, writer,
+    /// admin) or custom-role policies; see mock-ld/examples/roles.yaml.
+    #[arg(long, value_name = "FILE")]
+    roles: Option<PathBuf>,
+    /// Keep every acknowledged change in DIR (a journal, fsynced before each answer, and
+    /// snapshots) and recover it at start, even after kill -9. Without it, memory only.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
     /// Seed data (JSON or YAML with flags, flagValues, segments): FILE loads into `test`,
     /// ENV=FILE into ENV. Repeatable.
     #[arg(long, value_name = "[ENV=]FILE")]
@@ -72,6 +80,8 @@ async fn main() -> ExitCode {
         listen: cli.listen,
         sdk_key: cli.sdk_key,
         api_token: cli.api_token,
+        roles: cli.roles,
+        state_dir: cli.state,
         data: cli.data,
         heartbeat: Duration::from_secs(cli.heartbeat_secs.max(1)),
         llm_seed: cli.llm_seed,
@@ -91,7 +101,12 @@ async fn main() -> ExitCode {
             env.project, env.key, env.sdk_key
         );
     }
-    println!("  API token: {}", handle.config().api_token);
+    for (secret, token) in handle.api().tokens().list() {
+        println!("  API token: {secret} ({}, {})", token.name, token.role);
+    }
+    if let Some(dir) = &handle.config().state_dir {
+        println!("  durable state: {}", dir.display());
+    }
     for (model, profile) in profiles {
         handle.llm().set_profile(model, profile);
     }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 use tokio::sync::broadcast;
 
@@ -40,6 +40,19 @@ struct EnvData {
     snapshot: Option<Arc<Snapshot>>,
 }
 
+/// Everything an environment serves, with the versions of deleted items: what durable state
+/// keeps, so that versions keep rising across a restart.
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Items {
+    pub flags: Vec<Flag>,
+    pub segments: Vec<Segment>,
+    #[serde(default)]
+    pub deleted_flags: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub deleted_segments: BTreeMap<String, u64>,
+}
+
 /// One environment of a project: its SDK key, its data and its live streams.
 pub struct Environment {
     pub project: String,
@@ -57,6 +70,38 @@ impl Environment {
             sdk_key: sdk_key.to_owned(),
             data: Mutex::new(EnvData::default()),
             updates: broadcast::channel(STREAM_BACKLOG).0,
+        }
+    }
+
+    /// An environment that starts with `items` as they were, versions included.
+    pub fn with_items(project: &str, key: &str, sdk_key: &str, items: Items) -> Self {
+        let env = Self::new(project, key, sdk_key);
+        {
+            let mut data = env.lock();
+            data.flags = items
+                .flags
+                .into_iter()
+                .map(|f| (f.key.clone(), f))
+                .collect();
+            data.segments = items
+                .segments
+                .into_iter()
+                .map(|s| (s.key.clone(), s))
+                .collect();
+            data.deleted_flags = items.deleted_flags.into_iter().collect();
+            data.deleted_segments = items.deleted_segments.into_iter().collect();
+        }
+        env
+    }
+
+    /// A copy of everything the environment serves, versions and tombstones included.
+    pub fn items(&self) -> Items {
+        let data = self.lock();
+        Items {
+            flags: data.flags.values().cloned().collect(),
+            segments: data.segments.values().cloned().collect(),
+            deleted_flags: data.deleted_flags.clone().into_iter().collect(),
+            deleted_segments: data.deleted_segments.clone().into_iter().collect(),
         }
     }
 
@@ -275,6 +320,11 @@ impl Store {
         true
     }
 
+    /// Replaces every project, as durable state recovers them.
+    pub fn replace_projects(&self, projects: Vec<Project>) {
+        *self.write() = projects;
+    }
+
     /// Removes a project: its SDK keys stop selecting anything at once.
     pub fn remove_project(&self, key: &str) -> Option<Project> {
         let mut projects = self.write();
@@ -370,6 +420,22 @@ mod tests {
             .unwrap()
             .starts_with("event: patch\n"));
         assert_ne!(env.snapshot().etag, before);
+    }
+
+    #[test]
+    fn items_round_trip_with_versions_and_tombstones() {
+        let env = Environment::new("p", "e", "sdk-x");
+        env.upsert_flag(flag("a", 5));
+        env.upsert_flag(flag("gone", 0));
+        env.delete_flag("gone");
+        let items = env.items();
+        assert_eq!(items.deleted_flags["gone"], 2);
+        let json = serde_json::to_string(&items).unwrap();
+        let restored =
+            Environment::with_items("p", "e", "sdk-x", serde_json::from_str(&json).unwrap());
+        assert_eq!(restored.items(), items);
+        assert_eq!(restored.snapshot().etag, env.snapshot().etag);
+        assert_eq!(restored.upsert_flag(flag("gone", 0)).version, 3);
     }
 
     #[test]

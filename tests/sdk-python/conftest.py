@@ -60,7 +60,7 @@ SEED_FLAGS = ["ai-split", "ai-tracked", "ai-propagation"]
 class MockLd:
     """A running mock-ld process and its admin API."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, extra_args=()):
         binary = Path(os.environ.get("MOCK_LD_BIN", REPO / "target/debug/mock-ld"))
         if not binary.is_file():
             pytest.fail(f"mock-ld binary not found at {binary}: run `cargo build -p mock-ld` "
@@ -70,7 +70,7 @@ class MockLd:
         self.log_path = tmp_path / "mock-ld.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [str(binary), "--listen", "127.0.0.1:0", "--data", str(seed), "--sdk-key", SDK_KEY],
+            [str(binary), "--listen", "127.0.0.1:0", "--data", str(seed), "--sdk-key", SDK_KEY, *extra_args],
             stdout=subprocess.PIPE, stderr=self._log, text=True)
         ready, _, _ = select.select([self.proc.stdout], [], [], 10)
         line = self.proc.stdout.readline().strip() if ready else ""

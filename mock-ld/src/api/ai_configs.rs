@@ -18,7 +18,7 @@ use super::auth::Caller;
 use super::change::{ai_config_resource, Change, Outcome};
 use super::json::ListQuery;
 use super::json::{
-    check_key, collection, from_value, link, now_ms, parse, query, stable_salt, uuid,
+    check_key, collection, comment_in, from_value, link, now_ms, parse, query, stable_salt, uuid,
 };
 use super::registry::ProjectData;
 use super::semantic_patch::targeting::Defaults;
@@ -111,6 +111,7 @@ struct ConfigPatch {
 }
 
 const FIELDS: &[&str] = &[
+    "comment",
     "key",
     "name",
     "description",
@@ -240,14 +241,16 @@ async fn create(
     Path(project): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    let comment = comment_in(&body);
     let body: Map<String, Value> = parse(&body)?;
     let mut post: ConfigPost = from_value(Value::Object(body.clone()))?;
     check_key("AI Config", &post.key)?;
     let entry = state.api.project(&project)?;
     let mut data = entry.lock();
     let resource = ai_config_resource(&project, &post.key);
-    let answer = Change::new(&caller, "createAIConfig", resource).commit(|| {
-        check_free(&data, &post.key)?;
+    let change = Change::new(&caller, "createAIConfig", resource).with_comment(comment);
+    let answer = change.commit(&state.api, &mut *data, |data| {
+        check_free(data, &post.key)?;
         let default_variation = post.default_variation.take();
         let mut config = new_config(&project, post, extra_fields(&body));
         if let Some(input) = default_variation {
@@ -272,13 +275,14 @@ async fn update(
     Path((project, key)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
+    let comment = comment_in(&body);
     let body: Map<String, Value> = parse(&body)?;
     let patch: ConfigPatch = from_value(Value::Object(body.clone()))?;
     let entry = state.api.project(&project)?;
-    let mut guard = entry.lock();
-    let data = &mut *guard;
+    let mut data = entry.lock();
     let resource = ai_config_resource(&project, &key);
-    let answer = Change::new(&caller, "updateAIConfig", resource).commit(|| {
+    let change = Change::new(&caller, "updateAIConfig", resource).with_comment(comment);
+    let answer = change.commit(&state.api, &mut *data, |data| {
         let config = data
             .ai_configs
             .get_mut(&key)
@@ -331,7 +335,7 @@ async fn delete(
     let entry = state.api.project(&project)?;
     let mut data = entry.lock();
     let resource = ai_config_resource(&project, &key);
-    Change::new(&caller, "deleteAIConfig", resource).commit(|| {
+    Change::new(&caller, "deleteAIConfig", resource).commit(&state.api, &mut *data, |data| {
         let config = data
             .ai_configs
             .remove(&key)

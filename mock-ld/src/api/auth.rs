@@ -1,19 +1,43 @@
 //! Who is calling: the access token in `Authorization`, raw as LaunchDarkly documents it or
-//! after `Bearer `.
+//! after `Bearer `, and what its roles let it do.
+
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 
+use super::policy::Verdict;
+use super::roles::Token;
 use crate::error::AppError;
 use crate::AppState;
 
-/// The holder of a valid access token.
+/// The holder of a valid access token. Any valid token may read.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    /// How the token is named in logs (and, later, the audit log).
-    pub name: String,
+    pub token: Arc<Token>,
+}
+
+impl Caller {
+    /// 403 unless the token's policy allows every one of `actions` on `resource`.
+    pub fn authorize(&self, actions: &[&str], resource: &str) -> Result<(), AppError> {
+        for action in actions {
+            let why = match self.token.policy.check(action, resource) {
+                Verdict::Allowed => continue,
+                Verdict::Denied => "a deny statement of its role matches",
+                Verdict::NotAllowed => "no statement of its role allows it",
+            };
+            return Err(AppError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "token {:?} may not {action} on {resource}: {why}",
+                    self.token.name
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {

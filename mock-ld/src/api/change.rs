@@ -1,22 +1,31 @@
 //! The one door every REST write goes through.
 //!
-//! A write handler locks what it changes (its project), describes the change in LaunchDarkly's
-//! role-policy terms ([`Change`]: caller, actions, resource specifier, comment) and runs its
-//! mutation through [`Change::commit`]. The mutation returns the resource before and after.
-//! A role check belongs at the top of `commit`, and an audit entry and a durable record at its
-//! end: every write passes there, under the lock, with everything they need.
+//! A write handler locks what it changes (its project, or the project list to create or
+//! delete one), describes the change in LaunchDarkly's role-policy terms ([`Change`]: caller,
+//! actions, resource specifier, comment) and runs its mutation through [`Change::commit`].
+//! `commit` checks the caller's roles first (403), then runs the mutation, which returns the
+//! resource before and after, and last records the change in the audit log and, with
+//! `--state`, the journal (fsynced), all under the handler's lock and before the response.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::audit::AuditEntry;
 use super::auth::Caller;
+use super::persist::ProjectState;
+use super::registry::{Api, ProjectData, ProjectEntry};
 use crate::error::AppError;
+use crate::store::Store;
 
 /// One write about to happen.
 pub struct Change<'a> {
     pub caller: &'a Caller,
     /// Role-policy actions, e.g. `updateAIConfigTargeting`; a segment patch may need several.
     pub actions: Vec<&'static str>,
-    /// The resource specifier, e.g. `proj/default:env/test:aiconfig/my-config`.
+    /// The resource specifier, e.g. `proj/default:env/test:aiconfig/my-config`; always
+    /// `proj/{project}` first (see the helpers below).
     pub resource: String,
     pub comment: Option<String>,
 }
@@ -27,6 +36,26 @@ pub struct Outcome<T> {
     pub before: Value,
     pub after: Value,
     pub response: T,
+}
+
+/// What a write holds locked and changes: one project's data, or the list of projects.
+pub trait Scope {
+    /// `project` after the change, as the journal keeps it; `None` if it no longer exists.
+    fn state_of(&self, project: &str, store: &Store) -> Option<ProjectState>;
+}
+
+impl Scope for ProjectData {
+    fn state_of(&self, _project: &str, store: &Store) -> Option<ProjectState> {
+        Some(ProjectState::capture(self, store))
+    }
+}
+
+impl Scope for BTreeMap<String, Arc<ProjectEntry>> {
+    fn state_of(&self, project: &str, store: &Store) -> Option<ProjectState> {
+        let entry = self.get(project)?;
+        let data = entry.lock();
+        Some(ProjectState::capture(&data, store))
+    }
 }
 
 impl<'a> Change<'a> {
@@ -44,22 +73,39 @@ impl<'a> Change<'a> {
         self
     }
 
-    /// Runs `mutate`, which applies the change (and pushes it to SDK streams) or leaves
-    /// everything as it was and says why not.
-    pub fn commit<T>(
+    /// The project the resource belongs to.
+    fn project(&self) -> &str {
+        let rest = self.resource.strip_prefix("proj/").unwrap_or_default();
+        rest.split(':').next().unwrap_or_default()
+    }
+
+    /// Checks the caller's roles, runs `mutate` on `scope` (it applies the change and pushes
+    /// it to SDK streams, or leaves everything as it was and says why not), then records the
+    /// change. An `Err` from recording means the change was applied but is not durable.
+    pub fn commit<S: Scope, T>(
         self,
-        mutate: impl FnOnce() -> Result<Outcome<T>, AppError>,
+        api: &Api,
+        scope: &mut S,
+        mutate: impl FnOnce(&mut S) -> Result<Outcome<T>, AppError>,
     ) -> Result<T, AppError> {
-        let outcome = mutate()?;
+        self.caller.authorize(&self.actions, &self.resource)?;
+        api.ledger.check()?;
+        let Outcome {
+            before,
+            after,
+            response,
+        } = mutate(scope)?;
         tracing::info!(
-            caller = %self.caller.name,
+            token = %self.caller.token.name,
             actions = ?self.actions,
             resource = %self.resource,
             comment = self.comment.as_deref().unwrap_or(""),
             "api change"
         );
-        tracing::debug!(before = %outcome.before, after = %outcome.after, "api change detail");
-        Ok(outcome.response)
+        let state = || scope.state_of(self.project(), &api.store);
+        let entry = |date| Some(AuditEntry::new(&self, before, after, date));
+        api.ledger.write(self.project(), state, entry)?;
+        Ok(response)
     }
 }
 

@@ -16,7 +16,9 @@ use serde_json::Value;
 use super::ai_flag;
 use super::auth::Caller;
 use super::change::{env_resource, Change, Outcome};
-use super::json::{check_key, collection, link, object_id, parse, query, uuid, ListQuery};
+use super::json::{
+    check_key, collection, comment_in, link, object_id, parse, query, uuid, ListQuery,
+};
 use super::registry::{EnvEntry, ProjectData};
 use crate::error::AppError;
 use crate::store::{Environment, Store};
@@ -171,13 +173,11 @@ async fn create(
     check_key("environment", &meta.key)?;
     let entry = state.api.project(&project)?;
     let mut data = entry.lock();
-    let change = Change::new(
-        &caller,
-        "createEnvironment",
-        env_resource(&project, &meta.key),
-    );
-    let answer = change.commit(|| {
-        let added = add(&mut data, state.api.store(), meta)?;
+    let resource = env_resource(&project, &meta.key);
+    let change =
+        Change::new(&caller, "createEnvironment", resource).with_comment(comment_in(&body));
+    let answer = change.commit(&state.api, &mut *data, |data| {
+        let added = add(data, state.api.store(), meta)?;
         let answer = env_json(&project, added);
         Ok(Outcome {
             before: Value::Null,
@@ -195,7 +195,8 @@ async fn delete(
 ) -> Result<StatusCode, AppError> {
     let entry = state.api.project(&project)?;
     let mut data = entry.lock();
-    Change::new(&caller, "deleteEnvironment", env_resource(&project, &env)).commit(|| {
+    let change = Change::new(&caller, "deleteEnvironment", env_resource(&project, &env));
+    change.commit(&state.api, &mut *data, |data| {
         let removed = data
             .environments
             .remove(&env)

@@ -31,6 +31,16 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     })
 }
 
+/// The `comment` a write's body carries, for the audit log; `None` for a body without one
+/// (or one that does not parse, which [`parse`] then reports).
+pub fn comment_in(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Commented {
+        comment: Option<String>,
+    }
+    serde_json::from_slice::<Commented>(body).ok()?.comment
+}
+
 /// Like [`parse`], for a value already read as JSON.
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, AppError> {
     serde_path_to_error::deserialize(value).map_err(|e| {

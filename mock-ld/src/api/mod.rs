@@ -5,11 +5,17 @@
 //! Every change reaches the SDK streams of the environments it touches (a `patch` with a
 //! higher version) before the response is sent. Every write goes through
 //! [`change::Change::commit`], the one place that knows the caller, the action, the resource
-//! and the comment.
+//! and the comment: it checks the caller's roles, and records the change in the audit log and
+//! (with `--state`) the journal before the response.
 //!
 //! Modules:
 //! - [`registry`]: the API's state, one lock per project.
-//! - [`auth`]: the access token; [`change`]: the write door; [`json`]: shared helpers.
+//! - [`auth`]: the access token; [`roles`]: tokens and their roles (`--roles`); [`policy`]:
+//!   policy statements and resource specifiers.
+//! - [`change`]: the write door; [`json`]: shared helpers.
+//! - [`audit`]: the audit log and `/auditlog`; [`ledger`]: where changes are recorded;
+//!   [`persist`]: a project as durable state keeps it; [`durable`]: recovery, journaling and
+//!   compaction (`--state`).
 //! - One module per resource: [`projects`], [`environments`], [`ai_configs`], [`variations`],
 //!   [`model_configs`], [`targeting`], [`segments`].
 //! - [`ai_flag`]: an AI Config as the flag SDKs evaluate.
@@ -17,13 +23,19 @@
 
 mod ai_configs;
 mod ai_flag;
+mod audit;
 mod auth;
 mod change;
+mod durable;
 mod environments;
 mod json;
+mod ledger;
 mod model_configs;
+mod persist;
+mod policy;
 mod projects;
 mod registry;
+mod roles;
 mod segments;
 pub mod semantic_patch;
 mod targeting;
@@ -34,7 +46,9 @@ use axum::http::{Method, StatusCode};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+pub use durable::{compact_when_due, write_snapshot};
 pub use registry::Api;
+pub use roles::{Token, Tokens};
 
 use crate::error::AppError;
 use crate::AppState;
@@ -49,6 +63,7 @@ pub fn routes() -> Router<AppState> {
         .merge(model_configs::routes())
         .merge(targeting::routes())
         .merge(segments::routes())
+        .merge(audit::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_method);
     Router::new().nest("/api/v2", v2)

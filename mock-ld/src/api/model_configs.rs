@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use super::ai_flag;
 use super::auth::Caller;
 use super::change::{model_config_resource, Change, Outcome};
-use super::json::{check_key, parse};
+use super::json::{check_key, comment_in, parse};
 use super::registry::ProjectData;
 use crate::error::AppError;
 use crate::AppState;
@@ -108,7 +108,9 @@ async fn create(
     let entry = state.api.project(&project)?;
     let mut data = entry.lock();
     let resource = model_config_resource(&project, &model.key);
-    let answer = Change::new(&caller, "createAIModelConfig", resource).commit(|| {
+    let change = Change::new(&caller, "createAIModelConfig", resource);
+    let change = change.with_comment(comment_in(&body));
+    let answer = change.commit(&state.api, &mut *data, |data| {
         if data.model_configs.contains_key(&model.key) {
             return Err(AppError::new(
                 StatusCode::CONFLICT,
@@ -116,7 +118,7 @@ async fn create(
             ));
         }
         data.model_configs.insert(model.key.clone(), model.clone());
-        republish(&data);
+        republish(data);
         let after = serde_json::to_value(&model)?;
         Ok(Outcome {
             before: Value::Null,
@@ -135,12 +137,12 @@ async fn delete(
     let entry = state.api.project(&project)?;
     let mut data = entry.lock();
     let resource = model_config_resource(&project, &key);
-    Change::new(&caller, "deleteAIModelConfig", resource).commit(|| {
+    Change::new(&caller, "deleteAIModelConfig", resource).commit(&state.api, &mut *data, |data| {
         let removed = data
             .model_configs
             .remove(&key)
             .ok_or_else(|| AppError::not_found("model config", &key))?;
-        republish(&data);
+        republish(data);
         Ok(Outcome {
             before: serde_json::to_value(&removed)?,
             after: Value::Null,

@@ -9,13 +9,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::change::{project_resource, Change, Outcome};
 use super::environments::{self, EnvMeta};
-use super::json::{check_key, collection, link, object_id, parse, query, ListQuery};
+use super::json::{check_key, collection, comment_in, link, object_id, parse, query, ListQuery};
 use super::registry::{ProjectData, ProjectEntry};
 use crate::error::AppError;
 use crate::model::ClientSideAvailability;
@@ -29,6 +29,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A project's own REST fields.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProjectMeta {
     pub key: String,
     pub id: String,
@@ -171,8 +173,9 @@ async fn create(
     check_environments(&environments)?;
     let api = &state.api;
     let mut projects = api.projects_mut();
-    let change = Change::new(&caller, "createProject", project_resource(&post.key));
-    let answer = change.commit(|| {
+    let change = Change::new(&caller, "createProject", project_resource(&post.key))
+        .with_comment(comment_in(&body));
+    let answer = change.commit(api, &mut *projects, |projects| {
         let conflict = || {
             AppError::new(
                 StatusCode::CONFLICT,
@@ -220,7 +223,8 @@ async fn delete(
 ) -> Result<StatusCode, AppError> {
     let api = &state.api;
     let mut projects = api.projects_mut();
-    Change::new(&caller, "deleteProject", project_resource(&project)).commit(|| {
+    let change = Change::new(&caller, "deleteProject", project_resource(&project));
+    change.commit(api, &mut *projects, |projects| {
         let entry = projects
             .remove(&project)
             .ok_or_else(|| AppError::not_found("project", &project))?;

@@ -9,19 +9,24 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::ai_configs::AiConfig;
+use super::audit::AuditLog;
 use super::auth::Caller;
 use super::environments::EnvMeta;
+use super::ledger::Ledger;
 use super::model_configs::ModelConfig;
 use super::projects::ProjectMeta;
+use super::roles::Tokens;
 use super::segments::SegmentMeta;
 use crate::error::AppError;
 use crate::store::{Environment, Store};
 
 /// The REST API's state, shared by every handler.
 pub struct Api {
-    store: Arc<Store>,
-    admin_token: String,
-    projects: RwLock<BTreeMap<String, Arc<ProjectEntry>>>,
+    pub(super) store: Arc<Store>,
+    tokens: Tokens,
+    pub(super) projects: RwLock<BTreeMap<String, Arc<ProjectEntry>>>,
+    /// The audit log and, with `--state`, the journal.
+    pub(super) ledger: Ledger,
 }
 
 /// One project and the lock that serializes writes to it.
@@ -48,7 +53,7 @@ pub struct EnvEntry {
 
 impl Api {
     /// The API over `store`, knowing every project and environment already in it.
-    pub fn new(store: Arc<Store>, admin_token: &str) -> Self {
+    pub fn new(store: Arc<Store>, tokens: Tokens) -> Self {
         let mut projects = BTreeMap::new();
         for (key, name) in store.projects() {
             let mut data = ProjectData::new(ProjectMeta::new(&key, &name));
@@ -65,8 +70,9 @@ impl Api {
         }
         Api {
             store,
-            admin_token: admin_token.to_owned(),
+            tokens,
             projects: RwLock::new(projects),
+            ledger: Ledger::new(AuditLog::default()),
         }
     }
 
@@ -74,11 +80,19 @@ impl Api {
         &self.store
     }
 
-    /// Who holds `token`, if anyone: today only the `--api-token` admin token is valid.
+    /// Who holds `token`, if anyone.
     pub fn caller(&self, token: &str) -> Option<Caller> {
-        (token == self.admin_token).then(|| Caller {
-            name: "api-token".to_owned(),
-        })
+        self.tokens.get(token).map(|token| Caller { token })
+    }
+
+    /// Every valid token: `--api-token` and those of `--roles`.
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    /// Runs `read` over the audit log.
+    pub(super) fn audit_select<T>(&self, read: impl FnOnce(&AuditLog) -> T) -> T {
+        self.ledger.audit(read)
     }
 
     pub fn project(&self, key: &str) -> Result<Arc<ProjectEntry>, AppError> {
@@ -99,7 +113,7 @@ impl Api {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Arc<ProjectEntry>>> {
+    pub(super) fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Arc<ProjectEntry>>> {
         self.projects
             .read()
             .unwrap_or_else(|poison| poison.into_inner())

@@ -8,12 +8,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::change::{segment_resource, Change, Outcome};
-use super::json::{check_key, collection, link, now_ms, parse, query, stable_salt, ListQuery};
+use super::json::{
+    check_key, collection, comment_in, link, now_ms, parse, query, stable_salt, ListQuery,
+};
 use super::registry::{EnvEntry, ProjectData};
 use super::semantic_patch::segment::{self as instructions, Draft, Instruction};
 use super::semantic_patch::{self, PatchBody};
@@ -31,7 +33,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A segment's REST-only fields.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SegmentMeta {
     pub name: String,
     pub description: String,
@@ -165,7 +168,8 @@ async fn create(
     let entry = state.api.project(&project)?;
     let mut data = entry.lock();
     let resource = segment_resource(&project, &env, &post.key);
-    let answer = Change::new(&caller, "createSegment", resource).commit(|| {
+    let change = Change::new(&caller, "createSegment", resource).with_comment(comment_in(&body));
+    let answer = change.commit(&state.api, &mut *data, |data| {
         let store = &data.env(&env)?.env;
         if store.segment(&post.key).is_some() {
             return Err(AppError::new(
@@ -207,10 +211,10 @@ async fn delete(
     let entry = state.api.project(&project)?;
     let mut data = entry.lock();
     let resource = segment_resource(&project, &env, &key);
-    Change::new(&caller, "deleteSegment", resource).commit(|| {
+    Change::new(&caller, "deleteSegment", resource).commit(&state.api, &mut *data, |data| {
         let store = &data.env(&env)?.env;
         let segment = find_segment(data.env(&env)?, &key)?;
-        let before = segment_json(&project, &env, &segment, &meta(&data, &env, &key));
+        let before = segment_json(&project, &env, &segment, &meta(data, &env, &key));
         store.delete_segment(&key);
         data.segments.remove(&(env.clone(), key.clone()));
         Ok(Outcome {
@@ -260,9 +264,9 @@ async fn update(
         resource: segment_resource(&project, &env, &key),
         comment,
     };
-    let answer = change.commit(|| {
+    let answer = change.commit(&state.api, &mut *data, |data| {
         let segment = find_segment(data.env(&env)?, &key)?;
-        let before_meta = meta(&data, &env, &key);
+        let before_meta = meta(data, &env, &key);
         let before = segment_json(&project, &env, &segment, &before_meta);
         let mut current = segment.clone();
         semantic_patch::fill_ids(&mut current.rules);

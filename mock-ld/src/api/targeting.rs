@@ -129,7 +129,7 @@ async fn update(
     let resource = targeting_resource(&project, &env_key, &key);
     let change =
         Change::new(&caller, "updateAIConfigTargeting", resource).with_comment(body.comment);
-    let answer = change.commit(|| {
+    let answer = change.commit(&state.api, data, |data| {
         let (before, after) = apply(data, &key, &env_key, steps)?;
         Ok(Outcome {
             before,

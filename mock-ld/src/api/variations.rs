@@ -14,7 +14,7 @@ use super::ai_configs::AiConfig;
 use super::ai_flag::{self, DISABLED_KEY};
 use super::auth::Caller;
 use super::change::{ai_config_resource, Change, Outcome};
-use super::json::{check_key, from_value, link, now_ms, parse, uuid};
+use super::json::{check_key, comment_in, from_value, link, now_ms, parse, uuid};
 use crate::error::AppError;
 use crate::AppState;
 
@@ -174,12 +174,13 @@ async fn create_handler(
     Path((project, config_key)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    let comment = comment_in(&body);
     let body: Map<String, Value> = parse(&body)?;
     let entry = state.api.project(&project)?;
-    let mut guard = entry.lock();
-    let data = &mut *guard;
+    let mut data = entry.lock();
     let resource = ai_config_resource(&project, &config_key);
-    let answer = Change::new(&caller, "createAIConfigVariation", resource).commit(|| {
+    let change = Change::new(&caller, "createAIConfigVariation", resource).with_comment(comment);
+    let answer = change.commit(&state.api, &mut *data, |data| {
         let config = data
             .ai_configs
             .get_mut(&config_key)
@@ -233,12 +234,13 @@ async fn update(
     Path((project, config_key, key)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
+    let comment = comment_in(&body);
     let body: Map<String, Value> = parse(&body)?;
     let entry = state.api.project(&project)?;
-    let mut guard = entry.lock();
-    let data = &mut *guard;
+    let mut data = entry.lock();
     let resource = ai_config_resource(&project, &config_key);
-    let answer = Change::new(&caller, "updateAIConfigVariation", resource).commit(|| {
+    let change = Change::new(&caller, "updateAIConfigVariation", resource).with_comment(comment);
+    let answer = change.commit(&state.api, &mut *data, |data| {
         let config = data
             .ai_configs
             .get_mut(&config_key)
@@ -276,10 +278,10 @@ async fn delete(
     Path((project, config_key, key)): Path<(String, String, String)>,
 ) -> Result<StatusCode, AppError> {
     let entry = state.api.project(&project)?;
-    let mut guard = entry.lock();
-    let data = &mut *guard;
+    let mut data = entry.lock();
     let resource = ai_config_resource(&project, &config_key);
-    Change::new(&caller, "deleteAIConfigVariation", resource).commit(|| {
+    let change = Change::new(&caller, "deleteAIConfigVariation", resource);
+    change.commit(&state.api, &mut *data, |data| {
         let config = data
             .ai_configs
             .get_mut(&config_key)

@@ -6,9 +6,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::Json;
 
-use super::file::tidy;
 use super::profile::Profile;
 use super::simulator::ModelStats;
+use crate::datafile::tidy;
 use crate::error::AppError;
 use crate::AppState;
 

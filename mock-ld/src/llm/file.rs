@@ -5,63 +5,23 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::profile::Profile;
-use crate::datafile::DataFileError;
+use crate::datafile::{self, DataFileError};
 
 pub type Profiles = BTreeMap<String, Profile>;
 
-pub fn load_profiles(path: &Path) -> Result<Profiles, DataFileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataFileError {
-        path: path.to_owned(),
-        position: None,
-        field: String::new(),
-        message: format!("cannot read: {e}"),
-    })?;
-    parse_profiles(path, &text)
-}
-
 /// JSON when the extension says so or the text starts with `{`, else YAML (as data files).
-pub fn parse_profiles(path: &Path, text: &str) -> Result<Profiles, DataFileError> {
-    let is_json = match path.extension().and_then(|e| e.to_str()) {
-        Some("json") => true,
-        Some("yaml" | "yml") => false,
-        _ => text.trim_start().starts_with('{'),
-    };
-    let error = |position, field: String, message: String| DataFileError {
-        path: path.to_owned(),
-        position,
-        message: tidy(&message, &field),
-        field,
-    };
-    if is_json {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let position = Some((e.inner().line(), e.inner().column()));
-            error(position, e.path().to_string(), e.inner().to_string())
-        })
-    } else {
-        let de = serde_yaml::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let position = e.inner().location().map(|l| (l.line(), l.column()));
-            error(position, e.path().to_string(), e.inner().to_string())
-        })
-    }
-}
-
-/// The error already leads with the position and the field, which the parsers repeat:
-/// JSON appends " at line L column C", YAML prefixes "FIELD: ".
-pub(super) fn tidy(message: &str, field: &str) -> String {
-    let message = message.split(" at line ").next().unwrap_or(message);
-    let message = message
-        .strip_prefix(field)
-        .and_then(|m| m.strip_prefix(": "))
-        .unwrap_or(message);
-    message.to_owned()
+pub fn load_profiles(path: &Path) -> Result<Profiles, DataFileError> {
+    datafile::load_as(path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::llm::profile::Dist;
+
+    fn parse_profiles(path: &Path, text: &str) -> Result<Profiles, DataFileError> {
+        datafile::parse_as(path, text)
+    }
 
     #[test]
     fn yaml_and_json_profiles_load() {

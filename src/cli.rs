@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
+use crate::compare::{self, baseline::Baseline, tolerance::Rule, Comparison};
+use crate::report::{self, input::Results};
+use crate::cost::PriceTable;
 use crate::runner::{self, results::RunResults, RunOptions, Target};
 use crate::scenario::{self, Scenario};
 
@@ -35,6 +38,42 @@ pub struct RunArgs {
     /// No progress bar (it is also off when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Model prices: JSON, USD per million tokens (`{"MODEL": {"input", "output",
+    /// "cachedInput"}}`) or LiteLLM's model_prices_and_context_window.json as is. They go over
+    /// the shipped list prices; a scenario's [prices] go over them.
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+    /// Compare with this baseline (a name in reports/baselines/, or a path); a regression
+    /// fails the run.
+    #[arg(long, value_name = "NAME")]
+    pub baseline: Option<String>,
+    #[command(flatten)]
+    pub compare: CompareFlags,
+}
+
+/// How `compare` and `run --baseline` judge a change.
+#[derive(Args, Debug, Clone)]
+pub struct CompareFlags {
+    /// Allowed change of the metrics matching PATTERN (`*` matches anything): relative and
+    /// absolute, both must be exceeded to regress. Repeatable; e.g. `llm=10%,5ms`,
+    /// `*/error_rate=50%,0.005`. A latency's percentiles are METRIC.p50, .p95 and .p99.
+    /// Defaults: p50/p95 20%,5ms; p99 50%,10ms; SDK evaluation and AI layer 100%,20ms;
+    /// flush 200%,1s; error rates 50%,0.005; throughput 30%,0; cost per 1,000 requests 10%,0.
+    #[arg(long, value_name = "PATTERN=REL%,ABS")]
+    pub tolerance: Vec<Rule>,
+    /// Significance level of the Kolmogorov–Smirnov test on latency histograms.
+    #[arg(long, value_name = "P", default_value_t = 0.001)]
+    pub ks_alpha: f64,
+    /// Smallest KS distance D (largest gap between the CDFs, 0 to 1) that fails a latency.
+    #[arg(long, value_name = "D", default_value_t = 0.1)]
+    pub ks_min_effect: f64,
+}
+
+impl CompareFlags {
+    fn options(&self) -> compare::Options {
+        let tolerances = compare::tolerance::Tolerances { rules: self.tolerance.clone() };
+        compare::Options { tolerances, alpha: self.ks_alpha, min_effect: self.ks_min_effect }
+    }
 }
 
 pub async fn run(args: RunArgs) -> u8 {
@@ -42,6 +81,14 @@ pub async fn run(args: RunArgs) -> u8 {
         Ok(scenario) => scenario,
         Err(message) => return input_error(&message),
     };
+    // A missing or foreign baseline is an input error, found before the run, not after it.
+    let baseline = match args.baseline.as_deref().map(compare::baseline::load).transpose() {
+        Ok(baseline) => baseline,
+        Err(e) => return input_error(&e.to_string()),
+    };
+    if let Some(b) = baseline.as_ref().filter(|b| b.scenario.name != scenario.name) {
+        return input_error(&format!("baseline `{}` is of scenario `{}`, not `{}`", b.name, b.scenario.name, scenario.name));
+    }
     let target = match (&args.ld_url, &args.sdk_key, &args.api_token) {
         (Some(url), Some(sdk_key), Some(api_token)) => Target::External {
             sdk_url: url.clone(),
@@ -54,7 +101,14 @@ pub async fn run(args: RunArgs) -> u8 {
     let cancel = CancellationToken::new();
     stop_on_ctrl_c(cancel.clone());
     let progress = !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let results = match runner::run(&scenario, RunOptions { target, progress, cancel }).await {
+    let prices = match &args.prices {
+        Some(path) => match PriceTable::with_file(path) {
+            Ok(prices) => prices,
+            Err(message) => return input_error(&message),
+        },
+        None => PriceTable::defaults(),
+    };
+    let results = match runner::run_with_prices(&scenario, RunOptions { target, progress, cancel }, prices).await {
         Ok(results) => results,
         Err(error) => return input_error(&format!("{error:#}")),
     };
@@ -64,15 +118,112 @@ pub async fn run(args: RunArgs) -> u8 {
         return input_error(&format!("writing {}: {e}", args.out.display()));
     }
     println!("\nresults: {}", args.out.join("results.json").display());
-    verdict(&results)
+    let compared = match report_run(&results, baseline.as_ref(), &args.compare, &args.out) {
+        Ok(code) => code,
+        Err(message) => return input_error(&message),
+    };
+    verdict(&results).max(compared)
 }
 
-/// Until the checks stage lands, a run fails when events went missing or a timed change
-/// did not reach every SDK client.
+/// Writes the reports of a finished run, with its comparison against the baseline if one
+/// was given; returns the comparison's exit code.
+fn report_run(results: &RunResults, baseline: Option<&Baseline>, flags: &CompareFlags, out: &Path) -> Result<u8, String> {
+    let results = report::input::from_run(results).map_err(|e| format!("reading the results back: {e}"))?;
+    let comparison = baseline.map(|b| comparison(b, &results, flags)).transpose()?;
+    if let Some(c) = &comparison {
+        print!("\n{}", c.text());
+    }
+    write_reports(&results, comparison.as_ref(), out)?;
+    Ok(comparison.map_or(OK, |c| if c.regressions() == 0 { OK } else { CHECK_FAILED }))
+}
+
+fn comparison(baseline: &Baseline, results: &Results, flags: &CompareFlags) -> Result<Comparison, String> {
+    if baseline.scenario.name != results.scenario.name {
+        return Err(format!("baseline `{}` is of scenario `{}`, these results of `{}`", baseline.name, baseline.scenario.name, results.scenario.name));
+    }
+    let current = compare::baseline::metrics(results).map_err(|e| e.to_string())?;
+    compare::compare(&baseline.name, &baseline.metrics, &current, &flags.options()).map_err(|e| e.to_string())
+}
+
+fn write_reports(results: &Results, comparison: Option<&Comparison>, out: &Path) -> Result<(), String> {
+    let written = report::write(results, comparison, out).map_err(|e| e.to_string())?;
+    let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    println!("reports: {}", names.join(", "));
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A results.json written by `run`.
+    pub results: PathBuf,
+    /// Where report.html, summary.md and junit.xml go; by default beside RESULTS.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `report`: the reports of a results file; exits 1 when one of its checks failed.
+pub fn report(args: ReportArgs) -> u8 {
+    let results = match report::input::load(&args.results) {
+        Ok(results) => results,
+        Err(e) => return input_error(&e.to_string()),
+    };
+    let out = args.out.unwrap_or_else(|| args.results.parent().unwrap_or(Path::new(".")).to_path_buf());
+    if let Err(message) = write_reports(&results, None, &out) {
+        return input_error(&message);
+    }
+    if results.checks.passed { OK } else { CHECK_FAILED }
+}
+
+#[derive(Args, Debug)]
+pub struct BaselineSaveArgs {
+    /// A results.json written by `run`.
+    pub results: PathBuf,
+    /// The baseline's name: it is written to DIR/NAME.json.
+    #[arg(long)]
+    pub name: String,
+    #[arg(long, value_name = "DIR", default_value = compare::baseline::DIR)]
+    pub dir: PathBuf,
+}
+
+pub fn baseline_save(args: BaselineSaveArgs) -> u8 {
+    match compare::baseline::save(&args.results, &args.name, &args.dir) {
+        Ok(path) => {
+            println!("baseline `{}` saved: {}", args.name, path.display());
+            OK
+        }
+        Err(e) => input_error(&e.to_string()),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// A results.json written by `run`.
+    pub results: PathBuf,
+    /// A baseline name in reports/baselines/, or a path to a baseline file.
+    #[arg(long, value_name = "NAME")]
+    pub baseline: String,
+    #[command(flatten)]
+    pub flags: CompareFlags,
+}
+
+/// `compare`: 0 no regression, 1 a regression, 2 an unreadable or mismatched input.
+pub fn compare(args: CompareArgs) -> u8 {
+    let inputs = compare::baseline::load(&args.baseline).map_err(|e| e.to_string()).and_then(|b| {
+        let results = report::input::load(&args.results).map_err(|e| e.to_string())?;
+        comparison(&b, &results, &args.flags)
+    });
+    match inputs {
+        Ok(c) => {
+            print!("{}", c.text());
+            if c.regressions() == 0 { OK } else { CHECK_FAILED }
+        }
+        Err(message) => input_error(&message),
+    }
+}
+
+/// 1 when a check failed; inconclusive checks do not fail a run.
 fn verdict(results: &RunResults) -> u8 {
-    let events_ok = results.events.as_ref().is_none_or(|e| e.complete);
-    let actions_ok = results.actions.iter().all(|a| a.error.is_none() && a.clients_missed == 0);
-    if events_ok && actions_ok { OK } else { CHECK_FAILED }
+    if results.checks.passed { OK } else { CHECK_FAILED }
 }
 
 fn load_scenario(path: Option<&Path>) -> Result<Scenario, String> {

@@ -5,20 +5,30 @@
 //!   real Rust SDK: configs, Mustache prompts, per-run trackers.
 //! - [`ld_client`]: the real LaunchDarkly Rust SDK, built for plain-HTTP mock-ld or Relay.
 //! - [`cli`]: the commands behind `main`, output files and exit codes.
+//! - [`checks`]: a run's checks (exact and statistical rollout split, event completeness,
+//!   thresholds), with an independent predictor of LaunchDarkly's evaluation.
+//! - [`cost`]: model prices and the cost of a run per model, config, variation and kind.
+//! - [`compare`]: baselines (`baseline save`) and `compare`: per-metric tolerances and a
+//!   Kolmogorov–Smirnov test on the latency histograms.
 //! - [`runner`]: `run`: setup through the REST API, load models, actions, events.
 //! - [`demo`]: the embedded default job: mock-ld in-process, the demo AI Config, the real
 //!   SDK over thousands of contexts, and what arrived.
 //! - [`metrics`]: HDR latency histograms and counts per variation, kind and second.
+//! - [`report`]: `report.html` (with SVG charts), `summary.md` and `junit.xml` of a run.
 //! - [`scenario`]: scenario files: setup, population, load, LLM behaviour, actions, checks.
 //! - [`split`]: statistics of rollout splits (chi-square goodness of fit).
 //!
 //! mock-ld, the local LaunchDarkly, is its own crate (`mock-ld/`).
 
 pub mod ai;
+pub mod checks;
 pub mod cli;
+pub mod compare;
+pub mod cost;
 pub mod demo;
 pub mod ld_client;
 pub mod metrics;
+pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod split;

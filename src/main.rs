@@ -13,7 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Load tests and observability checks for LaunchDarkly AI Configs.
 #[derive(Parser, Debug)]
-#[command(version, about, after_help = "Exit codes: 0 all checks passed, 1 a check failed, 2 usage or input error.\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=info).")]
+#[command(version, about, after_help = "Exit codes: 0 all checks passed, 1 a check failed or a metric regressed, 2 usage or input error.\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=info).")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,6 +37,21 @@ enum Command {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
     },
+    /// Write report.html, summary.md and junit.xml of a results.json (`run` writes them too).
+    Report(cli::ReportArgs),
+    /// Save a run's metrics, latency histograms included, as a baseline to compare with.
+    Baseline {
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
+    /// Compare a results.json with a baseline: exit 1 on a regression.
+    Compare(cli::CompareArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum BaselineCommand {
+    /// Write reports/baselines/NAME.json from a results.json.
+    Save(cli::BaselineSaveArgs),
 }
 
 #[tokio::main]
@@ -51,6 +66,9 @@ async fn main() -> ExitCode {
         Command::Run(args) => cli::run(args).await,
         Command::Demo { contexts } => cli::demo(contexts as usize).await,
         Command::Validate { scenarios } => cli::validate(&scenarios),
+        Command::Report(args) => cli::report(args),
+        Command::Baseline { command: BaselineCommand::Save(args) } => cli::baseline_save(args),
+        Command::Compare(args) => cli::compare(args),
     };
     ExitCode::from(code)
 }

@@ -108,6 +108,29 @@ pub struct VariationMetrics {
     pub time_to_first_token: Latency,
     /// Evaluation, LLM call and tracking together.
     pub end_to_end: Latency,
+    /// Tokens of successful calls by model, then context kind: what cost is computed from
+    /// (a variation's model can change mid-run).
+    pub usage: BTreeMap<String, BTreeMap<String, TokenCounts>>,
+}
+
+/// Tokens of successful LLM calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TokenCounts {
+    pub calls: u64,
+    /// All prompt tokens, cached ones included.
+    pub input: u64,
+    /// Prompt tokens the provider served from its cache (OpenAI's `cached_tokens`).
+    pub cached_input: u64,
+    pub output: u64,
+}
+
+impl TokenCounts {
+    pub fn add(&mut self, o: &TokenCounts) {
+        self.calls += o.calls;
+        self.input += o.input;
+        self.cached_input += o.cached_input;
+        self.output += o.output;
+    }
 }
 
 impl VariationMetrics {
@@ -125,6 +148,22 @@ impl VariationMetrics {
         self.llm.merge(&o.llm);
         self.time_to_first_token.merge(&o.time_to_first_token);
         self.end_to_end.merge(&o.end_to_end);
+        for (model, kinds) in &o.usage {
+            let mine = self.usage.entry(model.clone()).or_default();
+            for (kind, counts) in kinds {
+                mine.entry(kind.clone()).or_default().add(counts);
+            }
+        }
+    }
+
+    /// Adds one successful call's tokens; allocates keys only the first time a model and
+    /// kind are seen, since this runs for every call.
+    pub fn record_usage(&mut self, model: &str, kind: &str, tokens: TokenCounts) {
+        if let Some(counts) = self.usage.get_mut(model).and_then(|k| k.get_mut(kind)) {
+            counts.add(&tokens);
+            return;
+        }
+        self.usage.entry(model.to_owned()).or_default().entry(kind.to_owned()).or_default().add(&tokens);
     }
 }
 

@@ -11,8 +11,9 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use super::llm_call::{chat, ChatRequest, LlmOutcome};
+use super::served::ServedLog;
 use crate::ai::{AiAgentConfigDefault, AiClient, AiCompletionConfigDefault, FeedbackKind, LdMessage, TokenUsage, Tracker, Variables};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TokenCounts};
 use crate::scenario::population::Generator;
 use crate::scenario::{Mode, Scenario};
 
@@ -29,6 +30,8 @@ pub struct Workload {
     /// `AICompletionConfigDefault.disabled()`.
     completion_default: AiCompletionConfigDefault,
     agent_default: AiAgentConfigDefault,
+    /// What each context was served, for the exact rollout check.
+    served: Arc<ServedLog>,
 }
 
 /// A scenario step with its variables converted once, not per request.
@@ -40,6 +43,8 @@ struct PreparedStep {
     feedback_rate: f64,
     positive_feedback: f64,
     call_llm: bool,
+    /// This step's AI Config's record in the [`ServedLog`], if it has one.
+    served_slot: Option<usize>,
 }
 
 /// What one step did.
@@ -47,6 +52,8 @@ pub struct StepRecord {
     config: String,
     /// `_ldMeta.variationKey` of the served variation (empty for the default).
     variation: String,
+    /// The model the LLM call asked for.
+    model: String,
     evaluation: Duration,
     ai_layer: Duration,
     llm: Option<LlmOutcome>,
@@ -65,12 +72,13 @@ pub struct RequestRecord {
 }
 
 impl Workload {
-    pub fn new(scenario: &Scenario, clients: &[Arc<Client>], population: Generator, http: reqwest::Client, llm_base: String) -> Self {
+    pub fn new(scenario: &Scenario, clients: &[Arc<Client>], population: Generator, http: reqwest::Client, llm_base: String, served: Arc<ServedLog>) -> Self {
         let ai = clients.iter().map(|c| AiClient::new(c.clone())).collect();
         let steps = scenario
             .effective_steps()
             .into_iter()
             .map(|step| PreparedStep {
+                served_slot: served.slot(&step.config),
                 mode: scenario.ai_configs.iter().find(|c| c.key == step.config).map_or(Mode::Completion, |c| c.mode),
                 variables: serde_json::to_value(&step.variables).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default(),
                 config: step.config,
@@ -90,6 +98,7 @@ impl Workload {
             seed: scenario.seed,
             completion_default: AiCompletionConfigDefault::default(),
             agent_default: AiAgentConfigDefault::default(),
+            served,
         }
     }
 
@@ -102,23 +111,30 @@ impl Workload {
     /// `index % clients`, with draws seeded by the index so reruns make the same choices.
     pub async fn request(&self, index: u64) -> RequestRecord {
         let context = self.population.context(index);
+        let context_index = index % self.population.count().max(1);
         let ai = &self.ai[index as usize % self.ai.len()];
         let mut rng = SmallRng::seed_from_u64(self.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let mut steps = Vec::with_capacity(self.steps.len());
         for step in &self.steps {
-            steps.push(self.step(ai, step, &context, &mut rng).await);
+            steps.push(self.step(ai, step, (context_index, &context), &mut rng).await);
         }
         RequestRecord { context_kind: kind_label(&context), steps }
     }
 
-    async fn step(&self, ai: &AiClient, step: &PreparedStep, context: &Context, rng: &mut SmallRng) -> StepRecord {
+    /// `context` is the context and its index in the population.
+    async fn step(&self, ai: &AiClient, step: &PreparedStep, (index, context): (u64, &Context), rng: &mut SmallRng) -> StepRecord {
         let started = Instant::now();
-        let Some(resolved) = self.resolve(ai, step, context) else {
+        let resolved = self.resolve(ai, step, context);
+        if let Some(slot) = step.served_slot {
+            self.served.record(slot, index, resolved.as_ref().map_or("", |r| r.tracker.variation_key()));
+        }
+        let Some(resolved) = resolved else {
             return StepRecord::failed(&step.config, started.elapsed());
         };
         let mut record = StepRecord {
             config: step.config.clone(),
             variation: resolved.tracker.variation_key().to_owned(),
+            model: resolved.model.clone(),
             evaluation: resolved.evaluation,
             ai_layer: started.elapsed().saturating_sub(resolved.evaluation),
             llm: None,
@@ -245,6 +261,7 @@ impl StepRecord {
         StepRecord {
             config: config.to_owned(),
             variation: String::new(),
+            model: String::new(),
             evaluation: elapsed,
             ai_layer: Duration::ZERO,
             llm: None,
@@ -294,6 +311,8 @@ impl RequestRecord {
                 v.successes += 1;
                 v.input_tokens += llm.input_tokens;
                 v.output_tokens += llm.output_tokens;
+                let tokens = TokenCounts { calls: 1, input: llm.input_tokens, cached_input: llm.cached_input_tokens, output: llm.output_tokens };
+                v.record_usage(&step.model, &self.context_kind, tokens);
             }
         }
     }

@@ -14,6 +14,8 @@ pub struct LlmOutcome {
     /// Streamed calls only: time until the first content arrived.
     pub time_to_first_token: Option<Duration>,
     pub input_tokens: u64,
+    /// Of the input tokens, those the provider served from its prompt cache.
+    pub cached_input_tokens: u64,
     pub output_tokens: u64,
     /// `None` on success; the status or transport error otherwise.
     pub error: Option<String>,
@@ -26,12 +28,21 @@ pub struct ChatRequest<'a> {
     pub stream: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 struct Usage {
     #[serde(default)]
     prompt_tokens: u64,
     #[serde(default)]
     completion_tokens: u64,
+    /// OpenAI's `usage.prompt_tokens_details.cached_tokens`.
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Default, Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: u64,
 }
 
 #[derive(Deserialize)]
@@ -109,11 +120,12 @@ fn has_content(chunk: &Value) -> bool {
 }
 
 fn finished(started: Instant, first_token: Option<Duration>, usage: Option<Usage>) -> LlmOutcome {
-    let usage = usage.unwrap_or(Usage { prompt_tokens: 0, completion_tokens: 0 });
+    let usage = usage.unwrap_or_default();
     LlmOutcome {
         duration: started.elapsed(),
         time_to_first_token: first_token,
         input_tokens: usage.prompt_tokens,
+        cached_input_tokens: usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
         output_tokens: usage.completion_tokens,
         error: None,
     }

@@ -5,7 +5,11 @@
 //! Modules: [`setup`] (REST API), [`call`] (one request: AI Config, LLM, tracker),
 //! [`llm_call`] (OpenAI-compatible client), [`load`] (closed and open models),
 //! [`schedule`] (open-model arrival times), [`actions`] (timed changes and propagation),
+//! [`served`] (what each context was served, for the rollout checks),
 //! [`events`] (flush and completeness), [`progress`], [`results`].
+//!
+//! After the load, the cost ([`crate::cost`]) and the checks ([`crate::checks`]) are
+//! evaluated into the results.
 
 pub mod actions;
 pub mod call;
@@ -15,6 +19,7 @@ pub mod load;
 pub mod progress;
 pub mod results;
 pub mod schedule;
+pub mod served;
 pub mod setup;
 
 use std::sync::Arc;
@@ -25,14 +30,23 @@ use mock_ld::{MockLd, MockLdHandle};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::checks::outcome::Checks;
+use crate::checks::targeting::Targeting;
+use crate::checks::{self, RolloutData};
+use crate::cost::{self, PriceTable};
 use crate::ld_client::{start_client, EventOptions, SdkOptions};
+use crate::metrics::Metrics;
 use crate::scenario::population::Generator;
 use crate::scenario::{LoadModel, Scenario};
 use call::Workload;
 use load::Progress;
 use results::{LoadInfo, RunResults};
 use schedule::Schedule;
+use served::ServedLog;
 use setup::LdApi;
+
+/// Raw events an embedded mock-ld keeps listing (its counts cover every event).
+const EMBEDDED_EVENT_LIST: usize = 100_000;
 
 /// Where LaunchDarkly is.
 #[derive(Clone, Debug)]
@@ -77,7 +91,14 @@ struct Endpoints {
     _embedded: Option<MockLdHandle>,
 }
 
+/// Runs a scenario, pricing its LLM calls with the shipped list prices under the
+/// scenario's `[prices]`.
 pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<RunResults, RunError> {
+    run_with_prices(scenario, options, PriceTable::defaults()).await
+}
+
+/// [`run`] with other prices (`--prices FILE`); the scenario's `[prices]` go over them.
+pub async fn run_with_prices(scenario: &Scenario, options: RunOptions, prices: PriceTable) -> Result<RunResults, RunError> {
     let endpoints = endpoints(scenario, &options.target).await?;
     let http = reqwest::Client::builder().no_proxy().build().map_err(|e| RunError::Scenario(e.to_string()))?;
     let api = Arc::new(LdApi::new(http.clone(), &endpoints.api_url, &endpoints.api_token, &scenario.project));
@@ -85,13 +106,16 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<RunResults,
     if let Some(admin) = &endpoints.admin {
         set_llm_profiles(&http, admin, scenario).await?;
     }
+    // Read back before the load: what was configured is what the rollout checks predict from.
+    let targetings = read_targetings(&api, scenario, &http, endpoints.admin.as_deref()).await;
     let clients = start_clients(scenario, &endpoints).await?;
     let llm_base = scenario.llm.url.clone().unwrap_or_else(|| format!("{}/v1", endpoints.sdk_url));
     let population = Generator::new(&scenario.population, scenario.seed).map_err(RunError::Scenario)?;
-    let workload = Arc::new(Workload::new(scenario, &clients, population, http.clone(), llm_base));
 
     let progress = Arc::new(Progress::default());
     let run_start = Instant::now();
+    let served = Arc::new(served_log(scenario, &targetings, run_start));
+    let workload = Arc::new(Workload::new(scenario, &clients, population, http.clone(), llm_base, served.clone()));
     let actions = tokio::spawn(actions::run_actions(
         api.clone(),
         scenario.environment.clone(),
@@ -120,7 +144,27 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<RunResults,
         }
     };
     close_clients(clients).await;
-    Ok(RunResults {
+    let figures = LoadFigures { elapsed, target_rate, partial, events, actions };
+    let prices = prices.with_scenario(&scenario.prices);
+    let mut results = assemble(scenario, &metrics, figures, &prices);
+    let rollouts = rollout_data(targetings, &served);
+    results.checks = evaluate_checks(scenario, &results, &metrics, &rollouts)?;
+    Ok(results)
+}
+
+/// What the load and its aftermath produced besides the metrics.
+struct LoadFigures {
+    elapsed: Duration,
+    target_rate: Option<f64>,
+    partial: bool,
+    events: Option<results::EventResults>,
+    actions: Vec<results::ActionResults>,
+}
+
+/// The results of a run, its checks still to be evaluated.
+fn assemble(scenario: &Scenario, metrics: &Metrics, figures: LoadFigures, prices: &PriceTable) -> RunResults {
+    let LoadFigures { elapsed, target_rate, partial, events, actions } = figures;
+    RunResults {
         schema_version: results::SCHEMA_VERSION,
         scenario: RunResults::scenario_info(scenario),
         partial,
@@ -135,19 +179,69 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<RunResults,
         },
         requests_corrected: metrics.requests_corrected.summary(),
         requests_raw: metrics.requests_raw.summary(),
-        configs: results::config_results(&metrics),
+        configs: results::config_results(metrics),
         context_kinds: metrics.context_kinds.clone(),
-        timeline: results::timeline(&metrics),
+        timeline: results::timeline(metrics),
         events,
         actions,
         prices: scenario.prices.clone(),
-        checks: scenario.checks.clone(),
-    })
+        cost: cost::compute(metrics, prices),
+        checks: Checks::new(Vec::new()),
+    }
+}
+
+/// The targeting of every AI Config a rollout check covers, or why it could not be read.
+async fn read_targetings(api: &LdApi, scenario: &Scenario, http: &reqwest::Client, admin: Option<&str>) -> Vec<(String, Result<Targeting, String>)> {
+    let mut targetings = Vec::new();
+    for config in checks::rollout_configs(scenario) {
+        let targeting = checks::targeting::read(api, &scenario.environment, &config, admin.map(|a| (http, a))).await;
+        targetings.push((config, targeting));
+    }
+    targetings
+}
+
+/// Records what each context is served for every AI Config whose targeting was read, until
+/// the first action is due.
+fn served_log(scenario: &Scenario, targetings: &[(String, Result<Targeting, String>)], run_start: Instant) -> ServedLog {
+    let configs = targetings.iter().filter_map(|(config, t)| Some((config.clone(), t.as_ref().ok()?.variation_keys.clone()))).collect();
+    let cutoff = first_action(scenario).map(|at| run_start + at);
+    ServedLog::new(configs, scenario.population.count, cutoff)
+}
+
+fn first_action(scenario: &Scenario) -> Option<Duration> {
+    scenario.actions.iter().map(|a| a.at).min()
+}
+
+fn rollout_data(targetings: Vec<(String, Result<Targeting, String>)>, served: &ServedLog) -> Vec<RolloutData> {
+    let mut records = served.records();
+    targetings
+        .into_iter()
+        .map(|(config, targeting)| {
+            let served = records.iter().position(|(c, _)| *c == config).map(|i| records.swap_remove(i).1);
+            RolloutData { config, targeting, served }
+        })
+        .collect()
+}
+
+fn evaluate_checks(scenario: &Scenario, results: &RunResults, metrics: &Metrics, rollouts: &[RolloutData]) -> Result<Checks, RunError> {
+    // A second generator: the load's went with the workload, and contexts are a pure
+    // function of the seed and the index.
+    let population = Generator::new(&scenario.population, scenario.seed).map_err(RunError::Scenario)?;
+    let inputs = checks::Inputs {
+        scenario,
+        results,
+        metrics,
+        cost: &results.cost,
+        population: &population,
+        rollouts,
+        before_ms: first_action(scenario).map(|at| at.as_secs_f64() * 1e3),
+    };
+    Ok(checks::evaluate(&inputs))
 }
 
 /// Runs the load model the scenario asks for; returns its metrics and, for the open model,
 /// the scheduled rate.
-async fn drive(scenario: &Scenario, workload: Arc<Workload>, progress: Arc<Progress>, options: &RunOptions, run_start: Instant) -> (crate::metrics::Metrics, Option<f64>) {
+async fn drive(scenario: &Scenario, workload: Arc<Workload>, progress: Arc<Progress>, options: &RunOptions, run_start: Instant) -> (Metrics, Option<f64>) {
     let load = &scenario.load;
     let cancel = options.cancel.clone();
     match (load.model, Schedule::from_load(load)) {
@@ -184,7 +278,13 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
             })
         }
         Target::Embedded => {
-            let config = mock_ld::Config { llm_seed: scenario.seed, ..mock_ld::Config::default() };
+            // The run reads events only through their counts; listing a million raw events
+            // would cost hundreds of MB.
+            let config = mock_ld::Config {
+                llm_seed: scenario.seed,
+                max_stored_events: EMBEDDED_EVENT_LIST,
+                ..mock_ld::Config::default()
+            };
             let mock = MockLd::start(config).await?;
             let env = mock.store().environment(&scenario.project, &scenario.environment).ok_or_else(|| {
                 RunError::Scenario(format!("the embedded mock-ld has no environment {:?} in project {:?}", scenario.environment, scenario.project))

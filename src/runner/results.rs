@@ -5,11 +5,14 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::checks::outcome::Checks;
+use crate::cost::CostReport;
 use crate::metrics::{LatencySummary, Metrics, VariationMetrics};
 use crate::scenario::{Price, Scenario};
 
-/// Bumped whenever a field changes meaning or disappears.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped whenever a field changes meaning or disappears. 2: `checks` holds the evaluated
+/// checks (it held the scenario's raw tables); `cost` added.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -30,8 +33,10 @@ pub struct RunResults {
     pub events: Option<EventResults>,
     pub actions: Vec<ActionResults>,
     pub prices: BTreeMap<String, Price>,
-    /// The scenario's checks, carried through for the checks stage.
-    pub checks: Vec<toml::Table>,
+    /// What the LLM calls cost, per model, config, variation and context kind.
+    pub cost: CostReport,
+    /// Every check's outcome: the exit code's reasons.
+    pub checks: Checks,
 }
 
 #[derive(Debug, Serialize)]
@@ -245,5 +250,7 @@ pub fn render(r: &RunResults) -> String {
             ),
         };
     }
+    out += &crate::cost::render(&r.cost);
+    out += &crate::checks::render(&r.checks);
     out
 }

@@ -55,6 +55,15 @@ impl LdApi {
         self.call(Method::POST, path, Some(("application/json", body))).await
     }
 
+    /// GETs `path` (e.g. `/api/v2/segments/…`); `None` when it does not exist.
+    pub async fn get(&self, path: &str) -> Result<Option<Value>, ApiError> {
+        match self.call(Method::GET, path, None).await {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.detail.starts_with(StatusCode::NOT_FOUND.as_str()) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Creates everything the scenario declares, in dependency order.
     pub async fn set_up(&self, scenario: &Scenario) -> Result<(), ApiError> {
         self.create_model_configs(scenario).await?;

@@ -14,6 +14,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::checks::spec::CheckSpec;
+
 pub use parse::{load, parse, ScenarioError};
 
 /// `scenarios/quickstart.toml`, built in: what `run` does without a file.
@@ -53,9 +55,13 @@ pub struct Scenario {
     /// Changes applied while the load runs; their propagation to every SDK is measured.
     #[serde(default)]
     pub actions: Vec<Action>,
-    /// Checks and thresholds, carried through to the results for the checks stage.
-    #[serde(default)]
-    pub checks: Vec<toml::Table>,
+    /// `[[checks]]` as written; [`parse`] reads them into [`Scenario::checks`].
+    #[serde(default, rename = "checks")]
+    check_tables: Vec<toml::Table>,
+    /// Checks and thresholds (see [`crate::checks::spec`]), read strictly when the scenario
+    /// loads.
+    #[serde(skip)]
+    pub checks: Vec<CheckSpec>,
 }
 
 fn default_seed() -> u64 {

@@ -63,13 +63,13 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let deserializer = toml::de::Deserializer::parse(text)
         .map_err(|e| ScenarioError::at(file, text, e.span(), "", e.message().to_owned()))?;
-    let scenario: Scenario = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+    let mut scenario: Scenario = serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let field = e.path().to_string();
         let inner = e.into_inner();
         let field = if field == "." { String::new() } else { field };
         ScenarioError::at(file, text, inner.span(), &field, inner.message().to_owned())
     })?;
-    super::validate::check(&scenario, file, text)?;
+    scenario.checks = super::validate::check(&scenario, file, text)?;
     Ok(scenario)
 }
 

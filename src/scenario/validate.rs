@@ -9,6 +9,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::parse::ScenarioError;
+use crate::checks::spec::{self, CheckSpec};
 use super::population::Generator;
 use super::{LoadModel, Mode, Scenario};
 
@@ -100,7 +101,8 @@ impl Checker<'_> {
     }
 }
 
-pub(super) fn check(s: &Scenario, file: &Path, text: &str) -> Result<(), ScenarioError> {
+/// Checks the scenario and reads its `[[checks]]`.
+pub(super) fn check(s: &Scenario, file: &Path, text: &str) -> Result<Vec<CheckSpec>, ScenarioError> {
     let c = Checker {
         file,
         text,
@@ -111,7 +113,23 @@ pub(super) fn check(s: &Scenario, file: &Path, text: &str) -> Result<(), Scenari
     check_load(s, &c)?;
     check_llm(s, &c)?;
     Generator::new(&s.population, s.seed).map_err(|e| c.error(&[Seg::Key("population")], e))?;
-    Ok(())
+    read_checks(s, &c)
+}
+
+/// Each `[[checks]]` table as a typed check; an error points at the offending key's value,
+/// or at the table when a key is missing.
+fn read_checks(s: &Scenario, c: &Checker<'_>) -> Result<Vec<CheckSpec>, ScenarioError> {
+    s.check_tables
+        .iter()
+        .enumerate()
+        .map(|(i, table)| {
+            spec::parse(table, &s.ai_configs).map_err(|e| {
+                let mut path = vec![Seg::Key("checks"), Seg::Index(i)];
+                path.extend(e.key.as_deref().map(Seg::Key));
+                c.error(&path, e.message)
+            })
+        })
+        .collect()
 }
 
 fn check_configs(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
@@ -384,6 +402,18 @@ model = { name = "gpt-4o" }
     fn open_load_needs_a_rate_or_stages() {
         let e = error("\n[load]\nmodel = \"open\"\n");
         assert!(e.starts_with("s.toml:18:9: field `load.model`"), "{e}");
+    }
+
+    #[test]
+    fn checks_are_typed_and_errors_point_at_the_key() {
+        let s = parse(Path::new("s.toml"), &format!("{BASE}\n[[checks]]\nkind = \"threshold\"\nmetric = \"llm.p99\"\nmax = \"250ms\"\n")).unwrap();
+        assert_eq!(s.checks.len(), 1);
+        let e = error("\n[[checks]]\nkind = \"threshold\"\nmetric = \"llm.p98\"\nmax = \"250ms\"\n");
+        assert!(e.starts_with("s.toml:19:10: field `checks[0].metric`: unknown statistic \"p98\""), "{e}");
+        let e = error("\n[[checks]]\nkind = \"rollout_split\"\nconfig = \"assistant\"\nalpha = 0.01\n");
+        assert!(e.starts_with("s.toml:20:9: field `checks[0].alpha`: unknown key `alpha`"), "{e}");
+        let e = error("\n[[checks]]\nmetric = \"llm.p99\"\n");
+        assert!(e.starts_with("s.toml:17:1: field `checks[0]`: a check needs a `kind`"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,230 @@
+//! The scenario runner's own cost, printed as figures (no timing assertions):
+//! 1. evaluations per second through `run` versus a bare loop calling an identical SDK
+//!    client over the same contexts, in the same process and mock-ld;
+//! 2. open-model accuracy: achieved versus scheduled arrival rate;
+//! 3. wall time and peak RSS of the 1,000,000-context scenario, and RSS growth from
+//!    100,000 to 1,000,000 contexts (each size in a fresh process).
+//!
+//! `cargo bench --bench harness`; `cargo test --benches` runs a tiny version.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aiconfig_harness::ai::{AiClient, AiCompletionConfigDefault};
+use aiconfig_harness::ld_client::{start_client, EventOptions, SdkOptions};
+use aiconfig_harness::runner::{self, RunOptions, Target};
+use aiconfig_harness::scenario::{self, population::Generator};
+use launchdarkly_server_sdk::FlagValue;
+use mock_ld::{MockLd, MockLdHandle};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const SCALE_ENV: &str = "HARNESS_BENCH_SCALE";
+
+/// An evaluation-bound scenario: no LLM calls, so the runner's own cost shows.
+fn scenario(contexts: u64, load: &str) -> scenario::Scenario {
+    let text = format!(
+        r#"
+name = "bench"
+seed = 1
+[[ai_configs]]
+key = "assistant"
+[[ai_configs.variations]]
+key = "small"
+model = {{ name = "gpt-4o-mini" }}
+messages = [{{ role = "system", content = "Be brief." }}]
+[[ai_configs.variations]]
+key = "large"
+model = {{ name = "gpt-4o" }}
+messages = [{{ role = "system", content = "Be thorough." }}]
+[[ai_configs.targeting]]
+kind = "addRule"
+clauses = [{{ contextKind = "user", attribute = "tier", op = "in", values = ["premium"] }}]
+rollout = {{ large = 60, small = 40 }}
+[[ai_configs.targeting]]
+kind = "updateFallthroughVariationOrRollout"
+variation = "small"
+[population]
+count = {contexts}
+[population.kinds.user.attributes]
+tier = {{ weighted = {{ free = 70, premium = 30 }} }}
+[[steps]]
+config = "assistant"
+call_llm = false
+[load]
+{load}
+[load.events]
+# Enough for a second of events at full speed: the SDK preallocates its buffer.
+capacity = 300_000
+flush_interval = "1s"
+[llm]
+time_scale = 0
+"#
+    );
+    scenario::parse("bench.toml".as_ref(), &text).expect("the bench scenario is valid")
+}
+
+fn external(mock: &MockLdHandle) -> Target {
+    Target::External {
+        sdk_url: mock.base_url(),
+        api_url: mock.base_url(),
+        sdk_key: mock.config().sdk_key.clone(),
+        api_token: mock.config().api_token.clone(),
+    }
+}
+
+async fn run(s: &scenario::Scenario, target: Target) -> runner::results::RunResults {
+    let options = RunOptions { target, progress: false, cancel: CancellationToken::new() };
+    runner::run(s, options).await.expect("the bench run succeeds")
+}
+
+/// Evaluations per second of `threads` threads calling `json_variation` over the
+/// pre-built contexts, with the same SDK configuration the runner uses.
+async fn bare_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) -> f64 {
+    let options = SdkOptions {
+        base_url: mock.base_url(),
+        sdk_key: mock.config().sdk_key.clone(),
+        events: Some(EventOptions { capacity: s.load.events.capacity, flush_interval: s.load.events.flush_interval }),
+    };
+    let client = Arc::new(start_client(&options, Duration::from_secs(10)).await.expect("client starts"));
+    let population = Generator::new(&s.population, s.seed).expect("valid population");
+    let contexts: Arc<Vec<_>> = Arc::new((0..population.count()).map(|i| population.context(i)).collect());
+    let started = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let (client, contexts) = (client.clone(), contexts.clone());
+            std::thread::spawn(move || {
+                let default = FlagValue::Json(json!({"_ldMeta": {"enabled": false}}));
+                for context in contexts.iter().skip(t).step_by(threads) {
+                    std::hint::black_box(client.variation(context, "assistant", default.clone()));
+                }
+            })
+        })
+        .collect();
+    workers.into_iter().for_each(|w| w.join().expect("bare loop thread"));
+    let rate = contexts.len() as f64 / started.elapsed().as_secs_f64();
+    tokio::task::spawn_blocking(move || client.close()).await.ok();
+    rate
+}
+
+/// The same loop through the AI layer (`completion_config`), which adds the usage event
+/// and prompt interpolation Python's AI SDK does: what `run` costs beyond it is the runner's.
+async fn bare_ai_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) -> f64 {
+    let options = SdkOptions {
+        base_url: mock.base_url(),
+        sdk_key: mock.config().sdk_key.clone(),
+        events: Some(EventOptions { capacity: s.load.events.capacity, flush_interval: s.load.events.flush_interval }),
+    };
+    let client = Arc::new(start_client(&options, Duration::from_secs(10)).await.expect("client starts"));
+    let ai = Arc::new(AiClient::new(client.clone()));
+    let population = Generator::new(&s.population, s.seed).expect("valid population");
+    let contexts: Arc<Vec<_>> = Arc::new((0..population.count()).map(|i| population.context(i)).collect());
+    let started = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let (ai, contexts) = (ai.clone(), contexts.clone());
+            std::thread::spawn(move || {
+                let default = AiCompletionConfigDefault::default();
+                for context in contexts.iter().skip(t).step_by(threads) {
+                    std::hint::black_box(ai.completion_config("assistant", context, &default, None).ok());
+                }
+            })
+        })
+        .collect();
+    workers.into_iter().for_each(|w| w.join().expect("bare loop thread"));
+    let rate = contexts.len() as f64 / started.elapsed().as_secs_f64();
+    tokio::task::spawn_blocking(move || client.close()).await.ok();
+    rate
+}
+
+async fn overhead(contexts: u64) {
+    let mock = MockLd::start(mock_ld::Config { max_stored_events: 0, ..mock_ld::Config::default() }).await.unwrap();
+    let s = scenario(contexts, "concurrency = 2");
+    let through_run = run(&s, external(&mock)).await;
+    let bare = bare_loop(&mock, &s, 2).await;
+    let bare_ai = bare_ai_loop(&mock, &s, 2).await;
+    let harness = through_run.load.achieved_rate;
+    println!(
+        "overhead: {contexts} contexts, 2 workers: run {harness:.0} evals/s; bare json_variation loop {bare:.0}/s (ratio {:.2}); bare AI-layer loop {bare_ai:.0}/s (ratio {:.2})",
+        harness / bare,
+        harness / bare_ai
+    );
+    mock.shutdown().await;
+}
+
+async fn open_accuracy(rates: &[f64], seconds: u64) {
+    for &rate in rates {
+        let mock = MockLd::start(mock_ld::Config { max_stored_events: 0, ..mock_ld::Config::default() }).await.unwrap();
+        let count = (rate * seconds as f64) as u64;
+        let s = scenario(count.max(1), &format!("model = \"open\"\nrate = {rate}\nduration = \"{seconds}s\""));
+        let r = run(&s, external(&mock)).await;
+        // Requests are evaluation-only, so the run's duration ends with the last start.
+        let achieved = r.load.requests as f64 / (r.duration_ms / 1000.0);
+        println!(
+            "open model: target {rate:.0}/s for {seconds} s: {} requests started, {achieved:.1}/s ({:+.2} %), corrected p99 {:.3} ms, raw p99 {:.3} ms",
+            r.load.requests,
+            (achieved / rate - 1.0) * 100.0,
+            r.requests_corrected.p99_ms,
+            r.requests_raw.p99_ms
+        );
+        mock.shutdown().await;
+    }
+}
+
+/// Peak resident set of this process, from /proc (Linux).
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+/// One scale run in this process (the child side of `scale`).
+async fn scale_child(contexts: u64) {
+    let s = scenario(contexts, "concurrency = 4");
+    let started = Instant::now();
+    let r = run(&s, Target::Embedded).await;
+    let complete = r.events.as_ref().is_some_and(|e| e.complete);
+    println!(
+        "scale: {contexts} contexts: wall {:.2} s (load {:.2} s, {:.0} evals/s), peak RSS {:.0} MB, events complete: {complete}",
+        started.elapsed().as_secs_f64(),
+        r.duration_ms / 1000.0,
+        r.load.achieved_rate,
+        peak_rss_mb()
+    );
+}
+
+/// Each size in a fresh process, so peak RSS is that size's alone.
+fn scale(sizes: &[u64]) {
+    let exe = std::env::current_exe().expect("own path");
+    for size in sizes {
+        let out = std::process::Command::new(&exe).env(SCALE_ENV, size.to_string()).output().expect("bench child runs");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        if !out.status.success() {
+            eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    if let Ok(size) = std::env::var(SCALE_ENV) {
+        return scale_child(size.parse().expect("a context count")).await;
+    }
+    let quick = std::env::args().any(|a| a == "--test");
+    if quick {
+        overhead(2_000).await;
+        open_accuracy(&[200.0], 1).await;
+        scale(&[2_000]);
+    } else {
+        overhead(300_000).await;
+        open_accuracy(&[1_000.0, 5_000.0, 20_000.0, 40_000.0], 5).await;
+        scale(&[100_000, 1_000_000]);
+    }
+}

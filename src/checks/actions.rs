@@ -1,0 +1,54 @@
+//! Timed changes: every scenario action was applied through the REST API and reached every
+//! SDK client. Not written in `[[checks]]`: a run whose changes did not land measured
+//! something else than the scenario describes, so it always counts.
+
+use serde::Serialize;
+
+use super::outcome::{CheckOutcome, Details, Status};
+use crate::runner::results::ActionResults;
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionDetails {
+    pub actions: usize,
+    /// Actions whose REST call failed.
+    pub failed: usize,
+    /// SDK clients that never saw a change, over all actions.
+    pub clients_missed: usize,
+    /// The slowest propagation to any client, in milliseconds.
+    pub max_propagation_ms: f64,
+}
+
+/// `None` when the scenario has no actions.
+pub fn outcome(actions: &[ActionResults]) -> Option<CheckOutcome> {
+    if actions.is_empty() {
+        return None;
+    }
+    let failed = actions.iter().filter(|a| a.error.is_some()).count();
+    let clients_missed = actions.iter().map(|a| a.clients_missed).sum();
+    let max_propagation_ms = actions
+        .iter()
+        .map(|a| a.propagation.max_ms)
+        .fold(0.0, f64::max);
+    let status = if failed == 0 && clients_missed == 0 {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
+    let mut summary = format!("{} of {} changes applied, {clients_missed} SDK clients missed one, slowest propagation {max_propagation_ms:.2} ms", actions.len() - failed, actions.len());
+    if let Some(error) = actions.iter().find_map(|a| a.error.as_deref()) {
+        summary += &format!("; first error: {error}");
+    }
+    let details = ActionDetails {
+        actions: actions.len(),
+        failed,
+        clients_missed,
+        max_propagation_ms,
+    };
+    Some(CheckOutcome {
+        name: "timed changes applied and propagated".into(),
+        status,
+        summary,
+        details: Details::ActionsApplied(details),
+    })
+}

@@ -1,0 +1,202 @@
+//! The checks of a run (a scenario's `[[checks]]`), each a named pass or fail with the
+//! figures behind it; they decide `run`'s exit code.
+//!
+//! Modules:
+//! - [`spec`]: the `[[checks]]` syntax, parsed strictly when the scenario loads.
+//! - [`predict`]: an independent predictor of LaunchDarkly's evaluation.
+//! - [`targeting`]: an AI Config's targeting read back from the REST API before the load.
+//! - One module per kind: [`exact`] and [`srm`] (`rollout_split`), [`events`]
+//!   (`events_complete`), [`threshold`], and [`actions`] (implicit when the scenario has
+//!   actions).
+//! - [`outcome`]: what is written to `results.json`.
+
+pub mod actions;
+pub mod events;
+pub mod exact;
+pub mod outcome;
+pub mod predict;
+pub mod spec;
+pub mod srm;
+pub mod targeting;
+pub mod threshold;
+
+use crate::cost::CostReport;
+use crate::metrics::Metrics;
+use crate::runner::results::RunResults;
+use crate::scenario::population::Generator;
+use crate::scenario::Scenario;
+use outcome::{CheckOutcome, Checks, Status};
+use spec::{CheckKind, CheckSpec, Scope};
+use targeting::Targeting;
+
+/// What the runner gathered for the rollout checks of one AI Config.
+pub struct RolloutData {
+    pub config: String,
+    /// As read back from the REST API before the load, or why it could not be.
+    pub targeting: Result<Targeting, String>,
+    /// Per context, what the SDK served (see `runner::served`); `None` when the population
+    /// was too large to record.
+    pub served: Option<Vec<u16>>,
+}
+
+/// Everything the checks are evaluated on.
+pub struct Inputs<'a> {
+    pub scenario: &'a Scenario,
+    pub results: &'a RunResults,
+    pub metrics: &'a Metrics,
+    pub cost: &'a CostReport,
+    pub population: &'a Generator,
+    pub rollouts: &'a [RolloutData],
+    /// When the first action was due, in ms into the run; only evaluations before it were
+    /// recorded for the rollout checks.
+    pub before_ms: Option<f64>,
+}
+
+/// The AI Configs some `rollout_split` check covers, in scenario order.
+pub fn rollout_configs(scenario: &Scenario) -> Vec<String> {
+    let covered = |key: &str| {
+        scenario.checks.iter().any(|c| matches!(&c.kind, CheckKind::RolloutSplit { config, .. } if config.as_deref().is_none_or(|k| k == key)))
+    };
+    scenario
+        .ai_configs
+        .iter()
+        .map(|c| c.key.clone())
+        .filter(|k| covered(k))
+        .collect()
+}
+
+pub fn evaluate(inputs: &Inputs<'_>) -> Checks {
+    let measured = threshold::Measured {
+        metrics: inputs.metrics,
+        results: inputs.results,
+        cost: inputs.cost,
+    };
+    let mut outcomes = Vec::new();
+    for spec in &inputs.scenario.checks {
+        match &spec.kind {
+            CheckKind::RolloutSplit {
+                config,
+                min_p_value,
+            } => {
+                let data = inputs
+                    .rollouts
+                    .iter()
+                    .filter(|d| config.as_deref().is_none_or(|c| c == d.config));
+                for data in data {
+                    outcomes.extend(rollout_split(spec, data, *min_p_value, inputs));
+                }
+            }
+            CheckKind::EventsComplete => outcomes.push(events::outcome(
+                name(spec, "every AI call tracked (events complete)"),
+                inputs.results,
+            )),
+            CheckKind::Threshold(t) => outcomes.push(threshold::outcome(
+                name(spec, &threshold_name(t)),
+                t,
+                &measured,
+            )),
+        }
+    }
+    outcomes.extend(actions::outcome(&inputs.results.actions));
+    Checks::new(outcomes)
+}
+
+fn name(spec: &CheckSpec, default: &str) -> String {
+    spec.name.clone().unwrap_or_else(|| default.to_owned())
+}
+
+fn threshold_name(t: &spec::Threshold) -> String {
+    let scope = match &t.scope {
+        Scope::Overall => "all AI Configs".to_owned(),
+        Scope::Config(c) => c.clone(),
+        Scope::Variation { config, variation } => format!("{config} / {variation}"),
+    };
+    format!(
+        "{} <= {} ({scope})",
+        t.metric.label(),
+        threshold::limit_label(t)
+    )
+}
+
+/// The exact and the statistical outcome for one AI Config.
+fn rollout_split(
+    spec: &CheckSpec,
+    data: &RolloutData,
+    min_p_value: f64,
+    inputs: &Inputs<'_>,
+) -> [CheckOutcome; 2] {
+    let base = spec
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("rollout split of {}", data.config));
+    let (exact_name, srm_name) = (format!("{base}: exact"), format!("{base}: sample ratio"));
+    let targeting = data.targeting.as_ref().ok();
+    match compare(data, inputs) {
+        Ok((t, comparison)) => {
+            let tests = srm::tests(t, &comparison, min_p_value);
+            [
+                exact::outcome(
+                    exact_name,
+                    &data.config,
+                    targeting,
+                    Ok(&comparison),
+                    inputs.before_ms,
+                ),
+                srm::outcome(srm_name, &data.config, Ok(tests), min_p_value),
+            ]
+        }
+        Err(why) => [
+            exact::outcome(
+                exact_name,
+                &data.config,
+                targeting,
+                Err(&why),
+                inputs.before_ms,
+            ),
+            srm::outcome(srm_name, &data.config, Err(&why), min_p_value),
+        ],
+    }
+}
+
+/// The predictor against what was served, or why that comparison cannot be made.
+fn compare<'a>(
+    data: &'a RolloutData,
+    inputs: &Inputs<'_>,
+) -> Result<(&'a Targeting, exact::Comparison), String> {
+    let targeting = data.targeting.as_ref().map_err(Clone::clone)?;
+    let served = data.served.as_ref().ok_or_else(|| {
+        format!(
+            "the population of {} contexts is above the {} recorded per context",
+            inputs.population.count(),
+            crate::runner::served::MAX_CONTEXTS
+        )
+    })?;
+    Ok((
+        targeting,
+        exact::compare(targeting, served, inputs.population)?,
+    ))
+}
+
+/// The checks for the terminal: one line each, then the listed mismatches of failed exact
+/// checks (at most a few; `results.json` has them all).
+pub fn render(checks: &Checks) -> String {
+    let count = |s: Status| checks.outcomes.iter().filter(|o| o.status == s).count();
+    let mut out = format!(
+        "\nchecks: {} passed, {} failed, {} inconclusive\n",
+        count(Status::Pass),
+        count(Status::Fail),
+        count(Status::Inconclusive)
+    );
+    for o in &checks.outcomes {
+        out += &format!("  {:<12} {}: {}\n", o.status.as_str(), o.name, o.summary);
+        if let outcome::Details::RolloutExact(d) = &o.details {
+            for m in d.mismatches.iter().take(5) {
+                out += &format!(
+                    "               context {} ({}): expected {} ({}), served {}\n",
+                    m.context, m.context_kind, m.expected, m.expected_reason, m.served
+                );
+            }
+        }
+    }
+    out
+}

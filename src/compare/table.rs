@@ -1,0 +1,226 @@
+//! A comparison as tables: latencies (p50/p95/p99 and the KS test) and rates.
+
+use super::{Change, Comparison, Row, RowKind, Status};
+use crate::report::format::{self, ms};
+use crate::report::table::Table;
+
+impl Status {
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Improved => "improved",
+            Status::Missing => "not in this run",
+            Status::New => "not in baseline",
+            Status::Regressed => "REGRESSED",
+        }
+    }
+
+    /// The word with a mark, for Markdown.
+    pub fn marked(self) -> &'static str {
+        match self {
+            Status::Ok => "✅ ok",
+            Status::Improved => "🟢 improved",
+            Status::Missing => "➖ not in this run",
+            Status::New => "🆕 not in baseline",
+            Status::Regressed => "❌ regressed",
+        }
+    }
+}
+
+impl Comparison {
+    /// "1 regression in 28 metrics against baseline `quickstart`".
+    pub fn headline(&self) -> String {
+        let n = self.regressions();
+        let what = if n == 1 { "regression" } else { "regressions" };
+        format!(
+            "{n} {what} in {} metrics against baseline `{}`",
+            self.rows.len(),
+            self.baseline
+        )
+    }
+
+    pub fn latency_table(&self, marks: bool) -> Table {
+        let mut t = Table::new([
+            "metric",
+            "n (base → now)",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "distribution (KS)",
+            "allowed",
+            "result",
+        ]);
+        for row in &self.rows {
+            match &row.kind {
+                RowKind::Latency {
+                    counts,
+                    percentiles,
+                    ks,
+                } => {
+                    let mut cells =
+                        vec![row.metric.clone(), format!("{} → {}", counts.0, counts.1)];
+                    cells.extend((0..3).map(|i| {
+                        percentiles
+                            .get(i)
+                            .map_or_else(|| "no data".to_owned(), change_cell)
+                    }));
+                    cells.push(ks.map_or_else(String::new, |k| {
+                        let direction = if k.test.slower { "slower" } else { "faster" };
+                        format!(
+                            "D {:.3} {direction}, p {}",
+                            k.test.d,
+                            format::p_value(k.test.p_value)
+                        )
+                    }));
+                    cells.push(allowed(percentiles));
+                    cells.push(status(row, marks).to_owned());
+                    t.push(cells);
+                }
+                RowKind::Unmatched if !is_rate(&row.metric) => t.push([
+                    row.metric.as_str(),
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    status(row, marks),
+                ]),
+                _ => {}
+            }
+        }
+        t
+    }
+
+    pub fn rate_table(&self, marks: bool) -> Table {
+        let mut t = Table::new([
+            "metric",
+            "n (base → now)",
+            "baseline",
+            "now",
+            "change",
+            "allowed",
+            "result",
+        ]);
+        for row in &self.rows {
+            match &row.kind {
+                RowKind::Ratio { counts, change } => t.push([
+                    row.metric.clone(),
+                    format!("{} → {}", counts.0, counts.1),
+                    format::percent(change.baseline),
+                    format::percent(change.current),
+                    format::change(change.baseline, change.current),
+                    format!(
+                        "{:.0} %, {}",
+                        change.tolerance.rel * 100.0,
+                        format::percent(change.tolerance.abs)
+                    ),
+                    status(row, marks).to_owned(),
+                ]),
+                RowKind::Value { unit, change } => t.push([
+                    row.metric.clone(),
+                    String::new(),
+                    value_cell(change.baseline, unit),
+                    value_cell(change.current, unit),
+                    format::change(change.baseline, change.current),
+                    format!(
+                        "{:.0} %, {}",
+                        change.tolerance.rel * 100.0,
+                        change.tolerance.abs
+                    ),
+                    status(row, marks).to_owned(),
+                ]),
+                RowKind::Unmatched if is_rate(&row.metric) => {
+                    t.push([row.metric.as_str(), "", "", "", "", "", status(row, marks)])
+                }
+                _ => {}
+            }
+        }
+        t
+    }
+
+    /// For the terminal and CI logs.
+    pub fn text(&self) -> String {
+        format!(
+            "{}\n\n{}\n{}",
+            self.headline(),
+            self.latency_table(false).text(),
+            self.rate_table(false).text()
+        )
+    }
+
+    /// For `summary.md` and `$GITHUB_STEP_SUMMARY`.
+    pub fn markdown(&self) -> String {
+        let mark = if self.regressions() == 0 {
+            "✅"
+        } else {
+            "❌"
+        };
+        format!(
+            "### {mark} {}\n\n#### Latency\n\n{}\n#### Rates\n\n{}",
+            self.headline(),
+            self.latency_table(true).markdown(),
+            self.rate_table(true).markdown()
+        )
+    }
+}
+
+/// "1294.2 requests/s"; a unit starting with USD shows dollars: "$0.1825 per 1,000 requests".
+fn value_cell(x: f64, unit: &str) -> String {
+    match unit.strip_prefix("USD") {
+        Some(rest) => format!("{}{rest}", format::usd(x)),
+        None => format!("{x:.1} {unit}"),
+    }
+}
+
+fn is_rate(metric: &str) -> bool {
+    metric.ends_with("error_rate") || metric == "throughput" || metric.starts_with("cost")
+}
+
+fn status(row: &Row, marks: bool) -> &'static str {
+    if marks {
+        row.status.marked()
+    } else {
+        row.status.word()
+    }
+}
+
+/// The tolerances of the percentiles, once when they are all the same:
+/// "20 %, 5.00 ms", or "p50/p95 20 %, 5.00 ms; p99 50 %, 10.0 ms".
+fn allowed(percentiles: &[Change]) -> String {
+    let mut groups: Vec<(Vec<&str>, String)> = Vec::new();
+    for p in percentiles {
+        let t = format!(
+            "{:.0} %, {} ms",
+            p.tolerance.rel * 100.0,
+            ms(p.tolerance.abs)
+        );
+        match groups.iter_mut().find(|(_, g)| *g == t) {
+            Some((labels, _)) => labels.push(p.label),
+            None => groups.push((vec![p.label], t)),
+        }
+    }
+    match groups.as_slice() {
+        [(_, only)] => only.clone(),
+        _ => groups
+            .iter()
+            .map(|(labels, t)| format!("{} {t}", labels.join("/")))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+/// "35.2 → 70.4 (+100 %)", with a `!` when that percentile alone regressed.
+fn change_cell(c: &Change) -> String {
+    let flag = if c.status == Status::Regressed {
+        " !"
+    } else {
+        ""
+    };
+    format!(
+        "{} → {} ({}){flag}",
+        ms(c.baseline),
+        ms(c.current),
+        format::change(c.baseline, c.current)
+    )
+}

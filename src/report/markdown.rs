@@ -1,0 +1,153 @@
+//! `summary.md`: the run in a page of Markdown tables, made for a CI job summary
+//! (`cat summary.md >> "$GITHUB_STEP_SUMMARY"`).
+
+use super::format::{self, ms};
+use super::input::checks::Status;
+use super::input::{InputError, Results, Stage, Summary};
+use super::table::{markdown_cell, Table};
+use crate::compare::Comparison;
+
+pub fn render(r: &Results, comparison: Option<&Comparison>) -> Result<String, InputError> {
+    let mut out = headline(r);
+    if !r.checks.outcomes.is_empty() {
+        let mut t = Table::new(["", "check", "figures"]);
+        for o in &r.checks.outcomes {
+            t.push([o.status.mark(), o.name.as_str(), o.summary.as_str()]);
+        }
+        out += &format!("### Checks\n\n{}\n", t.markdown());
+    }
+    out += &format!(
+        "### LLM calls per variation\n\n{}\n",
+        variations(r).markdown()
+    );
+    out += &format!(
+        "### Latency, all variations\n\n{}\n",
+        latencies(r)?.markdown()
+    );
+    if !r.actions.is_empty() {
+        out += &format!("### Timed changes\n\n{}\n", actions(r).markdown());
+    }
+    if let Some(c) = comparison {
+        out += &c.markdown();
+        out.push('\n');
+    }
+    out += "<sub>Full report: `report.html`; data: `results.json`; checks: `junit.xml`.</sub>\n";
+    Ok(out)
+}
+
+fn headline(r: &Results) -> String {
+    let outcomes = &r.checks.outcomes;
+    let count = |status: Status| outcomes.iter().filter(|o| o.status == status).count();
+    let verdict = match count(Status::Fail) {
+        0 => format!(
+            "✅ {} of {} checks passed",
+            count(Status::Pass),
+            outcomes.len()
+        ),
+        n => format!("❌ {n} of {} checks failed", outcomes.len()),
+    };
+    let cost = format!(
+        "; LLM cost {} ({} per 1,000 requests)",
+        format::usd(r.cost.total.cost_usd),
+        format::usd(r.cost.per_thousand_requests_usd)
+    );
+    let partial = if r.partial {
+        " (partial: interrupted)"
+    } else {
+        ""
+    };
+    format!(
+        "## {}: {verdict}{partial}\n\n{} requests in {:.1} s ({:.0}/s, {} load), {} failed ({}); request p99 {} ms (corrected){cost}\n\n",
+        markdown_cell(&r.scenario.name),
+        r.load.requests,
+        r.duration_ms / 1000.0,
+        r.load.achieved_rate,
+        markdown_cell(&r.load.model),
+        r.load.failed_requests,
+        format::percent(r.load.failed_requests as f64 / r.load.requests.max(1) as f64),
+        ms(r.requests_corrected.p99_ms)
+    )
+}
+
+fn variations(r: &Results) -> Table {
+    let mut t = Table::new([
+        "config / variation",
+        "AI calls",
+        "errors",
+        "LLM p50 ms",
+        "LLM p95 ms",
+        "LLM p99 ms",
+        "TTFT p95 ms",
+        "tokens in / out",
+        "cost",
+    ]);
+    for (config, key, v) in r.variations() {
+        let l = &v.latency;
+        let cost = r
+            .cost
+            .by_variation
+            .get(config)
+            .and_then(|vs| vs.get(key))
+            .map_or(0.0, |c| c.cost_usd);
+        t.push([
+            format!("{config} / {key}"),
+            v.ai_calls.to_string(),
+            v.errors.to_string(),
+            ms(l.llm.p50_ms),
+            ms(l.llm.p95_ms),
+            ms(l.llm.p99_ms),
+            ms(l.time_to_first_token.p95_ms),
+            format!("{} / {}", v.input_tokens, v.output_tokens),
+            format::usd(cost),
+        ]);
+    }
+    t
+}
+
+fn latencies(r: &Results) -> Result<Table, InputError> {
+    let mut t = Table::new([
+        "latency", "n", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms",
+    ]);
+    let mut push = |name: &str, s: &Summary| {
+        t.push([
+            name.to_owned(),
+            s.count.to_string(),
+            ms(s.p50_ms),
+            ms(s.p95_ms),
+            ms(s.p99_ms),
+            ms(s.p999_ms),
+            ms(s.max_ms),
+        ])
+    };
+    push("requests (corrected)", &r.requests_corrected);
+    for stage in Stage::ALL {
+        push(stage.label(), &Summary::of(&r.overall(stage)?));
+    }
+    if let Some(e) = &r.events {
+        push("event flush", &e.flush_latency);
+    }
+    Ok(t)
+}
+
+fn actions(r: &Results) -> Table {
+    let mut t = Table::new([
+        "", "at", "config", "change", "reached", "p50 ms", "max ms", "missed",
+    ]);
+    for a in &r.actions {
+        let passed = a.error.is_none() && a.clients_missed == 0;
+        t.push([
+            (if passed { "✅" } else { "❌" }).to_owned(),
+            format!("{:.1} s", a.at_ms / 1000.0),
+            a.config.clone(),
+            a.error.as_ref().map_or_else(
+                || a.description.clone(),
+                |e| format!("{}: {e}", a.description),
+            ),
+            a.propagation.count.to_string(),
+            ms(a.propagation.p50_ms),
+            ms(a.propagation.max_ms),
+            a.clients_missed.to_string(),
+        ]);
+    }
+    t
+}

@@ -1,0 +1,217 @@
+//! `compare` end to end: a small scenario run for real (embedded mock-ld, the real Rust SDK,
+//! the simulated LLM at 1/20 of its latency) passes against a baseline of an identical run
+//! and fails against one whose LLM is twice as slow; the binary's exit codes follow.
+
+use std::path::Path;
+use std::process::Command;
+
+use aiconfig_harness::compare::{self, baseline, Options, RowKind, Status};
+use aiconfig_harness::report::input::{self, Results};
+use aiconfig_harness::runner::{self, RunOptions, Target};
+use aiconfig_harness::scenario;
+use tokio_util::sync::CancellationToken;
+
+/// 1,500 requests over 32 virtual users: about 1 s per run at a 20 ms median LLM call.
+fn scenario_text(llm_median: &str, llm_p99: &str) -> String {
+    format!(
+        r#"
+name = "compare-test"
+seed = 7
+
+[[ai_configs]]
+key = "assistant"
+[[ai_configs.variations]]
+key = "small"
+model = {{ name = "model-s" }}
+messages = [{{ role = "system", content = "You help." }}]
+[[ai_configs.targeting]]
+kind = "updateFallthroughVariationOrRollout"
+variation = "small"
+
+[population]
+count = 1500
+
+[load]
+concurrency = 32
+
+[llm]
+time_scale = 0.05
+
+[llm.models.model-s]
+latency = {{ median = "{llm_median}", p99 = "{llm_p99}" }}
+ttft = {{ median = "100ms", p99 = "300ms" }}
+output_tokens = {{ median = 100, p99 = 300 }}
+
+[prices]
+model-s = {{ input = 1.0, output = 2.0 }}
+"#
+    )
+}
+
+/// A run's results.json, and the same read back.
+struct Run {
+    json: String,
+    results: Results,
+}
+
+async fn run(text: &str) -> Run {
+    let scenario =
+        scenario::parse(Path::new("compare-test.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+    let options = RunOptions {
+        target: Target::Embedded,
+        progress: false,
+        cancel: CancellationToken::new(),
+    };
+    let results = runner::run(&scenario, options)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    Run {
+        json: serde_json::to_string_pretty(&results).unwrap(),
+        results: input::from_run(&results).unwrap(),
+    }
+}
+
+fn compare_with(base: &Run, now: &Run) -> compare::Comparison {
+    let baseline = baseline::of_results("base", &base.results).unwrap();
+    let current = baseline::metrics(&now.results).unwrap();
+    compare::compare("base", &baseline.metrics, &current, &Options::default()).unwrap()
+}
+
+fn row<'a>(c: &'a compare::Comparison, metric: &str) -> &'a compare::Row {
+    c.rows
+        .iter()
+        .find(|r| r.metric == metric)
+        .unwrap_or_else(|| panic!("no {metric} in\n{}", c.text()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_passes_and_doubled_llm_latency_regresses() {
+    let base = run(&scenario_text("400ms", "1200ms")).await;
+    let rerun = run(&scenario_text("400ms", "1200ms")).await;
+    let slow = run(&scenario_text("800ms", "2400ms")).await;
+
+    let same = compare_with(&base, &rerun);
+    assert_eq!(same.regressions(), 0, "a rerun must pass:\n{}", same.text());
+
+    let doubled = compare_with(&base, &slow);
+    let llm = row(&doubled, "llm");
+    assert_eq!(llm.status, Status::Regressed, "\n{}", doubled.text());
+    let RowKind::Latency {
+        percentiles, ks, ..
+    } = &llm.kind
+    else {
+        panic!("llm is a latency")
+    };
+    assert!(
+        percentiles
+            .iter()
+            .any(|p| p.label == "p50" && p.status == Status::Regressed),
+        "\n{}",
+        doubled.text()
+    );
+    let ks = ks.expect("both runs have LLM calls");
+    assert!(ks.regressed && ks.test.slower && ks.test.d > 0.3, "{ks:?}");
+    assert_eq!(
+        row(&doubled, "assistant/small/llm").status,
+        Status::Regressed
+    );
+    assert_eq!(
+        row(&doubled, "evaluation").status,
+        Status::Ok,
+        "the SDK did not get slower:\n{}",
+        doubled.text()
+    );
+    assert!(doubled.markdown().contains("❌ regressed"));
+
+    exit_codes(&base, &rerun, &slow);
+}
+
+/// `baseline save` and `compare` through the binary: 0 on the rerun, 1 on the slow run,
+/// 2 for a missing baseline and for a baseline of another scenario.
+fn exit_codes(base: &Run, rerun: &Run, slow: &Run) {
+    let dir = tempdir();
+    let write = |name: &str, r: &Run| {
+        let path = dir.join(name);
+        std::fs::write(&path, &r.json).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (rerun, slow) = (write("rerun.json", rerun), write("slow.json", slow));
+    let saved = save_baseline(&dir, &write("base.json", base));
+    let compare = |results: &str, extra: &[&str]| {
+        harness(&[&["compare", results, "--baseline", &saved], extra].concat())
+    };
+
+    assert_eq!(compare(&rerun, &[]).status.code(), Some(0));
+    let slow_out = compare(&slow, &[]);
+    assert_eq!(slow_out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&slow_out.stdout).contains("REGRESSED"));
+    // A generous tolerance turns the regression into a pass.
+    let lenient = compare(&slow, &["--tolerance", "*=500%,1s", "--ks-min-effect", "1"]);
+    assert_eq!(
+        lenient.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&lenient.stdout)
+    );
+
+    let missing = harness(&["compare", &rerun, "--baseline", "no-such-baseline"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let other = std::fs::read_to_string(&saved)
+        .unwrap()
+        .replace("\"name\": \"compare-test\"", "\"name\": \"another\"");
+    let other_path = dir.join("other.json");
+    std::fs::write(&other_path, other).unwrap();
+    assert_eq!(
+        harness(&[
+            "compare",
+            &rerun,
+            "--baseline",
+            other_path.to_str().unwrap()
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `baseline save` into `dir/baselines`; returns the file's path.
+fn save_baseline(dir: &Path, results: &str) -> String {
+    let baselines = dir.join("baselines");
+    let save = harness(&[
+        "baseline",
+        "save",
+        results,
+        "--name",
+        "ci",
+        "--dir",
+        baselines.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        save.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&save.stderr)
+    );
+    let saved = baselines.join("ci.json");
+    assert!(
+        std::fs::read_to_string(&saved)
+            .unwrap()
+            .contains("\"hdr\": \"HISTF"),
+        "baselines keep the histograms"
+    );
+    saved.to_str().unwrap().to_owned()
+}
+
+fn harness(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_aiconfig-harness"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("aiconfig-compare-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -77,8 +77,14 @@ fn external(mock: &MockLdHandle) -> Target {
 }
 
 async fn run(s: &scenario::Scenario, target: Target) -> runner::results::RunResults {
-    let options = RunOptions { target, progress: false, cancel: CancellationToken::new() };
-    runner::run(s, options).await.expect("the bench run succeeds")
+    let options = RunOptions {
+        target,
+        progress: false,
+        cancel: CancellationToken::new(),
+    };
+    runner::run(s, options)
+        .await
+        .expect("the bench run succeeds")
 }
 
 /// Evaluations per second of `threads` threads calling `json_variation` over the
@@ -87,11 +93,22 @@ async fn bare_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) 
     let options = SdkOptions {
         base_url: mock.base_url(),
         sdk_key: mock.config().sdk_key.clone(),
-        events: Some(EventOptions { capacity: s.load.events.capacity, flush_interval: s.load.events.flush_interval }),
+        events: Some(EventOptions {
+            capacity: s.load.events.capacity,
+            flush_interval: s.load.events.flush_interval,
+        }),
     };
-    let client = Arc::new(start_client(&options, Duration::from_secs(10)).await.expect("client starts"));
+    let client = Arc::new(
+        start_client(&options, Duration::from_secs(10))
+            .await
+            .expect("client starts"),
+    );
     let population = Generator::new(&s.population, s.seed).expect("valid population");
-    let contexts: Arc<Vec<_>> = Arc::new((0..population.count()).map(|i| population.context(i)).collect());
+    let contexts: Arc<Vec<_>> = Arc::new(
+        (0..population.count())
+            .map(|i| population.context(i))
+            .collect(),
+    );
     let started = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|t| {
@@ -104,9 +121,13 @@ async fn bare_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) 
             })
         })
         .collect();
-    workers.into_iter().for_each(|w| w.join().expect("bare loop thread"));
+    workers
+        .into_iter()
+        .for_each(|w| w.join().expect("bare loop thread"));
     let rate = contexts.len() as f64 / started.elapsed().as_secs_f64();
-    tokio::task::spawn_blocking(move || client.close()).await.ok();
+    tokio::task::spawn_blocking(move || client.close())
+        .await
+        .ok();
     rate
 }
 
@@ -116,12 +137,23 @@ async fn bare_ai_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usiz
     let options = SdkOptions {
         base_url: mock.base_url(),
         sdk_key: mock.config().sdk_key.clone(),
-        events: Some(EventOptions { capacity: s.load.events.capacity, flush_interval: s.load.events.flush_interval }),
+        events: Some(EventOptions {
+            capacity: s.load.events.capacity,
+            flush_interval: s.load.events.flush_interval,
+        }),
     };
-    let client = Arc::new(start_client(&options, Duration::from_secs(10)).await.expect("client starts"));
+    let client = Arc::new(
+        start_client(&options, Duration::from_secs(10))
+            .await
+            .expect("client starts"),
+    );
     let ai = Arc::new(AiClient::new(client.clone()));
     let population = Generator::new(&s.population, s.seed).expect("valid population");
-    let contexts: Arc<Vec<_>> = Arc::new((0..population.count()).map(|i| population.context(i)).collect());
+    let contexts: Arc<Vec<_>> = Arc::new(
+        (0..population.count())
+            .map(|i| population.context(i))
+            .collect(),
+    );
     let started = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|t| {
@@ -129,19 +161,31 @@ async fn bare_ai_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usiz
             std::thread::spawn(move || {
                 let default = AiCompletionConfigDefault::default();
                 for context in contexts.iter().skip(t).step_by(threads) {
-                    std::hint::black_box(ai.completion_config("assistant", context, &default, None).ok());
+                    std::hint::black_box(
+                        ai.completion_config("assistant", context, &default, None)
+                            .ok(),
+                    );
                 }
             })
         })
         .collect();
-    workers.into_iter().for_each(|w| w.join().expect("bare loop thread"));
+    workers
+        .into_iter()
+        .for_each(|w| w.join().expect("bare loop thread"));
     let rate = contexts.len() as f64 / started.elapsed().as_secs_f64();
-    tokio::task::spawn_blocking(move || client.close()).await.ok();
+    tokio::task::spawn_blocking(move || client.close())
+        .await
+        .ok();
     rate
 }
 
 async fn overhead(contexts: u64) {
-    let mock = MockLd::start(mock_ld::Config { max_stored_events: 0, ..mock_ld::Config::default() }).await.unwrap();
+    let mock = MockLd::start(mock_ld::Config {
+        max_stored_events: 0,
+        ..mock_ld::Config::default()
+    })
+    .await
+    .unwrap();
     let s = scenario(contexts, "concurrency = 2");
     let through_run = run(&s, external(&mock)).await;
     let bare = bare_loop(&mock, &s, 2).await;
@@ -157,9 +201,17 @@ async fn overhead(contexts: u64) {
 
 async fn open_accuracy(rates: &[f64], seconds: u64) {
     for &rate in rates {
-        let mock = MockLd::start(mock_ld::Config { max_stored_events: 0, ..mock_ld::Config::default() }).await.unwrap();
+        let mock = MockLd::start(mock_ld::Config {
+            max_stored_events: 0,
+            ..mock_ld::Config::default()
+        })
+        .await
+        .unwrap();
         let count = (rate * seconds as f64) as u64;
-        let s = scenario(count.max(1), &format!("model = \"open\"\nrate = {rate}\nduration = \"{seconds}s\""));
+        let s = scenario(
+            count.max(1),
+            &format!("model = \"open\"\nrate = {rate}\nduration = \"{seconds}s\""),
+        );
         let r = run(&s, external(&mock)).await;
         // Requests are evaluation-only, so the run's duration ends with the last start.
         let achieved = r.load.requests as f64 / (r.duration_ms / 1000.0);
@@ -204,7 +256,10 @@ async fn scale_child(contexts: u64) {
 fn scale(sizes: &[u64]) {
     let exe = std::env::current_exe().expect("own path");
     for size in sizes {
-        let out = std::process::Command::new(&exe).env(SCALE_ENV, size.to_string()).output().expect("bench child runs");
+        let out = std::process::Command::new(&exe)
+            .env(SCALE_ENV, size.to_string())
+            .output()
+            .expect("bench child runs");
         print!("{}", String::from_utf8_lossy(&out.stdout));
         if !out.status.success() {
             eprintln!("{}", String::from_utf8_lossy(&out.stderr));

@@ -7,8 +7,8 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::compare::{self, baseline::Baseline, tolerance::Rule, Comparison};
-use crate::report::{self, input::Results};
 use crate::cost::PriceTable;
+use crate::report::{self, input::Results};
 use crate::runner::{self, results::RunResults, RunOptions, Target};
 use crate::scenario::{self, Scenario};
 
@@ -30,7 +30,12 @@ pub struct RunArgs {
     pub api_url: Option<String>,
     #[arg(long, value_name = "KEY", env = "LD_SDK_KEY")]
     pub sdk_key: Option<String>,
-    #[arg(long, value_name = "TOKEN", env = "LD_API_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "LD_API_TOKEN",
+        hide_env_values = true
+    )]
     pub api_token: Option<String>,
     /// Where results go: DIR/results.json and DIR/summary.txt.
     #[arg(long, value_name = "DIR", default_value = "reports/latest")]
@@ -71,8 +76,14 @@ pub struct CompareFlags {
 
 impl CompareFlags {
     fn options(&self) -> compare::Options {
-        let tolerances = compare::tolerance::Tolerances { rules: self.tolerance.clone() };
-        compare::Options { tolerances, alpha: self.ks_alpha, min_effect: self.ks_min_effect }
+        let tolerances = compare::tolerance::Tolerances {
+            rules: self.tolerance.clone(),
+        };
+        compare::Options {
+            tolerances,
+            alpha: self.ks_alpha,
+            min_effect: self.ks_min_effect,
+        }
     }
 }
 
@@ -82,12 +93,23 @@ pub async fn run(args: RunArgs) -> u8 {
         Err(message) => return input_error(&message),
     };
     // A missing or foreign baseline is an input error, found before the run, not after it.
-    let baseline = match args.baseline.as_deref().map(compare::baseline::load).transpose() {
+    let baseline = match args
+        .baseline
+        .as_deref()
+        .map(compare::baseline::load)
+        .transpose()
+    {
         Ok(baseline) => baseline,
         Err(e) => return input_error(&e.to_string()),
     };
-    if let Some(b) = baseline.as_ref().filter(|b| b.scenario.name != scenario.name) {
-        return input_error(&format!("baseline `{}` is of scenario `{}`, not `{}`", b.name, b.scenario.name, scenario.name));
+    if let Some(b) = baseline
+        .as_ref()
+        .filter(|b| b.scenario.name != scenario.name)
+    {
+        return input_error(&format!(
+            "baseline `{}` is of scenario `{}`, not `{}`",
+            b.name, b.scenario.name, scenario.name
+        ));
     }
     let target = match (&args.ld_url, &args.sdk_key, &args.api_token) {
         (Some(url), Some(sdk_key), Some(api_token)) => Target::External {
@@ -108,7 +130,17 @@ pub async fn run(args: RunArgs) -> u8 {
         },
         None => PriceTable::defaults(),
     };
-    let results = match runner::run_with_prices(&scenario, RunOptions { target, progress, cancel }, prices).await {
+    let results = match runner::run_with_prices(
+        &scenario,
+        RunOptions {
+            target,
+            progress,
+            cancel,
+        },
+        prices,
+    )
+    .await
+    {
         Ok(results) => results,
         Err(error) => return input_error(&format!("{error:#}")),
     };
@@ -127,25 +159,56 @@ pub async fn run(args: RunArgs) -> u8 {
 
 /// Writes the reports of a finished run, with its comparison against the baseline if one
 /// was given; returns the comparison's exit code.
-fn report_run(results: &RunResults, baseline: Option<&Baseline>, flags: &CompareFlags, out: &Path) -> Result<u8, String> {
-    let results = report::input::from_run(results).map_err(|e| format!("reading the results back: {e}"))?;
-    let comparison = baseline.map(|b| comparison(b, &results, flags)).transpose()?;
+fn report_run(
+    results: &RunResults,
+    baseline: Option<&Baseline>,
+    flags: &CompareFlags,
+    out: &Path,
+) -> Result<u8, String> {
+    let results =
+        report::input::from_run(results).map_err(|e| format!("reading the results back: {e}"))?;
+    let comparison = baseline
+        .map(|b| comparison(b, &results, flags))
+        .transpose()?;
     if let Some(c) = &comparison {
         print!("\n{}", c.text());
     }
     write_reports(&results, comparison.as_ref(), out)?;
-    Ok(comparison.map_or(OK, |c| if c.regressions() == 0 { OK } else { CHECK_FAILED }))
+    Ok(comparison.map_or(OK, |c| {
+        if c.regressions() == 0 {
+            OK
+        } else {
+            CHECK_FAILED
+        }
+    }))
 }
 
-fn comparison(baseline: &Baseline, results: &Results, flags: &CompareFlags) -> Result<Comparison, String> {
+fn comparison(
+    baseline: &Baseline,
+    results: &Results,
+    flags: &CompareFlags,
+) -> Result<Comparison, String> {
     if baseline.scenario.name != results.scenario.name {
-        return Err(format!("baseline `{}` is of scenario `{}`, these results of `{}`", baseline.name, baseline.scenario.name, results.scenario.name));
+        return Err(format!(
+            "baseline `{}` is of scenario `{}`, these results of `{}`",
+            baseline.name, baseline.scenario.name, results.scenario.name
+        ));
     }
     let current = compare::baseline::metrics(results).map_err(|e| e.to_string())?;
-    compare::compare(&baseline.name, &baseline.metrics, &current, &flags.options()).map_err(|e| e.to_string())
+    compare::compare(
+        &baseline.name,
+        &baseline.metrics,
+        &current,
+        &flags.options(),
+    )
+    .map_err(|e| e.to_string())
 }
 
-fn write_reports(results: &Results, comparison: Option<&Comparison>, out: &Path) -> Result<(), String> {
+fn write_reports(
+    results: &Results,
+    comparison: Option<&Comparison>,
+    out: &Path,
+) -> Result<(), String> {
     let written = report::write(results, comparison, out).map_err(|e| e.to_string())?;
     let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     println!("reports: {}", names.join(", "));
@@ -167,11 +230,20 @@ pub fn report(args: ReportArgs) -> u8 {
         Ok(results) => results,
         Err(e) => return input_error(&e.to_string()),
     };
-    let out = args.out.unwrap_or_else(|| args.results.parent().unwrap_or(Path::new(".")).to_path_buf());
+    let out = args.out.unwrap_or_else(|| {
+        args.results
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    });
     if let Err(message) = write_reports(&results, None, &out) {
         return input_error(&message);
     }
-    if results.checks.passed { OK } else { CHECK_FAILED }
+    if results.checks.passed {
+        OK
+    } else {
+        CHECK_FAILED
+    }
 }
 
 #[derive(Args, Debug)]
@@ -208,14 +280,20 @@ pub struct CompareArgs {
 
 /// `compare`: 0 no regression, 1 a regression, 2 an unreadable or mismatched input.
 pub fn compare(args: CompareArgs) -> u8 {
-    let inputs = compare::baseline::load(&args.baseline).map_err(|e| e.to_string()).and_then(|b| {
-        let results = report::input::load(&args.results).map_err(|e| e.to_string())?;
-        comparison(&b, &results, &args.flags)
-    });
+    let inputs = compare::baseline::load(&args.baseline)
+        .map_err(|e| e.to_string())
+        .and_then(|b| {
+            let results = report::input::load(&args.results).map_err(|e| e.to_string())?;
+            comparison(&b, &results, &args.flags)
+        });
     match inputs {
         Ok(c) => {
             print!("{}", c.text());
-            if c.regressions() == 0 { OK } else { CHECK_FAILED }
+            if c.regressions() == 0 {
+                OK
+            } else {
+                CHECK_FAILED
+            }
         }
         Err(message) => input_error(&message),
     }
@@ -223,13 +301,21 @@ pub fn compare(args: CompareArgs) -> u8 {
 
 /// 1 when a check failed; inconclusive checks do not fail a run.
 fn verdict(results: &RunResults) -> u8 {
-    if results.checks.passed { OK } else { CHECK_FAILED }
+    if results.checks.passed {
+        OK
+    } else {
+        CHECK_FAILED
+    }
 }
 
 fn load_scenario(path: Option<&Path>) -> Result<Scenario, String> {
     match path {
         Some(path) => scenario::load(path).map_err(|e| e.to_string()),
-        None => scenario::parse(Path::new("scenarios/quickstart.toml (built in)"), scenario::QUICKSTART).map_err(|e| e.to_string()),
+        None => scenario::parse(
+            Path::new("scenarios/quickstart.toml (built in)"),
+            scenario::QUICKSTART,
+        )
+        .map_err(|e| e.to_string()),
     }
 }
 
@@ -244,7 +330,9 @@ fn write_results(dir: &Path, results: &RunResults, summary: &str) -> std::io::Re
 fn stop_on_ctrl_c(cancel: CancellationToken) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nstopping: flushing events and writing partial results (Ctrl-C again to quit)");
+            eprintln!(
+                "\nstopping: flushing events and writing partial results (Ctrl-C again to quit)"
+            );
             cancel.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(130);
@@ -271,7 +359,11 @@ pub async fn demo(contexts: usize) -> u8 {
     match crate::demo::run(contexts).await {
         Ok(report) => {
             print!("{}", crate::demo::render(&report));
-            if report.passed() { OK } else { CHECK_FAILED }
+            if report.passed() {
+                OK
+            } else {
+                CHECK_FAILED
+            }
         }
         Err(error) => input_error(&format!("{error:#}")),
     }

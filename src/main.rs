@@ -13,7 +13,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Load tests and observability checks for LaunchDarkly AI Configs.
 #[derive(Parser, Debug)]
-#[command(version, about, after_help = "Exit codes: 0 all checks passed, 1 a check failed or a metric regressed, 2 usage or input error.\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=info).")]
+#[command(
+    version,
+    about,
+    after_help = "Exit codes: 0 all checks passed, 1 a check failed or a metric regressed, 2 usage or input error.\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=info)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,7 +71,9 @@ async fn main() -> ExitCode {
         Command::Demo { contexts } => cli::demo(contexts as usize).await,
         Command::Validate { scenarios } => cli::validate(&scenarios),
         Command::Report(args) => cli::report(args),
-        Command::Baseline { command: BaselineCommand::Save(args) } => cli::baseline_save(args),
+        Command::Baseline {
+            command: BaselineCommand::Save(args),
+        } => cli::baseline_save(args),
         Command::Compare(args) => cli::compare(args),
     };
     ExitCode::from(code)

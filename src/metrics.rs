@@ -163,7 +163,12 @@ impl VariationMetrics {
             counts.add(&tokens);
             return;
         }
-        self.usage.entry(model.to_owned()).or_default().entry(kind.to_owned()).or_default().add(&tokens);
+        self.usage
+            .entry(model.to_owned())
+            .or_default()
+            .entry(kind.to_owned())
+            .or_default()
+            .add(&tokens);
     }
 }
 

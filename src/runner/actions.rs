@@ -35,8 +35,17 @@ pub async fn run_actions(
     results
 }
 
-async fn apply(api: &LdApi, environment: &str, action: &Action, clients: &[Arc<Client>], run_start: Instant) -> ActionResults {
-    let before: Vec<Option<u64>> = clients.iter().map(|c| flag_version(c, &action.config)).collect();
+async fn apply(
+    api: &LdApi,
+    environment: &str,
+    action: &Action,
+    clients: &[Arc<Client>],
+    run_start: Instant,
+) -> ActionResults {
+    let before: Vec<Option<u64>> = clients
+        .iter()
+        .map(|c| flag_version(c, &action.config))
+        .collect();
     let started = Instant::now();
     let outcome = apply_change(api, environment, action).await;
     let apply_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -45,7 +54,9 @@ async fn apply(api: &LdApi, environment: &str, action: &Action, clients: &[Arc<C
     if outcome.is_ok() {
         let waits = clients.iter().zip(before).map(|(client, before)| {
             let (client, key) = (client.clone(), action.config.clone());
-            tokio::task::spawn_blocking(move || wait_for_new_version(&client, &key, before, started))
+            tokio::task::spawn_blocking(move || {
+                wait_for_new_version(&client, &key, before, started)
+            })
         });
         for wait in futures::future::join_all(waits).await {
             match wait.ok().flatten() {
@@ -57,7 +68,10 @@ async fn apply(api: &LdApi, environment: &str, action: &Action, clients: &[Arc<C
     ActionResults {
         at_ms: started.saturating_duration_since(run_start).as_secs_f64() * 1e3,
         config: action.config.clone(),
-        description: action.description.clone().unwrap_or_else(|| describe(action)),
+        description: action
+            .description
+            .clone()
+            .unwrap_or_else(|| describe(action)),
         apply_ms,
         propagation: propagation.summary(),
         clients_missed,
@@ -65,10 +79,24 @@ async fn apply(api: &LdApi, environment: &str, action: &Action, clients: &[Arc<C
     }
 }
 
-async fn apply_change(api: &LdApi, environment: &str, action: &Action) -> Result<(), super::setup::ApiError> {
+async fn apply_change(
+    api: &LdApi,
+    environment: &str,
+    action: &Action,
+) -> Result<(), super::setup::ApiError> {
     if !action.targeting.is_empty() {
-        let instructions: Vec<toml::Table> = action.targeting.iter().map(|i| i.get_ref().clone()).collect();
-        api.patch_targeting(&action.config, environment, &instructions, &describe(action)).await?;
+        let instructions: Vec<toml::Table> = action
+            .targeting
+            .iter()
+            .map(|i| i.get_ref().clone())
+            .collect();
+        api.patch_targeting(
+            &action.config,
+            environment,
+            &instructions,
+            &describe(action),
+        )
+        .await?;
     }
     if let Some(update) = &action.update_variation {
         api.update_variation(&action.config, update).await?;
@@ -79,7 +107,10 @@ async fn apply_change(api: &LdApi, environment: &str, action: &Action) -> Result
 fn describe(action: &Action) -> String {
     match (&action.update_variation, action.targeting.len()) {
         (Some(update), 0) => format!("new version of variation {}", update.key),
-        (Some(update), n) => format!("{n} targeting instructions and a new version of variation {}", update.key),
+        (Some(update), n) => format!(
+            "{n} targeting instructions and a new version of variation {}",
+            update.key
+        ),
         (None, n) => format!("{n} targeting instructions"),
     }
 }
@@ -88,13 +119,19 @@ fn describe(action: &Action) -> String {
 fn flag_version(client: &Client, key: &str) -> Option<u64> {
     // Any context works: the version is the flag's, not the evaluation's.
     let context = ContextBuilder::new("aiconfig-harness-probe").build().ok()?;
-    let detail = serde_json::to_value(client.all_flags_detail(&context, FlagDetailConfig::new())).ok()?;
+    let detail =
+        serde_json::to_value(client.all_flags_detail(&context, FlagDetailConfig::new())).ok()?;
     detail["$flagsState"][key]["version"].as_u64()
 }
 
 /// Polls on a blocking thread (tokio's timer has millisecond resolution, which would
 /// dominate a sub-millisecond propagation) until the client's flag version changes.
-fn wait_for_new_version(client: &Client, key: &str, before: Option<u64>, started: Instant) -> Option<Duration> {
+fn wait_for_new_version(
+    client: &Client,
+    key: &str,
+    before: Option<u64>,
+    started: Instant,
+) -> Option<Duration> {
     while started.elapsed() < PROPAGATION_WAIT {
         if flag_version(client, key) != before {
             return Some(started.elapsed());

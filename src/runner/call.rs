@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 
 use super::llm_call::{chat, ChatRequest, LlmOutcome};
 use super::served::ServedLog;
-use crate::ai::{AiAgentConfigDefault, AiClient, AiCompletionConfigDefault, FeedbackKind, LdMessage, TokenUsage, Tracker, Variables};
+use crate::ai::{
+    AiAgentConfigDefault, AiClient, AiCompletionConfigDefault, FeedbackKind, LdMessage, TokenUsage,
+    Tracker, Variables,
+};
 use crate::metrics::{Metrics, TokenCounts};
 use crate::scenario::population::Generator;
 use crate::scenario::{Mode, Scenario};
@@ -72,15 +75,29 @@ pub struct RequestRecord {
 }
 
 impl Workload {
-    pub fn new(scenario: &Scenario, clients: &[Arc<Client>], population: Generator, http: reqwest::Client, llm_base: String, served: Arc<ServedLog>) -> Self {
+    pub fn new(
+        scenario: &Scenario,
+        clients: &[Arc<Client>],
+        population: Generator,
+        http: reqwest::Client,
+        llm_base: String,
+        served: Arc<ServedLog>,
+    ) -> Self {
         let ai = clients.iter().map(|c| AiClient::new(c.clone())).collect();
         let steps = scenario
             .effective_steps()
             .into_iter()
             .map(|step| PreparedStep {
                 served_slot: served.slot(&step.config),
-                mode: scenario.ai_configs.iter().find(|c| c.key == step.config).map_or(Mode::Completion, |c| c.mode),
-                variables: serde_json::to_value(&step.variables).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default(),
+                mode: scenario
+                    .ai_configs
+                    .iter()
+                    .find(|c| c.key == step.config)
+                    .map_or(Mode::Completion, |c| c.mode),
+                variables: serde_json::to_value(&step.variables)
+                    .ok()
+                    .and_then(|v| v.as_object().cloned())
+                    .unwrap_or_default(),
                 config: step.config,
                 prompt: step.prompt,
                 feedback_rate: step.feedback_rate,
@@ -113,20 +130,37 @@ impl Workload {
         let context = self.population.context(index);
         let context_index = index % self.population.count().max(1);
         let ai = &self.ai[index as usize % self.ai.len()];
-        let mut rng = SmallRng::seed_from_u64(self.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut rng =
+            SmallRng::seed_from_u64(self.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let mut steps = Vec::with_capacity(self.steps.len());
         for step in &self.steps {
-            steps.push(self.step(ai, step, (context_index, &context), &mut rng).await);
+            steps.push(
+                self.step(ai, step, (context_index, &context), &mut rng)
+                    .await,
+            );
         }
-        RequestRecord { context_kind: kind_label(&context), steps }
+        RequestRecord {
+            context_kind: kind_label(&context),
+            steps,
+        }
     }
 
     /// `context` is the context and its index in the population.
-    async fn step(&self, ai: &AiClient, step: &PreparedStep, (index, context): (u64, &Context), rng: &mut SmallRng) -> StepRecord {
+    async fn step(
+        &self,
+        ai: &AiClient,
+        step: &PreparedStep,
+        (index, context): (u64, &Context),
+        rng: &mut SmallRng,
+    ) -> StepRecord {
         let started = Instant::now();
         let resolved = self.resolve(ai, step, context);
         if let Some(slot) = step.served_slot {
-            self.served.record(slot, index, resolved.as_ref().map_or("", |r| r.tracker.variation_key()));
+            self.served.record(
+                slot,
+                index,
+                resolved.as_ref().map_or("", |r| r.tracker.variation_key()),
+            );
         }
         let Some(resolved) = resolved else {
             return StepRecord::failed(&step.config, started.elapsed());
@@ -148,7 +182,11 @@ impl Workload {
             let tracking = Instant::now();
             track_outcome(&resolved.tracker, &outcome, &mut record.tracked);
             if rng.random_bool(step.feedback_rate) {
-                let kind = if rng.random_bool(step.positive_feedback) { FeedbackKind::Positive } else { FeedbackKind::Negative };
+                let kind = if rng.random_bool(step.positive_feedback) {
+                    FeedbackKind::Positive
+                } else {
+                    FeedbackKind::Negative
+                };
                 if resolved.tracker.track_feedback(kind) {
                     record.tracked.push(feedback_key(kind));
                 }
@@ -162,9 +200,17 @@ impl Workload {
     }
 
     async fn call_llm(&self, resolved: &Resolved, step: &PreparedStep) -> LlmOutcome {
-        let mut messages: Vec<Value> = resolved.messages.iter().map(|m| json!({"role": &*m.role, "content": &*m.content})).collect();
+        let mut messages: Vec<Value> = resolved
+            .messages
+            .iter()
+            .map(|m| json!({"role": &*m.role, "content": &*m.content}))
+            .collect();
         messages.push(json!({"role": "user", "content": step.prompt}));
-        let request = ChatRequest { model: &resolved.model, messages: Value::Array(messages), stream: self.stream };
+        let request = ChatRequest {
+            model: &resolved.model,
+            messages: Value::Array(messages),
+            stream: self.stream,
+        };
         chat(&self.http, &self.llm_base, &request).await
     }
 }
@@ -183,21 +229,42 @@ impl Workload {
         let variables = Some(&step.variables);
         match step.mode {
             Mode::Completion => {
-                let (config, tracker, evaluation) = ai.completion_config_timed(&step.config, context, &self.completion_default, variables).ok()?;
+                let (config, tracker, evaluation) = ai
+                    .completion_config_timed(
+                        &step.config,
+                        context,
+                        &self.completion_default,
+                        variables,
+                    )
+                    .ok()?;
                 Some(Resolved {
                     enabled: config.enabled,
-                    model: config.model.as_ref().map(|m| m.name.clone()).unwrap_or_default(),
-                    messages: config.messages.as_deref().map(<[LdMessage]>::to_vec).unwrap_or_default(),
+                    model: config
+                        .model
+                        .as_ref()
+                        .map(|m| m.name.clone())
+                        .unwrap_or_default(),
+                    messages: config
+                        .messages
+                        .as_deref()
+                        .map(<[LdMessage]>::to_vec)
+                        .unwrap_or_default(),
                     tracker,
                     evaluation,
                 })
             }
             Mode::Agent => {
-                let (config, tracker, evaluation) = ai.agent_config_timed(&step.config, context, &self.agent_default, variables).ok()?;
+                let (config, tracker, evaluation) = ai
+                    .agent_config_timed(&step.config, context, &self.agent_default, variables)
+                    .ok()?;
                 let instructions = config.instructions.as_deref().unwrap_or_default();
                 Some(Resolved {
                     enabled: config.enabled,
-                    model: config.model.as_ref().map(|m| m.name.clone()).unwrap_or_default(),
+                    model: config
+                        .model
+                        .as_ref()
+                        .map(|m| m.name.clone())
+                        .unwrap_or_default(),
                     messages: vec![LdMessage::new("system", instructions)],
                     tracker,
                     evaluation,
@@ -215,17 +282,31 @@ fn track_outcome(tracker: &Tracker, outcome: &LlmOutcome, tracked: &mut Vec<&'st
             tracked.push(key);
         }
     };
-    note(tracker.track_duration(outcome.duration.as_millis() as u64), "$ld:ai:duration:total");
+    note(
+        tracker.track_duration(outcome.duration.as_millis() as u64),
+        "$ld:ai:duration:total",
+    );
     if let Some(ttft) = outcome.time_to_first_token {
-        note(tracker.track_time_to_first_token(ttft.as_millis() as u64), "$ld:ai:tokens:ttf");
+        note(
+            tracker.track_time_to_first_token(ttft.as_millis() as u64),
+            "$ld:ai:tokens:ttf",
+        );
     }
     if outcome.error.is_some() {
         note(tracker.track_error(), "$ld:ai:generation:error");
         return;
     }
-    let tokens = TokenUsage { total: outcome.input_tokens + outcome.output_tokens, input: outcome.input_tokens, output: outcome.output_tokens };
+    let tokens = TokenUsage {
+        total: outcome.input_tokens + outcome.output_tokens,
+        input: outcome.input_tokens,
+        output: outcome.output_tokens,
+    };
     if tracker.track_tokens(tokens) {
-        for (count, key) in [(tokens.total, "$ld:ai:tokens:total"), (tokens.input, "$ld:ai:tokens:input"), (tokens.output, "$ld:ai:tokens:output")] {
+        for (count, key) in [
+            (tokens.total, "$ld:ai:tokens:total"),
+            (tokens.input, "$ld:ai:tokens:input"),
+            (tokens.output, "$ld:ai:tokens:output"),
+        ] {
             note(count > 0, key);
         }
     }
@@ -251,7 +332,11 @@ fn kind_label(context: &Context) -> String {
     if !context.is_multi() {
         return context.kind().to_string();
     }
-    let mut kinds: Vec<String> = context.kinds().iter().map(|k: &&Kind| k.to_string()).collect();
+    let mut kinds: Vec<String> = context
+        .kinds()
+        .iter()
+        .map(|k: &&Kind| k.to_string())
+        .collect();
     kinds.sort();
     format!("multi:{}", kinds.join("+"))
 }
@@ -276,7 +361,9 @@ impl StepRecord {
 impl RequestRecord {
     /// A request fails when any step's config could not be read or its LLM call failed.
     pub fn failed(&self) -> bool {
-        self.steps.iter().any(|s| s.failed || s.llm.as_ref().is_some_and(|o| o.error.is_some()))
+        self.steps
+            .iter()
+            .any(|s| s.failed || s.llm.as_ref().is_some_and(|o| o.error.is_some()))
     }
 
     pub fn record(&self, metrics: &mut Metrics) {
@@ -288,7 +375,11 @@ impl RequestRecord {
             for key in &step.tracked {
                 *metrics.tracked_events.entry(key).or_default() += 1;
             }
-            let variation = if step.variation.is_empty() { "(default)" } else { &step.variation };
+            let variation = if step.variation.is_empty() {
+                "(default)"
+            } else {
+                &step.variation
+            };
             let v = metrics.variation(&step.config, variation);
             v.evaluations += 1;
             v.evaluation.record(step.evaluation);
@@ -311,7 +402,12 @@ impl RequestRecord {
                 v.successes += 1;
                 v.input_tokens += llm.input_tokens;
                 v.output_tokens += llm.output_tokens;
-                let tokens = TokenCounts { calls: 1, input: llm.input_tokens, cached_input: llm.cached_input_tokens, output: llm.output_tokens };
+                let tokens = TokenCounts {
+                    calls: 1,
+                    input: llm.input_tokens,
+                    cached_input: llm.cached_input_tokens,
+                    output: llm.output_tokens,
+                };
                 v.record_usage(&step.model, &self.context_kind, tokens);
             }
         }

@@ -30,30 +30,43 @@ struct Stats {
 
 /// Flushes every client at once and times how long until mock-ld has received everything
 /// tracked. `stats_url` is mock-ld's `/admin/events/stats?env=…`.
-pub async fn flush_and_verify(http: &reqwest::Client, stats_url: &str, clients: &[Arc<Client>], metrics: &Metrics) -> EventResults {
+pub async fn flush_and_verify(
+    http: &reqwest::Client,
+    stats_url: &str,
+    clients: &[Arc<Client>],
+    metrics: &Metrics,
+) -> EventResults {
     let mut flush_latency = Latency::default();
     let started = Instant::now();
     for client in clients {
         client.flush();
     }
-    let (stats, complete) = match wait_for_events(http, stats_url, &metrics.tracked_events, started).await {
-        Ok(stats) => {
-            flush_latency.record(started.elapsed());
-            (stats, true)
-        }
-        Err(stats) => (stats, false),
-    };
+    let (stats, complete) =
+        match wait_for_events(http, stats_url, &metrics.tracked_events, started).await {
+            Ok(stats) => {
+                flush_latency.record(started.elapsed());
+                (stats, true)
+            }
+            Err(stats) => (stats, false),
+        };
     let evaluations = metrics
         .variations
         .iter()
         .map(|(config, variations)| {
             let made: u64 = variations.values().map(|v| v.evaluations).sum();
-            let counted: u64 = stats.flag_variations.get(config).map_or(0, |v| v.values().sum());
+            let counted: u64 = stats
+                .flag_variations
+                .get(config)
+                .map_or(0, |v| v.values().sum());
             (config.clone(), (made, counted))
         })
         .collect();
     EventResults {
-        tracked: metrics.tracked_events.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect(),
+        tracked: metrics
+            .tracked_events
+            .iter()
+            .map(|(k, n)| ((*k).to_owned(), *n))
+            .collect(),
         received: stats.by_custom_key,
         evaluations,
         payloads: stats.payloads,
@@ -66,7 +79,12 @@ pub async fn flush_and_verify(http: &reqwest::Client, stats_url: &str, clients: 
 
 /// Polls until every tracked key has arrived at least as often as tracked. `Err` with the
 /// last stats when nothing more arrives for a while (events were dropped) or the wait ends.
-async fn wait_for_events(http: &reqwest::Client, url: &str, tracked: &BTreeMap<&'static str, u64>, started: Instant) -> Result<Stats, Stats> {
+async fn wait_for_events(
+    http: &reqwest::Client,
+    url: &str,
+    tracked: &BTreeMap<&'static str, u64>,
+    started: Instant,
+) -> Result<Stats, Stats> {
     let mut latest = Stats::default();
     let mut last_change = Instant::now();
     while started.elapsed() < FLUSH_WAIT && last_change.elapsed() < QUIET_WAIT {
@@ -78,7 +96,9 @@ async fn wait_for_events(http: &reqwest::Client, url: &str, tracked: &BTreeMap<&
                 latest = stats;
             }
         }
-        let arrived = tracked.iter().all(|(key, n)| latest.by_custom_key.get(*key).copied().unwrap_or(0) >= *n);
+        let arrived = tracked
+            .iter()
+            .all(|(key, n)| latest.by_custom_key.get(*key).copied().unwrap_or(0) >= *n);
         if arrived {
             return Ok(latest);
         }

@@ -60,7 +60,12 @@ pub async fn chat(http: &reqwest::Client, base: &str, request: &ChatRequest<'_>)
         "stream": request.stream,
         "stream_options": if request.stream { json!({"include_usage": true}) } else { Value::Null },
     });
-    let response = match http.post(format!("{base}/chat/completions")).json(&body).send().await {
+    let response = match http
+        .post(format!("{base}/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+    {
         Ok(response) => response,
         Err(e) => return failed(started, format!("request failed: {e}")),
     };
@@ -94,12 +99,16 @@ async fn read_stream(response: reqwest::Response, started: Instant) -> LlmOutcom
         buffer.extend_from_slice(&chunk);
         while let Some(end) = find_frame_end(&buffer) {
             let frame: Vec<u8> = buffer.drain(..end + 2).collect();
-            let Some(data) = frame.strip_prefix(b"data: ") else { continue };
+            let Some(data) = frame.strip_prefix(b"data: ") else {
+                continue;
+            };
             let data = data.trim_ascii();
             if data == b"[DONE]" {
                 return finished(started, first_token, usage);
             }
-            let Ok(chunk) = serde_json::from_slice::<Value>(data) else { continue };
+            let Ok(chunk) = serde_json::from_slice::<Value>(data) else {
+                continue;
+            };
             if first_token.is_none() && has_content(&chunk) {
                 first_token = Some(started.elapsed());
             }
@@ -116,7 +125,9 @@ fn find_frame_end(buffer: &[u8]) -> Option<usize> {
 }
 
 fn has_content(chunk: &Value) -> bool {
-    chunk["choices"][0]["delta"]["content"].as_str().is_some_and(|c| !c.is_empty())
+    chunk["choices"][0]["delta"]["content"]
+        .as_str()
+        .is_some_and(|c| !c.is_empty())
 }
 
 fn finished(started: Instant, first_token: Option<Duration>, usage: Option<Usage>) -> LlmOutcome {
@@ -132,5 +143,9 @@ fn finished(started: Instant, first_token: Option<Duration>, usage: Option<Usage
 }
 
 fn failed(started: Instant, error: String) -> LlmOutcome {
-    LlmOutcome { duration: started.elapsed(), error: Some(error), ..LlmOutcome::default() }
+    LlmOutcome {
+        duration: started.elapsed(),
+        error: Some(error),
+        ..LlmOutcome::default()
+    }
 }

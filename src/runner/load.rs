@@ -45,7 +45,14 @@ pub async fn closed(
                     }
                     let started = Instant::now();
                     let record = workload.request(index).await;
-                    finish(&mut metrics, &progress, &record, started, started, run_start);
+                    finish(
+                        &mut metrics,
+                        &progress,
+                        &record,
+                        started,
+                        started,
+                        run_start,
+                    );
                     // A request with no awaits inside (no LLM call) would hog the worker.
                     tokio::task::yield_now().await;
                 }
@@ -67,7 +74,11 @@ pub async fn open(
     cancel: CancellationToken,
     run_start: Instant,
 ) -> Metrics {
-    let shards: Arc<Vec<Mutex<Metrics>>> = Arc::new((0..SHARDS).map(|_| Mutex::new(Metrics::default())).collect());
+    let shards: Arc<Vec<Mutex<Metrics>>> = Arc::new(
+        (0..SHARDS)
+            .map(|_| Mutex::new(Metrics::default()))
+            .collect(),
+    );
     let slots = Arc::new(Semaphore::new(max_in_flight));
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..schedule.total() {
@@ -77,15 +88,26 @@ pub async fn open(
             () = cancel.cancelled() => break,
             () = tokio::time::sleep_until(scheduled.into()) => {}
         }
-        let Ok(slot) = slots.clone().acquire_owned().await else { break };
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
         progress.started.fetch_add(1, Ordering::Relaxed);
         let (workload, shards, progress) = (workload.clone(), shards.clone(), progress.clone());
         tasks.spawn(async move {
             let started = Instant::now();
             let record = workload.request(n).await;
             drop(slot);
-            let mut metrics = shards[n as usize % SHARDS].lock().unwrap_or_else(|p| p.into_inner());
-            finish(&mut metrics, &progress, &record, scheduled, started, run_start);
+            let mut metrics = shards[n as usize % SHARDS]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            finish(
+                &mut metrics,
+                &progress,
+                &record,
+                scheduled,
+                started,
+                run_start,
+            );
         });
         // Reap finished tasks as we go so the set does not grow with the run.
         while tasks.try_join_next().is_some() {}
@@ -98,7 +120,14 @@ pub async fn open(
     total
 }
 
-fn finish(metrics: &mut Metrics, progress: &Progress, record: &RequestRecord, scheduled: Instant, started: Instant, run_start: Instant) {
+fn finish(
+    metrics: &mut Metrics,
+    progress: &Progress,
+    record: &RequestRecord,
+    scheduled: Instant,
+    started: Instant,
+    run_start: Instant,
+) {
     let ended = Instant::now();
     record.record(metrics);
     metrics.requests += 1;

@@ -55,7 +55,12 @@ pub enum Target {
     Embedded,
     /// A running mock-ld, Relay Proxy or LaunchDarkly: base URL of the SDK endpoints, the
     /// REST API's base URL, the SDK key and an API token.
-    External { sdk_url: String, api_url: String, sdk_key: String, api_token: String },
+    External {
+        sdk_url: String,
+        api_url: String,
+        sdk_key: String,
+        api_token: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -98,10 +103,22 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<RunResults,
 }
 
 /// [`run`] with other prices (`--prices FILE`); the scenario's `[prices]` go over them.
-pub async fn run_with_prices(scenario: &Scenario, options: RunOptions, prices: PriceTable) -> Result<RunResults, RunError> {
+pub async fn run_with_prices(
+    scenario: &Scenario,
+    options: RunOptions,
+    prices: PriceTable,
+) -> Result<RunResults, RunError> {
     let endpoints = endpoints(scenario, &options.target).await?;
-    let http = reqwest::Client::builder().no_proxy().build().map_err(|e| RunError::Scenario(e.to_string()))?;
-    let api = Arc::new(LdApi::new(http.clone(), &endpoints.api_url, &endpoints.api_token, &scenario.project));
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| RunError::Scenario(e.to_string()))?;
+    let api = Arc::new(LdApi::new(
+        http.clone(),
+        &endpoints.api_url,
+        &endpoints.api_token,
+        &scenario.project,
+    ));
     api.set_up(scenario).await?;
     if let Some(admin) = &endpoints.admin {
         set_llm_profiles(&http, admin, scenario).await?;
@@ -109,13 +126,25 @@ pub async fn run_with_prices(scenario: &Scenario, options: RunOptions, prices: P
     // Read back before the load: what was configured is what the rollout checks predict from.
     let targetings = read_targetings(&api, scenario, &http, endpoints.admin.as_deref()).await;
     let clients = start_clients(scenario, &endpoints).await?;
-    let llm_base = scenario.llm.url.clone().unwrap_or_else(|| format!("{}/v1", endpoints.sdk_url));
-    let population = Generator::new(&scenario.population, scenario.seed).map_err(RunError::Scenario)?;
+    let llm_base = scenario
+        .llm
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("{}/v1", endpoints.sdk_url));
+    let population =
+        Generator::new(&scenario.population, scenario.seed).map_err(RunError::Scenario)?;
 
     let progress = Arc::new(Progress::default());
     let run_start = Instant::now();
     let served = Arc::new(served_log(scenario, &targetings, run_start));
-    let workload = Arc::new(Workload::new(scenario, &clients, population, http.clone(), llm_base, served.clone()));
+    let workload = Arc::new(Workload::new(
+        scenario,
+        &clients,
+        population,
+        http.clone(),
+        llm_base,
+        served.clone(),
+    ));
     let actions = tokio::spawn(actions::run_actions(
         api.clone(),
         scenario.environment.clone(),
@@ -125,8 +154,11 @@ pub async fn run_with_prices(scenario: &Scenario, options: RunOptions, prices: P
         options.cancel.clone(),
     ));
     let setup_events = workload.setup_events();
-    let (mut metrics, target_rate) = drive(scenario, workload, progress.clone(), &options, run_start).await;
-    metrics.tracked_events.insert("$ld:ai:sdk:info", setup_events);
+    let (mut metrics, target_rate) =
+        drive(scenario, workload, progress.clone(), &options, run_start).await;
+    metrics
+        .tracked_events
+        .insert("$ld:ai:sdk:info", setup_events);
     let elapsed = run_start.elapsed();
     let partial = options.cancel.is_cancelled();
     // Actions still pending when the load ends are not applied.
@@ -135,7 +167,10 @@ pub async fn run_with_prices(scenario: &Scenario, options: RunOptions, prices: P
 
     let events = match &endpoints.admin {
         Some(admin) => {
-            let url = format!("{admin}/events/stats?project={}&env={}", scenario.project, scenario.environment);
+            let url = format!(
+                "{admin}/events/stats?project={}&env={}",
+                scenario.project, scenario.environment
+            );
             Some(events::flush_and_verify(&http, &url, &clients, &metrics).await)
         }
         None => {
@@ -144,7 +179,13 @@ pub async fn run_with_prices(scenario: &Scenario, options: RunOptions, prices: P
         }
     };
     close_clients(clients).await;
-    let figures = LoadFigures { elapsed, target_rate, partial, events, actions };
+    let figures = LoadFigures {
+        elapsed,
+        target_rate,
+        partial,
+        events,
+        actions,
+    };
     let prices = prices.with_scenario(&scenario.prices);
     let mut results = assemble(scenario, &metrics, figures, &prices);
     let rollouts = rollout_data(targetings, &served);
@@ -162,8 +203,19 @@ struct LoadFigures {
 }
 
 /// The results of a run, its checks still to be evaluated.
-fn assemble(scenario: &Scenario, metrics: &Metrics, figures: LoadFigures, prices: &PriceTable) -> RunResults {
-    let LoadFigures { elapsed, target_rate, partial, events, actions } = figures;
+fn assemble(
+    scenario: &Scenario,
+    metrics: &Metrics,
+    figures: LoadFigures,
+    prices: &PriceTable,
+) -> RunResults {
+    let LoadFigures {
+        elapsed,
+        target_rate,
+        partial,
+        events,
+        actions,
+    } = figures;
     RunResults {
         schema_version: results::SCHEMA_VERSION,
         scenario: RunResults::scenario_info(scenario),
@@ -191,10 +243,21 @@ fn assemble(scenario: &Scenario, metrics: &Metrics, figures: LoadFigures, prices
 }
 
 /// The targeting of every AI Config a rollout check covers, or why it could not be read.
-async fn read_targetings(api: &LdApi, scenario: &Scenario, http: &reqwest::Client, admin: Option<&str>) -> Vec<(String, Result<Targeting, String>)> {
+async fn read_targetings(
+    api: &LdApi,
+    scenario: &Scenario,
+    http: &reqwest::Client,
+    admin: Option<&str>,
+) -> Vec<(String, Result<Targeting, String>)> {
     let mut targetings = Vec::new();
     for config in checks::rollout_configs(scenario) {
-        let targeting = checks::targeting::read(api, &scenario.environment, &config, admin.map(|a| (http, a))).await;
+        let targeting = checks::targeting::read(
+            api,
+            &scenario.environment,
+            &config,
+            admin.map(|a| (http, a)),
+        )
+        .await;
         targetings.push((config, targeting));
     }
     targetings
@@ -202,8 +265,15 @@ async fn read_targetings(api: &LdApi, scenario: &Scenario, http: &reqwest::Clien
 
 /// Records what each context is served for every AI Config whose targeting was read, until
 /// the first action is due.
-fn served_log(scenario: &Scenario, targetings: &[(String, Result<Targeting, String>)], run_start: Instant) -> ServedLog {
-    let configs = targetings.iter().filter_map(|(config, t)| Some((config.clone(), t.as_ref().ok()?.variation_keys.clone()))).collect();
+fn served_log(
+    scenario: &Scenario,
+    targetings: &[(String, Result<Targeting, String>)],
+    run_start: Instant,
+) -> ServedLog {
+    let configs = targetings
+        .iter()
+        .filter_map(|(config, t)| Some((config.clone(), t.as_ref().ok()?.variation_keys.clone())))
+        .collect();
     let cutoff = first_action(scenario).map(|at| run_start + at);
     ServedLog::new(configs, scenario.population.count, cutoff)
 }
@@ -212,21 +282,37 @@ fn first_action(scenario: &Scenario) -> Option<Duration> {
     scenario.actions.iter().map(|a| a.at).min()
 }
 
-fn rollout_data(targetings: Vec<(String, Result<Targeting, String>)>, served: &ServedLog) -> Vec<RolloutData> {
+fn rollout_data(
+    targetings: Vec<(String, Result<Targeting, String>)>,
+    served: &ServedLog,
+) -> Vec<RolloutData> {
     let mut records = served.records();
     targetings
         .into_iter()
         .map(|(config, targeting)| {
-            let served = records.iter().position(|(c, _)| *c == config).map(|i| records.swap_remove(i).1);
-            RolloutData { config, targeting, served }
+            let served = records
+                .iter()
+                .position(|(c, _)| *c == config)
+                .map(|i| records.swap_remove(i).1);
+            RolloutData {
+                config,
+                targeting,
+                served,
+            }
         })
         .collect()
 }
 
-fn evaluate_checks(scenario: &Scenario, results: &RunResults, metrics: &Metrics, rollouts: &[RolloutData]) -> Result<Checks, RunError> {
+fn evaluate_checks(
+    scenario: &Scenario,
+    results: &RunResults,
+    metrics: &Metrics,
+    rollouts: &[RolloutData],
+) -> Result<Checks, RunError> {
     // A second generator: the load's went with the workload, and contexts are a pure
     // function of the seed and the index.
-    let population = Generator::new(&scenario.population, scenario.seed).map_err(RunError::Scenario)?;
+    let population =
+        Generator::new(&scenario.population, scenario.seed).map_err(RunError::Scenario)?;
     let inputs = checks::Inputs {
         scenario,
         results,
@@ -241,22 +327,48 @@ fn evaluate_checks(scenario: &Scenario, results: &RunResults, metrics: &Metrics,
 
 /// Runs the load model the scenario asks for; returns its metrics and, for the open model,
 /// the scheduled rate.
-async fn drive(scenario: &Scenario, workload: Arc<Workload>, progress: Arc<Progress>, options: &RunOptions, run_start: Instant) -> (Metrics, Option<f64>) {
+async fn drive(
+    scenario: &Scenario,
+    workload: Arc<Workload>,
+    progress: Arc<Progress>,
+    options: &RunOptions,
+    run_start: Instant,
+) -> (Metrics, Option<f64>) {
     let load = &scenario.load;
     let cancel = options.cancel.clone();
     match (load.model, Schedule::from_load(load)) {
         (LoadModel::Open, Some(schedule)) => {
             let total = schedule.total();
             let rate = total as f64 / schedule.duration().as_secs_f64().max(1e-9);
-            let bar = options.progress.then(|| progress::spawn(progress.clone(), total));
-            let metrics = load::open(workload, schedule, load.max_in_flight, progress, cancel, run_start).await;
+            let bar = options
+                .progress
+                .then(|| progress::spawn(progress.clone(), total));
+            let metrics = load::open(
+                workload,
+                schedule,
+                load.max_in_flight,
+                progress,
+                cancel,
+                run_start,
+            )
+            .await;
             progress::finish(bar).await;
             (metrics, Some(rate))
         }
         _ => {
             let total = scenario.iterations();
-            let bar = options.progress.then(|| progress::spawn(progress.clone(), total));
-            let metrics = load::closed(workload, total, load.concurrency, progress, cancel, run_start).await;
+            let bar = options
+                .progress
+                .then(|| progress::spawn(progress.clone(), total));
+            let metrics = load::closed(
+                workload,
+                total,
+                load.concurrency,
+                progress,
+                cancel,
+                run_start,
+            )
+            .await;
             progress::finish(bar).await;
             (metrics, None)
         }
@@ -265,7 +377,12 @@ async fn drive(scenario: &Scenario, workload: Arc<Workload>, progress: Arc<Progr
 
 async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, RunError> {
     match target {
-        Target::External { sdk_url, api_url, sdk_key, api_token } => {
+        Target::External {
+            sdk_url,
+            api_url,
+            sdk_key,
+            api_token,
+        } => {
             let sdk_url = sdk_url.trim_end_matches('/').to_owned();
             let admin = format!("{sdk_url}/admin");
             Ok(Endpoints {
@@ -286,9 +403,15 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
                 ..mock_ld::Config::default()
             };
             let mock = MockLd::start(config).await?;
-            let env = mock.store().environment(&scenario.project, &scenario.environment).ok_or_else(|| {
-                RunError::Scenario(format!("the embedded mock-ld has no environment {:?} in project {:?}", scenario.environment, scenario.project))
-            })?;
+            let env = mock
+                .store()
+                .environment(&scenario.project, &scenario.environment)
+                .ok_or_else(|| {
+                    RunError::Scenario(format!(
+                        "the embedded mock-ld has no environment {:?} in project {:?}",
+                        scenario.environment, scenario.project
+                    ))
+                })?;
             Ok(Endpoints {
                 sdk_url: mock.base_url(),
                 api_url: mock.base_url(),
@@ -304,13 +427,22 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
 /// Only a mock-ld has `/admin`: LaunchDarkly and the Relay Proxy have no event log to
 /// verify against and no LLM simulator to configure.
 async fn is_mock_ld(admin: &str) -> bool {
-    let Ok(http) = reqwest::Client::builder().timeout(Duration::from_secs(5)).build() else { return false };
+    let Ok(http) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    else {
+        return false;
+    };
     let response = http.get(format!("{admin}/environments")).send().await;
     response.is_ok_and(|r| r.status().is_success())
 }
 
 /// Tells mock-ld's simulated provider how each model behaves.
-async fn set_llm_profiles(http: &reqwest::Client, admin: &str, scenario: &Scenario) -> Result<(), RunError> {
+async fn set_llm_profiles(
+    http: &reqwest::Client,
+    admin: &str,
+    scenario: &Scenario,
+) -> Result<(), RunError> {
     for (model, b) in &scenario.llm.models {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let mut profile = json!({
@@ -328,7 +460,12 @@ async fn set_llm_profiles(http: &reqwest::Client, admin: &str, scenario: &Scenar
             profile["errorStatus"] = json!(status);
         }
         let url = format!("{admin}/llm/models/{model}");
-        let response = http.put(&url).json(&profile).send().await.map_err(|e| RunError::Scenario(format!("PUT {url}: {e}")))?;
+        let response = http
+            .put(&url)
+            .json(&profile)
+            .send()
+            .await
+            .map_err(|e| RunError::Scenario(format!("PUT {url}: {e}")))?;
         if !response.status().is_success() {
             let status = response.status();
             let body = response.text().await.unwrap_or_default();
@@ -338,13 +475,20 @@ async fn set_llm_profiles(http: &reqwest::Client, admin: &str, scenario: &Scenar
     Ok(())
 }
 
-async fn start_clients(scenario: &Scenario, endpoints: &Endpoints) -> Result<Vec<Arc<Client>>, RunError> {
+async fn start_clients(
+    scenario: &Scenario,
+    endpoints: &Endpoints,
+) -> Result<Vec<Arc<Client>>, RunError> {
     let options = SdkOptions {
         base_url: endpoints.sdk_url.clone(),
         sdk_key: endpoints.sdk_key.clone(),
-        events: Some(EventOptions { capacity: scenario.load.events.capacity, flush_interval: scenario.load.events.flush_interval }),
+        events: Some(EventOptions {
+            capacity: scenario.load.events.capacity,
+            flush_interval: scenario.load.events.flush_interval,
+        }),
     };
-    let starts = (0..scenario.load.sdk_clients).map(|_| start_client(&options, Duration::from_secs(15)));
+    let starts =
+        (0..scenario.load.sdk_clients).map(|_| start_client(&options, Duration::from_secs(15)));
     let clients = futures::future::try_join_all(starts).await?;
     Ok(clients.into_iter().map(Arc::new).collect())
 }

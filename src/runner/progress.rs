@@ -18,9 +18,11 @@ pub struct Bar {
 pub fn spawn(progress: Arc<Progress>, total: u64) -> Bar {
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} requests {per_sec} {msg}")
-            .expect("static template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} requests {per_sec} {msg}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
     );
     let shown = bar.clone();
     let task = tokio::spawn(async move {

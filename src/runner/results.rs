@@ -150,7 +150,10 @@ pub fn config_results(metrics: &Metrics) -> BTreeMap<String, ConfigResults> {
         .variations
         .iter()
         .map(|(config, variations)| {
-            let variations = variations.iter().map(|(key, v)| (key.clone(), variation_results(v))).collect();
+            let variations = variations
+                .iter()
+                .map(|(key, v)| (key.clone(), variation_results(v)))
+                .collect();
             (config.clone(), ConfigResults { variations })
         })
         .collect()
@@ -183,7 +186,13 @@ pub fn timeline(metrics: &Metrics) -> Vec<SecondResults> {
         .enumerate()
         .map(|(second, s)| {
             let summary = s.latency.summary();
-            SecondResults { second, requests: s.requests, errors: s.errors, p50_ms: summary.p50_ms, p99_ms: summary.p99_ms }
+            SecondResults {
+                second,
+                requests: s.requests,
+                errors: s.errors,
+                p50_ms: summary.p50_ms,
+                p99_ms: summary.p99_ms,
+            }
         })
         .collect()
 }
@@ -193,11 +202,17 @@ pub fn render(r: &RunResults) -> String {
     let mut out = format!(
         "scenario {}{}: {} requests in {:.1} s ({:.0}/s{}), {} failed\n",
         r.scenario.name,
-        if r.partial { " (PARTIAL: interrupted)" } else { "" },
+        if r.partial {
+            " (PARTIAL: interrupted)"
+        } else {
+            ""
+        },
         r.load.requests,
         r.duration_ms / 1000.0,
         r.load.achieved_rate,
-        r.load.target_rate.map_or(String::new(), |t| format!(", target {t:.0}/s")),
+        r.load
+            .target_rate
+            .map_or(String::new(), |t| format!(", target {t:.0}/s")),
         r.load.failed_requests,
     );
     out += &format!(
@@ -225,7 +240,11 @@ pub fn render(r: &RunResults) -> String {
     }
     if let Some(e) = &r.events {
         let tracked: u64 = e.tracked.values().sum();
-        let received: u64 = e.tracked.keys().map(|k| e.received.get(k).copied().unwrap_or(0)).sum();
+        let received: u64 = e
+            .tracked
+            .keys()
+            .map(|k| e.received.get(k).copied().unwrap_or(0))
+            .sum();
         out += &format!(
             "\nevents: {received} of {tracked} tracker events received{}, flush p99 {:.1} ms, {} payloads ({} duplicate, {} rejected)\n",
             if e.complete { "" } else { " (INCOMPLETE)" },

@@ -30,8 +30,15 @@ impl Schedule {
         if !load.stages.is_empty() {
             return Some(Schedule::ramp(&load.stages));
         }
-        let stage = Stage { duration: load.duration?, target: load.rate? };
-        Some(Schedule::build(&[(stage.duration, stage.target, stage.target)]))
+        let stage = Stage {
+            duration: load.duration?,
+            target: load.rate?,
+        };
+        Some(Schedule::build(&[(
+            stage.duration,
+            stage.target,
+            stage.target,
+        )]))
     }
 
     fn ramp(stages: &[Stage]) -> Schedule {
@@ -52,7 +59,13 @@ impl Schedule {
         let (mut start, mut arrivals) = (0.0, 0.0);
         for &(duration, from_rate, to_rate) in parts {
             let duration = duration.as_secs_f64();
-            segments.push(Segment { start, duration, from_rate, to_rate, arrivals_before: arrivals });
+            segments.push(Segment {
+                start,
+                duration,
+                from_rate,
+                to_rate,
+                arrivals_before: arrivals,
+            });
             start += duration;
             arrivals += duration * (from_rate + to_rate) / 2.0;
         }
@@ -61,7 +74,9 @@ impl Schedule {
 
     /// Requests in the whole schedule.
     pub fn total(&self) -> u64 {
-        self.segments.last().map_or(0, |s| (s.arrivals_before + s.duration * (s.from_rate + s.to_rate) / 2.0).floor() as u64)
+        self.segments.last().map_or(0, |s| {
+            (s.arrivals_before + s.duration * (s.from_rate + s.to_rate) / 2.0).floor() as u64
+        })
     }
 
     pub fn duration(&self) -> Duration {
@@ -72,7 +87,11 @@ impl Schedule {
     /// accumulated, i.e. where the integral of the rate reaches `n + 1`.
     pub fn due(&self, n: u64) -> Option<Duration> {
         let target = n as f64 + 1.0;
-        let segment = self.segments.iter().rev().find(|s| s.arrivals_before < target)?;
+        let segment = self
+            .segments
+            .iter()
+            .rev()
+            .find(|s| s.arrivals_before < target)?;
         let needed = target - segment.arrivals_before;
         // Arrivals after t seconds into the segment: a t + b t² / 2, with a the starting
         // rate and b its slope. Solve for t.
@@ -83,7 +102,8 @@ impl Schedule {
         } else {
             (-a + (a * a + 2.0 * b * needed).max(0.0).sqrt()) / b
         };
-        (t.is_finite() && t <= segment.duration + 1e-9).then(|| Duration::from_secs_f64(segment.start + t))
+        (t.is_finite() && t <= segment.duration + 1e-9)
+            .then(|| Duration::from_secs_f64(segment.start + t))
     }
 }
 
@@ -97,7 +117,8 @@ mod tests {
 
     #[test]
     fn a_constant_rate_spaces_requests_evenly() {
-        let s = Schedule::from_load(&load("model = \"open\"\nrate = 100\nduration = \"2s\"\n")).unwrap();
+        let s = Schedule::from_load(&load("model = \"open\"\nrate = 100\nduration = \"2s\"\n"))
+            .unwrap();
         assert_eq!(s.total(), 200);
         assert_eq!(s.due(0), Some(Duration::from_millis(10)));
         assert_eq!(s.due(99), Some(Duration::from_secs(1)));

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 
-use crate::scenario::{AiConfigSpec, ModelSpec, Price, Scenario, SegmentSpec, VariationSpec, VariationUpdate};
+use crate::scenario::{
+    AiConfigSpec, ModelSpec, Price, Scenario, SegmentSpec, VariationSpec, VariationUpdate,
+};
 
 const SEMANTIC_PATCH: &str = "application/json; domain-model=launchdarkly.semanticpatch";
 
@@ -30,14 +32,33 @@ pub struct LdApi {
 
 impl LdApi {
     pub fn new(http: reqwest::Client, base: &str, token: &str, project: &str) -> Self {
-        LdApi { http, base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), project: project.to_owned() }
+        LdApi {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            project: project.to_owned(),
+        }
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<(&str, Value)>) -> Result<Value, ApiError> {
-        let error = |detail: String| ApiError { method: method.clone(), path: path.to_owned(), detail };
-        let mut request = self.http.request(method.clone(), format!("{}{path}", self.base)).header("Authorization", &self.token);
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Value)>,
+    ) -> Result<Value, ApiError> {
+        let error = |detail: String| ApiError {
+            method: method.clone(),
+            path: path.to_owned(),
+            detail,
+        };
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .header("Authorization", &self.token);
         if let Some((content_type, body)) = body {
-            request = request.header("Content-Type", content_type).body(body.to_string());
+            request = request
+                .header("Content-Type", content_type)
+                .body(body.to_string());
         }
         let response = request.send().await.map_err(|e| error(e.to_string()))?;
         let status = response.status();
@@ -52,7 +73,8 @@ impl LdApi {
     }
 
     async fn post(&self, path: &str, body: Value) -> Result<Value, ApiError> {
-        self.call(Method::POST, path, Some(("application/json", body))).await
+        self.call(Method::POST, path, Some(("application/json", body)))
+            .await
     }
 
     /// GETs `path` (e.g. `/api/v2/segments/…`); `None` when it does not exist.
@@ -72,9 +94,19 @@ impl LdApi {
         }
         for config in &scenario.ai_configs {
             self.create_ai_config(config).await?;
-            let instructions: Vec<toml::Table> = config.targeting.iter().map(|i| i.get_ref().clone()).collect();
+            let instructions: Vec<toml::Table> = config
+                .targeting
+                .iter()
+                .map(|i| i.get_ref().clone())
+                .collect();
             if !instructions.is_empty() {
-                self.patch_targeting(&config.key, &scenario.environment, &instructions, "aiconfig-harness scenario setup").await?;
+                self.patch_targeting(
+                    &config.key,
+                    &scenario.environment,
+                    &instructions,
+                    "aiconfig-harness scenario setup",
+                )
+                .await?;
             }
         }
         Ok(())
@@ -83,11 +115,19 @@ impl LdApi {
     /// One model config per distinct provider and model, carrying the scenario's prices.
     async fn create_model_configs(&self, scenario: &Scenario) -> Result<(), ApiError> {
         let mut seen = std::collections::HashSet::new();
-        let models = scenario.ai_configs.iter().flat_map(|c| &c.variations).map(|v| &v.model);
+        let models = scenario
+            .ai_configs
+            .iter()
+            .flat_map(|c| &c.variations)
+            .map(|v| &v.model);
         for model in models {
             if seen.insert(model_config_key(model)) {
                 let body = model_config_body(model, scenario.prices.get(&model.name));
-                self.post(&format!("/api/v2/projects/{}/ai-configs/model-configs", self.project), body).await?;
+                self.post(
+                    &format!("/api/v2/projects/{}/ai-configs/model-configs", self.project),
+                    body,
+                )
+                .await?;
             }
         }
         Ok(())
@@ -96,9 +136,16 @@ impl LdApi {
     async fn create_ai_config(&self, config: &AiConfigSpec) -> Result<(), ApiError> {
         let name = config.name.clone().unwrap_or_else(|| config.key.clone());
         let body = json!({"key": config.key, "name": name, "mode": config.mode.as_str()});
-        self.post(&format!("/api/v2/projects/{}/ai-configs", self.project), body).await?;
+        self.post(
+            &format!("/api/v2/projects/{}/ai-configs", self.project),
+            body,
+        )
+        .await?;
         for variation in &config.variations {
-            let path = format!("/api/v2/projects/{}/ai-configs/{}/variations", self.project, config.key);
+            let path = format!(
+                "/api/v2/projects/{}/ai-configs/{}/variations",
+                self.project, config.key
+            );
             self.post(&path, variation_body(variation)).await?;
         }
         Ok(())
@@ -107,7 +154,8 @@ impl LdApi {
     async fn create_segment(&self, env: &str, segment: &SegmentSpec) -> Result<(), ApiError> {
         let path = format!("/api/v2/segments/{}/{env}", self.project);
         let name = segment.name.clone().unwrap_or_else(|| segment.key.clone());
-        self.post(&path, json!({"key": segment.key, "name": name})).await?;
+        self.post(&path, json!({"key": segment.key, "name": name}))
+            .await?;
         let mut instructions: Vec<Value> = Vec::new();
         if !segment.included.is_empty() {
             instructions.push(json!({"kind": "addIncludedTargets", "contextKind": "user", "values": segment.included}));
@@ -115,26 +163,55 @@ impl LdApi {
         if !segment.excluded.is_empty() {
             instructions.push(json!({"kind": "addExcludedTargets", "contextKind": "user", "values": segment.excluded}));
         }
-        instructions.extend(segment.instructions.iter().map(|t| serde_json::to_value(t).expect("TOML is JSON-compatible")));
+        instructions.extend(
+            segment
+                .instructions
+                .iter()
+                .map(|t| serde_json::to_value(t).expect("TOML is JSON-compatible")),
+        );
         if instructions.is_empty() {
             return Ok(());
         }
         let body = json!({"environmentKey": env, "instructions": instructions, "comment": "aiconfig-harness scenario setup"});
-        self.call(Method::PATCH, &format!("{path}/{}", segment.key), Some((SEMANTIC_PATCH, body))).await.map(drop)
+        self.call(
+            Method::PATCH,
+            &format!("{path}/{}", segment.key),
+            Some((SEMANTIC_PATCH, body)),
+        )
+        .await
+        .map(drop)
     }
 
     /// Applies targeting instructions whose variations are named by key.
-    pub async fn patch_targeting(&self, config: &str, env: &str, instructions: &[toml::Table], comment: &str) -> Result<(), ApiError> {
-        let path = format!("/api/v2/projects/{}/ai-configs/{config}/targeting", self.project);
+    pub async fn patch_targeting(
+        &self,
+        config: &str,
+        env: &str,
+        instructions: &[toml::Table],
+        comment: &str,
+    ) -> Result<(), ApiError> {
+        let path = format!(
+            "/api/v2/projects/{}/ai-configs/{config}/targeting",
+            self.project
+        );
         let targeting = self.call(Method::GET, &path, None).await?;
         let ids = variation_ids(&targeting);
-        let instructions: Vec<Value> = instructions.iter().map(|i| resolve_instruction(i, &ids)).collect();
+        let instructions: Vec<Value> = instructions
+            .iter()
+            .map(|i| resolve_instruction(i, &ids))
+            .collect();
         let body = json!({"environmentKey": env, "instructions": instructions, "comment": comment});
-        self.call(Method::PATCH, &path, Some((SEMANTIC_PATCH, body))).await.map(drop)
+        self.call(Method::PATCH, &path, Some((SEMANTIC_PATCH, body)))
+            .await
+            .map(drop)
     }
 
     /// Publishes a new version of a variation (a prompt or model change).
-    pub async fn update_variation(&self, config: &str, update: &VariationUpdate) -> Result<(), ApiError> {
+    pub async fn update_variation(
+        &self,
+        config: &str,
+        update: &VariationUpdate,
+    ) -> Result<(), ApiError> {
         let mut body = Map::new();
         if let Some(messages) = &update.messages {
             body.insert("messages".into(), json!(messages));
@@ -146,8 +223,17 @@ impl LdApi {
             body.insert("model".into(), model_body(model));
             body.insert("modelConfigKey".into(), json!(model_config_key(model)));
         }
-        let path = format!("/api/v2/projects/{}/ai-configs/{config}/variations/{}", self.project, update.key);
-        self.call(Method::PATCH, &path, Some(("application/json", Value::Object(body)))).await.map(drop)
+        let path = format!(
+            "/api/v2/projects/{}/ai-configs/{config}/variations/{}",
+            self.project, update.key
+        );
+        self.call(
+            Method::PATCH,
+            &path,
+            Some(("application/json", Value::Object(body))),
+        )
+        .await
+        .map(drop)
     }
 }
 
@@ -193,12 +279,17 @@ fn variation_body(v: &VariationSpec) -> Value {
 
 /// Variation key → `_id`, from a targeting answer (`variations[{_id, key, name}]`).
 fn variation_ids(targeting: &Value) -> HashMap<String, String> {
-    let variations = targeting["variations"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let variations = targeting["variations"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     variations
         .iter()
         .filter_map(|v| {
             let id = v["_id"].as_str()?;
-            let key = v["key"].as_str().or_else(|| v["value"]["_ldMeta"]["variationKey"].as_str())?;
+            let key = v["key"]
+                .as_str()
+                .or_else(|| v["value"]["_ldMeta"]["variationKey"].as_str())?;
             Some((key.to_owned(), id.to_owned()))
         })
         .collect()
@@ -219,14 +310,20 @@ fn resolve_instruction(instruction: &toml::Table, ids: &HashMap<String, String>)
                 let weights: Map<String, Value> = weights
                     .iter()
                     .map(|(key, pct)| {
-                        let pct = pct.as_float().or_else(|| pct.as_integer().map(|i| i as f64)).unwrap_or(0.0);
+                        let pct = pct
+                            .as_float()
+                            .or_else(|| pct.as_integer().map(|i| i as f64))
+                            .unwrap_or(0.0);
                         (id(key), json!((pct * 1000.0).round() as i64))
                     })
                     .collect();
                 out.insert("rolloutWeights".into(), Value::Object(weights));
             }
             _ => {
-                out.insert(name.clone(), serde_json::to_value(value).expect("TOML is JSON-compatible"));
+                out.insert(
+                    name.clone(),
+                    serde_json::to_value(value).expect("TOML is JSON-compatible"),
+                );
             }
         }
     }
@@ -239,7 +336,11 @@ mod tests {
 
     #[test]
     fn instructions_name_variations_by_id_and_weights_in_thousandths() {
-        let ids: HashMap<String, String> = [("large".to_owned(), "id-l".to_owned()), ("small".to_owned(), "id-s".to_owned())].into();
+        let ids: HashMap<String, String> = [
+            ("large".to_owned(), "id-l".to_owned()),
+            ("small".to_owned(), "id-s".to_owned()),
+        ]
+        .into();
         let instruction: toml::Table = toml::from_str(
             "kind = \"addRule\"\nclauses = [{ contextKind = \"user\", attribute = \"tier\", op = \"in\", values = [\"premium\"] }]\nrollout = { large = 60, small = 40 }\nrolloutContextKind = \"user\"\n",
         )
@@ -248,7 +349,9 @@ mod tests {
         assert_eq!(out["rolloutWeights"], json!({"id-l": 60000, "id-s": 40000}));
         assert_eq!(out["clauses"][0]["values"], json!(["premium"]));
         assert_eq!(out["rolloutContextKind"], "user");
-        let target: toml::Table = toml::from_str("kind = \"addTargets\"\nvariation = \"large\"\nvalues = [\"qa\"]\n").unwrap();
+        let target: toml::Table =
+            toml::from_str("kind = \"addTargets\"\nvariation = \"large\"\nvalues = [\"qa\"]\n")
+                .unwrap();
         assert_eq!(resolve_instruction(&target, &ids)["variationId"], "id-l");
     }
 

@@ -9,9 +9,9 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::parse::ScenarioError;
-use crate::checks::spec::{self, CheckSpec};
 use super::population::Generator;
 use super::{LoadModel, Mode, Scenario};
+use crate::checks::spec::{self, CheckSpec};
 
 /// Instruction kinds of LaunchDarkly's AI Config targeting semantic patch
 /// (`shared/spec/ld-rest-api.md` §5.2–5.3).
@@ -102,7 +102,11 @@ impl Checker<'_> {
 }
 
 /// Checks the scenario and reads its `[[checks]]`.
-pub(super) fn check(s: &Scenario, file: &Path, text: &str) -> Result<Vec<CheckSpec>, ScenarioError> {
+pub(super) fn check(
+    s: &Scenario,
+    file: &Path,
+    text: &str,
+) -> Result<Vec<CheckSpec>, ScenarioError> {
     let c = Checker {
         file,
         text,
@@ -406,14 +410,31 @@ model = { name = "gpt-4o" }
 
     #[test]
     fn checks_are_typed_and_errors_point_at_the_key() {
-        let s = parse(Path::new("s.toml"), &format!("{BASE}\n[[checks]]\nkind = \"threshold\"\nmetric = \"llm.p99\"\nmax = \"250ms\"\n")).unwrap();
+        let s = parse(
+            Path::new("s.toml"),
+            &format!(
+                "{BASE}\n[[checks]]\nkind = \"threshold\"\nmetric = \"llm.p99\"\nmax = \"250ms\"\n"
+            ),
+        )
+        .unwrap();
         assert_eq!(s.checks.len(), 1);
-        let e = error("\n[[checks]]\nkind = \"threshold\"\nmetric = \"llm.p98\"\nmax = \"250ms\"\n");
-        assert!(e.starts_with("s.toml:19:10: field `checks[0].metric`: unknown statistic \"p98\""), "{e}");
-        let e = error("\n[[checks]]\nkind = \"rollout_split\"\nconfig = \"assistant\"\nalpha = 0.01\n");
-        assert!(e.starts_with("s.toml:20:9: field `checks[0].alpha`: unknown key `alpha`"), "{e}");
+        let e =
+            error("\n[[checks]]\nkind = \"threshold\"\nmetric = \"llm.p98\"\nmax = \"250ms\"\n");
+        assert!(
+            e.starts_with("s.toml:19:10: field `checks[0].metric`: unknown statistic \"p98\""),
+            "{e}"
+        );
+        let e =
+            error("\n[[checks]]\nkind = \"rollout_split\"\nconfig = \"assistant\"\nalpha = 0.01\n");
+        assert!(
+            e.starts_with("s.toml:20:9: field `checks[0].alpha`: unknown key `alpha`"),
+            "{e}"
+        );
         let e = error("\n[[checks]]\nmetric = \"llm.p99\"\n");
-        assert!(e.starts_with("s.toml:17:1: field `checks[0]`: a check needs a `kind`"), "{e}");
+        assert!(
+            e.starts_with("s.toml:17:1: field `checks[0]`: a check needs a `kind`"),
+            "{e}"
+        );
     }
 
     #[test]

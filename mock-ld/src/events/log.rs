@@ -217,7 +217,10 @@ impl Filter {
 
 impl EventLog {
     pub fn with_capacity(capacity: usize) -> Self {
-        EventLog { inner: Mutex::default(), capacity }
+        EventLog {
+            inner: Mutex::default(),
+            capacity,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -262,8 +265,13 @@ impl EventLog {
 
     fn evict_beyond_capacity(&self, inner: &mut Inner) {
         while inner.events.len() > self.capacity {
-            let Some(oldest) = inner.events.pop_front() else { break };
-            let source = Source { project: oldest.project, env: oldest.env };
+            let Some(oldest) = inner.events.pop_front() else {
+                break;
+            };
+            let source = Source {
+                project: oldest.project,
+                env: oldest.env,
+            };
             inner.stats.entry(source).or_default().evicted_events += 1;
         }
     }
@@ -386,9 +394,13 @@ mod tests {
         let stats = log.stats(&Filter::default());
         assert_eq!((stats.events, stats.evicted_events), (5, 2));
         assert_eq!(stats.by_custom_key["$ld:ai:tokens:total"], 2);
-        let json: serde_json::Value = serde_json::from_slice(&log.query_json(&Filter::default()).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&log.query_json(&Filter::default()).unwrap()).unwrap();
         assert_eq!(json["totalCount"], 3);
-        assert_eq!(json["items"][0]["event"]["kind"], "feature", "the oldest two were evicted");
+        assert_eq!(
+            json["items"][0]["event"]["kind"], "feature",
+            "the oldest two were evicted"
+        );
     }
 
     #[test]

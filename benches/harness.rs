@@ -272,7 +272,9 @@ async fn main() {
     if let Ok(size) = std::env::var(SCALE_ENV) {
         return scale_child(size.parse().expect("a context count")).await;
     }
-    let quick = std::env::args().any(|a| a == "--test");
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this without it, and must
+    // only see that it works.
+    let quick = !std::env::args().any(|a| a == "--bench");
     if quick {
         overhead(2_000).await;
         open_accuracy(&[200.0], 1).await;

@@ -14,7 +14,7 @@ use aiconfig_harness::ai::{AiClient, AiCompletionConfigDefault};
 use aiconfig_harness::ld_client::{start_client, EventOptions, SdkOptions};
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario::{self, population::Generator};
-use launchdarkly_server_sdk::FlagValue;
+use launchdarkly_server_sdk::{Client, Context, FlagValue};
 use mock_ld::{MockLd, MockLdHandle};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -87,9 +87,12 @@ async fn run(s: &scenario::Scenario, target: Target) -> runner::results::RunResu
         .expect("the bench run succeeds")
 }
 
-/// Evaluations per second of `threads` threads calling `json_variation` over the
-/// pre-built contexts, with the same SDK configuration the runner uses.
-async fn bare_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) -> f64 {
+/// A client configured as the runner configures its own, and the population's contexts
+/// built in advance (a bare application already has its contexts).
+async fn client_and_contexts(
+    mock: &MockLdHandle,
+    s: &scenario::Scenario,
+) -> (Arc<Client>, Arc<Vec<Context>>) {
     let options = SdkOptions {
         base_url: mock.base_url(),
         sdk_key: mock.config().sdk_key.clone(),
@@ -104,27 +107,48 @@ async fn bare_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) 
             .expect("client starts"),
     );
     let population = Generator::new(&s.population, s.seed).expect("valid population");
-    let contexts: Arc<Vec<_>> = Arc::new(
+    let contexts = Arc::new(
         (0..population.count())
             .map(|i| population.context(i))
             .collect(),
     );
+    (client, contexts)
+}
+
+/// Evaluations per second of `threads` threads each calling `evaluate` over its share of
+/// the contexts.
+fn rate_of<F>(contexts: &Arc<Vec<Context>>, threads: usize, evaluate: F) -> f64
+where
+    F: Fn(&Context) + Send + Sync + 'static,
+{
+    let evaluate = Arc::new(evaluate);
     let started = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|t| {
-            let (client, contexts) = (client.clone(), contexts.clone());
+            let (evaluate, contexts) = (evaluate.clone(), contexts.clone());
             std::thread::spawn(move || {
-                let default = FlagValue::Json(json!({"_ldMeta": {"enabled": false}}));
-                for context in contexts.iter().skip(t).step_by(threads) {
-                    std::hint::black_box(client.variation(context, "assistant", default.clone()));
-                }
+                contexts
+                    .iter()
+                    .skip(t)
+                    .step_by(threads)
+                    .for_each(|c| evaluate(c))
             })
         })
         .collect();
     workers
         .into_iter()
         .for_each(|w| w.join().expect("bare loop thread"));
-    let rate = contexts.len() as f64 / started.elapsed().as_secs_f64();
+    contexts.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The bare application: `json_variation` alone.
+async fn bare_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) -> f64 {
+    let (client, contexts) = client_and_contexts(mock, s).await;
+    let sdk = client.clone();
+    let rate = rate_of(&contexts, threads, move |context| {
+        let default = FlagValue::Json(json!({"_ldMeta": {"enabled": false}}));
+        std::hint::black_box(sdk.variation(context, "assistant", default));
+    });
     tokio::task::spawn_blocking(move || client.close())
         .await
         .ok();
@@ -132,47 +156,17 @@ async fn bare_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) 
 }
 
 /// The same loop through the AI layer (`completion_config`), which adds the usage event
-/// and prompt interpolation Python's AI SDK does: what `run` costs beyond it is the runner's.
+/// Python's AI SDK sends: what `run` costs beyond it is the runner's own.
 async fn bare_ai_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) -> f64 {
-    let options = SdkOptions {
-        base_url: mock.base_url(),
-        sdk_key: mock.config().sdk_key.clone(),
-        events: Some(EventOptions {
-            capacity: s.load.events.capacity,
-            flush_interval: s.load.events.flush_interval,
-        }),
-    };
-    let client = Arc::new(
-        start_client(&options, Duration::from_secs(10))
-            .await
-            .expect("client starts"),
-    );
-    let ai = Arc::new(AiClient::new(client.clone()));
-    let population = Generator::new(&s.population, s.seed).expect("valid population");
-    let contexts: Arc<Vec<_>> = Arc::new(
-        (0..population.count())
-            .map(|i| population.context(i))
-            .collect(),
-    );
-    let started = Instant::now();
-    let workers: Vec<_> = (0..threads)
-        .map(|t| {
-            let (ai, contexts) = (ai.clone(), contexts.clone());
-            std::thread::spawn(move || {
-                let default = AiCompletionConfigDefault::default();
-                for context in contexts.iter().skip(t).step_by(threads) {
-                    std::hint::black_box(
-                        ai.completion_config("assistant", context, &default, None)
-                            .ok(),
-                    );
-                }
-            })
-        })
-        .collect();
-    workers
-        .into_iter()
-        .for_each(|w| w.join().expect("bare loop thread"));
-    let rate = contexts.len() as f64 / started.elapsed().as_secs_f64();
+    let (client, contexts) = client_and_contexts(mock, s).await;
+    let ai = AiClient::new(client.clone());
+    let default = AiCompletionConfigDefault::default();
+    let rate = rate_of(&contexts, threads, move |context| {
+        std::hint::black_box(
+            ai.completion_config("assistant", context, &default, None)
+                .ok(),
+        );
+    });
     tokio::task::spawn_blocking(move || client.close())
         .await
         .ok();

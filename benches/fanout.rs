@@ -15,7 +15,16 @@
 //!
 //! The mock-ld binary is taken from the target directory of this bench's own profile
 //! (`target/release` for `cargo bench`, `target/debug` for `cargo test`); the bench first runs
-//! `cargo build -p mock-ld --bin mock-ld` for that profile so the binary is current.
+//! `cargo build -p mock-ld --bin mock-ld` for that profile so the binary is current (if that
+//! build fails, an existing binary is used with a warning). `FANOUT_MOCK_LD=/path/to/mock-ld`
+//! runs that binary instead, without building (to compare two builds).
+//!
+//! mock-ld uses mimalloc, which asks for transparent huge pages: its RSS then grows in 2 MiB
+//! steps, so the per-stream RSS includes partly used huge pages (the AnonHugePages figure
+//! shows how much). `MIMALLOC_ALLOW_THP=0` in the environment (inherited by the child) turns
+//! that off for a finer per-stream figure.
+//!
+//! Only 127.0.0.1 is used.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

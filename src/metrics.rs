@@ -198,6 +198,9 @@ pub struct Metrics {
     pub timeline: Vec<Second>,
     /// Tracker events sent, by event key: what mock-ld should receive.
     pub tracked_events: BTreeMap<&'static str, u64>,
+    /// Tokens of successful calls by cost attribute (`Scenario::cost_by`), its value, then
+    /// model.
+    pub attribute_usage: BTreeMap<String, BTreeMap<String, BTreeMap<String, TokenCounts>>>,
 }
 
 impl Metrics {
@@ -227,6 +230,15 @@ impl Metrics {
     }
 
     pub fn merge(&mut self, o: &Metrics) {
+        for (attribute, values) in &o.attribute_usage {
+            let mine = self.attribute_usage.entry(attribute.clone()).or_default();
+            for (value, models) in values {
+                let mine = mine.entry(value.clone()).or_default();
+                for (model, tokens) in models {
+                    mine.entry(model.clone()).or_default().add(tokens);
+                }
+            }
+        }
         for (config, variations) in &o.variations {
             let mine = self.variations.entry(config.clone()).or_default();
             for (variation, v) in variations {

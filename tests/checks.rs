@@ -263,6 +263,8 @@ async fn cost_equals_the_hand_computed_figure() {
         .replace("premium = 80, free = 20", "free = 1")
         .replace("variation = \"small\"\nvalues = [\"qa-1\"]", "variation = \"large\"\nvalues = [\"qa-1\", \"qa-2\", \"qa-3\"]")
         + "\n[[checks]]\nkind = \"threshold\"\nmetric = \"cost_per_1k\"\nmax = 0.50\n\n[[checks]]\nkind = \"threshold\"\nmetric = \"cost_per_1k\"\nmax = 0.10\nconfig = \"assistant\"\n\n[prices]\nmodel-large = { input = 3.0, output = 4.0 }\nmodel-small = { input = 1.0, output = 2.0 }\n";
+    // Cost by tier too: the three targeted contexts have no tier, everyone else is free.
+    let text = format!("cost_by = [\"tier\"]\n{text}");
     let results = run(&parse(&text), Target::Embedded).await;
     let c = &results.cost;
     // large: 3 × (10 × $3 + 50 × $4) / 10⁶ = $0.000690; small: 97 × (10 × $1 + 200 × $2) / 10⁶ = $0.039770
@@ -292,6 +294,20 @@ async fn cost_equals_the_hand_computed_figure() {
     assert!((c.total.cost_usd - (large + small)).abs() < 1e-12);
     assert!((c.by_variation["assistant"]["large"].cost_usd - large).abs() < 1e-12);
     assert!((c.by_context_kind["user"].cost_usd - (large + small)).abs() < 1e-12);
+    let by_tier = &c.by_attribute["tier"];
+    assert_eq!(
+        (by_tier["(none)"].calls, by_tier["free"].calls),
+        (3, 97),
+        "{by_tier:?}"
+    );
+    assert!(
+        (by_tier["(none)"].cost_usd - large).abs() < 1e-12,
+        "{by_tier:?}"
+    );
+    assert!(
+        (by_tier["free"].cost_usd - small).abs() < 1e-12,
+        "{by_tier:?}"
+    );
     // $0.04046 over 100 requests: $0.4046 per 1,000.
     assert!(
         (c.per_thousand_requests_usd - 0.4046).abs() < 1e-9,

@@ -49,6 +49,8 @@ pub struct CostReport {
     pub by_variation: BTreeMap<String, BTreeMap<String, CostLine>>,
     /// By context kind (`user`, `multi:organization+user`).
     pub by_context_kind: BTreeMap<String, CostLine>,
+    /// By each of the scenario's `cost_by` attributes, then its value (e.g. tier → premium).
+    pub by_attribute: BTreeMap<String, BTreeMap<String, CostLine>>,
     /// The price used for each model called, with its source.
     pub prices: BTreeMap<String, ModelPrice>,
     pub unpriced_models: Vec<String>,
@@ -66,6 +68,7 @@ pub fn compute(metrics: &Metrics, prices: &PriceTable) -> CostReport {
         by_config: BTreeMap::new(),
         by_variation: BTreeMap::new(),
         by_context_kind: BTreeMap::new(),
+        by_attribute: BTreeMap::new(),
         prices: BTreeMap::new(),
         unpriced_models: Vec::new(),
     };
@@ -97,6 +100,15 @@ pub fn compute(metrics: &Metrics, prices: &PriceTable) -> CostReport {
                         target.add(&line);
                     }
                 }
+            }
+        }
+    }
+    for (attribute, values) in &metrics.attribute_usage {
+        let lines = report.by_attribute.entry(attribute.clone()).or_default();
+        for (value, models) in values {
+            let total = lines.entry(value.clone()).or_default();
+            for (model, tokens) in models {
+                total.add(&line(tokens, prices.get(model)));
             }
         }
     }
@@ -162,6 +174,11 @@ pub fn render(c: &CostReport) -> String {
     }
     for (kind, l) in &c.by_context_kind {
         row(format!("context kind {kind}"), l);
+    }
+    for (attribute, values) in &c.by_attribute {
+        for (value, l) in values {
+            row(format!("{attribute} {value}"), l);
+        }
     }
     if !c.unpriced_models.is_empty() {
         out += &format!(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::charts;
 use super::format::{self, usd};
-use super::html::{figure, note, section, table};
+use super::html::{esc, figure, note, section, table};
 use super::input::cost::{Cost, CostLine};
 use super::input::Results;
 use super::table::Table;
@@ -38,6 +38,13 @@ pub fn render(r: &Results) -> Result<String, String> {
         "<h3>Per context kind</h3>\n{}",
         table(&lines(&by(&c.by_context_kind), c))
     );
+    for (attribute, values) in &c.by_attribute {
+        body += &format!(
+            "<h3>Per {}</h3>\n{}",
+            esc(attribute),
+            table(&lines(&by(values), c))
+        );
+    }
     body += &format!(
         "<h3>Prices used (USD per million tokens)</h3>\n{}",
         table(&prices(c))

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use launchdarkly_server_sdk::{Client, Context, Kind};
+use launchdarkly_server_sdk::{AttributeValue, Client, Context, Kind, Reference};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -35,6 +35,8 @@ pub struct Workload {
     agent_default: AiAgentConfigDefault,
     /// What each context was served, for the exact rollout check.
     served: Arc<ServedLog>,
+    /// Attributes cost is broken down by.
+    cost_by: Vec<(String, Reference)>,
 }
 
 /// A scenario step with its variables converted once, not per request.
@@ -71,6 +73,8 @@ pub struct StepRecord {
 /// What one request did.
 pub struct RequestRecord {
     context_kind: String,
+    /// `(attribute, value)` for each of the scenario's `cost_by` attributes.
+    cost_attributes: Vec<(String, String)>,
     steps: Vec<StepRecord>,
 }
 
@@ -116,6 +120,11 @@ impl Workload {
             completion_default: AiCompletionConfigDefault::default(),
             agent_default: AiAgentConfigDefault::default(),
             served,
+            cost_by: scenario
+                .cost_by
+                .iter()
+                .map(|a| (a.clone(), Reference::new(a)))
+                .collect(),
         }
     }
 
@@ -141,6 +150,11 @@ impl Workload {
         }
         RequestRecord {
             context_kind: kind_label(&context),
+            cost_attributes: self
+                .cost_by
+                .iter()
+                .map(|(name, r)| (name.clone(), attribute_label(&context, r)))
+                .collect(),
             steps,
         }
     }
@@ -327,6 +341,27 @@ fn feedback_key(kind: FeedbackKind) -> &'static str {
     }
 }
 
+/// The attribute's value as a label: from the context, or from the first of a multi-kind
+/// context's kinds (in kind order) that has it; `(none)` when no kind has it.
+fn attribute_label(context: &Context, attribute: &Reference) -> String {
+    let value = if context.is_multi() {
+        let mut kinds = context.kinds();
+        kinds.sort_by_key(|k| k.to_string());
+        kinds
+            .iter()
+            .find_map(|k| context.as_kind(k).and_then(|c| c.get_value(attribute)))
+    } else {
+        context.get_value(attribute)
+    };
+    match value {
+        Some(AttributeValue::String(s)) => s,
+        Some(AttributeValue::Number(n)) => n.to_string(),
+        Some(AttributeValue::Bool(b)) => b.to_string(),
+        Some(other) => serde_json::to_string(&other).unwrap_or_default(),
+        None => "(none)".to_owned(),
+    }
+}
+
 /// `user`, or for a multi-kind context its kinds: `multi:organization+user`.
 fn kind_label(context: &Context) -> String {
     if !context.is_multi() {
@@ -409,6 +444,14 @@ impl RequestRecord {
                     output: llm.output_tokens,
                 };
                 v.record_usage(&step.model, &self.context_kind, tokens);
+                for (attribute, value) in &self.cost_attributes {
+                    let by_value = metrics
+                        .attribute_usage
+                        .entry(attribute.clone())
+                        .or_default();
+                    let by_model = by_value.entry(value.clone()).or_default();
+                    by_model.entry(step.model.clone()).or_default().add(&tokens);
+                }
             }
         }
     }

@@ -44,6 +44,10 @@ pub struct Scenario {
     /// USD per million tokens, by model name.
     #[serde(default)]
     pub prices: BTreeMap<String, Price>,
+    /// Context attributes to break cost down by (e.g. `["tier"]`); read from whichever
+    /// kind of the context has the attribute.
+    #[serde(default)]
+    pub cost_by: Vec<String>,
     pub population: Population,
     /// What one request does, in order; by default one call of every AI Config.
     #[serde(default)]

@@ -15,6 +15,9 @@ pub struct Cost {
     pub by_config: BTreeMap<String, CostLine>,
     pub by_variation: BTreeMap<String, BTreeMap<String, CostLine>>,
     pub by_context_kind: BTreeMap<String, CostLine>,
+    /// By `cost_by` attribute, then value; absent in results written before it existed.
+    #[serde(default)]
+    pub by_attribute: BTreeMap<String, BTreeMap<String, CostLine>>,
     pub prices: BTreeMap<String, ModelPrice>,
     #[serde(default)]
     pub unpriced_models: Vec<String>,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Latencies are recorded in microseconds, from 1 µs to 1 hour, to 3 significant digits.
 const MAX_MICROS: u64 = 3_600_000_000;
@@ -19,8 +19,14 @@ pub struct Latency(Histogram<u64>);
 
 impl Default for Latency {
     fn default() -> Self {
-        Latency(Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("static bounds are valid"))
+        Latency(empty_histogram())
     }
+}
+
+/// An empty histogram of microseconds with the bounds every [`Latency`] has, so histograms
+/// read back from results merge with them.
+pub fn empty_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("static bounds are valid")
 }
 
 impl Latency {
@@ -41,38 +47,43 @@ impl Latency {
         &self.0
     }
 
-    /// Percentiles in milliseconds, and the histogram itself (HdrHistogram V2 + deflate,
-    /// base64) so baselines can compare distributions, not just summaries.
+    /// Percentiles in milliseconds, and the histogram itself: see [`summarize`].
     pub fn summary(&self) -> LatencySummary {
-        let h = &self.0;
-        let ms = |micros: u64| micros as f64 / 1000.0;
-        let at = |q: f64| {
-            if h.is_empty() {
-                0.0
-            } else {
-                ms(h.value_at_quantile(q))
-            }
-        };
-        let mut encoded = Vec::new();
-        V2DeflateSerializer::new()
-            .serialize(h, &mut encoded)
-            .expect("writing to a Vec cannot fail");
-        LatencySummary {
-            count: h.len(),
-            min_ms: if h.is_empty() { 0.0 } else { ms(h.min()) },
-            mean_ms: if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
-            p50_ms: at(0.50),
-            p90_ms: at(0.90),
-            p95_ms: at(0.95),
-            p99_ms: at(0.99),
-            p999_ms: at(0.999),
-            max_ms: if h.is_empty() { 0.0 } else { ms(h.max()) },
-            hdr: base64::engine::general_purpose::STANDARD.encode(encoded),
-        }
+        summarize(&self.0)
     }
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+/// Percentiles in milliseconds of a histogram of microseconds, and the histogram itself
+/// (HdrHistogram V2 + deflate, base64) so baselines can compare distributions, not just
+/// summaries.
+pub fn summarize(h: &Histogram<u64>) -> LatencySummary {
+    let ms = |micros: u64| micros as f64 / 1000.0;
+    let at = |q: f64| {
+        if h.is_empty() {
+            0.0
+        } else {
+            ms(h.value_at_quantile(q))
+        }
+    };
+    let mut encoded = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut encoded)
+        .expect("writing to a Vec cannot fail");
+    LatencySummary {
+        count: h.len(),
+        min_ms: if h.is_empty() { 0.0 } else { ms(h.min()) },
+        mean_ms: if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
+        p50_ms: at(0.50),
+        p90_ms: at(0.90),
+        p95_ms: at(0.95),
+        p99_ms: at(0.99),
+        p999_ms: at(0.999),
+        max_ms: if h.is_empty() { 0.0 } else { ms(h.max()) },
+        hdr: base64::engine::general_purpose::STANDARD.encode(encoded),
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LatencySummary {
     pub count: u64,

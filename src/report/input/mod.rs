@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use base64::Engine;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -167,22 +167,9 @@ impl VariationLatency {
     }
 }
 
-/// A latency histogram's summary in milliseconds, with the histogram itself.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    pub count: u64,
-    pub min_ms: f64,
-    pub mean_ms: f64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub p999_ms: f64,
-    pub max_ms: f64,
-    /// HdrHistogram V2-deflate, base64, of microseconds.
-    pub hdr: String,
-}
+/// A latency histogram's summary in milliseconds, with the histogram itself: the same
+/// type the runner writes.
+pub use crate::metrics::LatencySummary as Summary;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -287,10 +274,8 @@ impl Results {
     }
 }
 
-/// The bounds the runner records with (1 µs to 1 h, 3 significant digits).
-pub fn empty_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds are valid")
-}
+/// An empty histogram with the bounds the runner records with.
+pub use crate::metrics::empty_histogram;
 
 impl Summary {
     pub fn histogram(&self) -> Result<Histogram<u64>, InputError> {
@@ -304,29 +289,6 @@ impl Summary {
 
     /// The summary of a histogram of microseconds, as the runner writes it.
     pub fn of(h: &Histogram<u64>) -> Summary {
-        let ms = |micros: u64| micros as f64 / 1000.0;
-        let at = |q: f64| {
-            if h.is_empty() {
-                0.0
-            } else {
-                ms(h.value_at_quantile(q))
-            }
-        };
-        let mut encoded = Vec::new();
-        V2DeflateSerializer::new()
-            .serialize(h, &mut encoded)
-            .expect("writing to a Vec cannot fail");
-        Summary {
-            count: h.len(),
-            min_ms: if h.is_empty() { 0.0 } else { ms(h.min()) },
-            mean_ms: if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
-            p50_ms: at(0.50),
-            p90_ms: at(0.90),
-            p95_ms: at(0.95),
-            p99_ms: at(0.99),
-            p999_ms: at(0.999),
-            max_ms: if h.is_empty() { 0.0 } else { ms(h.max()) },
-            hdr: base64::engine::general_purpose::STANDARD.encode(encoded),
-        }
+        crate::metrics::summarize(h)
     }
 }

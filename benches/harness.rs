@@ -15,6 +15,7 @@ use aiconfig_harness::ld_client::{start_client, EventOptions, SdkOptions};
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario::{self, population::Generator};
 use launchdarkly_server_sdk::{Client, Context, FlagValue};
+use mock_ld::events::log::Filter;
 use mock_ld::{MockLd, MockLdHandle};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +26,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const SCALE_ENV: &str = "HARNESS_BENCH_SCALE";
 
 /// An evaluation-bound scenario: no LLM calls, so the runner's own cost shows.
-fn scenario(contexts: u64, load: &str) -> scenario::Scenario {
+fn scenario(contexts: u64, load: &str, events: bool) -> scenario::Scenario {
     let text = format!(
         r#"
 name = "bench"
@@ -57,6 +58,7 @@ call_llm = false
 [load]
 {load}
 [load.events]
+enabled = {events}
 # Enough for a second of events at full speed: the SDK preallocates its buffer.
 capacity = 300_000
 flush_interval = "1s"
@@ -96,7 +98,7 @@ async fn client_and_contexts(
     let options = SdkOptions {
         base_url: mock.base_url(),
         sdk_key: mock.config().sdk_key.clone(),
-        events: Some(EventOptions {
+        events: s.load.events.enabled.then(|| EventOptions {
             capacity: s.load.events.capacity,
             flush_interval: s.load.events.flush_interval,
         }),
@@ -115,82 +117,143 @@ async fn client_and_contexts(
     (client, contexts)
 }
 
-/// Evaluations per second of `threads` threads each calling `evaluate` over its share of
-/// the contexts.
-fn rate_of<F>(contexts: &Arc<Vec<Context>>, threads: usize, evaluate: F) -> f64
+/// Evaluations per second of `threads` threads each calling `evaluate` on its share of
+/// the indices `0..count`.
+fn rate_of<F>(count: usize, threads: usize, evaluate: F) -> f64
 where
-    F: Fn(&Context) + Send + Sync + 'static,
+    F: Fn(usize) + Send + Sync + 'static,
 {
     let evaluate = Arc::new(evaluate);
     let started = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|t| {
-            let (evaluate, contexts) = (evaluate.clone(), contexts.clone());
-            std::thread::spawn(move || {
-                contexts
-                    .iter()
-                    .skip(t)
-                    .step_by(threads)
-                    .for_each(|c| evaluate(c))
-            })
+            let evaluate = evaluate.clone();
+            std::thread::spawn(move || (t..count).step_by(threads).for_each(|i| evaluate(i)))
         })
         .collect();
     workers
         .into_iter()
         .for_each(|w| w.join().expect("bare loop thread"));
-    contexts.len() as f64 / started.elapsed().as_secs_f64()
+    count as f64 / started.elapsed().as_secs_f64()
 }
 
-/// The bare application: `json_variation` alone.
-async fn bare_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) -> f64 {
+/// The bare application: `json_variation` alone. Returns evaluations per second and the
+/// share of them mock-ld counted (see [`counted_share`]).
+async fn bare_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) -> (f64, f64) {
     let (client, contexts) = client_and_contexts(mock, s).await;
-    let sdk = client.clone();
-    let rate = rate_of(&contexts, threads, move |context| {
+    let (sdk, count) = (client.clone(), contexts.len());
+    let rate = rate_of(count, threads, move |i| {
         let default = FlagValue::Json(json!({"_ldMeta": {"enabled": false}}));
-        std::hint::black_box(sdk.variation(context, "assistant", default));
+        std::hint::black_box(sdk.variation(&contexts[i], "assistant", default));
     });
-    tokio::task::spawn_blocking(move || client.close())
-        .await
-        .ok();
-    rate
+    (rate, counted_share(mock, client, count).await)
 }
 
 /// The same loop through the AI layer (`completion_config`), which adds the usage event
 /// Python's AI SDK sends: what `run` costs beyond it is the runner's own.
-async fn bare_ai_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) -> f64 {
+async fn bare_ai_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) -> (f64, f64) {
     let (client, contexts) = client_and_contexts(mock, s).await;
     let ai = AiClient::new(client.clone());
     let default = AiCompletionConfigDefault::default();
-    let rate = rate_of(&contexts, threads, move |context| {
+    let count = contexts.len();
+    let rate = rate_of(count, threads, move |i| {
         std::hint::black_box(
-            ai.completion_config("assistant", context, &default, None)
+            ai.completion_config("assistant", &contexts[i], &default, None)
                 .ok(),
         );
     });
+    (rate, counted_share(mock, client, count).await)
+}
+
+/// The AI-layer loop building each context from the population as it goes, as `run`
+/// does: the difference from `run` is the runner's own bookkeeping alone.
+async fn bare_ai_building_loop(
+    mock: &MockLdHandle,
+    s: &scenario::Scenario,
+    threads: usize,
+) -> (f64, f64) {
+    let (client, contexts) = client_and_contexts(mock, s).await;
+    let population = Generator::new(&s.population, s.seed).expect("valid population");
+    let ai = AiClient::new(client.clone());
+    let default = AiCompletionConfigDefault::default();
+    let count = contexts.len();
+    drop(contexts);
+    let rate = rate_of(count, threads, move |i| {
+        let context = population.context(i as u64);
+        std::hint::black_box(
+            ai.completion_config("assistant", &context, &default, None)
+                .ok(),
+        );
+    });
+    (rate, counted_share(mock, client, count).await)
+}
+
+/// Closes the client (which flushes) and returns the share of `evaluations` that mock-ld
+/// counted in summary events, then clears mock-ld's log for the next loop. The SDK drops
+/// an evaluation's event when its inbox is full, so a loop can run faster by losing more.
+async fn counted_share(mock: &MockLdHandle, client: Arc<Client>, evaluations: usize) -> f64 {
     tokio::task::spawn_blocking(move || client.close())
         .await
         .ok();
-    rate
+    let counted = settled_count(mock).await;
+    mock.events().clear();
+    counted as f64 / evaluations as f64
+}
+
+/// Evaluations of `assistant` mock-ld has counted, once nothing new has arrived for 500 ms.
+async fn settled_count(mock: &MockLdHandle) -> u64 {
+    let count = || {
+        mock.events()
+            .stats(&Filter::default())
+            .flag_variations
+            .get("assistant")
+            .map_or(0, |v| v.values().sum::<u64>())
+    };
+    let mut last = count();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = count();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
 }
 
 async fn overhead(contexts: u64) {
-    let mock = MockLd::start(mock_ld::Config {
-        max_stored_events: 0,
-        ..mock_ld::Config::default()
-    })
-    .await
-    .unwrap();
-    let s = scenario(contexts, "concurrency = 2");
-    let through_run = run(&s, external(&mock)).await;
-    let bare = bare_loop(&mock, &s, 2).await;
-    let bare_ai = bare_ai_loop(&mock, &s, 2).await;
-    let harness = through_run.load.achieved_rate;
-    println!(
-        "overhead: {contexts} contexts, 2 workers: run {harness:.0} evals/s; bare json_variation loop {bare:.0}/s (ratio {:.2}); bare AI-layer loop {bare_ai:.0}/s (ratio {:.2})",
-        harness / bare,
-        harness / bare_ai
-    );
-    mock.shutdown().await;
+    for events in [false, true] {
+        let mock = MockLd::start(mock_ld::Config {
+            max_stored_events: 0,
+            ..mock_ld::Config::default()
+        })
+        .await
+        .unwrap();
+        let s = scenario(contexts, "concurrency = 2", events);
+        let through_run = run(&s, external(&mock)).await;
+        let run_share = settled_count(&mock).await as f64 / contexts as f64;
+        mock.events().clear();
+        let (bare, bare_share) = bare_loop(&mock, &s, 2).await;
+        let (bare_ai, bare_ai_share) = bare_ai_loop(&mock, &s, 2).await;
+        let (building, building_share) = bare_ai_building_loop(&mock, &s, 2).await;
+        let harness = through_run.load.achieved_rate;
+        let events = if events { "on" } else { "off" };
+        println!(
+            "overhead, events {events}: {contexts} contexts, 2 workers: run {harness:.0} evals/s; bare json_variation loop {bare:.0}/s (ratio {:.2}); bare AI-layer loop {bare_ai:.0}/s (ratio {:.2}); bare AI-layer loop building contexts {building:.0}/s (ratio {:.2})",
+            harness / bare,
+            harness / bare_ai,
+            harness / building
+        );
+        if s.load.events.enabled {
+            println!(
+                "  evaluations counted by mock-ld: run {:.1} %, bare json_variation {:.1} %, bare AI layer {:.1} %, bare AI layer building contexts {:.1} %",
+                run_share * 100.0,
+                bare_share * 100.0,
+                bare_ai_share * 100.0,
+                building_share * 100.0
+            );
+        }
+        mock.shutdown().await;
+    }
 }
 
 async fn open_accuracy(rates: &[f64], seconds: u64) {
@@ -205,6 +268,7 @@ async fn open_accuracy(rates: &[f64], seconds: u64) {
         let s = scenario(
             count.max(1),
             &format!("model = \"open\"\nrate = {rate}\nduration = \"{seconds}s\""),
+            true,
         );
         let r = run(&s, external(&mock)).await;
         // Requests are evaluation-only, so the run's duration ends with the last start.
@@ -233,7 +297,7 @@ fn peak_rss_mb() -> f64 {
 
 /// One scale run in this process (the child side of `scale`).
 async fn scale_child(contexts: u64) {
-    let s = scenario(contexts, "concurrency = 4");
+    let s = scenario(contexts, "concurrency = 4", true);
     let started = Instant::now();
     let r = run(&s, Target::Embedded).await;
     let complete = r.events.as_ref().is_some_and(|e| e.complete);
@@ -268,14 +332,30 @@ async fn main() {
     }
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this without it, and must
     // only see that it works.
-    let quick = !std::env::args().any(|a| a == "--bench");
-    if quick {
-        overhead(2_000).await;
-        open_accuracy(&[200.0], 1).await;
-        scale(&[2_000]);
-    } else {
-        overhead(300_000).await;
-        open_accuracy(&[1_000.0, 5_000.0, 20_000.0, 40_000.0], 5).await;
-        scale(&[100_000, 1_000_000]);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = !args.iter().any(|a| a == "--bench");
+    // `cargo bench --bench harness -- overhead` runs only that part.
+    let parts: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |part: &str| parts.is_empty() || parts.contains(&part);
+    if wanted("overhead") {
+        overhead(if quick { 2_000 } else { 300_000 }).await;
+    }
+    if wanted("open") {
+        if quick {
+            open_accuracy(&[200.0], 1).await;
+        } else {
+            open_accuracy(&[1_000.0, 5_000.0, 20_000.0, 40_000.0], 5).await;
+        }
+    }
+    if wanted("scale") {
+        scale(if quick {
+            &[2_000]
+        } else {
+            &[100_000, 1_000_000]
+        });
     }
 }

@@ -41,7 +41,7 @@ pub struct Workload {
 
 /// A scenario step with its variables converted once, not per request.
 struct PreparedStep {
-    config: String,
+    config: Arc<str>,
     mode: Mode,
     variables: Variables,
     prompt: String,
@@ -54,7 +54,7 @@ struct PreparedStep {
 
 /// What one step did.
 pub struct StepRecord {
-    config: String,
+    config: Arc<str>,
     /// `_ldMeta.variationKey` of the served variation (empty for the default).
     variation: String,
     /// The model the LLM call asked for.
@@ -63,15 +63,19 @@ pub struct StepRecord {
     ai_layer: Duration,
     llm: Option<LlmOutcome>,
     end_to_end: Duration,
+    /// When the step ended; the next step starts then.
+    ended: Instant,
     feedback: Option<FeedbackKind>,
     /// Tracker and usage events handed to the SDK.
-    tracked: Vec<&'static str>,
+    tracked: Tracked,
     /// The AI layer could not read the served variation.
     failed: bool,
 }
 
 /// What one request did.
 pub struct RequestRecord {
+    /// When its last step ended.
+    pub ended: Instant,
     context_kind: String,
     /// `(attribute, value)` for each of the scenario's `cost_by` attributes.
     cost_attributes: Vec<(String, String)>,
@@ -102,7 +106,7 @@ impl Workload {
                     .ok()
                     .and_then(|v| v.as_object().cloned())
                     .unwrap_or_default(),
-                config: step.config,
+                config: step.config.into(),
                 prompt: step.prompt,
                 feedback_rate: step.feedback_rate,
                 positive_feedback: step.positive_feedback,
@@ -133,22 +137,27 @@ impl Workload {
         self.ai.len() as u64
     }
 
-    /// Runs request `index`: context `index` of the population, on SDK client
-    /// `index % clients`, with draws seeded by the index so reruns make the same choices.
-    pub async fn request(&self, index: u64) -> RequestRecord {
+    /// Runs request `index`, which started at `started`: context `index` of the
+    /// population, on SDK client `index % clients`, with draws seeded by the index so reruns
+    /// make the same choices.
+    pub async fn request(&self, index: u64, started: Instant) -> RequestRecord {
         let context = self.population.context(index);
         let context_index = index % self.population.count().max(1);
         let ai = &self.ai[index as usize % self.ai.len()];
         let mut rng =
             SmallRng::seed_from_u64(self.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let mut steps = Vec::with_capacity(self.steps.len());
+        // Each step starts when the one before it ended: one clock read per step boundary.
+        let mut ended = started;
         for step in &self.steps {
-            steps.push(
-                self.step(ai, step, (context_index, &context), &mut rng)
-                    .await,
-            );
+            let record = self
+                .step(ai, step, (context_index, &context), &mut rng, ended)
+                .await;
+            ended = record.ended;
+            steps.push(record);
         }
         RequestRecord {
+            ended,
             context_kind: kind_label(&context),
             cost_attributes: self
                 .cost_by
@@ -159,15 +168,16 @@ impl Workload {
         }
     }
 
-    /// `context` is the context and its index in the population.
+    /// `context` is the context and its index in the population; the step starts at
+    /// `started`.
     async fn step(
         &self,
         ai: &AiClient,
         step: &PreparedStep,
         (index, context): (u64, &Context),
         rng: &mut SmallRng,
+        started: Instant,
     ) -> StepRecord {
-        let started = Instant::now();
         let resolved = self.resolve(ai, step, context);
         if let Some(slot) = step.served_slot {
             self.served.record(
@@ -176,19 +186,21 @@ impl Workload {
                 resolved.as_ref().map_or("", |r| r.tracker.variation_key()),
             );
         }
+        let resolved_at = Instant::now();
         let Some(resolved) = resolved else {
-            return StepRecord::failed(&step.config, started.elapsed());
+            return StepRecord::failed(&step.config, resolved_at - started, resolved_at);
         };
         let mut record = StepRecord {
             config: step.config.clone(),
             variation: resolved.tracker.variation_key().to_owned(),
             model: resolved.model.clone(),
             evaluation: resolved.evaluation,
-            ai_layer: started.elapsed().saturating_sub(resolved.evaluation),
+            ai_layer: (resolved_at - started).saturating_sub(resolved.evaluation),
             llm: None,
-            end_to_end: Duration::ZERO,
+            end_to_end: resolved_at - started,
+            ended: resolved_at,
             feedback: None,
-            tracked: vec![usage_key(step.mode)],
+            tracked: Tracked::one(usage_key(step.mode)),
             failed: false,
         };
         if resolved.enabled && step.call_llm {
@@ -206,10 +218,11 @@ impl Workload {
                 }
                 record.feedback = Some(kind);
             }
-            record.ai_layer += tracking.elapsed();
+            record.ended = Instant::now();
+            record.ai_layer += record.ended - tracking;
+            record.end_to_end = record.ended - started;
             record.llm = Some(outcome);
         }
-        record.end_to_end = started.elapsed();
         record
     }
 
@@ -233,7 +246,8 @@ impl Workload {
 struct Resolved {
     enabled: bool,
     model: String,
-    messages: Vec<LdMessage>,
+    /// Shared with the AI layer's cache when no template needed rendering.
+    messages: Arc<[LdMessage]>,
     tracker: Tracker,
     evaluation: Duration,
 }
@@ -258,11 +272,7 @@ impl Workload {
                         .as_ref()
                         .map(|m| m.name.clone())
                         .unwrap_or_default(),
-                    messages: config
-                        .messages
-                        .as_deref()
-                        .map(<[LdMessage]>::to_vec)
-                        .unwrap_or_default(),
+                    messages: config.messages.unwrap_or_else(|| Arc::new([])),
                     tracker,
                     evaluation,
                 })
@@ -279,7 +289,7 @@ impl Workload {
                         .as_ref()
                         .map(|m| m.name.clone())
                         .unwrap_or_default(),
-                    messages: vec![LdMessage::new("system", instructions)],
+                    messages: Arc::new([LdMessage::new("system", instructions)]),
                     tracker,
                     evaluation,
                 })
@@ -290,7 +300,7 @@ impl Workload {
 
 /// The tracker calls an application makes after an LLM call, as LaunchDarkly's AI SDK
 /// documentation shows them: duration, time to first token, tokens, then success or error.
-fn track_outcome(tracker: &Tracker, outcome: &LlmOutcome, tracked: &mut Vec<&'static str>) {
+fn track_outcome(tracker: &Tracker, outcome: &LlmOutcome, tracked: &mut Tracked) {
     let mut note = |recorded: bool, key: &'static str| {
         if recorded {
             tracked.push(key);
@@ -325,6 +335,31 @@ fn track_outcome(tracker: &Tracker, outcome: &LlmOutcome, tracked: &mut Vec<&'st
         }
     }
     note(tracker.track_success(), "$ld:ai:generation:success");
+}
+
+/// The keys of the events one step tracked, without a heap allocation per step: at most
+/// usage, duration, time to first token, three token counts, success and feedback.
+#[derive(Default)]
+struct Tracked {
+    keys: [&'static str; 8],
+    len: usize,
+}
+
+impl Tracked {
+    fn one(key: &'static str) -> Self {
+        let mut tracked = Tracked::default();
+        tracked.push(key);
+        tracked
+    }
+
+    fn push(&mut self, key: &'static str) {
+        self.keys[self.len] = key;
+        self.len += 1;
+    }
+
+    fn keys(&self) -> &[&'static str] {
+        &self.keys[..self.len]
+    }
 }
 
 fn usage_key(mode: Mode) -> &'static str {
@@ -377,17 +412,18 @@ fn kind_label(context: &Context) -> String {
 }
 
 impl StepRecord {
-    fn failed(config: &str, elapsed: Duration) -> Self {
+    fn failed(config: &Arc<str>, elapsed: Duration, ended: Instant) -> Self {
         StepRecord {
-            config: config.to_owned(),
+            config: config.clone(),
             variation: String::new(),
             model: String::new(),
             evaluation: elapsed,
             ai_layer: Duration::ZERO,
             llm: None,
             end_to_end: elapsed,
+            ended,
             feedback: None,
-            tracked: Vec::new(),
+            tracked: Tracked::default(),
             failed: true,
         }
     }
@@ -407,7 +443,7 @@ impl RequestRecord {
             None => drop(metrics.context_kinds.insert(self.context_kind.clone(), 1)),
         }
         for step in &self.steps {
-            for key in &step.tracked {
+            for key in step.tracked.keys() {
                 *metrics.tracked_events.entry(key).or_default() += 1;
             }
             let variation = if step.variation.is_empty() {

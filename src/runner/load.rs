@@ -44,7 +44,7 @@ pub async fn closed(
                         break;
                     }
                     let started = Instant::now();
-                    let record = workload.request(index).await;
+                    let record = workload.request(index, started).await;
                     finish(
                         &mut metrics,
                         &progress,
@@ -53,8 +53,9 @@ pub async fn closed(
                         started,
                         run_start,
                     );
-                    // A request with no awaits inside (no LLM call) would hog the worker.
-                    tokio::task::yield_now().await;
+                    // A request with no awaits inside (no LLM call) would never give the
+                    // worker back; this yields once the task's budget is spent.
+                    tokio::task::coop::consume_budget().await;
                 }
                 metrics
             })
@@ -95,7 +96,7 @@ pub async fn open(
         let (workload, shards, progress) = (workload.clone(), shards.clone(), progress.clone());
         tasks.spawn(async move {
             let started = Instant::now();
-            let record = workload.request(n).await;
+            let record = workload.request(n, started).await;
             drop(slot);
             let mut metrics = shards[n as usize % SHARDS]
                 .lock()
@@ -128,7 +129,7 @@ fn finish(
     started: Instant,
     run_start: Instant,
 ) {
-    let ended = Instant::now();
+    let ended = record.ended;
     record.record(metrics);
     metrics.requests += 1;
     metrics.requests_corrected.record(ended - scheduled);

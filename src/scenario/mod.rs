@@ -290,6 +290,10 @@ pub struct Stage {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventsSpec {
+    /// `false` starts the SDK clients without an event processor: nothing is tracked or
+    /// verified, so the run measures evaluation alone.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
     #[serde(default = "default_capacity")]
     pub capacity: usize,
     #[serde(default = "default_flush", with = "humantime_serde")]
@@ -299,6 +303,7 @@ pub struct EventsSpec {
 impl Default for EventsSpec {
     fn default() -> Self {
         EventsSpec {
+            enabled: true,
             capacity: default_capacity(),
             flush_interval: default_flush(),
         }

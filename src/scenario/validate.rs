@@ -117,7 +117,31 @@ pub(super) fn check(
     check_load(s, &c)?;
     check_llm(s, &c)?;
     Generator::new(&s.population, s.seed).map_err(|e| c.error(&[Seg::Key("population")], e))?;
-    read_checks(s, &c)
+    let checks = read_checks(s, &c)?;
+    check_events_enabled(s, &checks, &c)?;
+    Ok(checks)
+}
+
+/// With events off there is nothing to verify, so an `events_complete` check could only
+/// be inconclusive: refuse it rather than let it pass unnoticed.
+fn check_events_enabled(
+    s: &Scenario,
+    checks: &[CheckSpec],
+    c: &Checker<'_>,
+) -> Result<(), ScenarioError> {
+    if s.load.events.enabled {
+        return Ok(());
+    }
+    match checks
+        .iter()
+        .position(|check| matches!(check.kind, spec::CheckKind::EventsComplete))
+    {
+        Some(i) => Err(c.error(
+            &[Seg::Key("checks"), Seg::Index(i), Seg::Key("kind")],
+            "events_complete needs events: remove `enabled = false` from [load.events]",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Each `[[checks]]` table as a typed check; an error points at the offending key's value,
@@ -435,6 +459,21 @@ model = { name = "gpt-4o" }
             e.starts_with("s.toml:17:1: field `checks[0]`: a check needs a `kind`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn events_complete_needs_events() {
+        let e =
+            error("\n[load.events]\nenabled = false\n\n[[checks]]\nkind = \"events_complete\"\n");
+        assert!(
+            e.starts_with("s.toml:21:8: field `checks[0].kind`: events_complete needs events"),
+            "{e}"
+        );
+        assert!(parse(
+            Path::new("s.toml"),
+            &format!("{BASE}\n[load.events]\nenabled = false\n")
+        )
+        .is_ok_and(|s| !s.load.events.enabled));
     }
 
     #[test]

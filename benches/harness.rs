@@ -2,8 +2,8 @@
 //! 1. evaluations per second through `run` versus a bare loop calling an identical SDK
 //!    client over the same contexts, in the same process and mock-ld;
 //! 2. open-model accuracy: achieved versus scheduled arrival rate;
-//! 3. wall time and peak RSS of the 1,000,000-context scenario, and RSS growth from
-//!    100,000 to 1,000,000 contexts (each size in a fresh process).
+//! 3. wall time and peak RSS of `scenarios/scale-1m.toml`, and RSS growth from 100,000 to
+//!    1,000,000 contexts (each size in a fresh process).
 //!
 //! `cargo bench --bench harness`; `cargo test --benches` runs a tiny version.
 
@@ -295,9 +295,12 @@ fn peak_rss_mb() -> f64 {
     kb / 1024.0
 }
 
-/// One scale run in this process (the child side of `scale`).
+/// One scale run in this process (the child side of `scale`): the shipped
+/// `scenarios/scale-1m.toml` with its population set to `contexts`.
 async fn scale_child(contexts: u64) {
-    let s = scenario(contexts, "concurrency = 4", true);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/scale-1m.toml");
+    let mut s = scenario::load(&path).expect("scenarios/scale-1m.toml is valid");
+    s.population.count = contexts;
     let started = Instant::now();
     let r = run(&s, Target::Embedded).await;
     let complete = r.events.as_ref().is_some_and(|e| e.complete);
@@ -327,6 +330,8 @@ fn scale(sizes: &[u64]) {
 
 #[tokio::main]
 async fn main() {
+    // As the `aiconfig-harness` binary does.
+    aiconfig_harness::process::disable_transparent_huge_pages();
     if let Ok(size) = std::env::var(SCALE_ENV) {
         return scale_child(size.parse().expect("a context count")).await;
     }

@@ -14,6 +14,7 @@
 //! - [`demo`]: the embedded default job: mock-ld in-process, the demo AI Config, the real
 //!   SDK over thousands of contexts, and what arrived.
 //! - [`metrics`]: HDR latency histograms and counts per variation, kind and second.
+//! - [`process`]: process-wide settings made at start (no transparent huge pages).
 //! - [`report`]: `report.html` (with SVG charts), `summary.md` and `junit.xml` of a run.
 //! - [`scenario`]: scenario files: setup, population, load, LLM behaviour, actions, checks.
 //! - [`split`]: statistics of rollout splits (chi-square goodness of fit).
@@ -28,6 +29,7 @@ pub mod cost;
 pub mod demo;
 pub mod ld_client;
 pub mod metrics;
+pub mod process;
 pub mod report;
 pub mod runner;
 pub mod scenario;

@@ -66,6 +66,7 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
+    aiconfig_harness::process::disable_transparent_huge_pages();
     let code = match Cli::parse().command {
         Command::Run(args) => cli::run(args).await,
         Command::Demo { contexts } => cli::demo(contexts as usize).await,

@@ -45,8 +45,10 @@ use schedule::Schedule;
 use served::ServedLog;
 use setup::LdApi;
 
-/// Raw events an embedded mock-ld keeps listing (its counts cover every event).
-const EMBEDDED_EVENT_LIST: usize = 100_000;
+/// Raw events an embedded mock-ld keeps listing: none, since nothing can list them (its
+/// port is not announced) and the run reads events only through their counts, which
+/// cover every event. A list of 100,000 events cost about 100 MB.
+const EMBEDDED_EVENT_LIST: usize = 0;
 
 /// Where LaunchDarkly is.
 #[derive(Clone, Debug)]
@@ -396,8 +398,6 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
             })
         }
         Target::Embedded => {
-            // The run reads events only through their counts; listing a million raw events
-            // would cost hundreds of MB.
             let config = mock_ld::Config {
                 llm_seed: scenario.seed,
                 max_stored_events: EMBEDDED_EVENT_LIST,

@@ -98,7 +98,7 @@ async fn client_and_contexts(
     let options = SdkOptions {
         base_url: mock.base_url(),
         sdk_key: mock.config().sdk_key.clone(),
-        events: s.load.events.enabled.then(|| EventOptions {
+        events: s.load.events.enabled.then_some(EventOptions {
             capacity: s.load.events.capacity,
             flush_interval: s.load.events.flush_interval,
         }),

@@ -483,7 +483,7 @@ async fn start_clients(
     let options = SdkOptions {
         base_url: endpoints.sdk_url.clone(),
         sdk_key: endpoints.sdk_key.clone(),
-        events: scenario.load.events.enabled.then(|| EventOptions {
+        events: scenario.load.events.enabled.then_some(EventOptions {
             capacity: scenario.load.events.capacity,
             flush_interval: scenario.load.events.flush_interval,
         }),

@@ -107,6 +107,8 @@ fn setup(runtime: &tokio::runtime::Runtime) -> Bench {
         env.upsert_flag(flag(TEMPLATED, variation(system, "{{question}}")));
         let options = SdkOptions {
             base_url: mock.base_url(),
+            stream_url: None,
+            events_url: None,
             sdk_key: mock.config().sdk_key.clone(),
             events: None,
         };

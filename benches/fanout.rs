@@ -648,6 +648,8 @@ async fn sdk_clients(plan: &Plan, mock: &MockLdProcess, http: &reqwest::Client) 
     let n = plan.sdk_clients;
     let options = SdkOptions {
         base_url: base.clone(),
+        stream_url: None,
+        events_url: None,
         sdk_key: SDK_KEY.to_owned(),
         events: None,
     };

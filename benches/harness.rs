@@ -72,6 +72,8 @@ time_scale = 0
 fn external(mock: &MockLdHandle) -> Target {
     Target::External {
         sdk_url: mock.base_url(),
+        stream_url: None,
+        events_url: None,
         api_url: mock.base_url(),
         sdk_key: mock.config().sdk_key.clone(),
         api_token: mock.config().api_token.clone(),
@@ -97,6 +99,8 @@ async fn client_and_contexts(
 ) -> (Arc<Client>, Arc<Vec<Context>>) {
     let options = SdkOptions {
         base_url: mock.base_url(),
+        stream_url: None,
+        events_url: None,
         sdk_key: mock.config().sdk_key.clone(),
         events: s.load.events.enabled.then_some(EventOptions {
             capacity: s.load.events.capacity,

@@ -156,6 +156,8 @@ async fn propagation(clients: usize, changes: usize) {
     let (mock, rest, ids) = setup().await;
     let options = SdkOptions {
         base_url: mock.base_url(),
+        stream_url: None,
+        events_url: None,
         sdk_key: mock.config().sdk_key.clone(),
         events: None,
     };

@@ -64,6 +64,8 @@ async fn main() -> anyhow::Result<()> {
         serde_json::from_str(&read_script(&args)?).context("reading the script")?;
     let options = SdkOptions {
         base_url: args.base_url,
+        stream_url: None,
+        events_url: None,
         sdk_key: args.sdk_key,
         events: Some(EventOptions::default()),
     };

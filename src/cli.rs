@@ -20,12 +20,22 @@ pub const INPUT_ERROR: u8 = 2;
 pub struct RunArgs {
     /// Scenario file; without one, the built-in quickstart (scenarios/quickstart.toml).
     pub scenario: Option<PathBuf>,
-    /// Base URL of the SDK endpoints of a running mock-ld or Relay Proxy. Without it, a
-    /// mock-ld is started in-process.
+    /// Base URL of the SDK endpoints of a running mock-ld or Relay Proxy, or of
+    /// LaunchDarkly's polling service (https://sdk.launchdarkly.com). Without it, a mock-ld
+    /// is started in-process.
     #[arg(long, value_name = "URL", requires_all = ["sdk_key", "api_token"])]
     pub ld_url: Option<String>,
+    /// Streaming URL, if not --ld-url (LaunchDarkly: https://stream.launchdarkly.com; EU
+    /// instance: https://stream.eu.launchdarkly.com).
+    #[arg(long, value_name = "URL", requires = "ld_url")]
+    pub stream_url: Option<String>,
+    /// Events URL, if not --ld-url (LaunchDarkly: https://events.launchdarkly.com; EU
+    /// instance: https://events.eu.launchdarkly.com). Events are verified when it is a
+    /// mock-ld.
+    #[arg(long, value_name = "URL", requires = "ld_url")]
+    pub events_url: Option<String>,
     /// Base URL of the REST API, if not the same as --ld-url (LaunchDarkly:
-    /// https://app.launchdarkly.com).
+    /// https://app.launchdarkly.com; EU instance: https://app.eu.launchdarkly.com).
     #[arg(long, value_name = "URL", requires = "ld_url")]
     pub api_url: Option<String>,
     #[arg(long, value_name = "KEY", env = "LD_SDK_KEY")]
@@ -114,6 +124,8 @@ pub async fn run(args: RunArgs) -> u8 {
     let target = match (&args.ld_url, &args.sdk_key, &args.api_token) {
         (Some(url), Some(sdk_key), Some(api_token)) => Target::External {
             sdk_url: url.clone(),
+            stream_url: args.stream_url.clone(),
+            events_url: args.events_url.clone(),
             api_url: args.api_url.clone().unwrap_or_else(|| url.clone()),
             sdk_key: sdk_key.clone(),
             api_token: api_token.clone(),

@@ -65,6 +65,8 @@ pub async fn run(contexts: usize) -> Result<DemoReport, DemoError> {
     let mock = start_mock().await?;
     let options = SdkOptions {
         base_url: mock.base_url(),
+        stream_url: None,
+        events_url: None,
         sdk_key: mock.config().sdk_key.clone(),
         events: Some(EventOptions {
             capacity: contexts * 2 + 1_000,

@@ -1,13 +1,13 @@
 //! Building the real LaunchDarkly Rust SDK client against mock-ld, a Relay Proxy or
 //! LaunchDarkly itself.
 //!
-//! The SDK is built without TLS (`default-features = false`), so it has no default
-//! transport: a plain-HTTP `HyperTransport` is handed to the streaming data source and the
-//! event processor explicitly.
+//! The SDK is built with rustls and webpki roots; its transport, which speaks both plain
+//! HTTP and HTTPS, is handed to the streaming data source and the event processor
+//! explicitly, so that a loopback mock-ld is reached without any proxy.
 
 use std::time::Duration;
 
-use launchdarkly_sdk_transport::HyperTransport;
+use launchdarkly_sdk_transport::{HttpTransport, HyperTransport};
 use launchdarkly_server_sdk::{
     Client, ConfigBuilder, EventProcessorBuilder, NullEventProcessorBuilder,
     ServiceEndpointsBuilder, StreamingDataSourceBuilder,
@@ -16,8 +16,13 @@ use launchdarkly_server_sdk::{
 /// How one SDK client is set up.
 #[derive(Clone, Debug)]
 pub struct SdkOptions {
-    /// Base URL of streaming, polling and events alike (mock-ld or a Relay Proxy).
+    /// Base URL of streaming, polling and events alike (mock-ld or a Relay Proxy), unless
+    /// `stream_url` or `events_url` say otherwise.
     pub base_url: String,
+    /// LaunchDarkly's own service has a host per service (the EU instance:
+    /// `https://stream.eu.launchdarkly.com`, `https://events.eu.launchdarkly.com`).
+    pub stream_url: Option<String>,
+    pub events_url: Option<String>,
     pub sdk_key: String,
     /// `None` turns analytics events off.
     pub events: Option<EventOptions>,
@@ -73,7 +78,10 @@ pub async fn start_client(options: &SdkOptions, timeout: Duration) -> Result<Cli
 pub fn build_client(options: &SdkOptions) -> Result<Client, SdkError> {
     let transport = transport_for(&options.base_url)?;
     let mut endpoints = ServiceEndpointsBuilder::new();
-    endpoints.relay_proxy(&options.base_url);
+    endpoints
+        .polling_base_url(&options.base_url)
+        .streaming_base_url(options.stream_url.as_deref().unwrap_or(&options.base_url))
+        .events_base_url(options.events_url.as_deref().unwrap_or(&options.base_url));
     let mut streaming = StreamingDataSourceBuilder::new();
     streaming.transport(transport.clone());
     let mut builder = ConfigBuilder::new(&options.sdk_key)
@@ -96,15 +104,16 @@ pub fn build_client(options: &SdkOptions) -> Result<Client, SdkError> {
     Client::build(config).map_err(|e| SdkError::Config(e.to_string()))
 }
 
-/// The SDK honours `HTTP_PROXY` even for loopback; a local mock-ld must be reached directly.
-fn transport_for(base_url: &str) -> std::io::Result<HyperTransport> {
+/// The SDK's transport, plain HTTP or HTTPS as each URL asks. The SDK honours `HTTP_PROXY`
+/// even for loopback; a local mock-ld must be reached directly.
+fn transport_for(base_url: &str) -> std::io::Result<impl HttpTransport> {
     let builder = HyperTransport::builder();
     let builder = if is_loopback(base_url) {
         builder.disable_proxy()
     } else {
         builder.auto_proxy()
     };
-    builder.build_http()
+    builder.build_https()
 }
 
 fn is_loopback(url: &str) -> bool {

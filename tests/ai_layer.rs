@@ -76,6 +76,8 @@ async fn setup() -> Setup {
     ));
     let options = SdkOptions {
         base_url: mock.base_url(),
+        stream_url: None,
+        events_url: None,
         sdk_key: mock.config().sdk_key.clone(),
         events: Some(EventOptions::default()),
     };

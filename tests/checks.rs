@@ -159,6 +159,8 @@ async fn a_rollout_served_55_45_fails_and_the_mismatched_contexts_are_named() {
     serve_tampered(&sdk, &scenario).await;
     let target = Target::External {
         sdk_url: sdk.base_url(),
+        stream_url: None,
+        events_url: None,
         api_url: rest.base_url(),
         sdk_key: sdk
             .store()

@@ -223,6 +223,8 @@ impl Served {
 
         let options = SdkOptions {
             base_url: mock.base_url(),
+            stream_url: None,
+            events_url: None,
             sdk_key: mock.config().sdk_key.clone(),
             events: None,
         };

@@ -205,6 +205,8 @@ async fn rest_targeting_is_what_the_rust_sdk_serves() {
 
     let options = SdkOptions {
         base_url: mock.base_url(),
+        stream_url: None,
+        events_url: None,
         sdk_key: mock.config().sdk_key.clone(),
         events: None,
     };

@@ -63,6 +63,8 @@ async fn mock_with_flag() -> MockLdHandle {
 fn options(mock: &MockLdHandle, events: Option<EventOptions>) -> SdkOptions {
     SdkOptions {
         base_url: mock.base_url(),
+        stream_url: None,
+        events_url: None,
         sdk_key: mock.config().sdk_key.clone(),
         events,
     }
@@ -286,6 +288,41 @@ async fn the_polling_data_source_initializes_from_latest_all() {
     tokio::task::spawn_blocking(move || client.close())
         .await
         .unwrap();
+}
+
+/// LaunchDarkly has a host per service (the EU instance too): flags stream from one,
+/// events go to another, and nothing is asked of the polling base.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_and_events_urls_can_be_separate_hosts() {
+    let flags = mock_with_flag().await;
+    let events = mock_with_flag().await;
+    let separate = SdkOptions {
+        // Nothing listens on the discard port: polling is never used while streaming.
+        base_url: "http://127.0.0.1:9".into(),
+        stream_url: Some(flags.base_url()),
+        events_url: Some(events.base_url()),
+        ..options(&flags, Some(EventOptions::default()))
+    };
+    let client = start_client(&separate, Duration::from_secs(5))
+        .await
+        .expect("initializes from the streaming host alone");
+    assert!(variation_of(&client, "user-1", "premium").is_some());
+    client.track_metric(
+        context("user-1", "premium"),
+        "separate-hosts",
+        1.0,
+        json!({}),
+    );
+    client.flush();
+    let stats = stats_when(&events, |s| s.by_custom_key.contains_key("separate-hosts")).await;
+    assert_eq!(stats.by_custom_key.get("separate-hosts"), Some(&1));
+    let filter = Filter::default();
+    assert_eq!(
+        flags.events().stats(&filter).events,
+        0,
+        "no event went to the streaming host"
+    );
+    client.close();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -56,9 +56,12 @@ pub enum Target {
     /// A mock-ld started in-process on 127.0.0.1:0.
     Embedded,
     /// A running mock-ld, Relay Proxy or LaunchDarkly: base URL of the SDK endpoints, the
-    /// REST API's base URL, the SDK key and an API token.
+    /// streaming and events URLs where they differ from it (LaunchDarkly has a host for
+    /// each), the REST API's base URL, the SDK key and an API token.
     External {
         sdk_url: String,
+        stream_url: Option<String>,
+        events_url: Option<String>,
         api_url: String,
         sdk_key: String,
         api_token: String,
@@ -90,6 +93,8 @@ pub enum RunError {
 /// The endpoints of one run, and the embedded mock-ld if there is one.
 struct Endpoints {
     sdk_url: String,
+    stream_url: Option<String>,
+    events_url: Option<String>,
     api_url: String,
     sdk_key: String,
     api_token: String,
@@ -382,15 +387,22 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
     match target {
         Target::External {
             sdk_url,
+            stream_url,
+            events_url,
             api_url,
             sdk_key,
             api_token,
         } => {
-            let sdk_url = sdk_url.trim_end_matches('/').to_owned();
-            let admin = format!("{sdk_url}/admin");
+            let trim = |url: &String| url.trim_end_matches('/').to_owned();
+            let sdk_url = trim(sdk_url);
+            let events_url = events_url.as_ref().map(trim);
+            // Events are verified, and LLM profiles set, where the events go.
+            let admin = format!("{}/admin", events_url.as_deref().unwrap_or(&sdk_url));
             Ok(Endpoints {
                 admin: is_mock_ld(&admin).await.then_some(admin),
                 sdk_url,
+                stream_url: stream_url.as_ref().map(trim),
+                events_url,
                 api_url: api_url.trim_end_matches('/').to_owned(),
                 sdk_key: sdk_key.clone(),
                 api_token: api_token.clone(),
@@ -415,6 +427,8 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
                 })?;
             Ok(Endpoints {
                 sdk_url: mock.base_url(),
+                stream_url: None,
+                events_url: None,
                 api_url: mock.base_url(),
                 sdk_key: env.sdk_key.clone(),
                 api_token: mock.config().api_token.clone(),
@@ -482,6 +496,8 @@ async fn start_clients(
 ) -> Result<Vec<Arc<Client>>, RunError> {
     let options = SdkOptions {
         base_url: endpoints.sdk_url.clone(),
+        stream_url: endpoints.stream_url.clone(),
+        events_url: endpoints.events_url.clone(),
         sdk_key: endpoints.sdk_key.clone(),
         events: scenario.load.events.enabled.then_some(EventOptions {
             capacity: scenario.load.events.capacity,

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use aiconfig_harness::ai::{AiClient, AiCompletionConfigDefault};
 use aiconfig_harness::ld_client::{start_client, EventOptions, SdkOptions};
+use aiconfig_harness::process;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario::{self, population::Generator};
 use launchdarkly_server_sdk::{Client, Context, FlagValue};
@@ -121,13 +122,14 @@ async fn client_and_contexts(
     (client, contexts)
 }
 
-/// Evaluations per second of `threads` threads each calling `evaluate` on its share of
-/// the indices `0..count`.
-fn rate_of<F>(count: usize, threads: usize, evaluate: F) -> f64
+/// Evaluations per second and per CPU-second of `threads` threads each calling `evaluate`
+/// on its share of the indices `0..count`.
+fn rate_of<F>(count: usize, threads: usize, evaluate: F) -> Rate
 where
     F: Fn(usize) + Send + Sync + 'static,
 {
     let evaluate = Arc::new(evaluate);
+    let cpu = process::cpu_time().expect("process CPU time");
     let started = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|t| {
@@ -138,12 +140,26 @@ where
     workers
         .into_iter()
         .for_each(|w| w.join().expect("bare loop thread"));
-    count as f64 / started.elapsed().as_secs_f64()
+    let elapsed = started.elapsed();
+    let cpu = process::cpu_time().expect("process CPU time") - cpu;
+    Rate {
+        wall: count as f64 / elapsed.as_secs_f64(),
+        cpu: count as f64 / cpu.as_secs_f64(),
+    }
+}
+
+/// Evaluations per second of wall time, and per second of the whole process's CPU time.
+/// The second is what to compare on this machine, whose speed drifts with its neighbours:
+/// time stolen by other machines is not counted.
+#[derive(Clone, Copy, Default)]
+struct Rate {
+    wall: f64,
+    cpu: f64,
 }
 
 /// The bare application: `json_variation` alone. Returns evaluations per second and the
 /// share of them mock-ld counted (see [`counted_share`]).
-async fn bare_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) -> (f64, f64) {
+async fn bare_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) -> (Rate, f64) {
     let (client, contexts) = client_and_contexts(mock, s).await;
     let (sdk, count) = (client.clone(), contexts.len());
     let rate = rate_of(count, threads, move |i| {
@@ -155,7 +171,7 @@ async fn bare_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) 
 
 /// The same loop through the AI layer (`completion_config`), which adds the usage event
 /// Python's AI SDK sends: what `run` costs beyond it is the runner's own.
-async fn bare_ai_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) -> (f64, f64) {
+async fn bare_ai_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) -> (Rate, f64) {
     let (client, contexts) = client_and_contexts(mock, s).await;
     let ai = AiClient::new(client.clone());
     let default = AiCompletionConfigDefault::default();
@@ -175,7 +191,7 @@ async fn bare_ai_building_loop(
     mock: &MockLdHandle,
     s: &scenario::Scenario,
     threads: usize,
-) -> (f64, f64) {
+) -> (Rate, f64) {
     let (client, contexts) = client_and_contexts(mock, s).await;
     let population = Generator::new(&s.population, s.seed).expect("valid population");
     let ai = AiClient::new(client.clone());
@@ -224,39 +240,84 @@ async fn settled_count(mock: &MockLdHandle) -> u64 {
     }
 }
 
-async fn overhead(contexts: u64) {
+/// Evaluations per second of each loop in one round, and the share of its evaluations
+/// mock-ld counted.
+#[derive(Default)]
+struct Round {
+    rates: [Rate; 4],
+    counted: [f64; 4],
+}
+
+const LOOPS: [&str; 4] = [
+    "run",
+    "bare json_variation",
+    "bare AI layer",
+    "bare AI layer building contexts",
+];
+
+/// One round of the four loops, on a fresh mock-ld (a scenario's setup runs once per
+/// project).
+async fn overhead_round(contexts: u64, events: bool) -> Round {
+    let mock = MockLd::start(mock_ld::Config {
+        max_stored_events: 0,
+        ..mock_ld::Config::default()
+    })
+    .await
+    .unwrap();
+    let s = scenario(contexts, "concurrency = 2", events);
+    let through_run = run(&s, external(&mock)).await;
+    let run_share = settled_count(&mock).await as f64 / contexts as f64;
+    mock.events().clear();
+    let (bare, bare_share) = bare_loop(&mock, &s, 2).await;
+    let (bare_ai, bare_ai_share) = bare_ai_loop(&mock, &s, 2).await;
+    let (building, building_share) = bare_ai_building_loop(&mock, &s, 2).await;
+    mock.shutdown().await;
+    let load = &through_run.load;
+    let run_rate = Rate {
+        wall: load.achieved_rate,
+        cpu: load.requests as f64 / load.cpu_seconds.expect("process CPU time"),
+    };
+    Round {
+        rates: [run_rate, bare, bare_ai, building],
+        counted: [run_share, bare_share, bare_ai_share, building_share],
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The loops take well under a second each, and this machine's speed drifts by tens of
+/// percent from one second to the next: rounds interleave the loops, and ratios are of
+/// medians over the rounds.
+async fn overhead(contexts: u64, rounds: usize) {
     for events in [false, true] {
-        let mock = MockLd::start(mock_ld::Config {
-            max_stored_events: 0,
-            ..mock_ld::Config::default()
-        })
-        .await
-        .unwrap();
-        let s = scenario(contexts, "concurrency = 2", events);
-        let through_run = run(&s, external(&mock)).await;
-        let run_share = settled_count(&mock).await as f64 / contexts as f64;
-        mock.events().clear();
-        let (bare, bare_share) = bare_loop(&mock, &s, 2).await;
-        let (bare_ai, bare_ai_share) = bare_ai_loop(&mock, &s, 2).await;
-        let (building, building_share) = bare_ai_building_loop(&mock, &s, 2).await;
-        let harness = through_run.load.achieved_rate;
-        let events = if events { "on" } else { "off" };
+        let mut all = Vec::new();
+        for _ in 0..rounds {
+            all.push(overhead_round(contexts, events).await);
+        }
+        let label = if events { "on" } else { "off" };
         println!(
-            "overhead, events {events}: {contexts} contexts, 2 workers: run {harness:.0} evals/s; bare json_variation loop {bare:.0}/s (ratio {:.2}); bare AI-layer loop {bare_ai:.0}/s (ratio {:.2}); bare AI-layer loop building contexts {building:.0}/s (ratio {:.2})",
-            harness / bare,
-            harness / bare_ai,
-            harness / building
+            "overhead, events {label}: {contexts} contexts, 2 workers, median of {rounds} rounds"
         );
-        if s.load.events.enabled {
+        let wall = |i: usize| median(all.iter().map(|r| r.rates[i].wall).collect());
+        let cpu = |i: usize| median(all.iter().map(|r| r.rates[i].cpu).collect());
+        for (i, name) in LOOPS.iter().enumerate() {
+            let counted = if events {
+                let least = all.iter().map(|r| r.counted[i]).fold(1.0, f64::min);
+                format!("; mock-ld counted at least {:.1} %", least * 100.0)
+            } else {
+                String::new()
+            };
             println!(
-                "  evaluations counted by mock-ld: run {:.1} %, bare json_variation {:.1} %, bare AI layer {:.1} %, bare AI layer building contexts {:.1} %",
-                run_share * 100.0,
-                bare_share * 100.0,
-                bare_ai_share * 100.0,
-                building_share * 100.0
+                "  {name}: {:.0} evals/s, run / this = {:.2}; {:.0} evals per CPU-second, run / this = {:.2}{counted}",
+                wall(i),
+                wall(0) / wall(i),
+                cpu(i),
+                cpu(0) / cpu(i)
             );
         }
-        mock.shutdown().await;
     }
 }
 
@@ -351,7 +412,11 @@ async fn main() {
         .collect();
     let wanted = |part: &str| parts.is_empty() || parts.contains(&part);
     if wanted("overhead") {
-        overhead(if quick { 2_000 } else { 300_000 }).await;
+        if quick {
+            overhead(2_000, 1).await;
+        } else {
+            overhead(300_000, 5).await;
+        }
     }
     if wanted("open") {
         if quick {

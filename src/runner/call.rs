@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use super::llm_call::{chat, ChatRequest, LlmOutcome};
 use super::served::ServedLog;
 use crate::ai::{
-    AiAgentConfigDefault, AiClient, AiCompletionConfigDefault, FeedbackKind, LdMessage, TokenUsage,
-    Tracker, Variables,
+    AiAgentConfigDefault, AiClient, AiCompletionConfigDefault, FeedbackKind, LdMessage,
+    ModelConfig, TokenUsage, Tracker, Variables,
 };
 use crate::metrics::{Metrics, TokenCounts};
 use crate::scenario::population::Generator;
@@ -37,6 +37,9 @@ pub struct Workload {
     served: Arc<ServedLog>,
     /// Attributes cost is broken down by.
     cost_by: Vec<(String, Reference)>,
+    /// The context-kind label of each fixed context, then the one every generated context
+    /// shares: made once rather than per request.
+    kind_labels: Vec<Arc<str>>,
 }
 
 /// A scenario step with its variables converted once, not per request.
@@ -55,10 +58,11 @@ struct PreparedStep {
 /// What one step did.
 pub struct StepRecord {
     config: Arc<str>,
-    /// `_ldMeta.variationKey` of the served variation (empty for the default).
-    variation: String,
-    /// The model the LLM call asked for.
-    model: String,
+    /// The served variation's model, which the LLM call asked for.
+    model: Option<Arc<ModelConfig>>,
+    /// The run's tracker, which knows the served variation; none when the AI layer could
+    /// not read it.
+    tracker: Option<Tracker>,
     evaluation: Duration,
     ai_layer: Duration,
     llm: Option<LlmOutcome>,
@@ -76,7 +80,7 @@ pub struct StepRecord {
 pub struct RequestRecord {
     /// When its last step ended.
     pub ended: Instant,
-    context_kind: String,
+    context_kind: Arc<str>,
     /// `(attribute, value)` for each of the scenario's `cost_by` attributes.
     cost_attributes: Vec<(String, String)>,
     steps: Vec<StepRecord>,
@@ -92,6 +96,10 @@ impl Workload {
         served: Arc<ServedLog>,
     ) -> Self {
         let ai = clients.iter().map(|c| AiClient::new(c.clone())).collect();
+        let kind_labels = (0..=population.fixed_count())
+            .filter(|&i| i < population.count().max(1))
+            .map(|i| kind_label(&population.context(i)).into())
+            .collect();
         let steps = scenario
             .effective_steps()
             .into_iter()
@@ -129,6 +137,7 @@ impl Workload {
                 .iter()
                 .map(|a| (a.clone(), Reference::new(a)))
                 .collect(),
+            kind_labels,
         }
     }
 
@@ -158,7 +167,9 @@ impl Workload {
         }
         RequestRecord {
             ended,
-            context_kind: kind_label(&context),
+            context_kind: self.kind_labels
+                [(context_index as usize).min(self.kind_labels.len() - 1)]
+            .clone(),
             cost_attributes: self
                 .cost_by
                 .iter()
@@ -190,40 +201,33 @@ impl Workload {
         let Some(resolved) = resolved else {
             return StepRecord::failed(&step.config, resolved_at - started, resolved_at);
         };
-        let mut record = StepRecord {
-            config: step.config.clone(),
-            variation: resolved.tracker.variation_key().to_owned(),
-            model: resolved.model.clone(),
-            evaluation: resolved.evaluation,
-            ai_layer: (resolved_at - started).saturating_sub(resolved.evaluation),
-            llm: None,
-            end_to_end: resolved_at - started,
-            ended: resolved_at,
-            feedback: None,
-            tracked: Tracked::one(usage_key(step.mode)),
-            failed: false,
-        };
+        let mut tracked = Tracked::one(usage_key(step.mode));
+        let mut ai_layer = (resolved_at - started).saturating_sub(resolved.evaluation);
+        let (mut ended, mut llm, mut feedback) = (resolved_at, None, None);
         if resolved.enabled && step.call_llm {
-            let outcome = self.call_llm(&resolved, step).await;
+            // Boxed: the HTTP call's future is kilobytes, and inline it would make every
+            // request's future that large, LLM call or not.
+            let outcome = Box::pin(self.call_llm(&resolved, step)).await;
             let tracking = Instant::now();
-            track_outcome(&resolved.tracker, &outcome, &mut record.tracked);
-            if rng.random_bool(step.feedback_rate) {
-                let kind = if rng.random_bool(step.positive_feedback) {
-                    FeedbackKind::Positive
-                } else {
-                    FeedbackKind::Negative
-                };
-                if resolved.tracker.track_feedback(kind) {
-                    record.tracked.push(feedback_key(kind));
-                }
-                record.feedback = Some(kind);
-            }
-            record.ended = Instant::now();
-            record.ai_layer += record.ended - tracking;
-            record.end_to_end = record.ended - started;
-            record.llm = Some(outcome);
+            track_outcome(&resolved.tracker, &outcome, &mut tracked);
+            feedback = give_feedback(&resolved.tracker, step, rng, &mut tracked);
+            ended = Instant::now();
+            ai_layer += ended - tracking;
+            llm = Some(outcome);
         }
-        record
+        StepRecord {
+            config: step.config.clone(),
+            model: resolved.model,
+            tracker: Some(resolved.tracker),
+            evaluation: resolved.evaluation,
+            ai_layer,
+            llm,
+            end_to_end: ended - started,
+            ended,
+            feedback,
+            tracked,
+            failed: false,
+        }
     }
 
     async fn call_llm(&self, resolved: &Resolved, step: &PreparedStep) -> LlmOutcome {
@@ -234,7 +238,7 @@ impl Workload {
             .collect();
         messages.push(json!({"role": "user", "content": step.prompt}));
         let request = ChatRequest {
-            model: &resolved.model,
+            model: model_name(resolved.model.as_deref()),
             messages: Value::Array(messages),
             stream: self.stream,
         };
@@ -245,7 +249,7 @@ impl Workload {
 /// The parts of a completion or agent config a step uses.
 struct Resolved {
     enabled: bool,
-    model: String,
+    model: Option<Arc<ModelConfig>>,
     /// Shared with the AI layer's cache when no template needed rendering.
     messages: Arc<[LdMessage]>,
     tracker: Tracker,
@@ -267,11 +271,7 @@ impl Workload {
                     .ok()?;
                 Some(Resolved {
                     enabled: config.enabled,
-                    model: config
-                        .model
-                        .as_ref()
-                        .map(|m| m.name.clone())
-                        .unwrap_or_default(),
+                    model: config.model,
                     messages: config.messages.unwrap_or_else(|| Arc::new([])),
                     tracker,
                     evaluation,
@@ -284,11 +284,7 @@ impl Workload {
                 let instructions = config.instructions.as_deref().unwrap_or_default();
                 Some(Resolved {
                     enabled: config.enabled,
-                    model: config
-                        .model
-                        .as_ref()
-                        .map(|m| m.name.clone())
-                        .unwrap_or_default(),
+                    model: config.model,
                     messages: Arc::new([LdMessage::new("system", instructions)]),
                     tracker,
                     evaluation,
@@ -296,6 +292,31 @@ impl Workload {
             }
         }
     }
+}
+
+/// Feedback on a share of the calls, as the scenario's step asks; the kind given, if any.
+fn give_feedback(
+    tracker: &Tracker,
+    step: &PreparedStep,
+    rng: &mut SmallRng,
+    tracked: &mut Tracked,
+) -> Option<FeedbackKind> {
+    if !rng.random_bool(step.feedback_rate) {
+        return None;
+    }
+    let kind = if rng.random_bool(step.positive_feedback) {
+        FeedbackKind::Positive
+    } else {
+        FeedbackKind::Negative
+    };
+    if tracker.track_feedback(kind) {
+        tracked.push(feedback_key(kind));
+    }
+    Some(kind)
+}
+
+fn model_name(model: Option<&ModelConfig>) -> &str {
+    model.map_or("", |m| m.name.as_str())
 }
 
 /// The tracker calls an application makes after an LLM call, as LaunchDarkly's AI SDK
@@ -415,8 +436,8 @@ impl StepRecord {
     fn failed(config: &Arc<str>, elapsed: Duration, ended: Instant) -> Self {
         StepRecord {
             config: config.clone(),
-            variation: String::new(),
-            model: String::new(),
+            model: None,
+            tracker: None,
             evaluation: elapsed,
             ai_layer: Duration::ZERO,
             llm: None,
@@ -438,18 +459,21 @@ impl RequestRecord {
     }
 
     pub fn record(&self, metrics: &mut Metrics) {
-        match metrics.context_kinds.get_mut(&self.context_kind) {
+        match metrics.context_kinds.get_mut(&*self.context_kind) {
             Some(n) => *n += 1,
-            None => drop(metrics.context_kinds.insert(self.context_kind.clone(), 1)),
+            None => drop(
+                metrics
+                    .context_kinds
+                    .insert(self.context_kind.to_string(), 1),
+            ),
         }
         for step in &self.steps {
             for key in step.tracked.keys() {
                 *metrics.tracked_events.entry(key).or_default() += 1;
             }
-            let variation = if step.variation.is_empty() {
-                "(default)"
-            } else {
-                &step.variation
+            let variation = match step.tracker.as_ref().map(Tracker::variation_key) {
+                None | Some("") => "(default)",
+                Some(key) => key,
             };
             let v = metrics.variation(&step.config, variation);
             v.evaluations += 1;
@@ -479,14 +503,15 @@ impl RequestRecord {
                     cached_input: llm.cached_input_tokens,
                     output: llm.output_tokens,
                 };
-                v.record_usage(&step.model, &self.context_kind, tokens);
+                let model = model_name(step.model.as_deref());
+                v.record_usage(model, &self.context_kind, tokens);
                 for (attribute, value) in &self.cost_attributes {
                     let by_value = metrics
                         .attribute_usage
                         .entry(attribute.clone())
                         .or_default();
                     let by_model = by_value.entry(value.clone()).or_default();
-                    by_model.entry(step.model.clone()).or_default().add(&tokens);
+                    by_model.entry(model.to_owned()).or_default().add(&tokens);
                 }
             }
         }

@@ -36,6 +36,7 @@ use crate::checks::{self, RolloutData};
 use crate::cost::{self, PriceTable};
 use crate::ld_client::{start_client, EventOptions, SdkOptions};
 use crate::metrics::Metrics;
+use crate::process;
 use crate::scenario::population::Generator;
 use crate::scenario::{LoadModel, Scenario};
 use call::Workload;
@@ -143,6 +144,7 @@ pub async fn run_with_prices(
 
     let progress = Arc::new(Progress::default());
     let run_start = Instant::now();
+    let cpu_start = process::cpu_time();
     let served = Arc::new(served_log(scenario, &targetings, run_start));
     let workload = Arc::new(Workload::new(
         scenario,
@@ -167,6 +169,9 @@ pub async fn run_with_prices(
         .tracked_events
         .insert("$ld:ai:sdk:info", setup_events);
     let elapsed = run_start.elapsed();
+    let cpu = process::cpu_time()
+        .zip(cpu_start)
+        .map(|(end, start)| end.saturating_sub(start));
     let partial = options.cancel.is_cancelled();
     // Actions still pending when the load ends are not applied.
     options.cancel.cancel();
@@ -189,6 +194,7 @@ pub async fn run_with_prices(
     close_clients(clients).await;
     let figures = LoadFigures {
         elapsed,
+        cpu,
         target_rate,
         partial,
         events,
@@ -204,6 +210,8 @@ pub async fn run_with_prices(
 /// What the load and its aftermath produced besides the metrics.
 struct LoadFigures {
     elapsed: Duration,
+    /// CPU time of the process during the load.
+    cpu: Option<Duration>,
     target_rate: Option<f64>,
     partial: bool,
     events: Option<results::EventResults>,
@@ -219,6 +227,7 @@ fn assemble(
 ) -> RunResults {
     let LoadFigures {
         elapsed,
+        cpu,
         target_rate,
         partial,
         events,
@@ -236,6 +245,7 @@ fn assemble(
             failed_requests: metrics.failed_requests,
             target_rate,
             achieved_rate: metrics.requests as f64 / elapsed.as_secs_f64().max(1e-9),
+            cpu_seconds: cpu.map(|c| c.as_secs_f64()),
         },
         requests_corrected: metrics.requests_corrected.summary(),
         requests_raw: metrics.requests_raw.summary(),

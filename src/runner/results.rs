@@ -58,6 +58,10 @@ pub struct LoadInfo {
     /// Open model: the scheduled rate; `achieved_rate` is what was started.
     pub target_rate: Option<f64>,
     pub achieved_rate: f64,
+    /// CPU time the harness process used during the load (all threads: SDK clients, their
+    /// event threads, an embedded mock-ld). Near the machine's cores × duration, the load
+    /// generator itself was the bottleneck.
+    pub cpu_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -200,7 +204,7 @@ pub fn timeline(metrics: &Metrics) -> Vec<SecondResults> {
 /// A plain-text summary for the terminal and CI logs.
 pub fn render(r: &RunResults) -> String {
     let mut out = format!(
-        "scenario {}{}: {} requests in {:.1} s ({:.0}/s{}), {} failed\n",
+        "scenario {}{}: {} requests in {:.1} s ({:.0}/s{}), {} failed{}\n",
         r.scenario.name,
         if r.partial {
             " (PARTIAL: interrupted)"
@@ -214,6 +218,10 @@ pub fn render(r: &RunResults) -> String {
             .target_rate
             .map_or(String::new(), |t| format!(", target {t:.0}/s")),
         r.load.failed_requests,
+        r.load.cpu_seconds.map_or(String::new(), |cpu| format!(
+            "; harness CPU {cpu:.1} s ({:.1} cores)",
+            cpu / (r.duration_ms / 1000.0).max(1e-9)
+        )),
     );
     out += &format!(
         "requests: p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  max {:.2} ms (corrected); raw p99 {:.2} ms\n\n",

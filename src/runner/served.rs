@@ -8,7 +8,6 @@
 //! first action started are recorded: nothing an action changes can have reached the SDK by
 //! then.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Instant;
 
@@ -25,8 +24,9 @@ pub const UNKNOWN: u16 = u16::MAX - 1;
 /// The record of one AI Config.
 pub struct ConfigLog {
     pub config: String,
-    /// Variation key → index, from the targeting read back before the load.
-    indices: HashMap<String, u16>,
+    /// Variation keys in flag order, from the targeting read back before the load; a
+    /// config has a handful, so a scan beats hashing the key on every request.
+    keys: Vec<String>,
     served: Vec<AtomicU16>,
 }
 
@@ -53,12 +53,7 @@ impl ServedLog {
             .into_iter()
             .map(|(config, keys)| ConfigLog {
                 config,
-                // Stored as index + 1, so that 0 can mean unseen.
-                indices: keys
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, k)| (k, i as u16 + 1))
-                    .collect(),
+                keys,
                 served: (0..population).map(|_| AtomicU16::new(UNSEEN)).collect(),
             })
             .collect();
@@ -78,9 +73,14 @@ impl ServedLog {
             return;
         }
         let log = &self.configs[slot];
+        // Stored as index + 1, so that 0 can mean unseen.
         let code = match variation_key {
             "" => DEFAULT,
-            key => log.indices.get(key).copied().unwrap_or(UNKNOWN),
+            key => log
+                .keys
+                .iter()
+                .position(|k| k == key)
+                .map_or(UNKNOWN, |i| i as u16 + 1),
         };
         if let Some(cell) = log.served.get(context as usize) {
             let _ = cell.compare_exchange(UNSEEN, code, Ordering::Relaxed, Ordering::Relaxed);

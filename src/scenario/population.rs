@@ -154,6 +154,12 @@ impl Generator {
         self.count
     }
 
+    /// How many of the first contexts are the fixed ones; every later context has the
+    /// population's generated kinds.
+    pub fn fixed_count(&self) -> u64 {
+        self.fixed.len() as u64
+    }
+
     /// Context number `index % count`: a fixed one first, else generated.
     pub fn context(&self, index: u64) -> Context {
         let index = index % self.count.max(1);

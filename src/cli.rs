@@ -12,6 +12,22 @@ use crate::report::{self, input::Results};
 use crate::runner::{self, results::RunResults, RunOptions, Target};
 use crate::scenario::{self, Scenario};
 
+/// Writes to stdout. A reader that went away (`aiconfig-harness run | head`) is not an
+/// error worth a panic: what it did not read is also in the files written.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+macro_rules! say_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 pub const OK: u8 = 0;
 pub const CHECK_FAILED: u8 = 1;
 pub const INPUT_ERROR: u8 = 2;
@@ -157,11 +173,11 @@ pub async fn run(args: RunArgs) -> u8 {
         Err(error) => return input_error(&format!("{error:#}")),
     };
     let summary = runner::results::render(&results);
-    print!("{summary}");
+    say!("{summary}");
     if let Err(e) = write_results(&args.out, &results, &summary) {
         return input_error(&format!("writing {}: {e}", args.out.display()));
     }
-    println!("\nresults: {}", args.out.join("results.json").display());
+    say_line!("\nresults: {}", args.out.join("results.json").display());
     let compared = match report_run(&results, baseline.as_ref(), &args.compare, &args.out) {
         Ok(code) => code,
         Err(message) => return input_error(&message),
@@ -183,7 +199,7 @@ fn report_run(
         .map(|b| comparison(b, &results, flags))
         .transpose()?;
     if let Some(c) = &comparison {
-        print!("\n{}", c.text());
+        say!("\n{}", c.text());
     }
     write_reports(&results, comparison.as_ref(), out)?;
     Ok(comparison.map_or(OK, |c| {
@@ -223,7 +239,7 @@ fn write_reports(
 ) -> Result<(), String> {
     let written = report::write(results, comparison, out).map_err(|e| e.to_string())?;
     let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-    println!("reports: {}", names.join(", "));
+    say_line!("reports: {}", names.join(", "));
     Ok(())
 }
 
@@ -272,7 +288,7 @@ pub struct BaselineSaveArgs {
 pub fn baseline_save(args: BaselineSaveArgs) -> u8 {
     match compare::baseline::save(&args.results, &args.name, &args.dir) {
         Ok(path) => {
-            println!("baseline `{}` saved: {}", args.name, path.display());
+            say_line!("baseline `{}` saved: {}", args.name, path.display());
             OK
         }
         Err(e) => input_error(&e.to_string()),
@@ -300,7 +316,7 @@ pub fn compare(args: CompareArgs) -> u8 {
         });
     match inputs {
         Ok(c) => {
-            print!("{}", c.text());
+            say!("{}", c.text());
             if c.regressions() == 0 {
                 OK
             } else {
@@ -357,7 +373,7 @@ pub fn validate(paths: &[PathBuf]) -> u8 {
     let mut code = OK;
     for path in paths {
         match scenario::load(path) {
-            Ok(s) => println!("{}: ok ({})", path.display(), s.name),
+            Ok(s) => say_line!("{}: ok ({})", path.display(), s.name),
             Err(e) => {
                 eprintln!("{e}");
                 code = INPUT_ERROR;
@@ -370,7 +386,7 @@ pub fn validate(paths: &[PathBuf]) -> u8 {
 pub async fn demo(contexts: usize) -> u8 {
     match crate::demo::run(contexts).await {
         Ok(report) => {
-            print!("{}", crate::demo::render(&report));
+            say!("{}", crate::demo::render(&report));
             if report.passed() {
                 OK
             } else {

@@ -1,9 +1,9 @@
 //! Building the real LaunchDarkly Rust SDK client against mock-ld, a Relay Proxy or
 //! LaunchDarkly itself.
 //!
-//! The SDK is built with rustls and webpki roots; its transport, which speaks both plain
-//! HTTP and HTTPS, is handed to the streaming data source and the event processor
-//! explicitly, so that a loopback mock-ld is reached without any proxy.
+//! The SDK is built with rustls and webpki roots. The streaming data source and the event
+//! processor each get a transport of their own, which speaks plain HTTP and HTTPS and goes
+//! through a proxy only when its URL is not loopback.
 
 use std::time::Duration;
 
@@ -76,14 +76,15 @@ pub async fn start_client(options: &SdkOptions, timeout: Duration) -> Result<Cli
 
 /// A client that has not been started.
 pub fn build_client(options: &SdkOptions) -> Result<Client, SdkError> {
-    let transport = transport_for(&options.base_url)?;
+    let stream_url = options.stream_url.as_deref().unwrap_or(&options.base_url);
+    let events_url = options.events_url.as_deref().unwrap_or(&options.base_url);
     let mut endpoints = ServiceEndpointsBuilder::new();
     endpoints
         .polling_base_url(&options.base_url)
-        .streaming_base_url(options.stream_url.as_deref().unwrap_or(&options.base_url))
-        .events_base_url(options.events_url.as_deref().unwrap_or(&options.base_url));
+        .streaming_base_url(stream_url)
+        .events_base_url(events_url);
     let mut streaming = StreamingDataSourceBuilder::new();
-    streaming.transport(transport.clone());
+    streaming.transport(transport_for(stream_url)?);
     let mut builder = ConfigBuilder::new(&options.sdk_key)
         .service_endpoints(&endpoints)
         .data_source(&streaming);
@@ -91,7 +92,7 @@ pub fn build_client(options: &SdkOptions) -> Result<Client, SdkError> {
         Some(events) => {
             let mut processor = EventProcessorBuilder::new();
             processor
-                .transport(transport)
+                .transport(transport_for(events_url)?)
                 .capacity(events.capacity)
                 .flush_interval(events.flush_interval);
             builder.event_processor(&processor)
@@ -104,11 +105,11 @@ pub fn build_client(options: &SdkOptions) -> Result<Client, SdkError> {
     Client::build(config).map_err(|e| SdkError::Config(e.to_string()))
 }
 
-/// The SDK's transport, plain HTTP or HTTPS as each URL asks. The SDK honours `HTTP_PROXY`
-/// even for loopback; a local mock-ld must be reached directly.
-fn transport_for(base_url: &str) -> std::io::Result<impl HttpTransport> {
+/// The SDK's transport to `url`, plain HTTP or HTTPS as it asks. The SDK honours
+/// `HTTP_PROXY` even for loopback; a local mock-ld must be reached directly.
+fn transport_for(url: &str) -> std::io::Result<impl HttpTransport> {
     let builder = HyperTransport::builder();
-    let builder = if is_loopback(base_url) {
+    let builder = if is_loopback(url) {
         builder.disable_proxy()
     } else {
         builder.auto_proxy()

@@ -14,7 +14,8 @@
 //! - [`demo`]: the embedded default job: mock-ld in-process, the demo AI Config, the real
 //!   SDK over thousands of contexts, and what arrived.
 //! - [`metrics`]: HDR latency histograms and counts per variation, kind and second.
-//! - [`process`]: process-wide settings made at start (no transparent huge pages).
+//! - [`process`]: the harness's own process: no transparent huge pages, and its CPU time
+//!   (a run's `load.cpuSeconds`).
 //! - [`report`]: `report.html` (with SVG charts), `summary.md` and `junit.xml` of a run.
 //! - [`scenario`]: scenario files: setup, population, load, LLM behaviour, actions, checks.
 //! - [`split`]: statistics of rollout splits (chi-square goodness of fit).

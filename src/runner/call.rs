@@ -146,18 +146,18 @@ impl Workload {
         self.ai.len() as u64
     }
 
-    /// Runs request `index`, which started at `started`: context `index` of the
-    /// population, on SDK client `index % clients`, with draws seeded by the index so reruns
-    /// make the same choices.
-    pub async fn request(&self, index: u64, started: Instant) -> RequestRecord {
+    /// Runs request `index`: context `index` of the population, on SDK client
+    /// `index % clients`, with draws seeded by the index so reruns make the same choices.
+    pub async fn request(&self, index: u64) -> RequestRecord {
         let context = self.population.context(index);
         let context_index = index % self.population.count().max(1);
         let ai = &self.ai[index as usize % self.ai.len()];
         let mut rng =
             SmallRng::seed_from_u64(self.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let mut steps = Vec::with_capacity(self.steps.len());
-        // Each step starts when the one before it ended: one clock read per step boundary.
-        let mut ended = started;
+        // The first step starts once the context is built (an application has its context
+        // before it asks for a config); each later one when the one before it ended.
+        let mut ended = Instant::now();
         for step in &self.steps {
             let record = self
                 .step(ai, step, (context_index, &context), &mut rng, ended)
@@ -359,7 +359,8 @@ fn track_outcome(tracker: &Tracker, outcome: &LlmOutcome, tracked: &mut Tracked)
 }
 
 /// The keys of the events one step tracked, without a heap allocation per step: at most
-/// usage, duration, time to first token, three token counts, success and feedback.
+/// usage, duration, time to first token, three token counts, success and feedback. A step
+/// that tracks another kind of event must grow `keys`.
 #[derive(Default)]
 struct Tracked {
     keys: [&'static str; 8],

@@ -44,7 +44,7 @@ pub async fn closed(
                         break;
                     }
                     let started = Instant::now();
-                    let record = workload.request(index, started).await;
+                    let record = workload.request(index).await;
                     finish(
                         &mut metrics,
                         &progress,
@@ -96,7 +96,7 @@ pub async fn open(
         let (workload, shards, progress) = (workload.clone(), shards.clone(), progress.clone());
         tasks.spawn(async move {
             let started = Instant::now();
-            let record = workload.request(n, started).await;
+            let record = workload.request(n).await;
             drop(slot);
             let mut metrics = shards[n as usize % SHARDS]
                 .lock()

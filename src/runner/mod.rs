@@ -99,8 +99,10 @@ struct Endpoints {
     api_url: String,
     sdk_key: String,
     api_token: String,
-    /// mock-ld's admin API (LLM profiles, event stats), when the target is a mock-ld.
+    /// mock-ld's admin API (LLM profiles, targeting salts), when the SDK URL is a mock-ld.
     admin: Option<String>,
+    /// The admin API where events are verified, when the events URL is a mock-ld.
+    events_admin: Option<String>,
     _embedded: Option<MockLdHandle>,
 }
 
@@ -177,7 +179,7 @@ pub async fn run_with_prices(
     options.cancel.cancel();
     let actions = actions.await.unwrap_or_default();
 
-    let events = match &endpoints.admin {
+    let events = match &endpoints.events_admin {
         Some(admin) if scenario.load.events.enabled => {
             let url = format!(
                 "{admin}/events/stats?project={}&env={}",
@@ -406,10 +408,19 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
             let trim = |url: &String| url.trim_end_matches('/').to_owned();
             let sdk_url = trim(sdk_url);
             let events_url = events_url.as_ref().map(trim);
-            // Events are verified, and LLM profiles set, where the events go.
-            let admin = format!("{}/admin", events_url.as_deref().unwrap_or(&sdk_url));
+            let admin = format!("{sdk_url}/admin");
+            let admin = is_mock_ld(&admin).await.then_some(admin);
+            // Events are verified where they go.
+            let events_admin = match &events_url {
+                Some(url) => {
+                    let events_admin = format!("{url}/admin");
+                    is_mock_ld(&events_admin).await.then_some(events_admin)
+                }
+                None => admin.clone(),
+            };
             Ok(Endpoints {
-                admin: is_mock_ld(&admin).await.then_some(admin),
+                admin,
+                events_admin,
                 sdk_url,
                 stream_url: stream_url.as_ref().map(trim),
                 events_url,
@@ -443,6 +454,7 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
                 sdk_key: env.sdk_key.clone(),
                 api_token: mock.config().api_token.clone(),
                 admin: Some(format!("{}/admin", mock.base_url())),
+                events_admin: Some(format!("{}/admin", mock.base_url())),
                 _embedded: Some(mock),
             })
         }

@@ -19,7 +19,26 @@ const SEMANTIC_PATCH: &str = "application/json; domain-model=launchdarkly.semant
 pub struct ApiError {
     pub method: Method,
     pub path: String,
+    /// The answer's status, when there was an answer.
+    pub status: Option<StatusCode>,
     pub detail: String,
+}
+
+impl ApiError {
+    fn is(&self, status: StatusCode) -> bool {
+        self.status == Some(status)
+    }
+
+    /// A 409 on creation: the resource is left from an earlier run against the same
+    /// target. Say how to get past it rather than delete anything on the user's behalf.
+    fn explain_conflict(mut self, what: &str) -> Self {
+        if self.is(StatusCode::CONFLICT) {
+            self.detail += &format!(
+                " ({what} exists already, probably from an earlier run: run against a fresh mock-ld or another `project`, or delete it first)"
+            );
+        }
+        self
+    }
 }
 
 /// A client of the REST API of one project.
@@ -46,9 +65,10 @@ impl LdApi {
         path: &str,
         body: Option<(&str, Value)>,
     ) -> Result<Value, ApiError> {
-        let error = |detail: String| ApiError {
+        let error = |status: Option<StatusCode>, detail: String| ApiError {
             method: method.clone(),
             path: path.to_owned(),
+            status,
             detail,
         };
         let mut request = self
@@ -60,16 +80,23 @@ impl LdApi {
                 .header("Content-Type", content_type)
                 .body(body.to_string());
         }
-        let response = request.send().await.map_err(|e| error(e.to_string()))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| error(None, e.to_string()))?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| error(e.to_string()))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| error(Some(status), e.to_string()))?;
         if !status.is_success() {
-            return Err(error(format!("{status}: {text}")));
+            return Err(error(Some(status), format!("{status}: {text}")));
         }
         if status == StatusCode::NO_CONTENT || text.is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_str(&text).map_err(|e| error(format!("unreadable answer: {e}")))
+        serde_json::from_str(&text)
+            .map_err(|e| error(Some(status), format!("unreadable answer: {e}")))
     }
 
     async fn post(&self, path: &str, body: Value) -> Result<Value, ApiError> {
@@ -81,7 +108,7 @@ impl LdApi {
     pub async fn get(&self, path: &str) -> Result<Option<Value>, ApiError> {
         match self.call(Method::GET, path, None).await {
             Ok(value) => Ok(Some(value)),
-            Err(e) if e.detail.starts_with(StatusCode::NOT_FOUND.as_str()) => Ok(None),
+            Err(e) if e.is(StatusCode::NOT_FOUND) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -121,13 +148,17 @@ impl LdApi {
             .flat_map(|c| &c.variations)
             .map(|v| &v.model);
         for model in models {
-            if seen.insert(model_config_key(model)) {
+            let key = model_config_key(model);
+            if seen.insert(key.clone()) {
                 let body = model_config_body(model, scenario.prices.get(&model.name));
-                self.post(
-                    &format!("/api/v2/projects/{}/ai-configs/model-configs", self.project),
-                    body,
-                )
-                .await?;
+                let path = format!("/api/v2/projects/{}/ai-configs/model-configs", self.project);
+                match self.post(&path, body).await {
+                    // Model configs are a shared catalogue: one made by an earlier run will do.
+                    Err(e) if e.is(StatusCode::CONFLICT) => {
+                        tracing::info!(model_config = %key, "model config exists; keeping it");
+                    }
+                    other => drop(other?),
+                }
             }
         }
         Ok(())
@@ -140,7 +171,8 @@ impl LdApi {
             &format!("/api/v2/projects/{}/ai-configs", self.project),
             body,
         )
-        .await?;
+        .await
+        .map_err(|e| e.explain_conflict(&format!("AI Config `{}`", config.key)))?;
         for variation in &config.variations {
             let path = format!(
                 "/api/v2/projects/{}/ai-configs/{}/variations",
@@ -155,7 +187,8 @@ impl LdApi {
         let path = format!("/api/v2/segments/{}/{env}", self.project);
         let name = segment.name.clone().unwrap_or_else(|| segment.key.clone());
         self.post(&path, json!({"key": segment.key, "name": name}))
-            .await?;
+            .await
+            .map_err(|e| e.explain_conflict(&format!("segment `{}`", segment.key)))?;
         let mut instructions: Vec<Value> = Vec::new();
         if !segment.included.is_empty() {
             instructions.push(json!({"kind": "addIncludedTargets", "contextKind": "user", "values": segment.included}));

@@ -122,8 +122,9 @@ pub(super) fn check(
     Ok(checks)
 }
 
-/// With events off there is nothing to verify, so an `events_complete` check could only
-/// be inconclusive: refuse it rather than let it pass unnoticed.
+/// With events off there is nothing to verify or flush, so an `events_complete` check or a
+/// threshold on flush latency could only be inconclusive: refuse them rather than let them
+/// pass unnoticed.
 fn check_events_enabled(
     s: &Scenario,
     checks: &[CheckSpec],
@@ -132,13 +133,23 @@ fn check_events_enabled(
     if s.load.events.enabled {
         return Ok(());
     }
-    match checks
+    // The key to point at, and what needs the events.
+    let needs_events = |check: &CheckSpec| match &check.kind {
+        spec::CheckKind::EventsComplete => Some(("kind", "events_complete")),
+        spec::CheckKind::Threshold(t) => {
+            matches!(t.metric, spec::Metric::Latency(spec::Series::Flush, _))
+                .then_some(("metric", "flush latency"))
+        }
+        spec::CheckKind::RolloutSplit { .. } => None,
+    };
+    let found = checks
         .iter()
-        .position(|check| matches!(check.kind, spec::CheckKind::EventsComplete))
-    {
-        Some(i) => Err(c.error(
-            &[Seg::Key("checks"), Seg::Index(i), Seg::Key("kind")],
-            "events_complete needs events: remove `enabled = false` from [load.events]",
+        .enumerate()
+        .find_map(|(i, check)| Some((i, needs_events(check)?)));
+    match found {
+        Some((i, (key, what))) => Err(c.error(
+            &[Seg::Key("checks"), Seg::Index(i), Seg::Key(key)],
+            format!("{what} needs events: remove `enabled = false` from [load.events]"),
         )),
         None => Ok(()),
     }
@@ -467,6 +478,13 @@ model = { name = "gpt-4o" }
             error("\n[load.events]\nenabled = false\n\n[[checks]]\nkind = \"events_complete\"\n");
         assert!(
             e.starts_with("s.toml:21:8: field `checks[0].kind`: events_complete needs events"),
+            "{e}"
+        );
+        let e = error(
+            "\n[load.events]\nenabled = false\n\n[[checks]]\nkind = \"threshold\"\nmetric = \"flush.p99\"\nmax = \"1s\"\n",
+        );
+        assert!(
+            e.starts_with("s.toml:22:10: field `checks[0].metric`: flush latency needs events"),
             "{e}"
         );
         assert!(parse(

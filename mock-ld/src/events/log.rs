@@ -242,10 +242,16 @@ impl EventLog {
         }
         stats.payloads += 1;
         let count = payload.events.len();
-        let mut stored = Vec::with_capacity(count.min(self.capacity));
-        for (raw, event) in payload.events {
+        // Events the list could not keep anyway are counted, not copied.
+        let listed_from = count.saturating_sub(self.capacity);
+        let mut stored = Vec::with_capacity(count - listed_from);
+        for (i, (raw, event)) in payload.events.into_iter().enumerate() {
             let (kind, key) = kind_and_key(&event);
             stats.count_event(&event, &kind);
+            if i < listed_from {
+                stats.evicted_events += 1;
+                continue;
+            }
             stored.push(StoredEvent {
                 project: payload.source.project.clone(),
                 env: payload.source.env.clone(),
@@ -401,6 +407,20 @@ mod tests {
             json["items"][0]["event"]["kind"], "feature",
             "the oldest two were evicted"
         );
+        log.record(payload(BODY, Some("p2")), 2);
+        let stats = log.stats(&Filter::default());
+        assert_eq!((stats.events, stats.evicted_events), (10, 7));
+        assert_eq!(log.lock().events.len(), 3);
+    }
+
+    #[test]
+    fn a_log_of_capacity_zero_counts_everything_and_lists_nothing() {
+        let log = EventLog::with_capacity(0);
+        log.record(payload(BODY, Some("p1")), 1);
+        let stats = log.stats(&Filter::default());
+        assert_eq!((stats.events, stats.evicted_events), (5, 5));
+        assert_eq!(stats.by_custom_key["$ld:ai:tokens:total"], 2);
+        assert!(log.lock().events.is_empty());
     }
 
     #[test]

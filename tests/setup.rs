@@ -1,0 +1,69 @@
+//! Setting a scenario up through the REST API twice against the same target: model configs
+//! made by the first run are kept, and the AI Config left from it is an error that says
+//! what exists and how to get past it, with nothing deleted.
+
+use aiconfig_harness::runner::{self, RunError, RunOptions, Target};
+use aiconfig_harness::scenario;
+use mock_ld::MockLd;
+use tokio_util::sync::CancellationToken;
+
+const SCENARIO: &str = r#"
+name = "twice"
+[[ai_configs]]
+key = "assistant"
+[[ai_configs.variations]]
+key = "small"
+model = { name = "gpt-4o-mini" }
+messages = [{ role = "system", content = "Be brief." }]
+[population]
+count = 10
+[[steps]]
+config = "assistant"
+call_llm = false
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_on_the_same_target_names_the_leftover_ai_config() {
+    let mock = MockLd::start(mock_ld::Config::default()).await.unwrap();
+    let s = scenario::parse("twice.toml".as_ref(), SCENARIO).unwrap();
+    let run = || {
+        let target = Target::External {
+            sdk_url: mock.base_url(),
+            stream_url: None,
+            events_url: None,
+            api_url: mock.base_url(),
+            sdk_key: mock
+                .store()
+                .environment("default", "test")
+                .unwrap()
+                .sdk_key
+                .clone(),
+            api_token: mock.config().api_token.clone(),
+        };
+        runner::run(
+            &s,
+            RunOptions {
+                target,
+                progress: false,
+                cancel: CancellationToken::new(),
+            },
+        )
+    };
+    let first = run().await.expect("the first run sets everything up");
+    assert_eq!(first.load.requests, 10);
+
+    let Err(RunError::Setup(e)) = run().await else {
+        panic!("the second run must fail at setup");
+    };
+    let message = e.to_string();
+    assert!(
+        message.starts_with("POST /api/v2/projects/default/ai-configs: 409"),
+        "the model config is kept, the AI Config is the conflict: {message}"
+    );
+    assert!(
+        message.contains("AI Config `assistant` exists already")
+            && message.contains("fresh mock-ld"),
+        "{message}"
+    );
+    mock.shutdown().await;
+}

@@ -361,29 +361,42 @@ fn peak_rss_mb() -> f64 {
 }
 
 /// One scale run in this process (the child side of `scale`): the shipped
-/// `scenarios/scale-1m.toml` with its population set to `contexts`.
-async fn scale_child(contexts: u64) {
+/// `scenarios/scale-1m.toml` with its population set to `contexts`, making `requests`
+/// requests (each context in turn, again and again).
+async fn scale_child(contexts: u64, requests: u64) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/scale-1m.toml");
     let mut s = scenario::load(&path).expect("scenarios/scale-1m.toml is valid");
     s.population.count = contexts;
+    s.load.iterations = Some(requests);
     let started = Instant::now();
     let r = run(&s, Target::Embedded).await;
     let complete = r.events.as_ref().is_some_and(|e| e.complete);
     println!(
-        "scale: {contexts} contexts: wall {:.2} s (load {:.2} s, {:.0} evals/s), peak RSS {:.0} MB, events complete: {complete}",
+        "scale: {contexts} contexts, {requests} requests: wall {:.2} s (load {:.2} s, {:.0} evals/s), peak RSS {:.0} MB, events complete: {complete}",
         started.elapsed().as_secs_f64(),
         r.duration_ms / 1000.0,
         r.load.achieved_rate,
         peak_rss_mb()
     );
+    if let Some(events) = r.events.as_ref().filter(|e| !e.complete) {
+        let tracked: u64 = events.tracked.values().sum();
+        let received: u64 = events.received.values().sum();
+        println!(
+            "  tracked {tracked}, received {received}; evaluations (made, counted): {:?}",
+            events.evaluations
+        );
+    }
 }
 
-/// Each size in a fresh process, so peak RSS is that size's alone.
-fn scale(sizes: &[u64]) {
+/// Each (contexts, requests) in a fresh process, so peak RSS is that run's alone. A run of
+/// 100,000 requests lasts a second, too short for the event pipeline's memory to reach its
+/// steady state; 100,000 contexts over 1,000,000 requests shows what the population's size
+/// alone costs.
+fn scale(sizes: &[(u64, u64)]) {
     let exe = std::env::current_exe().expect("own path");
-    for size in sizes {
+    for (contexts, requests) in sizes {
         let out = std::process::Command::new(&exe)
-            .env(SCALE_ENV, size.to_string())
+            .env(SCALE_ENV, format!("{contexts}:{requests}"))
             .output()
             .expect("bench child runs");
         print!("{}", String::from_utf8_lossy(&out.stdout));
@@ -398,7 +411,9 @@ async fn main() {
     // As the `aiconfig-harness` binary does.
     aiconfig_harness::process::disable_transparent_huge_pages();
     if let Ok(size) = std::env::var(SCALE_ENV) {
-        return scale_child(size.parse().expect("a context count")).await;
+        let (contexts, requests) = size.split_once(':').expect("CONTEXTS:REQUESTS");
+        let count = |n: &str| n.parse().expect("a count");
+        return scale_child(count(contexts), count(requests)).await;
     }
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this without it, and must
     // only see that it works.
@@ -426,10 +441,14 @@ async fn main() {
         }
     }
     if wanted("scale") {
-        scale(if quick {
-            &[2_000]
+        if quick {
+            scale(&[(2_000, 2_000)]);
         } else {
-            &[100_000, 1_000_000]
-        });
+            scale(&[
+                (100_000, 100_000),
+                (100_000, 1_000_000),
+                (1_000_000, 1_000_000),
+            ]);
+        }
     }
 }

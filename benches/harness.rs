@@ -321,14 +321,31 @@ async fn overhead(contexts: u64, rounds: usize) {
     }
 }
 
+/// Saturation: the closed model's rate on the same scenario, `seconds` worth at `guess`/s.
+async fn saturation(guess: f64, seconds: u64) -> f64 {
+    let mock = quiet_mock().await;
+    let count = (guess * seconds as f64) as u64;
+    let s = scenario(count.max(1), "concurrency = 16", true);
+    let rate = run(&s, external(&mock)).await.load.achieved_rate;
+    mock.shutdown().await;
+    rate
+}
+
+/// A mock-ld that counts events but keeps none.
+async fn quiet_mock() -> MockLdHandle {
+    MockLd::start(mock_ld::Config {
+        max_stored_events: 0,
+        ..mock_ld::Config::default()
+    })
+    .await
+    .unwrap()
+}
+
 async fn open_accuracy(rates: &[f64], seconds: u64) {
+    let saturated = saturation(rates.iter().copied().fold(0.0, f64::max), seconds).await;
+    println!("open model: saturation (closed model, 16 workers, same scenario) {saturated:.0}/s");
     for &rate in rates {
-        let mock = MockLd::start(mock_ld::Config {
-            max_stored_events: 0,
-            ..mock_ld::Config::default()
-        })
-        .await
-        .unwrap();
+        let mock = quiet_mock().await;
         let count = (rate * seconds as f64) as u64;
         let s = scenario(
             count.max(1),
@@ -339,7 +356,8 @@ async fn open_accuracy(rates: &[f64], seconds: u64) {
         // Requests are evaluation-only, so the run's duration ends with the last start.
         let achieved = r.load.requests as f64 / (r.duration_ms / 1000.0);
         println!(
-            "open model: target {rate:.0}/s for {seconds} s: {} requests started, {achieved:.1}/s ({:+.2} %), corrected p99 {:.3} ms, raw p99 {:.3} ms",
+            "open model: target {rate:.0}/s ({:.0} % of saturation) for {seconds} s: {} requests started, {achieved:.1}/s ({:+.2} %), corrected p99 {:.3} ms, raw p99 {:.3} ms",
+            rate / saturated * 100.0,
             r.load.requests,
             (achieved / rate - 1.0) * 100.0,
             r.requests_corrected.p99_ms,
@@ -437,7 +455,14 @@ async fn main() {
         if quick {
             open_accuracy(&[200.0], 1).await;
         } else {
-            open_accuracy(&[1_000.0, 5_000.0, 20_000.0, 40_000.0], 5).await;
+            open_accuracy(
+                &[
+                    1_000.0, 5_000.0, 20_000.0, 40_000.0, 60_000.0, 80_000.0, 100_000.0, 120_000.0,
+                    140_000.0,
+                ],
+                5,
+            )
+            .await;
         }
     }
     if wanted("scale") {

@@ -63,9 +63,11 @@ pub struct RunArgs {
         hide_env_values = true
     )]
     pub api_token: Option<String>,
-    /// Where results go: DIR/results.json and DIR/summary.txt.
-    #[arg(long, value_name = "DIR", default_value = "reports/latest")]
-    pub out: PathBuf,
+    /// Where results go: DIR/results.json, DIR/summary.txt and the reports [default:
+    /// reports/SCENARIO/TIMESTAMP, the run's start in UTC, e.g.
+    /// reports/quickstart/20261122T151800Z]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// No progress bar (it is also off when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
@@ -148,6 +150,10 @@ pub async fn run(args: RunArgs) -> u8 {
         },
         _ => Target::Embedded,
     };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| run_directory(&scenario.name, std::time::SystemTime::now()));
     let cancel = CancellationToken::new();
     stop_on_ctrl_c(cancel.clone());
     let progress = !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -174,11 +180,11 @@ pub async fn run(args: RunArgs) -> u8 {
     };
     let summary = runner::results::render(&results);
     say!("{summary}");
-    if let Err(e) = write_results(&args.out, &results, &summary) {
-        return input_error(&format!("writing {}: {e}", args.out.display()));
+    if let Err(e) = write_results(&out, &results, &summary) {
+        return input_error(&format!("writing {}: {e}", out.display()));
     }
-    say_line!("\nresults: {}", args.out.join("results.json").display());
-    let compared = match report_run(&results, baseline.as_ref(), &args.compare, &args.out) {
+    say_line!("\nresults: {}", out.join("results.json").display());
+    let compared = match report_run(&results, baseline.as_ref(), &args.compare, &out) {
         Ok(code) => code,
         Err(message) => return input_error(&message),
     };
@@ -397,7 +403,51 @@ pub async fn demo(contexts: usize) -> u8 {
     }
 }
 
+/// `reports/SCENARIO/TIMESTAMP`: one directory per run, so runs never overwrite each other
+/// and sort by time. Characters a path should not carry become `-`, and a name that is
+/// only dots becomes `scenario`.
+fn run_directory(scenario: &str, started: std::time::SystemTime) -> PathBuf {
+    let mut name: String = scenario
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if name.chars().all(|c| c == '.') {
+        name = "scenario".into();
+    }
+    let stamp = chrono::DateTime::<chrono::Utc>::from(started).format("%Y%m%dT%H%M%SZ");
+    PathBuf::from("reports").join(name).join(stamp.to_string())
+}
+
 fn input_error(message: &str) -> u8 {
     eprintln!("aiconfig-harness: {message}");
     INPUT_ERROR
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn each_run_gets_a_directory_named_for_its_scenario_and_start() {
+        let started = UNIX_EPOCH + Duration::from_secs(1_795_360_680);
+        assert_eq!(
+            run_directory("quickstart", started),
+            PathBuf::from("reports/quickstart/20261122T151800Z")
+        );
+        assert_eq!(
+            run_directory("a b/../c", started),
+            PathBuf::from("reports/a-b-..-c/20261122T151800Z")
+        );
+        assert_eq!(
+            run_directory("..", started),
+            PathBuf::from("reports/scenario/20261122T151800Z")
+        );
+    }
 }

@@ -101,11 +101,10 @@ pub async fn open(
         tokio::spawn(async move {
             let started = Instant::now();
             let record = workload.request(n).await;
-            let mut metrics = shards[n as usize % SHARDS]
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
             finish(
-                &mut metrics,
+                &mut shards[n as usize % SHARDS]
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
                 &progress,
                 &record,
                 scheduled,

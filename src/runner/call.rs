@@ -190,6 +190,8 @@ impl Workload {
         started: Instant,
     ) -> StepRecord {
         let resolved = self.resolve(ai, step, context);
+        // Before the harness's own bookkeeping, which is not the AI layer's time.
+        let resolved_at = Instant::now();
         if let Some(slot) = step.served_slot {
             self.served.record(
                 slot,
@@ -197,7 +199,6 @@ impl Workload {
                 resolved.as_ref().map_or("", |r| r.tracker.variation_key()),
             );
         }
-        let resolved_at = Instant::now();
         let Some(resolved) = resolved else {
             return StepRecord::failed(&step.config, resolved_at - started, resolved_at);
         };

@@ -258,12 +258,7 @@ const LOOPS: [&str; 4] = [
 /// One round of the four loops, on a fresh mock-ld (a scenario's setup runs once per
 /// project).
 async fn overhead_round(contexts: u64, events: bool) -> Round {
-    let mock = MockLd::start(mock_ld::Config {
-        max_stored_events: 0,
-        ..mock_ld::Config::default()
-    })
-    .await
-    .unwrap();
+    let mock = quiet_mock().await;
     let s = scenario(contexts, "concurrency = 2", events);
     let through_run = run(&s, external(&mock)).await;
     let run_share = settled_count(&mock).await as f64 / contexts as f64;

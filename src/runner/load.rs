@@ -1,8 +1,10 @@
 //! Driving requests: the closed model (a fixed set of virtual users) and the open model
 //! (arrivals on a precomputed schedule, latency measured from each scheduled start).
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Instant;
 
 use tokio::sync::Semaphore;
@@ -12,8 +14,8 @@ use super::call::{RequestRecord, Workload};
 use super::schedule::Schedule;
 use crate::metrics::Metrics;
 
-/// Locks the open model's spawned requests share when recording; more shards than cores
-/// keeps them from contending.
+/// Locks the open model's requests that became tasks share when recording; more shards
+/// than cores keeps them from contending.
 const SHARDS: usize = 32;
 
 /// Live counters the progress display reads.
@@ -67,6 +69,12 @@ pub async fn closed(
 /// Starts request `n` at `schedule.due(n)` whatever happened before, with at most
 /// `max_in_flight` running. A request that waits for a slot is late, and its latency is
 /// counted from when it was due.
+///
+/// One dispatcher per runtime worker takes the next due request and runs it in place until
+/// it first waits; only then does it become a task of its own. Requests that never wait
+/// (evaluation without an LLM call) thus cost what they cost in the closed model, with no
+/// task, lock or cross-thread wake each; a task per request held the open model to about
+/// two thirds of the closed model's rate.
 pub async fn open(
     workload: Arc<Workload>,
     schedule: Schedule,
@@ -75,51 +83,115 @@ pub async fn open(
     cancel: CancellationToken,
     run_start: Instant,
 ) -> Metrics {
-    let shards: Arc<Vec<Mutex<Metrics>>> = Arc::new(
-        (0..SHARDS)
-            .map(|_| Mutex::new(Metrics::default()))
-            .collect(),
-    );
     // `acquire_many` below counts in u32.
     let permits = u32::try_from(max_in_flight.max(1)).unwrap_or(u32::MAX);
-    let slots = Arc::new(Semaphore::new(permits as usize));
-    for n in 0..schedule.total() {
-        let Some(due) = schedule.due(n) else { break };
-        let scheduled = run_start + due;
-        tokio::select! {
-            () = cancel.cancelled() => break,
-            () = tokio::time::sleep_until(scheduled.into()) => {}
-        }
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
-        };
-        progress.started.fetch_add(1, Ordering::Relaxed);
-        let (workload, shards, progress) = (workload.clone(), shards.clone(), progress.clone());
-        // Plain tasks, not a JoinSet: at 100,000 starts a second its bookkeeping showed.
-        // Each holds its slot until it has recorded, so holding every slot below means
-        // every request has finished.
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let record = workload.request(n).await;
-            finish(
-                &mut shards[n as usize % SHARDS]
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()),
-                &progress,
-                &record,
-                scheduled,
-                started,
-                run_start,
-            );
-            drop(slot);
-        });
-    }
-    let _every_request_finished = slots.acquire_many(permits).await;
-    let mut total = Metrics::default();
-    for shard in shards.iter() {
+    let shared = Arc::new(Arrivals {
+        workload,
+        schedule,
+        next: AtomicU64::new(0),
+        slots: Arc::new(Semaphore::new(permits as usize)),
+        waited: (0..SHARDS)
+            .map(|_| Mutex::new(Metrics::default()))
+            .collect(),
+        progress,
+        cancel,
+        run_start,
+    });
+    let dispatchers = tokio::runtime::Handle::current().metrics().num_workers();
+    let handles = (0..dispatchers.max(1))
+        .map(|_| tokio::spawn(dispatch(shared.clone())))
+        .collect();
+    let mut total = merge_all(handles).await;
+    // A request that became a task holds its slot until it has recorded, so holding every
+    // slot means every request has finished.
+    let _every_request_finished = shared.slots.acquire_many(permits).await;
+    for shard in &shared.waited {
         total.merge(&shard.lock().unwrap_or_else(|p| p.into_inner()));
     }
     total
+}
+
+/// What the open model's dispatchers share.
+struct Arrivals {
+    workload: Arc<Workload>,
+    schedule: Schedule,
+    /// The next request to start.
+    next: AtomicU64,
+    slots: Arc<Semaphore>,
+    /// Metrics of the requests that became tasks, in shards so they seldom contend.
+    waited: Vec<Mutex<Metrics>>,
+    progress: Arc<Progress>,
+    cancel: CancellationToken,
+    run_start: Instant,
+}
+
+/// Starts due requests until the schedule ends or the run is cancelled; returns the metrics
+/// of the requests it finished in place.
+async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
+    let mut metrics = Metrics::default();
+    let a = &*arrivals;
+    while !a.cancel.is_cancelled() {
+        let n = a.next.fetch_add(1, Ordering::Relaxed);
+        let Some(due) = a.schedule.due(n) else { break };
+        let scheduled = a.run_start + due;
+        // tokio's timer has millisecond resolution: a request due now is started at once,
+        // and one due later waits for the timer, with the others due by then behind it.
+        if Instant::now() < scheduled {
+            tokio::select! {
+                () = a.cancel.cancelled() => break,
+                () = tokio::time::sleep_until(scheduled.into()) => {}
+            }
+        }
+        let slot = match a.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => tokio::select! {
+                () = a.cancel.cancelled() => break,
+                slot = a.slots.clone().acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+            },
+        };
+        a.progress.started.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let workload = a.workload.clone();
+        let mut request = Box::pin(async move { workload.request(n).await });
+        match std::future::poll_fn(|cx| Poll::Ready(request.as_mut().poll(cx))).await {
+            Poll::Ready(record) => {
+                finish(
+                    &mut metrics,
+                    &a.progress,
+                    &record,
+                    scheduled,
+                    started,
+                    a.run_start,
+                );
+                drop(slot);
+                // Requests that finish in place never give the worker back otherwise.
+                tokio::task::coop::consume_budget().await;
+            }
+            Poll::Pending => {
+                let arrivals = arrivals.clone();
+                // The task's first poll registers its own waker in place of ours.
+                tokio::spawn(async move {
+                    let record = request.await;
+                    let a = &*arrivals;
+                    finish(
+                        &mut a.waited[n as usize % SHARDS]
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner()),
+                        &a.progress,
+                        &record,
+                        scheduled,
+                        started,
+                        a.run_start,
+                    );
+                    drop(slot);
+                });
+            }
+        }
+    }
+    metrics
 }
 
 fn finish(

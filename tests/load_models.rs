@@ -1,0 +1,135 @@
+//! The load models end to end, through `runner::run` on the embedded mock-ld with LLM calls
+//! that really wait: every scheduled request runs and is recorded once, the open model
+//! counts a wait for a slot in the corrected latency and not in the raw one, and a
+//! cancelled run stops early and is marked partial.
+//!
+//! Only lower bounds on time are asserted (an LLM call cannot end before its latency), so a
+//! slow machine cannot fail these tests.
+
+use std::time::Duration;
+
+use aiconfig_harness::runner::results::RunResults;
+use aiconfig_harness::runner::{self, RunOptions, Target};
+use aiconfig_harness::scenario::{self, Scenario};
+use tokio_util::sync::CancellationToken;
+
+/// One completion config whose every call takes 50 ms; `load` is the `[load]` table's body.
+fn scenario(load: &str) -> Scenario {
+    let text = format!(
+        r#"
+name = "load-models"
+seed = 3
+[[ai_configs]]
+key = "assistant"
+[[ai_configs.variations]]
+key = "only"
+model = {{ name = "model-a" }}
+messages = [{{ role = "system", content = "Be brief." }}]
+[[ai_configs.targeting]]
+kind = "updateFallthroughVariationOrRollout"
+variation = "only"
+[population]
+count = 100
+[load]
+{load}
+[llm.models.model-a]
+latency = {{ median = "50ms", p99 = "50ms" }}
+ttft = {{ median = "10ms", p99 = "10ms" }}
+error_rate = 0
+"#
+    );
+    scenario::parse("inline.toml".as_ref(), &text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn run(scenario: &Scenario, cancel: CancellationToken) -> RunResults {
+    let options = RunOptions {
+        target: Target::Embedded,
+        progress: false,
+        cancel,
+    };
+    runner::run(scenario, options)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+fn ai_calls(results: &RunResults) -> u64 {
+    results.configs["assistant"].variations["only"].ai_calls
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_run_short_of_slots_counts_the_wait_in_corrected_latency_only() {
+    // 200 requests due over 1 s, but 4 slots of 50 ms calls serve at most 80 a second: the
+    // last requests start about 1.5 s after they were due.
+    let s = scenario("model = \"open\"\nrate = 200\nduration = \"1s\"\nmax_in_flight = 4");
+    let r = run(&s, CancellationToken::new()).await;
+    assert!(!r.partial);
+    assert_eq!((r.load.requests, r.load.failed_requests), (200, 0));
+    assert_eq!(ai_calls(&r), 200);
+    assert_eq!(r.requests_corrected.count, 200);
+    assert_eq!(r.requests_raw.count, 200);
+    // 200 calls of 50 ms, 4 at a time, take 2.5 s at least.
+    assert!(r.duration_ms >= 2_450.0, "{} ms", r.duration_ms);
+    assert!(r.requests_raw.min_ms >= 49.0, "{:?}", r.requests_raw);
+    assert!(
+        r.requests_corrected.max_ms >= 1_400.0,
+        "the last requests waited for a slot: {:?}",
+        r.requests_corrected
+    );
+    assert!(r.requests_corrected.p99_ms > r.requests_raw.p99_ms);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_run_with_slots_to_spare_runs_every_scheduled_request() {
+    let s = scenario("model = \"open\"\nrate = 400\nduration = \"500ms\"");
+    let r = run(&s, CancellationToken::new()).await;
+    assert_eq!((r.load.requests, r.load.failed_requests), (200, 0));
+    assert_eq!(ai_calls(&r), 200);
+    assert_eq!(r.load.target_rate, Some(400.0));
+    // The last request is due at 500 ms and its call takes 50 ms.
+    assert!(r.duration_ms >= 549.0, "{} ms", r.duration_ms);
+    assert!(r.requests_raw.min_ms >= 49.0, "{:?}", r.requests_raw);
+    assert!(r.requests_corrected.min_ms >= r.requests_raw.min_ms);
+    let per_second: u64 = r.timeline.iter().map(|s| s.requests).sum();
+    assert_eq!(per_second, 200, "each request is in the timeline once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_run_makes_its_iterations_with_its_virtual_users() {
+    let s = scenario("concurrency = 5\niterations = 50");
+    let r = run(&s, CancellationToken::new()).await;
+    assert_eq!((r.load.requests, r.load.failed_requests), (50, 0));
+    assert_eq!(ai_calls(&r), 50);
+    // 5 users, 10 calls of 50 ms each, one after the other.
+    assert!(r.duration_ms >= 490.0, "{} ms", r.duration_ms);
+    // Closed-model requests start when a user is free: nothing to correct.
+    assert_eq!(r.requests_corrected.count, r.requests_raw.count);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_stops_early_and_is_marked_partial() {
+    for load in [
+        "model = \"open\"\nrate = 100\nduration = \"20s\"",
+        "concurrency = 2\niterations = 400",
+    ] {
+        let s = scenario(load);
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            stop.cancel();
+        });
+        let r = run(&s, cancel).await;
+        assert!(r.partial, "{load}");
+        // Either load would take 10 s or more; some requests ran before the stop.
+        assert!(
+            (1..400).contains(&r.load.requests),
+            "{load}: {}",
+            r.load.requests
+        );
+        assert_eq!(
+            ai_calls(&r),
+            r.load.requests,
+            "{load}: every started request finished"
+        );
+    }
+}

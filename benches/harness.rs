@@ -169,6 +169,30 @@ async fn bare_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) 
     (rate, counted_share(mock, client, count).await)
 }
 
+/// The SDK calls Python's AI SDK makes per `completion_config`, made directly: the usage
+/// event, then `json_variation` with the AI default. What `run` costs beyond this is the
+/// harness's own, AI layer (reading the variation, templates, tracker) included.
+async fn bare_sdk_calls_loop(
+    mock: &MockLdHandle,
+    s: &scenario::Scenario,
+    threads: usize,
+) -> (Rate, f64) {
+    let (client, contexts) = client_and_contexts(mock, s).await;
+    let (sdk, count) = (client.clone(), contexts.len());
+    let default = AiCompletionConfigDefault::default().to_json();
+    let rate = rate_of(count, threads, move |i| {
+        let context = &contexts[i];
+        sdk.track_metric(
+            context.clone(),
+            "$ld:ai:usage:completion-config",
+            1.0,
+            "assistant",
+        );
+        std::hint::black_box(sdk.json_variation(context, "assistant", default.clone()));
+    });
+    (rate, counted_share(mock, client, count).await)
+}
+
 /// The same loop through the AI layer (`completion_config`), which adds the usage event
 /// Python's AI SDK sends: what `run` costs beyond it is the runner's own.
 async fn bare_ai_loop(mock: &MockLdHandle, s: &scenario::Scenario, threads: usize) -> (Rate, f64) {
@@ -244,18 +268,19 @@ async fn settled_count(mock: &MockLdHandle) -> u64 {
 /// mock-ld counted.
 #[derive(Default)]
 struct Round {
-    rates: [Rate; 4],
-    counted: [f64; 4],
+    rates: [Rate; 5],
+    counted: [f64; 5],
 }
 
-const LOOPS: [&str; 4] = [
+const LOOPS: [&str; 5] = [
     "run",
     "bare json_variation",
+    "bare AI SDK calls (usage event + json_variation)",
     "bare AI layer",
     "bare AI layer building contexts",
 ];
 
-/// One round of the four loops, on a fresh mock-ld (a scenario's setup runs once per
+/// One round of the five loops, on a fresh mock-ld (a scenario's setup runs once per
 /// project).
 async fn overhead_round(contexts: u64, events: bool) -> Round {
     let mock = quiet_mock().await;
@@ -264,6 +289,7 @@ async fn overhead_round(contexts: u64, events: bool) -> Round {
     let run_share = settled_count(&mock).await as f64 / contexts as f64;
     mock.events().clear();
     let (bare, bare_share) = bare_loop(&mock, &s, 2).await;
+    let (sdk_calls, sdk_calls_share) = bare_sdk_calls_loop(&mock, &s, 2).await;
     let (bare_ai, bare_ai_share) = bare_ai_loop(&mock, &s, 2).await;
     let (building, building_share) = bare_ai_building_loop(&mock, &s, 2).await;
     mock.shutdown().await;
@@ -273,8 +299,14 @@ async fn overhead_round(contexts: u64, events: bool) -> Round {
         cpu: load.requests as f64 / load.cpu_seconds.expect("process CPU time"),
     };
     Round {
-        rates: [run_rate, bare, bare_ai, building],
-        counted: [run_share, bare_share, bare_ai_share, building_share],
+        rates: [run_rate, bare, sdk_calls, bare_ai, building],
+        counted: [
+            run_share,
+            bare_share,
+            sdk_calls_share,
+            bare_ai_share,
+            building_share,
+        ],
     }
 }
 
@@ -283,36 +315,64 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-/// The loops take well under a second each, and this machine's speed drifts by tens of
-/// percent from one second to the next: rounds interleave the loops, and ratios are of
-/// medians over the rounds.
+/// The loops take about a second each, and this machine's speed drifts by tens of percent
+/// from one second to the next: rounds interleave the loops, and each ratio is taken within
+/// a round (the median over the rounds is printed, with the lowest and highest).
 async fn overhead(contexts: u64, rounds: usize) {
     for events in [false, true] {
         let mut all = Vec::new();
-        for _ in 0..rounds {
-            all.push(overhead_round(contexts, events).await);
+        for round in 1..=rounds {
+            let r = overhead_round(contexts, events).await;
+            let rates: Vec<String> = r.rates.iter().map(|r| format!("{:.0}", r.wall)).collect();
+            println!(
+                "  events {}, round {round}: evals/s {}",
+                if events { "on" } else { "off" },
+                rates.join(", ")
+            );
+            all.push(r);
         }
         let label = if events { "on" } else { "off" };
         println!(
-            "overhead, events {label}: {contexts} contexts, 2 workers, median of {rounds} rounds"
+            "overhead, events {label}: {contexts} contexts, 2 workers, {rounds} rounds; run / loop within each round: median (lowest–highest)"
         );
-        let wall = |i: usize| median(all.iter().map(|r| r.rates[i].wall).collect());
-        let cpu = |i: usize| median(all.iter().map(|r| r.rates[i].cpu).collect());
-        for (i, name) in LOOPS.iter().enumerate() {
+        for (i, name) in LOOPS.iter().enumerate().skip(1) {
+            let ratios = |rate: fn(&Rate) -> f64| {
+                let mut r: Vec<f64> = all
+                    .iter()
+                    .map(|r| rate(&r.rates[0]) / rate(&r.rates[i]))
+                    .collect();
+                r.sort_by(f64::total_cmp);
+                format!("{:.2} ({:.2}–{:.2})", r[r.len() / 2], r[0], r[r.len() - 1])
+            };
             let counted = if events {
                 let least = all.iter().map(|r| r.counted[i]).fold(1.0, f64::min);
-                format!("; mock-ld counted at least {:.1} %", least * 100.0)
+                format!(
+                    "; mock-ld counted at least {:.1} % of its evaluations",
+                    least * 100.0
+                )
             } else {
                 String::new()
             };
             println!(
-                "  {name}: {:.0} evals/s, run / this = {:.2}; {:.0} evals per CPU-second, run / this = {:.2}{counted}",
-                wall(i),
-                wall(0) / wall(i),
-                cpu(i),
-                cpu(0) / cpu(i)
+                "  {name}: {:.0} evals/s; run / this by wall time {}, by CPU time {}{counted}",
+                median(all.iter().map(|r| r.rates[i].wall).collect()),
+                ratios(|r| r.wall),
+                ratios(|r| r.cpu),
             );
         }
+        let run_counted = if events {
+            let least = all.iter().map(|r| r.counted[0]).fold(1.0, f64::min);
+            format!(
+                "; mock-ld counted at least {:.1} % of its evaluations",
+                least * 100.0
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "  run: {:.0} evals/s{run_counted}",
+            median(all.iter().map(|r| r.rates[0].wall).collect())
+        );
     }
 }
 
@@ -443,7 +503,7 @@ async fn main() {
         if quick {
             overhead(2_000, 1).await;
         } else {
-            overhead(300_000, 5).await;
+            overhead(300_000, 7).await;
         }
     }
     if wanted("open") {

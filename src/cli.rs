@@ -28,6 +28,24 @@ macro_rules! say_line {
     }};
 }
 
+/// Where a command's lines for people go: stdout, or stderr when stdout carries JSON.
+#[derive(Clone, Copy)]
+enum Console {
+    Stdout,
+    Stderr,
+}
+
+impl Console {
+    /// Writes `text`; a closed pipe (`| head`) is not an error worth a panic.
+    fn say(self, text: std::fmt::Arguments) {
+        use std::io::Write as _;
+        let _ = match self {
+            Console::Stdout => std::io::stdout().lock().write_fmt(text),
+            Console::Stderr => std::io::stderr().lock().write_fmt(text),
+        };
+    }
+}
+
 pub const OK: u8 = 0;
 pub const CHECK_FAILED: u8 = 1;
 pub const INPUT_ERROR: u8 = 2;
@@ -71,6 +89,10 @@ pub struct RunArgs {
     /// No progress bar (it is also off when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Print the results (results.json) on stdout instead of the summary, which goes to
+    /// stderr with the other messages.
+    #[arg(long)]
+    pub json: bool,
     /// Model prices: JSON, USD per million tokens (`{"MODEL": {"input", "output",
     /// "cachedInput"}}`) or LiteLLM's model_prices_and_context_window.json as is. They go over
     /// the shipped list prices; a scenario's [prices] go over them.
@@ -178,16 +200,28 @@ pub async fn run(args: RunArgs) -> u8 {
         Ok(results) => results,
         Err(error) => return input_error(&format!("{error:#}")),
     };
+    let console = if args.json {
+        Console::Stderr
+    } else {
+        Console::Stdout
+    };
     let summary = runner::results::render(&results);
-    say!("{summary}");
-    if let Err(e) = write_results(&out, &results, &summary) {
-        return input_error(&format!("writing {}: {e}", out.display()));
-    }
-    say_line!("\nresults: {}", out.join("results.json").display());
-    let compared = match report_run(&results, baseline.as_ref(), &args.compare, &out) {
+    console.say(format_args!("{summary}"));
+    let json = match write_results(&out, &results, &summary) {
+        Ok(json) => json,
+        Err(e) => return input_error(&format!("writing {}: {e}", out.display())),
+    };
+    console.say(format_args!(
+        "\nresults: {}\n",
+        out.join("results.json").display()
+    ));
+    let compared = match report_run(&results, baseline.as_ref(), &args.compare, &out, console) {
         Ok(code) => code,
         Err(message) => return input_error(&message),
     };
+    if args.json {
+        say!("{json}");
+    }
     verdict(&results).max(compared)
 }
 
@@ -198,6 +232,7 @@ fn report_run(
     baseline: Option<&Baseline>,
     flags: &CompareFlags,
     out: &Path,
+    console: Console,
 ) -> Result<u8, String> {
     let results =
         report::input::from_run(results).map_err(|e| format!("reading the results back: {e}"))?;
@@ -205,9 +240,9 @@ fn report_run(
         .map(|b| comparison(b, &results, flags))
         .transpose()?;
     if let Some(c) = &comparison {
-        say!("\n{}", c.text());
+        console.say(format_args!("\n{}", c.text()));
     }
-    write_reports(&results, comparison.as_ref(), out)?;
+    write_reports(&results, comparison.as_ref(), out, console)?;
     Ok(comparison.map_or(OK, |c| {
         if c.regressions() == 0 {
             OK
@@ -242,10 +277,11 @@ fn write_reports(
     results: &Results,
     comparison: Option<&Comparison>,
     out: &Path,
+    console: Console,
 ) -> Result<(), String> {
     let written = report::write(results, comparison, out).map_err(|e| e.to_string())?;
     let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-    say_line!("reports: {}", names.join(", "));
+    console.say(format_args!("reports: {}\n", names.join(", ")));
     Ok(())
 }
 
@@ -270,7 +306,7 @@ pub fn report(args: ReportArgs) -> u8 {
             .unwrap_or(Path::new("."))
             .to_path_buf()
     });
-    if let Err(message) = write_reports(&results, None, &out) {
+    if let Err(message) = write_reports(&results, None, &out, Console::Stdout) {
         return input_error(&message);
     }
     if results.checks.passed {
@@ -353,11 +389,13 @@ fn load_scenario(path: Option<&Path>) -> Result<Scenario, String> {
     }
 }
 
-fn write_results(dir: &Path, results: &RunResults, summary: &str) -> std::io::Result<()> {
+/// Writes results.json and summary.txt; returns results.json's text.
+fn write_results(dir: &Path, results: &RunResults, summary: &str) -> std::io::Result<String> {
     std::fs::create_dir_all(dir)?;
-    let json = serde_json::to_string_pretty(results).map_err(std::io::Error::other)?;
-    std::fs::write(dir.join("results.json"), json + "\n")?;
-    std::fs::write(dir.join("summary.txt"), summary)
+    let json = serde_json::to_string_pretty(results).map_err(std::io::Error::other)? + "\n";
+    std::fs::write(dir.join("results.json"), &json)?;
+    std::fs::write(dir.join("summary.txt"), summary)?;
+    Ok(json)
 }
 
 /// The first Ctrl-C stops the load and keeps what was measured; a second one exits.

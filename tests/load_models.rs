@@ -1,7 +1,8 @@
 //! The load models end to end, through `runner::run` on the embedded mock-ld with LLM calls
 //! that really wait: every scheduled request runs and is recorded once, the open model
-//! counts a wait for a slot in the corrected latency and not in the raw one, and a
-//! cancelled run stops early and is marked partial.
+//! counts a wait for a slot in the corrected latency and not in the raw one, a cancelled
+//! run stops early and is marked partial, and `llm.time_scale` reaches models the scenario
+//! does not describe.
 //!
 //! Only lower bounds on time are asserted (an LLM call cannot end before its latency), so a
 //! slow machine cannot fail these tests.
@@ -11,11 +12,21 @@ use std::time::Duration;
 use aiconfig_harness::runner::results::RunResults;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario::{self, Scenario};
+use mock_ld::llm::DEFAULT_MODEL;
+use mock_ld::MockLd;
 use tokio_util::sync::CancellationToken;
 
 /// One completion config whose every call takes 50 ms; `load` is the `[load]` table's body.
 fn scenario(load: &str) -> Scenario {
-    let text = format!(
+    parse(&scenario_text(load))
+}
+
+fn parse(text: &str) -> Scenario {
+    scenario::parse("inline.toml".as_ref(), text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn scenario_text(load: &str) -> String {
+    format!(
         r#"
 name = "load-models"
 seed = 3
@@ -37,13 +48,16 @@ latency = {{ median = "50ms", p99 = "50ms" }}
 ttft = {{ median = "10ms", p99 = "10ms" }}
 error_rate = 0
 "#
-    );
-    scenario::parse("inline.toml".as_ref(), &text).unwrap_or_else(|e| panic!("{e}"))
+    )
 }
 
 async fn run(scenario: &Scenario, cancel: CancellationToken) -> RunResults {
+    run_on(scenario, Target::Embedded, cancel).await
+}
+
+async fn run_on(scenario: &Scenario, target: Target, cancel: CancellationToken) -> RunResults {
     let options = RunOptions {
-        target: Target::Embedded,
+        target,
         progress: false,
         cancel,
     };
@@ -132,4 +146,35 @@ async fn a_cancelled_run_stops_early_and_is_marked_partial() {
             "{load}: every started request finished"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_scale_reaches_models_without_a_profile() {
+    let mock = MockLd::start(mock_ld::Config::default()).await.unwrap();
+    let target = Target::External {
+        sdk_url: mock.base_url(),
+        stream_url: None,
+        events_url: None,
+        api_url: mock.base_url(),
+        sdk_key: mock.config().sdk_key.clone(),
+        api_token: mock.config().api_token.clone(),
+    };
+    // model-b has no [llm.models] entry: mock-ld answers it with its default profile.
+    let text = scenario_text("concurrency = 4\niterations = 20")
+        .replace("name = \"model-a\"", "name = \"model-b\"")
+        .replace(
+            "[llm.models.model-a]",
+            "[llm]\ntime_scale = 0.05\n[llm.models.model-a]",
+        );
+    let r = run_on(&parse(&text), target, CancellationToken::new()).await;
+    assert_eq!(ai_calls(&r), 20);
+    let profiles = mock.llm().profiles();
+    assert_eq!(profiles[DEFAULT_MODEL].time_scale, 0.05);
+    assert_eq!(profiles["model-a"].time_scale, 0.05);
+    // The rest of the default profile is kept.
+    assert_eq!(
+        profiles[DEFAULT_MODEL].latency_ms,
+        mock_ld::llm::Profile::default().latency_ms
+    );
+    mock.shutdown().await;
 }

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use launchdarkly_server_sdk::Client;
 use mock_ld::{MockLd, MockLdHandle};
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::checks::outcome::Checks;
@@ -474,12 +474,14 @@ async fn is_mock_ld(admin: &str) -> bool {
     response.is_ok_and(|r| r.status().is_success())
 }
 
-/// Tells mock-ld's simulated provider how each model behaves.
+/// Tells mock-ld's simulated provider how each model behaves. `time_scale` applies to
+/// every model, those the scenario does not describe included (mock-ld's `default`).
 async fn set_llm_profiles(
     http: &reqwest::Client,
     admin: &str,
     scenario: &Scenario,
 ) -> Result<(), RunError> {
+    scale_default_profile(http, admin, scenario.llm.time_scale).await?;
     for (model, b) in &scenario.llm.models {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let mut profile = json!({
@@ -496,18 +498,52 @@ async fn set_llm_profiles(
         if let Some(status) = b.error_status {
             profile["errorStatus"] = json!(status);
         }
-        let url = format!("{admin}/llm/models/{model}");
-        let response = http
-            .put(&url)
-            .json(&profile)
-            .send()
-            .await
-            .map_err(|e| RunError::Scenario(format!("PUT {url}: {e}")))?;
-        if !response.status().is_success() {
-            let status = response.status();
-            let body = response.text().await.unwrap_or_default();
-            return Err(RunError::Scenario(format!("PUT {url}: {status}: {body}")));
-        }
+        put_llm_profile(http, admin, model, &profile).await?;
+    }
+    Ok(())
+}
+
+/// Sets the time scale of mock-ld's profile for models without one of their own, keeping
+/// the rest of it (a mock-ld started with `--llm FILE` may have its own default).
+async fn scale_default_profile(
+    http: &reqwest::Client,
+    admin: &str,
+    time_scale: f64,
+) -> Result<(), RunError> {
+    let url = format!("{admin}/llm/models");
+    let failed = |e: String| RunError::Scenario(format!("GET {url}: {e}"));
+    let response = http
+        .get(&url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| failed(e.to_string()))?;
+    let mut profiles: serde_json::Map<String, Value> =
+        response.json().await.map_err(|e| failed(e.to_string()))?;
+    let mut default = profiles
+        .remove(mock_ld::llm::DEFAULT_MODEL)
+        .unwrap_or_else(|| json!({}));
+    default["timeScale"] = json!(time_scale);
+    put_llm_profile(http, admin, mock_ld::llm::DEFAULT_MODEL, &default).await
+}
+
+async fn put_llm_profile(
+    http: &reqwest::Client,
+    admin: &str,
+    model: &str,
+    profile: &Value,
+) -> Result<(), RunError> {
+    let url = format!("{admin}/llm/models/{model}");
+    let response = http
+        .put(&url)
+        .json(profile)
+        .send()
+        .await
+        .map_err(|e| RunError::Scenario(format!("PUT {url}: {e}")))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        return Err(RunError::Scenario(format!("PUT {url}: {status}: {body}")));
     }
     Ok(())
 }

@@ -1,0 +1,120 @@
+//! `aiconfig-harness run` as a CI job runs it: the binary, a scenario file, and its exit
+//! code (0 every check passed, 1 a check failed, 2 bad input), with `--json` putting the
+//! results, and nothing else, on stdout.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A small run: 200 evaluations and LLM calls that answer at once; `checks` is appended.
+fn scenario(checks: &str) -> String {
+    format!(
+        r#"name = "cli-run"
+seed = 5
+
+[[ai_configs]]
+key = "assistant"
+[[ai_configs.variations]]
+key = "only"
+model = {{ name = "model-a" }}
+messages = [{{ role = "system", content = "Be brief." }}]
+[[ai_configs.targeting]]
+kind = "updateFallthroughVariationOrRollout"
+variation = "only"
+
+[population]
+count = 200
+
+[llm]
+time_scale = 0
+
+{checks}"#
+    )
+}
+
+/// A directory of its own for each test (they run in parallel).
+fn workdir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("aiconfig-cli-run-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(dir: &Path, text: &str, extra: &[&str]) -> Output {
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, text).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_aiconfig-harness"))
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .arg("--no-progress")
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn json_puts_the_results_alone_on_stdout_and_the_summary_on_stderr() {
+    let dir = workdir("json");
+    let out = run(
+        &dir,
+        &scenario("[[checks]]\nkind = \"events_complete\"\n"),
+        &["--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is JSON ({e}): {}", text(&out.stdout)));
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/results.json")).unwrap())
+            .unwrap();
+    assert_eq!(printed, written);
+    assert_eq!(printed["load"]["requests"], 200);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("scenario cli-run: 200 requests"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("results: "), "{stderr}");
+}
+
+#[test]
+fn without_json_the_summary_is_on_stdout() {
+    let dir = workdir("summary");
+    let out = run(&dir, &scenario(""), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("scenario cli-run: 200 requests"),
+        "{stdout}"
+    );
+    assert!(dir.join("out/summary.txt").is_file());
+}
+
+#[test]
+fn a_failed_check_exits_1() {
+    let dir = workdir("failed");
+    // Every call takes at least a microsecond: a zero maximum cannot hold.
+    let checks = "[[checks]]\nkind = \"threshold\"\nmetric = \"end_to_end.p50\"\nmax = \"0ms\"\n";
+    let out = run(&dir, &scenario(checks), &["--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["checks"]["passed"], false, "{printed}");
+}
+
+#[test]
+fn a_bad_scenario_exits_2_naming_file_line_and_column() {
+    let dir = workdir("bad");
+    let bad = scenario("").replace("count = 200", "count = 200\ncolour = \"blue\"");
+    let out = run(&dir, &bad, &["--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("scenario.toml:16:1"), "{stderr}");
+    assert!(stderr.contains("field `population.colour`"), "{stderr}");
+}

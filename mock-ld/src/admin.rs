@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::AppError;
@@ -25,11 +25,15 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/environments", get(list_environments))
         .route(
             "/admin/environments/{env}/flags/{key}",
-            get(get_flag).put(put_flag).delete(delete_flag),
+            get(get_item::<Flag>)
+                .put(put_item::<Flag>)
+                .delete(delete_item::<Flag>),
         )
         .route(
             "/admin/environments/{env}/segments/{key}",
-            get(get_segment).put(put_segment).delete(delete_segment),
+            get(get_item::<Segment>)
+                .put(put_item::<Segment>)
+                .delete(delete_item::<Segment>),
         )
         .route("/admin/events", get(list_events))
         .route("/admin/events/stats", get(event_stats))
@@ -68,33 +72,75 @@ async fn list_environments(State(state): State<AppState>) -> Json<serde_json::Va
     Json(json!({ "items": items, "totalCount": items.len() }))
 }
 
-async fn get_flag(
+/// What `/admin` can read, replace and delete in an environment: flags and segments.
+trait Item: Serialize + DeserializeOwned + Send + 'static {
+    /// The word for it in errors.
+    const KIND: &'static str;
+    fn key_mut(&mut self) -> &mut String;
+    fn get(env: &Environment, key: &str) -> Option<Self>;
+    fn upsert(env: &Environment, item: Self) -> Self;
+    /// The deleted item's version, if there was one.
+    fn delete(env: &Environment, key: &str) -> Option<u64>;
+}
+
+impl Item for Flag {
+    const KIND: &'static str = "flag";
+    fn key_mut(&mut self) -> &mut String {
+        &mut self.key
+    }
+    fn get(env: &Environment, key: &str) -> Option<Self> {
+        env.flag(key)
+    }
+    fn upsert(env: &Environment, item: Self) -> Self {
+        env.upsert_flag(item)
+    }
+    fn delete(env: &Environment, key: &str) -> Option<u64> {
+        env.delete_flag(key)
+    }
+}
+
+impl Item for Segment {
+    const KIND: &'static str = "segment";
+    fn key_mut(&mut self) -> &mut String {
+        &mut self.key
+    }
+    fn get(env: &Environment, key: &str) -> Option<Self> {
+        env.segment(key)
+    }
+    fn upsert(env: &Environment, item: Self) -> Self {
+        env.upsert_segment(item)
+    }
+    fn delete(env: &Environment, key: &str) -> Option<u64> {
+        env.delete_segment(key)
+    }
+}
+
+async fn get_item<T: Item>(
     State(state): State<AppState>,
     Path((env, key)): Path<(String, String)>,
     Query(q): Query<ProjectQuery>,
-) -> Result<Json<Flag>, AppError> {
+) -> Result<Json<T>, AppError> {
     let env = environment(&state, &q.project, &env)?;
-    env.flag(&key)
+    T::get(&env, &key)
         .map(Json)
-        .ok_or_else(|| AppError::not_found("flag", &key))
+        .ok_or_else(|| AppError::not_found(T::KIND, &key))
 }
 
-async fn put_flag(
+async fn put_item<T: Item>(
     State(state): State<AppState>,
     Path((env, key)): Path<(String, String)>,
     Query(q): Query<ProjectQuery>,
     body: Bytes,
-) -> Result<Json<Flag>, AppError> {
+) -> Result<Json<T>, AppError> {
     let env = environment(&state, &q.project, &env)?;
-    let mut flag: Flag = parse_item(&body, &key, |f: &Flag| &f.key)?;
-    flag.key = key;
+    let item: T = parse_item(&body, &key)?;
     let stored = state
         .api
-        .write_store(&q.project, || env.upsert_flag(flag))?;
+        .write_store(&q.project, || T::upsert(&env, item))?;
     Ok(Json(stored))
 }
 
-async fn delete_flag(
+async fn delete_item<T: Item>(
     State(state): State<AppState>,
     Path((env, key)): Path<(String, String)>,
     Query(q): Query<ProjectQuery>,
@@ -102,61 +148,15 @@ async fn delete_flag(
     let env = environment(&state, &q.project, &env)?;
     let deleted = state
         .api
-        .write_store(&q.project, || env.delete_flag(&key))?;
+        .write_store(&q.project, || T::delete(&env, &key))?;
     deleted
         .map(|_| StatusCode::NO_CONTENT)
-        .ok_or_else(|| AppError::not_found("flag", &key))
+        .ok_or_else(|| AppError::not_found(T::KIND, &key))
 }
 
-async fn get_segment(
-    State(state): State<AppState>,
-    Path((env, key)): Path<(String, String)>,
-    Query(q): Query<ProjectQuery>,
-) -> Result<Json<Segment>, AppError> {
-    let env = environment(&state, &q.project, &env)?;
-    env.segment(&key)
-        .map(Json)
-        .ok_or_else(|| AppError::not_found("segment", &key))
-}
-
-async fn put_segment(
-    State(state): State<AppState>,
-    Path((env, key)): Path<(String, String)>,
-    Query(q): Query<ProjectQuery>,
-    body: Bytes,
-) -> Result<Json<Segment>, AppError> {
-    let env = environment(&state, &q.project, &env)?;
-    let mut segment: Segment = parse_item(&body, &key, |s: &Segment| &s.key)?;
-    segment.key = key;
-    let stored = state
-        .api
-        .write_store(&q.project, || env.upsert_segment(segment))?;
-    Ok(Json(stored))
-}
-
-async fn delete_segment(
-    State(state): State<AppState>,
-    Path((env, key)): Path<(String, String)>,
-    Query(q): Query<ProjectQuery>,
-) -> Result<StatusCode, AppError> {
-    let env = environment(&state, &q.project, &env)?;
-    let deleted = state
-        .api
-        .write_store(&q.project, || env.delete_segment(&key))?;
-    deleted
-        .map(|_| StatusCode::NO_CONTENT)
-        .ok_or_else(|| AppError::not_found("segment", &key))
-}
-
-/// Parses a flag or segment body, naming the field and position of any error. A key in the
-/// body must agree with the key in the path.
-fn parse_item<T: DeserializeOwned>(
-    body: &[u8],
-    path_key: &str,
-    key_of: impl Fn(&T) -> &String,
-) -> Result<T, AppError> {
+fn parse_item<T: Item>(body: &[u8], path_key: &str) -> Result<T, AppError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    let item: T = serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut item: T = serde_path_to_error::deserialize(de).map_err(|e| {
         let inner = e.inner();
         AppError::bad_request(format!(
             "line {} column {}: field `{}`: {}",
@@ -166,12 +166,13 @@ fn parse_item<T: DeserializeOwned>(
             inner
         ))
     })?;
-    let body_key = key_of(&item);
-    if !body_key.is_empty() && body_key != path_key {
+    let key = item.key_mut();
+    if !key.is_empty() && key != path_key {
         return Err(AppError::bad_request(format!(
-            "the body's key {body_key:?} differs from the key {path_key:?} in the path"
+            "the body's key {key:?} differs from the key {path_key:?} in the path"
         )));
     }
+    path_key.clone_into(key);
     Ok(item)
 }
 

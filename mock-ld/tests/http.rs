@@ -390,6 +390,31 @@ async fn admin_put_errors_name_the_field() {
 }
 
 #[tokio::test]
+async fn admin_segments_are_put_read_and_deleted_by_the_path_key() {
+    let mock = start().await;
+    let http = Client::new();
+    let url = format!("{}/admin/environments/test/segments/beta", mock.base_url());
+    let put = http
+        .put(&url)
+        .json(&json!({"included": ["u1"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    let read: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (&read["key"], &read["included"]),
+        (&json!("beta"), &json!(["u1"]))
+    );
+    let deleted = http.delete(&url).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let gone = http.get(&url).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    let error: Value = gone.json().await.unwrap();
+    assert_eq!(error["message"], "no segment with key \"beta\"");
+}
+
+#[tokio::test]
 async fn shutdown_ends_open_streams() {
     let mock = start().await;
     let response = Client::new()

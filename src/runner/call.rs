@@ -39,12 +39,12 @@ pub struct Workload {
     cost_by: Vec<(String, Reference)>,
     /// The context-kind label of each fixed context, then the one every generated context
     /// shares: made once rather than per request.
-    kind_labels: Vec<Arc<str>>,
+    kind_labels: Vec<String>,
 }
 
 /// A scenario step with its variables converted once, not per request.
 struct PreparedStep {
-    config: Arc<str>,
+    config: String,
     mode: Mode,
     variables: Variables,
     prompt: String,
@@ -55,9 +55,11 @@ struct PreparedStep {
     served_slot: Option<usize>,
 }
 
-/// What one step did.
+/// What one step did. Names are indices into the [`Workload`]: a shared `Arc` cloned per
+/// request is a cache line passed between the cores at every request.
 pub struct StepRecord {
-    config: Arc<str>,
+    /// Its index in the workload's steps.
+    step: usize,
     /// The served variation's model, which the LLM call asked for.
     model: Option<Arc<ModelConfig>>,
     /// The run's tracker, which knows the served variation; none when the AI layer could
@@ -80,7 +82,8 @@ pub struct StepRecord {
 pub struct RequestRecord {
     /// When its last step ended.
     pub ended: Instant,
-    context_kind: Arc<str>,
+    /// Its context's index in the workload's context-kind labels.
+    kind: usize,
     /// `(attribute, value)` for each of the scenario's `cost_by` attributes.
     cost_attributes: Vec<(String, String)>,
     steps: Vec<StepRecord>,
@@ -98,7 +101,7 @@ impl Workload {
         let ai = clients.iter().map(|c| AiClient::new(c.clone())).collect();
         let kind_labels = (0..=population.fixed_count())
             .filter(|&i| i < population.count().max(1))
-            .map(|i| kind_label(&population.context(i)).into())
+            .map(|i| kind_label(&population.context(i)))
             .collect();
         let steps = scenario
             .effective_steps()
@@ -114,7 +117,7 @@ impl Workload {
                     .ok()
                     .and_then(|v| v.as_object().cloned())
                     .unwrap_or_default(),
-                config: step.config.into(),
+                config: step.config,
                 prompt: step.prompt,
                 feedback_rate: step.feedback_rate,
                 positive_feedback: step.positive_feedback,
@@ -158,7 +161,7 @@ impl Workload {
         // The first step starts once the context is built (an application has its context
         // before it asks for a config); each later one when the one before it ended.
         let mut ended = Instant::now();
-        for step in &self.steps {
+        for step in 0..self.steps.len() {
             let record = self
                 .step(ai, step, (context_index, &context), &mut rng, ended)
                 .await;
@@ -167,9 +170,7 @@ impl Workload {
         }
         RequestRecord {
             ended,
-            context_kind: self.kind_labels
-                [(context_index as usize).min(self.kind_labels.len() - 1)]
-            .clone(),
+            kind: (context_index as usize).min(self.kind_labels.len() - 1),
             cost_attributes: self
                 .cost_by
                 .iter()
@@ -179,16 +180,17 @@ impl Workload {
         }
     }
 
-    /// `context` is the context and its index in the population; the step starts at
-    /// `started`.
+    /// Runs step `index` of the workload; `context` is the context and its index in the
+    /// population; the step starts at `started`.
     async fn step(
         &self,
         ai: &AiClient,
-        step: &PreparedStep,
+        step_index: usize,
         (index, context): (u64, &Context),
         rng: &mut SmallRng,
         started: Instant,
     ) -> StepRecord {
+        let step = &self.steps[step_index];
         let resolved = self.resolve(ai, step, context);
         // Before the harness's own bookkeeping, which is not the AI layer's time.
         let resolved_at = Instant::now();
@@ -200,7 +202,7 @@ impl Workload {
             );
         }
         let Some(resolved) = resolved else {
-            return StepRecord::failed(&step.config, resolved_at - started, resolved_at);
+            return StepRecord::failed(step_index, resolved_at - started, resolved_at);
         };
         let mut tracked = Tracked::one(usage_key(step.mode));
         let mut ai_layer = (resolved_at - started).saturating_sub(resolved.evaluation);
@@ -217,7 +219,7 @@ impl Workload {
             llm = Some(outcome);
         }
         StepRecord {
-            config: step.config.clone(),
+            step: step_index,
             model: resolved.model,
             tracker: Some(resolved.tracker),
             evaluation: resolved.evaluation,
@@ -435,9 +437,9 @@ fn kind_label(context: &Context) -> String {
 }
 
 impl StepRecord {
-    fn failed(config: &Arc<str>, elapsed: Duration, ended: Instant) -> Self {
+    fn failed(step: usize, elapsed: Duration, ended: Instant) -> Self {
         StepRecord {
-            config: config.clone(),
+            step,
             model: None,
             tracker: None,
             evaluation: elapsed,
@@ -459,17 +461,17 @@ impl RequestRecord {
             .iter()
             .any(|s| s.failed || s.llm.as_ref().is_some_and(|o| o.error.is_some()))
     }
+}
 
-    pub fn record(&self, metrics: &mut Metrics) {
-        match metrics.context_kinds.get_mut(&*self.context_kind) {
+impl Workload {
+    /// Adds a finished request to `metrics`.
+    pub fn record(&self, request: &RequestRecord, metrics: &mut Metrics) {
+        let kind = &*self.kind_labels[request.kind];
+        match metrics.context_kinds.get_mut(kind) {
             Some(n) => *n += 1,
-            None => drop(
-                metrics
-                    .context_kinds
-                    .insert(self.context_kind.to_string(), 1),
-            ),
+            None => drop(metrics.context_kinds.insert(kind.to_owned(), 1)),
         }
-        for step in &self.steps {
+        for step in &request.steps {
             for key in step.tracked.keys() {
                 *metrics.tracked_events.entry(key).or_default() += 1;
             }
@@ -477,7 +479,7 @@ impl RequestRecord {
                 None | Some("") => "(default)",
                 Some(key) => key,
             };
-            let v = metrics.variation(&step.config, variation);
+            let v = metrics.variation(&self.steps[step.step].config, variation);
             v.evaluations += 1;
             v.evaluation.record(step.evaluation);
             v.ai_layer.record(step.ai_layer);
@@ -506,8 +508,8 @@ impl RequestRecord {
                     output: llm.output_tokens,
                 };
                 let model = model_name(step.model.as_deref());
-                v.record_usage(model, &self.context_kind, tokens);
-                for (attribute, value) in &self.cost_attributes {
+                v.record_usage(model, kind, tokens);
+                for (attribute, value) in &request.cost_attributes {
                     let by_value = metrics
                         .attribute_usage
                         .entry(attribute.clone())

@@ -108,7 +108,14 @@ pub async fn closed(
                     }
                     let started = Instant::now();
                     let record = workload.request(index).await;
-                    let failed = finish(&mut metrics, &record, started, started, run_start);
+                    let failed = finish(
+                        &mut metrics,
+                        &workload,
+                        &record,
+                        started,
+                        started,
+                        run_start,
+                    );
                     tally.add(failed, record.ended);
                     // A request with no awaits inside (no LLM call) would never give the
                     // worker back; this yields once the task's budget is spent.
@@ -214,7 +221,14 @@ async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
         let mut request = Box::pin(async move { workload.request(n).await });
         match std::future::poll_fn(|cx| Poll::Ready(request.as_mut().poll(cx))).await {
             Poll::Ready(record) => {
-                let failed = finish(&mut metrics, &record, scheduled, started, a.run_start);
+                let failed = finish(
+                    &mut metrics,
+                    &a.workload,
+                    &record,
+                    scheduled,
+                    started,
+                    a.run_start,
+                );
                 tally.add(failed, record.ended);
                 drop(slot);
                 // Requests that finish in place never give the worker back otherwise.
@@ -230,6 +244,7 @@ async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
                         &mut a.waited[n as usize % SHARDS]
                             .lock()
                             .unwrap_or_else(|p| p.into_inner()),
+                        &a.workload,
                         &record,
                         scheduled,
                         started,
@@ -248,13 +263,14 @@ async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
 /// Records a finished request; returns whether it failed.
 fn finish(
     metrics: &mut Metrics,
+    workload: &Workload,
     record: &RequestRecord,
     scheduled: Instant,
     started: Instant,
     run_start: Instant,
 ) -> bool {
     let ended = record.ended;
-    record.record(metrics);
+    workload.record(record, metrics);
     metrics.requests += 1;
     metrics.requests_corrected.record(ended - scheduled);
     metrics.requests_raw.record(ended - started);

@@ -60,12 +60,7 @@ enum BaselineCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    mock_ld::logging::init("warn");
     aiconfig_harness::process::disable_transparent_huge_pages();
     let code = match Cli::parse().command {
         Command::Run(args) => cli::run(args).await,

@@ -11,6 +11,7 @@
 //!   tokens and roles and the audit log.
 //! - [`state`]: durable state on disk (`--state`): snapshot and journal files.
 //! - [`llm`]: a simulated OpenAI-compatible LLM provider (`/v1/chat/completions`).
+//! - [`logging`]: the binaries' log setup (`RUST_LOG`, `NO_COLOR`).
 //!
 //! Embed it with [`MockLd::start`]; the `mock-ld` binary is a thin command line around it.
 
@@ -20,6 +21,7 @@ pub mod datafile;
 pub mod error;
 pub mod events;
 pub mod llm;
+pub mod logging;
 pub mod model;
 pub mod sdk;
 pub mod state;

@@ -60,13 +60,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "mock_ld=info".into()),
-        )
-        .init();
+    mock_ld::logging::init("mock_ld=info");
     let cli = Cli::parse();
     let profiles = match cli.llm_profiles.as_deref().map(mock_ld::llm::load_profiles) {
         None => mock_ld::llm::Profiles::new(),

@@ -33,12 +33,30 @@ time_scale = 0
     )
 }
 
-/// A directory of its own for each test (they run in parallel).
-fn workdir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aiconfig-cli-run-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A directory of its own for each test (they run in parallel), removed when dropped.
+struct Workdir(PathBuf);
+
+impl Workdir {
+    fn new(test: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("aiconfig-cli-run-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Workdir(dir)
+    }
+}
+
+impl std::ops::Deref for Workdir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn run(dir: &Path, text: &str, extra: &[&str]) -> Output {
@@ -61,7 +79,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn json_puts_the_results_alone_on_stdout_and_the_summary_on_stderr() {
-    let dir = workdir("json");
+    let dir = Workdir::new("json");
     let out = run(
         &dir,
         &scenario("[[checks]]\nkind = \"events_complete\"\n"),
@@ -85,7 +103,7 @@ fn json_puts_the_results_alone_on_stdout_and_the_summary_on_stderr() {
 
 #[test]
 fn without_json_the_summary_is_on_stdout() {
-    let dir = workdir("summary");
+    let dir = Workdir::new("summary");
     let out = run(&dir, &scenario(""), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
@@ -98,7 +116,7 @@ fn without_json_the_summary_is_on_stdout() {
 
 #[test]
 fn a_failed_check_exits_1() {
-    let dir = workdir("failed");
+    let dir = Workdir::new("failed");
     // Every call takes at least a microsecond: a zero maximum cannot hold.
     let checks = "[[checks]]\nkind = \"threshold\"\nmetric = \"end_to_end.p50\"\nmax = \"0ms\"\n";
     let out = run(&dir, &scenario(checks), &["--json"]);
@@ -109,7 +127,7 @@ fn a_failed_check_exits_1() {
 
 #[test]
 fn a_bad_scenario_exits_2_naming_file_line_and_column() {
-    let dir = workdir("bad");
+    let dir = Workdir::new("bad");
     let bad = scenario("").replace("count = 200", "count = 200\ncolour = \"blue\"");
     let out = run(&dir, &bad, &["--json"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));

@@ -12,7 +12,7 @@ use std::time::Duration;
 use aiconfig_harness::runner::results::RunResults;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario::{self, Scenario};
-use mock_ld::llm::DEFAULT_MODEL;
+use mock_ld::llm::{Profile, DEFAULT_MODEL};
 use mock_ld::MockLd;
 use tokio_util::sync::CancellationToken;
 
@@ -120,19 +120,50 @@ async fn a_closed_run_makes_its_iterations_with_its_virtual_users() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_run_without_llm_calls_runs_every_request_in_place() {
+    // Requests that never wait are finished by the dispatchers themselves.
+    let text = scenario_text("model = \"open\"\nrate = 2000\nduration = \"500ms\"")
+        + "\n[[steps]]\nconfig = \"assistant\"\ncall_llm = false\n";
+    let r = run(&parse(&text), CancellationToken::new()).await;
+    assert_eq!((r.load.requests, r.load.failed_requests), (1000, 0));
+    let only = &r.configs["assistant"].variations["only"];
+    assert_eq!((only.evaluations, only.ai_calls), (1000, 0));
+    assert_eq!(r.requests_corrected.count, 1000);
+    let per_second: u64 = r.timeline.iter().map(|s| s.requests).sum();
+    assert_eq!(per_second, 1000);
+}
+
+/// An in-process mock-ld the test can watch, as an external target.
+async fn external_mock() -> (mock_ld::MockLdHandle, Target) {
+    let mock = MockLd::start(mock_ld::Config::default()).await.unwrap();
+    let target = Target::External {
+        sdk_url: mock.base_url(),
+        stream_url: None,
+        events_url: None,
+        api_url: mock.base_url(),
+        sdk_key: mock.config().sdk_key.clone(),
+        api_token: mock.config().api_token.clone(),
+    };
+    (mock, target)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_run_stops_early_and_is_marked_partial() {
     for load in [
         "model = \"open\"\nrate = 100\nduration = \"20s\"",
         "concurrency = 2\niterations = 400",
     ] {
-        let s = scenario(load);
+        let (mock, target) = external_mock().await;
         let cancel = CancellationToken::new();
-        let stop = cancel.clone();
+        // Stopped once the load is under way, however long the setup took.
+        let (stop, llm) = (cancel.clone(), mock.llm().clone());
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            while llm.stats().values().map(|m| m.requests).sum::<u64>() == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             stop.cancel();
         });
-        let r = run(&s, cancel).await;
+        let r = run_on(&scenario(load), target, cancel).await;
         assert!(r.partial, "{load}");
         // Either load would take 10 s or more; some requests ran before the stop.
         assert!(
@@ -145,20 +176,13 @@ async fn a_cancelled_run_stops_early_and_is_marked_partial() {
             r.load.requests,
             "{load}: every started request finished"
         );
+        mock.shutdown().await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn time_scale_reaches_models_without_a_profile() {
-    let mock = MockLd::start(mock_ld::Config::default()).await.unwrap();
-    let target = Target::External {
-        sdk_url: mock.base_url(),
-        stream_url: None,
-        events_url: None,
-        api_url: mock.base_url(),
-        sdk_key: mock.config().sdk_key.clone(),
-        api_token: mock.config().api_token.clone(),
-    };
+    let (mock, target) = external_mock().await;
     // model-b has no [llm.models] entry: mock-ld answers it with its default profile.
     let text = scenario_text("concurrency = 4\niterations = 20")
         .replace("name = \"model-a\"", "name = \"model-b\"")
@@ -174,7 +198,28 @@ async fn time_scale_reaches_models_without_a_profile() {
     // The rest of the default profile is kept.
     assert_eq!(
         profiles[DEFAULT_MODEL].latency_ms,
-        mock_ld::llm::Profile::default().latency_ms
+        Profile::default().latency_ms
     );
+    mock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_time_scale_the_default_profile_is_left_alone() {
+    let (mock, target) = external_mock().await;
+    let own_default = Profile {
+        time_scale: 0.1,
+        ..Profile::default()
+    };
+    mock.llm().set_profile(DEFAULT_MODEL, own_default);
+    let r = run_on(
+        &scenario("concurrency = 2\niterations = 4"),
+        target,
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(ai_calls(&r), 4);
+    let profiles = mock.llm().profiles();
+    assert_eq!(profiles[DEFAULT_MODEL], own_default);
+    assert_eq!(profiles["model-a"].time_scale, 1.0);
     mock.shutdown().await;
 }

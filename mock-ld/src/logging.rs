@@ -6,7 +6,8 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-/// Starts logging; `default_filter` applies when `RUST_LOG` is unset or invalid.
+/// Starts logging; `default_filter` applies when `RUST_LOG` is unset or invalid. A process
+/// that already logs keeps its own setup.
 pub fn init(default_filter: &str) {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     tracing_subscriber::fmt()
@@ -15,5 +16,6 @@ pub fn init(default_filter: &str) {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
         )
-        .init();
+        .try_init()
+        .ok();
 }

@@ -231,8 +231,6 @@ async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
                 );
                 tally.add(failed, record.ended);
                 drop(slot);
-                // Requests that finish in place never give the worker back otherwise.
-                tokio::task::coop::consume_budget().await;
             }
             Poll::Pending => {
                 let arrivals = arrivals.clone();
@@ -256,6 +254,9 @@ async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
                 });
             }
         }
+        // A dispatcher behind schedule reaches no other await: without this it would keep
+        // the worker from the tasks it spawned, and from the I/O and timer drivers.
+        tokio::task::coop::consume_budget().await;
     }
     metrics
 }

@@ -474,20 +474,23 @@ async fn is_mock_ld(admin: &str) -> bool {
     response.is_ok_and(|r| r.status().is_success())
 }
 
-/// Tells mock-ld's simulated provider how each model behaves. `time_scale` applies to
+/// Tells mock-ld's simulated provider how each model behaves. A `time_scale` applies to
 /// every model, those the scenario does not describe included (mock-ld's `default`).
 async fn set_llm_profiles(
     http: &reqwest::Client,
     admin: &str,
     scenario: &Scenario,
 ) -> Result<(), RunError> {
-    scale_default_profile(http, admin, scenario.llm.time_scale).await?;
+    let time_scale = scenario.llm.time_scale;
+    if let Some(time_scale) = time_scale {
+        scale_default_profile(http, admin, time_scale).await?;
+    }
     for (model, b) in &scenario.llm.models {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let mut profile = json!({
             "latencyMs": {"median": ms(b.latency.median), "p99": ms(b.latency.p99)},
             "errorRate": b.error_rate,
-            "timeScale": scenario.llm.time_scale,
+            "timeScale": time_scale.unwrap_or(1.0),
         });
         if let Some(t) = b.ttft {
             profile["ttftMs"] = json!({"median": ms(t.median), "p99": ms(t.p99)});

@@ -323,9 +323,10 @@ fn default_flush() -> Duration {
 #[serde(deny_unknown_fields)]
 pub struct LlmSpec {
     /// Multiplies every simulated latency: 0.01 runs a scenario of 2 s calls in CI time;
-    /// 0 answers at once.
-    #[serde(default = "default_time_scale")]
-    pub time_scale: f64,
+    /// 0 answers at once. Unset, the scenario's models run at their own speed and other
+    /// models at mock-ld's (an external mock-ld may have its own default).
+    #[serde(default)]
+    pub time_scale: Option<f64>,
     /// Stream responses (time to first token is then measured).
     #[serde(default = "default_true")]
     pub stream: bool,
@@ -340,10 +341,6 @@ impl Default for LlmSpec {
     fn default() -> Self {
         toml::from_str("").expect("every llm field has a default")
     }
-}
-
-fn default_time_scale() -> f64 {
-    1.0
 }
 
 fn default_true() -> bool {

@@ -340,7 +340,7 @@ fn check_load(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
 }
 
 fn check_llm(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
-    if s.llm.time_scale.is_nan() || s.llm.time_scale < 0.0 {
+    if s.llm.time_scale.is_some_and(|t| t.is_nan() || t < 0.0) {
         return Err(c.error(
             &[Seg::Key("llm"), Seg::Key("time_scale")],
             "time_scale cannot be negative",

@@ -335,6 +335,17 @@ async fn overhead(contexts: u64, rounds: usize) {
         println!(
             "overhead, events {label}: {contexts} contexts, 2 workers, {rounds} rounds; run / loop within each round: median (lowest–highest)"
         );
+        // With events on, the least share of loop `i`'s evaluations mock-ld counted.
+        let counted = |i: usize| {
+            if !events {
+                return String::new();
+            }
+            let least = all.iter().map(|r| r.counted[i]).fold(1.0, f64::min);
+            format!(
+                "; mock-ld counted at least {:.1} % of its evaluations",
+                least * 100.0
+            )
+        };
         for (i, name) in LOOPS.iter().enumerate().skip(1) {
             let ratios = |rate: fn(&Rate) -> f64| {
                 let mut r: Vec<f64> = all
@@ -344,34 +355,18 @@ async fn overhead(contexts: u64, rounds: usize) {
                 r.sort_by(f64::total_cmp);
                 format!("{:.2} ({:.2}–{:.2})", r[r.len() / 2], r[0], r[r.len() - 1])
             };
-            let counted = if events {
-                let least = all.iter().map(|r| r.counted[i]).fold(1.0, f64::min);
-                format!(
-                    "; mock-ld counted at least {:.1} % of its evaluations",
-                    least * 100.0
-                )
-            } else {
-                String::new()
-            };
             println!(
-                "  {name}: {:.0} evals/s; run / this by wall time {}, by CPU time {}{counted}",
+                "  {name}: {:.0} evals/s; run / this by wall time {}, by CPU time {}{}",
                 median(all.iter().map(|r| r.rates[i].wall).collect()),
                 ratios(|r| r.wall),
                 ratios(|r| r.cpu),
+                counted(i),
             );
         }
-        let run_counted = if events {
-            let least = all.iter().map(|r| r.counted[0]).fold(1.0, f64::min);
-            format!(
-                "; mock-ld counted at least {:.1} % of its evaluations",
-                least * 100.0
-            )
-        } else {
-            String::new()
-        };
         println!(
-            "  run: {:.0} evals/s{run_counted}",
-            median(all.iter().map(|r| r.rates[0].wall).collect())
+            "  run: {:.0} evals/s{}",
+            median(all.iter().map(|r| r.rates[0].wall).collect()),
+            counted(0)
         );
     }
 }

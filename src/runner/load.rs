@@ -150,6 +150,7 @@ pub async fn open(
     let permits = u32::try_from(max_in_flight.max(1)).unwrap_or(u32::MAX);
     let shared = Arc::new(Arrivals {
         workload,
+        total: schedule.total(),
         schedule,
         next: AtomicU64::new(0),
         slots: Arc::new(Semaphore::new(permits as usize)),
@@ -178,6 +179,8 @@ pub async fn open(
 struct Arrivals {
     workload: Arc<Workload>,
     schedule: Schedule,
+    /// Requests in the schedule.
+    total: u64,
     /// The next request to start.
     next: AtomicU64,
     slots: Arc<Semaphore>,
@@ -196,7 +199,10 @@ async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
     let mut tally = Tally::new(&a.progress);
     while !a.cancel.is_cancelled() {
         let n = a.next.fetch_add(1, Ordering::Relaxed);
-        let Some(due) = a.schedule.due(n) else { break };
+        // `total` bounds it exactly (the progress bar counts to it); `due` is floating point.
+        let Some(due) = (n < a.total).then(|| a.schedule.due(n)).flatten() else {
+            break;
+        };
         let scheduled = a.run_start + due;
         // tokio's timer has millisecond resolution: a request due now is started at once,
         // and one due later waits for the timer, with the others due by then behind it.

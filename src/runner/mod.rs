@@ -523,10 +523,12 @@ async fn scale_default_profile(
         .map_err(|e| failed(e.to_string()))?;
     let mut profiles: serde_json::Map<String, Value> =
         response.json().await.map_err(|e| failed(e.to_string()))?;
-    let mut default = profiles
-        .remove(mock_ld::llm::DEFAULT_MODEL)
-        .unwrap_or_else(|| json!({}));
-    default["timeScale"] = json!(time_scale);
+    let mut default = match profiles.remove(mock_ld::llm::DEFAULT_MODEL) {
+        Some(Value::Object(profile)) => profile,
+        _ => serde_json::Map::new(),
+    };
+    default.insert("timeScale".into(), json!(time_scale));
+    let default = Value::Object(default);
     put_llm_profile(http, admin, mock_ld::llm::DEFAULT_MODEL, &default).await
 }
 

@@ -1,9 +1,12 @@
 //! `aiconfig-harness run` as a CI job runs it: the binary, a scenario file, and its exit
 //! code (0 every check passed, 1 a check failed, 2 bad input), with `--json` putting the
-//! results, and nothing else, on stdout.
+//! results, and nothing else, on stdout; Ctrl-C (SIGINT) stops the load and still writes
+//! what was measured, marked partial.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -135,4 +138,71 @@ fn a_bad_scenario_exits_2_naming_file_line_and_column() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("scenario.toml:16:1"), "{stderr}");
     assert!(stderr.contains("field `population.colour`"), "{stderr}");
+}
+
+#[test]
+fn ctrl_c_stops_the_load_and_writes_partial_results() {
+    let dir = Workdir::new("ctrl-c");
+    let file = dir.join("scenario.toml");
+    // 1,500 requests over 30 s, unless stopped.
+    let load = "[load]\nmodel = \"open\"\nrate = 50\nduration = \"30s\"\n";
+    std::fs::write(&file, scenario(load)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aiconfig-harness"))
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .arg("--json")
+        .env("RUST_LOG", "aiconfig_harness=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupted once the load is under way, however long the setup took.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("load started") {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("the run ended before its load started: {seen}");
+        }
+        seen.push_str(&line);
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    // The rest of stderr and all of stdout are read while the run finishes: a full pipe
+    // would stop it.
+    let rest = std::thread::spawn(move || {
+        let mut rest = String::new();
+        stderr.read_to_string(&mut rest).unwrap();
+        rest
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let printed = std::thread::spawn(move || {
+        let mut printed = Vec::new();
+        stdout.read_to_end(&mut printed).unwrap();
+        printed
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the run did not stop within 60 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = rest.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("stopping: flushing events"), "{stderr}");
+    let printed: Value = serde_json::from_slice(&printed.join().unwrap()).unwrap();
+    assert_eq!(printed["partial"], true);
+    let requests = printed["load"]["requests"].as_u64().unwrap();
+    assert!(requests < 1500, "{requests} requests");
+    assert!(dir.join("out/results.json").is_file());
 }

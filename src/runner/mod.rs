@@ -165,8 +165,13 @@ pub async fn run_with_prices(
         options.cancel.clone(),
     ));
     let setup_events = workload.setup_events();
+    tracing::info!(scenario = %scenario.name, model = ?scenario.load.model, "load started");
     let (mut metrics, target_rate) =
         drive(scenario, workload, progress.clone(), &options, run_start).await;
+    tracing::info!(
+        requests = metrics.requests,
+        "load finished; flushing events"
+    );
     metrics
         .tracked_events
         .insert("$ld:ai:sdk:info", setup_events);

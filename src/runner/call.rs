@@ -295,6 +295,63 @@ impl Workload {
             }
         }
     }
+
+    /// Adds a finished request to `metrics`.
+    pub fn record(&self, request: &RequestRecord, metrics: &mut Metrics) {
+        let kind = &*self.kind_labels[request.kind];
+        match metrics.context_kinds.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => drop(metrics.context_kinds.insert(kind.to_owned(), 1)),
+        }
+        for step in &request.steps {
+            for key in step.tracked.keys() {
+                *metrics.tracked_events.entry(key).or_default() += 1;
+            }
+            let variation = match step.tracker.as_ref().map(Tracker::variation_key) {
+                None | Some("") => "(default)",
+                Some(key) => key,
+            };
+            let v = metrics.variation(&self.steps[step.step].config, variation);
+            v.evaluations += 1;
+            v.evaluation.record(step.evaluation);
+            v.ai_layer.record(step.ai_layer);
+            v.end_to_end.record(step.end_to_end);
+            match step.feedback {
+                Some(FeedbackKind::Positive) => v.feedback_positive += 1,
+                Some(FeedbackKind::Negative) => v.feedback_negative += 1,
+                None => {}
+            }
+            let Some(llm) = &step.llm else { continue };
+            v.ai_calls += 1;
+            v.llm.record(llm.duration);
+            if let Some(ttft) = llm.time_to_first_token {
+                v.time_to_first_token.record(ttft);
+            }
+            if llm.error.is_some() {
+                v.errors += 1;
+            } else {
+                v.successes += 1;
+                v.input_tokens += llm.input_tokens;
+                v.output_tokens += llm.output_tokens;
+                let tokens = TokenCounts {
+                    calls: 1,
+                    input: llm.input_tokens,
+                    cached_input: llm.cached_input_tokens,
+                    output: llm.output_tokens,
+                };
+                let model = model_name(step.model.as_deref());
+                v.record_usage(model, kind, tokens);
+                for (attribute, value) in &request.cost_attributes {
+                    let by_value = metrics
+                        .attribute_usage
+                        .entry(attribute.clone())
+                        .or_default();
+                    let by_model = by_value.entry(value.clone()).or_default();
+                    by_model.entry(model.to_owned()).or_default().add(&tokens);
+                }
+            }
+        }
+    }
 }
 
 /// Feedback on a share of the calls, as the scenario's step asks; the kind given, if any.
@@ -460,64 +517,5 @@ impl RequestRecord {
         self.steps
             .iter()
             .any(|s| s.failed || s.llm.as_ref().is_some_and(|o| o.error.is_some()))
-    }
-}
-
-impl Workload {
-    /// Adds a finished request to `metrics`.
-    pub fn record(&self, request: &RequestRecord, metrics: &mut Metrics) {
-        let kind = &*self.kind_labels[request.kind];
-        match metrics.context_kinds.get_mut(kind) {
-            Some(n) => *n += 1,
-            None => drop(metrics.context_kinds.insert(kind.to_owned(), 1)),
-        }
-        for step in &request.steps {
-            for key in step.tracked.keys() {
-                *metrics.tracked_events.entry(key).or_default() += 1;
-            }
-            let variation = match step.tracker.as_ref().map(Tracker::variation_key) {
-                None | Some("") => "(default)",
-                Some(key) => key,
-            };
-            let v = metrics.variation(&self.steps[step.step].config, variation);
-            v.evaluations += 1;
-            v.evaluation.record(step.evaluation);
-            v.ai_layer.record(step.ai_layer);
-            v.end_to_end.record(step.end_to_end);
-            match step.feedback {
-                Some(FeedbackKind::Positive) => v.feedback_positive += 1,
-                Some(FeedbackKind::Negative) => v.feedback_negative += 1,
-                None => {}
-            }
-            let Some(llm) = &step.llm else { continue };
-            v.ai_calls += 1;
-            v.llm.record(llm.duration);
-            if let Some(ttft) = llm.time_to_first_token {
-                v.time_to_first_token.record(ttft);
-            }
-            if llm.error.is_some() {
-                v.errors += 1;
-            } else {
-                v.successes += 1;
-                v.input_tokens += llm.input_tokens;
-                v.output_tokens += llm.output_tokens;
-                let tokens = TokenCounts {
-                    calls: 1,
-                    input: llm.input_tokens,
-                    cached_input: llm.cached_input_tokens,
-                    output: llm.output_tokens,
-                };
-                let model = model_name(step.model.as_deref());
-                v.record_usage(model, kind, tokens);
-                for (attribute, value) in &request.cost_attributes {
-                    let by_value = metrics
-                        .attribute_usage
-                        .entry(attribute.clone())
-                        .or_default();
-                    let by_model = by_value.entry(value.clone()).or_default();
-                    by_model.entry(model.to_owned()).or_default().add(&tokens);
-                }
-            }
-        }
     }
 }

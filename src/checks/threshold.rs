@@ -3,28 +3,11 @@
 //! or one variation. Latencies of a config or of the whole run are read from the merged
 //! histograms, not averaged from per-variation percentiles.
 
-use serde::Serialize;
-
-use super::outcome::{CheckOutcome, Details, Status};
-use super::spec::{Metric, Scope, Series, Stat, Threshold};
-use crate::cost::CostReport;
 use crate::metrics::{Latency, LatencySummary, Metrics, VariationMetrics};
-use crate::runner::results::RunResults;
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ThresholdDetails {
-    pub metric: String,
-    pub config: Option<String>,
-    pub variation: Option<String>,
-    pub max: f64,
-    pub value: Option<f64>,
-    /// `ms`, `ratio` or `usd`.
-    pub unit: &'static str,
-    /// Latencies recorded, AI calls, or evaluations (requests overall) behind the value.
-    pub samples: u64,
-    pub note: Option<String>,
-}
+use crate::results::checks::{CheckOutcome, Details, Status, ThresholdDetails};
+use crate::results::cost::CostReport;
+use crate::results::RunResults;
+use crate::scenario::checks::{Metric, Scope, Series, Stat, Threshold};
 
 /// Everything a threshold can be measured on.
 pub struct Measured<'a> {
@@ -68,7 +51,7 @@ pub fn outcome(name: String, threshold: &Threshold, measured: &Measured<'_>) -> 
         variation,
         max: threshold.max,
         value,
-        unit,
+        unit: unit.to_owned(),
         samples,
         note,
     };

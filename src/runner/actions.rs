@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use launchdarkly_server_sdk::{Client, ContextBuilder, FlagDetailConfig};
 use tokio_util::sync::CancellationToken;
 
-use super::results::ActionResults;
-use super::setup::LdApi;
+use crate::ld_api::{ApiError, LdApi};
 use crate::metrics::Latency;
+use crate::results::ActionResults;
 use crate::scenario::Action;
 
 /// How long a change may take to reach an SDK before it counts as missed.
@@ -79,11 +79,7 @@ async fn apply(
     }
 }
 
-async fn apply_change(
-    api: &LdApi,
-    environment: &str,
-    action: &Action,
-) -> Result<(), super::setup::ApiError> {
+async fn apply_change(api: &LdApi, environment: &str, action: &Action) -> Result<(), ApiError> {
     if !action.targeting.is_empty() {
         let instructions: Vec<toml::Table> = action
             .targeting

@@ -317,7 +317,7 @@ fn junit_fails_exactly_when_the_exit_code_says_so() {
         let dir = write_run(s, "junit");
         let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
         let count = |attr: &str| -> usize {
-            let start = xml.find(&format!("<testsuite name=")).unwrap();
+            let start = xml.find("<testsuite name=").unwrap();
             let tag = &xml[start..xml[start..].find('>').unwrap() + start];
             let at = tag.find(&format!(" {attr}=\"")).unwrap() + attr.len() + 3;
             tag[at..at + tag[at..].find('"').unwrap()].parse().unwrap()

@@ -50,7 +50,9 @@ fn upper_edge(bucket: usize) -> u64 {
         return b;
     }
     let (exponent, mantissa) = (b / SUB_BUCKETS + 3, b % SUB_BUCKETS);
-    ((SUB_BUCKETS + mantissa + 1) << (exponent - 4)) - 1
+    // The top bucket's edge is 2^64 - 1: computed wider so it does not overflow.
+    let edge = (u128::from(SUB_BUCKETS + mantissa + 1) << (exponent - 4)) - 1;
+    u64::try_from(edge).unwrap_or(u64::MAX)
 }
 
 impl LiveLatency {

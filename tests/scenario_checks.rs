@@ -14,14 +14,12 @@
 
 use std::path::{Path, PathBuf};
 
-// The check outcome and results types, in one place (they may move).
-use aiconfig_harness::runner::setup::LdApi;
+use aiconfig_harness::ld_api::LdApi;
+use aiconfig_harness::results::checks::{Details, Status};
+use aiconfig_harness::results::verdict::Outcome;
+use aiconfig_harness::results::RunResults;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario::{self, Scenario};
-use aiconfig_harness::{
-    checks::outcome::{Details, Status},
-    runner::results::RunResults,
-};
 use mock_ld::MockLd;
 use tokio_util::sync::CancellationToken;
 use toml::{Table, Value};
@@ -176,7 +174,6 @@ async fn run_served(scenario: &Scenario, served: &Scenario) -> RunResults {
 fn listing(results: &RunResults) -> String {
     results
         .checks
-        .outcomes
         .iter()
         .map(|o| format!("  {} {}: {}", o.status.as_str(), o.name, o.summary))
         .collect::<Vec<_>>()
@@ -208,13 +205,9 @@ async fn check(
     let scenario = parse(file, &base);
     assert!(!scenario.checks.is_empty(), "{file}: no checks");
     let results = run(&scenario).await;
-    let not_passed = results
-        .checks
-        .outcomes
-        .iter()
-        .any(|o| o.status != Status::Pass);
-    assert!(
-        !not_passed,
+    assert_eq!(
+        results.verdict.outcome,
+        Outcome::Passed,
         "{file} (quick variant): not every check passed:\n{}",
         listing(&results)
     );
@@ -226,7 +219,6 @@ async fn check(
         let results = run_served(&scenario, &parse(file, &skewed)).await;
         let srm: Vec<_> = results
             .checks
-            .outcomes
             .iter()
             .filter(|o| matches!(o.details, Details::RolloutSrm(_)))
             .collect();
@@ -245,7 +237,6 @@ async fn check(
         let results = run(&parse(file, &slow)).await;
         let latency: Vec<_> = results
             .checks
-            .outcomes
             .iter()
             .filter(|o| matches!(&o.details, Details::Threshold(d) if d.unit == "ms"))
             .collect();

@@ -117,6 +117,10 @@ async fn run(scenario: &Scenario) -> RunResults {
 }
 
 async fn run_on(scenario: &Scenario, target: Target) -> RunResults {
+    // One run at a time: a latency limit measures the simulated LLM, and ten runs sharing
+    // two cores would measure their own scheduling instead.
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_AT_A_TIME.lock().await;
     let started = std::time::Instant::now();
     let options = RunOptions {
         target,

@@ -5,7 +5,7 @@
 //! ```json
 //! {"schemaVersion": 1, "passed": false, "outcomes": [
 //!   {"name": "…", "status": "pass" | "fail" | "inconclusive", "summary": "…",
-//!    "kind": "rollout_exact" | "rollout_srm" | "events_complete" | "threshold" | "actions_applied",
+//!    "kind": "rollout_exact" | "rollout_srm" | "events_complete" | "threshold" | "actions_applied" | "stall",
 //!    "details": {…}}]}
 //! ```
 //!
@@ -87,6 +87,7 @@ pub enum Details {
     EventsComplete(super::events::EventDetails),
     Threshold(super::threshold::ThresholdDetails),
     ActionsApplied(super::actions::ActionDetails),
+    Stall(super::stall::StallDetails),
 }
 
 #[cfg(test)]

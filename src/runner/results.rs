@@ -19,8 +19,11 @@ pub const SCHEMA_VERSION: u32 = 2;
 pub struct RunResults {
     pub schema_version: u32,
     pub scenario: ScenarioInfo,
-    /// True when the run was interrupted (Ctrl-C): everything measured up to then.
+    /// True when the run was interrupted (Ctrl-C, or a threshold's `abort_on_fail`):
+    /// everything measured up to then.
     pub partial: bool,
+    /// The name of the threshold whose `abort_on_fail` stopped the load, if one did.
+    pub aborted_by: Option<String>,
     pub duration_ms: f64,
     pub load: LoadInfo,
     /// Whole requests: `corrected` from the scheduled start (coordinated omission),
@@ -127,6 +130,9 @@ pub struct EventResults {
 #[serde(rename_all = "camelCase")]
 pub struct ActionResults {
     pub at_ms: f64,
+    /// `flag` (a change to an AI Config) or `llm` (a change to the simulated LLM).
+    pub kind: &'static str,
+    /// The AI Config changed; empty for an `llm` action.
     pub config: String,
     pub description: String,
     /// The REST call that made the change.
@@ -135,6 +141,8 @@ pub struct ActionResults {
     pub propagation: LatencySummary,
     /// Clients that never saw the change before the wait gave up.
     pub clients_missed: usize,
+    /// An `llm` action: when the model's profile was put back, in ms into the run.
+    pub restored_at_ms: Option<f64>,
     pub error: Option<String>,
 }
 
@@ -206,10 +214,10 @@ pub fn render(r: &RunResults) -> String {
     let mut out = format!(
         "scenario {}{}: {} requests in {:.1} s ({:.0}/s{}), {} failed{}\n",
         r.scenario.name,
-        if r.partial {
-            " (PARTIAL: interrupted)"
-        } else {
-            ""
+        match (&r.aborted_by, r.partial) {
+            (Some(threshold), _) => format!(" (ABORTED by threshold {threshold:?})"),
+            (None, true) => " (PARTIAL: interrupted)".into(),
+            (None, false) => String::new(),
         },
         r.load.requests,
         r.duration_ms / 1000.0,
@@ -265,6 +273,12 @@ pub fn render(r: &RunResults) -> String {
     for a in &r.actions {
         out += &match &a.error {
             Some(error) => format!("action at {:.1} s on {}: FAILED: {error}\n", a.at_ms / 1000.0, a.config),
+            None if a.kind == "llm" => format!(
+                "action at {:.1} s: {}{}\n",
+                a.at_ms / 1000.0,
+                a.description,
+                a.restored_at_ms.map_or(String::new(), |at| format!(", undone at {:.1} s", at / 1000.0))
+            ),
             None => format!(
                 "action at {:.1} s on {} ({}): reached {} SDK clients in p50 {:.2} ms, max {:.2} ms{}\n",
                 a.at_ms / 1000.0,

@@ -81,7 +81,7 @@ fn external(mock: &MockLdHandle) -> Target {
     }
 }
 
-async fn run(s: &scenario::Scenario, target: Target) -> runner::results::RunResults {
+async fn run(s: &scenario::Scenario, target: Target) -> aiconfig_harness::results::RunResults {
     let options = RunOptions {
         target,
         progress: false,

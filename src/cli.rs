@@ -1,15 +1,18 @@
-//! The commands behind `main`: argument types, output files and exit codes
-//! (0 passed, 1 a check failed, 2 usage or input error).
+//! The commands behind `main`: argument types and output files. Exit codes are the
+//! verdict's (`results::verdict`), or 2 for usage and input errors.
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::compare::{self, baseline::Baseline, tolerance::Rule, Comparison};
+use crate::compare::{self, baseline::Baseline, tolerance::Rule};
 use crate::cost::PriceTable;
-use crate::report::{self, input::Results};
-use crate::runner::{self, results::RunResults, RunOptions, Target};
+use crate::report;
+use crate::results::comparison::Comparison;
+use crate::results::verdict::{self, Outcome, EXIT_INPUT_ERROR, EXIT_PASSED, NO_CHECKS};
+use crate::results::{self, RunResults};
+use crate::runner::{self, RunOptions, Target};
 use crate::scenario::{self, Scenario};
 
 /// Writes to stdout. A reader that went away (`aiconfig-harness run | head`) is not an
@@ -46,9 +49,8 @@ impl Console {
     }
 }
 
-pub const OK: u8 = 0;
-pub const CHECK_FAILED: u8 = 1;
-pub const INPUT_ERROR: u8 = 2;
+const OK: u8 = EXIT_PASSED;
+const INPUT_ERROR: u8 = EXIT_INPUT_ERROR;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -186,7 +188,7 @@ pub async fn run(args: RunArgs) -> u8 {
         },
         None => PriceTable::defaults(),
     };
-    let results = match runner::run_with_prices(
+    let run = runner::run_with_prices(
         &scenario,
         RunOptions {
             target,
@@ -195,66 +197,59 @@ pub async fn run(args: RunArgs) -> u8 {
         },
         prices,
     )
-    .await
-    {
+    .await;
+    let mut results = match run {
         Ok(results) => results,
-        Err(error) => return input_error(&format!("{error:#}")),
+        // Nothing was measured, but the run's outputs still say so, with exit code 4.
+        Err(error) => runner::setup_failed(&scenario, &format!("{error:#}")),
     };
+    if let Some(b) = &baseline {
+        match comparison(b, &results, &args.compare) {
+            Ok(c) => results.set_baseline(Some(c)),
+            Err(message) => return input_error(&message),
+        }
+    }
     let console = if args.json {
         Console::Stderr
     } else {
         Console::Stdout
     };
-    let summary = runner::results::render(&results);
-    console.say(format_args!("{summary}"));
-    let json = match write_results(&out, &results, &summary) {
+    let json = match write_outputs(&results, &out, console) {
         Ok(json) => json,
-        Err(e) => return input_error(&format!("writing {}: {e}", out.display())),
-    };
-    console.say(format_args!(
-        "\nresults: {}\n",
-        out.join("results.json").display()
-    ));
-    let compared = match report_run(&results, baseline.as_ref(), &args.compare, &out, console) {
-        Ok(code) => code,
         Err(message) => return input_error(&message),
     };
     if args.json {
         say!("{json}");
     }
-    verdict(&results).max(compared)
+    results.verdict.exit_code
 }
 
-/// Writes the reports of a finished run, with its comparison against the baseline if one
-/// was given; returns the comparison's exit code.
-fn report_run(
-    results: &RunResults,
-    baseline: Option<&Baseline>,
-    flags: &CompareFlags,
-    out: &Path,
-    console: Console,
-) -> Result<u8, String> {
-    let results =
-        report::input::from_run(results).map_err(|e| format!("reading the results back: {e}"))?;
-    let comparison = baseline
-        .map(|b| comparison(b, &results, flags))
-        .transpose()?;
-    if let Some(c) = &comparison {
-        console.say(format_args!("\n{}", c.text()));
+/// Writes results.json, summary.txt and the reports, and shows the summary; returns
+/// results.json's text.
+fn write_outputs(results: &RunResults, out: &Path, console: Console) -> Result<String, String> {
+    let summary = report::terminal::render(results);
+    console.say(format_args!("{summary}"));
+    warn_unchecked(results);
+    let json = write_results(out, results, &summary)
+        .map_err(|e| format!("writing {}: {e}", out.display()))?;
+    console.say(format_args!(
+        "\nresults: {}\n",
+        out.join("results.json").display()
+    ));
+    write_reports(results, out, console)?;
+    Ok(json)
+}
+
+/// A run that cannot fail says so on stderr too, where CI logs keep it.
+fn warn_unchecked(results: &RunResults) {
+    if results.verdict.outcome == Outcome::Unchecked {
+        eprintln!("warning: scenario {}: {NO_CHECKS}", results.scenario.name);
     }
-    write_reports(&results, comparison.as_ref(), out, console)?;
-    Ok(comparison.map_or(OK, |c| {
-        if c.regressions() == 0 {
-            OK
-        } else {
-            CHECK_FAILED
-        }
-    }))
 }
 
 fn comparison(
     baseline: &Baseline,
-    results: &Results,
+    results: &RunResults,
     flags: &CompareFlags,
 ) -> Result<Comparison, String> {
     if baseline.scenario.name != results.scenario.name {
@@ -273,13 +268,8 @@ fn comparison(
     .map_err(|e| e.to_string())
 }
 
-fn write_reports(
-    results: &Results,
-    comparison: Option<&Comparison>,
-    out: &Path,
-    console: Console,
-) -> Result<(), String> {
-    let written = report::write(results, comparison, out).map_err(|e| e.to_string())?;
+fn write_reports(results: &RunResults, out: &Path, console: Console) -> Result<(), String> {
+    let written = report::write(results, out).map_err(|e| e.to_string())?;
     let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     console.say(format_args!("reports: {}\n", names.join(", ")));
     Ok(())
@@ -294,9 +284,10 @@ pub struct ReportArgs {
     pub out: Option<PathBuf>,
 }
 
-/// `report`: the reports of a results file; exits 1 when one of its checks failed.
+/// `report`: the reports of a results file, and its verdict's exit code: the same files
+/// and code as the `run` that wrote it.
 pub fn report(args: ReportArgs) -> u8 {
-    let results = match report::input::load(&args.results) {
+    let results = match results::load(&args.results) {
         Ok(results) => results,
         Err(e) => return input_error(&e.to_string()),
     };
@@ -306,14 +297,20 @@ pub fn report(args: ReportArgs) -> u8 {
             .unwrap_or(Path::new("."))
             .to_path_buf()
     });
-    if let Err(message) = write_reports(&results, None, &out, Console::Stdout) {
+    if let Err(message) = write_reports(&results, &out, Console::Stdout) {
         return input_error(&message);
     }
-    if results.checks.passed {
-        OK
-    } else {
-        CHECK_FAILED
-    }
+    say_verdict(&results);
+    results.verdict.exit_code
+}
+
+fn say_verdict(results: &RunResults) {
+    warn_unchecked(results);
+    say_line!(
+        "{}: {}",
+        results.verdict.outcome.word(),
+        results.verdict.headline
+    );
 }
 
 #[derive(Args, Debug)]
@@ -344,38 +341,37 @@ pub struct CompareArgs {
     /// A baseline name in reports/baselines/, or a path to a baseline file.
     #[arg(long, value_name = "NAME")]
     pub baseline: String,
+    /// Also write report.html, summary.md and junit.xml of the compared results here.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub flags: CompareFlags,
 }
 
-/// `compare`: 0 no regression, 1 a regression, 2 an unreadable or mismatched input.
+/// `compare`: the results' verdict with this baseline's comparison in it: 0, 1, 3 or 4 as
+/// `run --baseline` would have exited, 2 for an unreadable or mismatched input.
 pub fn compare(args: CompareArgs) -> u8 {
-    let inputs = compare::baseline::load(&args.baseline)
+    let compared = compare::baseline::load(&args.baseline)
         .map_err(|e| e.to_string())
         .and_then(|b| {
-            let results = report::input::load(&args.results).map_err(|e| e.to_string())?;
-            comparison(&b, &results, &args.flags)
+            let mut results = results::load(&args.results).map_err(|e| e.to_string())?;
+            results.set_baseline(Some(comparison(&b, &results, &args.flags)?));
+            Ok(results)
         });
-    match inputs {
-        Ok(c) => {
-            say!("{}", c.text());
-            if c.regressions() == 0 {
-                OK
-            } else {
-                CHECK_FAILED
-            }
+    let results = match compared {
+        Ok(results) => results,
+        Err(message) => return input_error(&message),
+    };
+    if let Some(c) = &results.baseline {
+        say!("{}", c.text());
+    }
+    if let Some(out) = &args.out {
+        if let Err(message) = write_reports(&results, out, Console::Stdout) {
+            return input_error(&message);
         }
-        Err(message) => input_error(&message),
     }
-}
-
-/// 1 when a check failed; inconclusive checks do not fail a run.
-fn verdict(results: &RunResults) -> u8 {
-    if results.checks.passed {
-        OK
-    } else {
-        CHECK_FAILED
-    }
+    say_verdict(&results);
+    results.verdict.exit_code
 }
 
 fn load_scenario(path: Option<&Path>) -> Result<Scenario, String> {
@@ -434,7 +430,7 @@ pub async fn demo(contexts: usize) -> u8 {
             if report.passed() {
                 OK
             } else {
-                CHECK_FAILED
+                verdict::EXIT_FAILED
             }
         }
         Err(error) => input_error(&format!("{error:#}")),

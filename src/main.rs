@@ -16,7 +16,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     version,
     about,
-    after_help = "Exit codes: 0 all checks passed, 1 a check failed or a metric regressed, 2 usage or input error.\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=info)."
+    after_help = format!(
+        "{}\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=info).",
+        aiconfig_harness::results::verdict::EXIT_CODES_HELP
+    )
 )]
 struct Cli {
     #[command(subcommand)]

@@ -5,13 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use base64::Engine;
-use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
 
-/// Latencies are recorded in microseconds, from 1 µs to 1 hour, to 3 significant digits.
-const MAX_MICROS: u64 = 3_600_000_000;
+pub use crate::results::latency::{empty_histogram, LatencySummary, MAX_MICROS};
 
 /// A latency histogram in microseconds.
 #[derive(Clone, Debug)]
@@ -21,12 +17,6 @@ impl Default for Latency {
     fn default() -> Self {
         Latency(empty_histogram())
     }
-}
-
-/// An empty histogram of microseconds with the bounds every [`Latency`] has, so histograms
-/// read back from results merge with them.
-pub fn empty_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("static bounds are valid")
 }
 
 impl Latency {
@@ -60,56 +50,10 @@ impl Latency {
         &self.0
     }
 
-    /// Percentiles in milliseconds, and the histogram itself: see [`summarize`].
+    /// Percentiles in milliseconds, and the histogram itself.
     pub fn summary(&self) -> LatencySummary {
-        summarize(&self.0)
+        LatencySummary::of(&self.0)
     }
-}
-
-/// Percentiles in milliseconds of a histogram of microseconds, and the histogram itself
-/// (HdrHistogram V2 + deflate, base64) so baselines can compare distributions, not just
-/// summaries.
-pub fn summarize(h: &Histogram<u64>) -> LatencySummary {
-    let ms = |micros: u64| micros as f64 / 1000.0;
-    let at = |q: f64| {
-        if h.is_empty() {
-            0.0
-        } else {
-            ms(h.value_at_quantile(q))
-        }
-    };
-    let mut encoded = Vec::new();
-    V2DeflateSerializer::new()
-        .serialize(h, &mut encoded)
-        .expect("writing to a Vec cannot fail");
-    LatencySummary {
-        count: h.len(),
-        min_ms: if h.is_empty() { 0.0 } else { ms(h.min()) },
-        mean_ms: if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
-        p50_ms: at(0.50),
-        p90_ms: at(0.90),
-        p95_ms: at(0.95),
-        p99_ms: at(0.99),
-        p999_ms: at(0.999),
-        max_ms: if h.is_empty() { 0.0 } else { ms(h.max()) },
-        hdr: base64::engine::general_purpose::STANDARD.encode(encoded),
-    }
-}
-
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct LatencySummary {
-    pub count: u64,
-    pub min_ms: f64,
-    pub mean_ms: f64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub p999_ms: f64,
-    pub max_ms: f64,
-    /// The histogram, HdrHistogram V2-deflate, base64.
-    pub hdr: String,
 }
 
 /// Counts and latencies of one AI Config variation.
@@ -331,29 +275,6 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hdrhistogram::serialization::Deserializer;
-
-    #[test]
-    fn percentiles_are_exact_to_three_digits_and_the_histogram_round_trips() {
-        let mut latency = Latency::default();
-        for ms in 1..=1000 {
-            latency.record(Duration::from_millis(ms));
-        }
-        let s = latency.summary();
-        assert_eq!(s.count, 1000);
-        assert!((s.p50_ms - 500.0).abs() <= 0.5, "{s:?}");
-        assert!((s.p99_ms - 990.0).abs() <= 1.0, "{s:?}");
-        assert!((s.max_ms - 1000.0).abs() <= 1.0, "{s:?}");
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(&s.hdr)
-            .unwrap();
-        let back: Histogram<u64> = Deserializer::new().deserialize(&mut &bytes[..]).unwrap();
-        assert_eq!(back.len(), 1000);
-        assert_eq!(
-            back.value_at_quantile(0.5),
-            latency.histogram().value_at_quantile(0.5)
-        );
-    }
 
     #[test]
     fn merging_adds_counts_histograms_and_timelines() {

@@ -8,9 +8,10 @@
 //!   check fails and says how many.
 //! - The cost of a run whose tokens are fixed equals the hand-computed figure.
 
-use aiconfig_harness::checks::outcome::{CheckOutcome, Details, Status};
-use aiconfig_harness::runner::results::RunResults;
-use aiconfig_harness::runner::setup::LdApi;
+use aiconfig_harness::ld_api::LdApi;
+use aiconfig_harness::results::checks::{CheckOutcome, Details, Status};
+use aiconfig_harness::results::verdict::Outcome;
+use aiconfig_harness::results::RunResults;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario::{self, Scenario};
 use mock_ld::{MockLd, MockLdHandle};
@@ -102,15 +103,9 @@ async fn run(scenario: &Scenario, target: Target) -> RunResults {
 }
 
 fn outcome<'a>(results: &'a RunResults, name_suffix: &str) -> &'a CheckOutcome {
-    let names: Vec<&str> = results
-        .checks
-        .outcomes
-        .iter()
-        .map(|o| o.name.as_str())
-        .collect();
+    let names: Vec<&str> = results.checks.iter().map(|o| o.name.as_str()).collect();
     results
         .checks
-        .outcomes
         .iter()
         .find(|o| o.name.ends_with(name_suffix))
         .unwrap_or_else(|| panic!("no check ending in {name_suffix:?} in {names:?}"))
@@ -144,7 +139,7 @@ async fn a_correct_60_40_rollout_passes_both_rollout_checks() {
     );
     // 80 % of 2,999 generated users are premium (the targeted QA account is outside the rule).
     assert!((2250..2550).contains(&test.contexts), "{}", srm.summary);
-    assert!(results.checks.passed);
+    assert_eq!(results.verdict.outcome, Outcome::Passed);
     println!("{}\n{}", exact.summary, srm.summary);
 }
 
@@ -200,7 +195,7 @@ async fn a_rollout_served_55_45_fails_and_the_mismatched_contexts_are_named() {
         );
         assert!(m.context.starts_with("user-"), "{m:?}");
     }
-    assert!(!results.checks.passed);
+    assert_eq!(results.verdict.outcome, Outcome::Failed);
     println!("{}\n{}", exact.summary, srm.summary);
 }
 
@@ -250,7 +245,7 @@ async fn the_sdks_default_event_capacity_loses_events_under_load_and_completenes
         "{:?}",
         d.by_key
     );
-    assert!(!results.checks.passed);
+    assert_eq!(results.verdict.outcome, Outcome::Failed);
     println!("{}", events.summary);
 }
 

@@ -125,7 +125,8 @@ fn a_failed_check_exits_1() {
     let out = run(&dir, &scenario(checks), &["--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(printed["checks"]["passed"], false, "{printed}");
+    assert_eq!(printed["verdict"]["outcome"], "failed", "{printed}");
+    assert_eq!(printed["verdict"]["exitCode"], 1, "{printed}");
 }
 
 #[test]
@@ -198,10 +199,12 @@ fn ctrl_c_stops_the_load_and_writes_partial_results() {
         std::thread::sleep(Duration::from_millis(50));
     };
     let stderr = rest.join().unwrap();
-    assert_eq!(status.code(), Some(0), "{stderr}");
+    // An interrupted run did not complete, whatever its checks said: exit 4.
+    assert_eq!(status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("stopping: flushing events"), "{stderr}");
     let printed: Value = serde_json::from_slice(&printed.join().unwrap()).unwrap();
-    assert_eq!(printed["partial"], true);
+    assert_eq!(printed["status"]["state"], "interrupted");
+    assert_eq!(printed["verdict"]["outcome"], "incomplete");
     let requests = printed["load"]["requests"].as_u64().unwrap();
     assert!(requests < 1500, "{requests} requests");
     assert!(dir.join("out/results.json").is_file());

@@ -5,8 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use aiconfig_harness::compare::{self, baseline, Options, RowKind, Status};
-use aiconfig_harness::report::input::{self, Results};
+use aiconfig_harness::compare::{self, baseline, Options};
+use aiconfig_harness::results::comparison::{Comparison, Row, RowKind, Status};
+use aiconfig_harness::results::RunResults as Results;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario;
 use tokio_util::sync::CancellationToken;
@@ -69,17 +70,17 @@ async fn run(text: &str) -> Run {
         .unwrap_or_else(|e| panic!("{e:#}"));
     Run {
         json: serde_json::to_string_pretty(&results).unwrap(),
-        results: input::from_run(&results).unwrap(),
+        results,
     }
 }
 
-fn compare_with(base: &Run, now: &Run) -> compare::Comparison {
+fn compare_with(base: &Run, now: &Run) -> Comparison {
     let baseline = baseline::of_results("base", &base.results).unwrap();
     let current = baseline::metrics(&now.results).unwrap();
     compare::compare("base", &baseline.metrics, &current, &Options::default()).unwrap()
 }
 
-fn row<'a>(c: &'a compare::Comparison, metric: &str) -> &'a compare::Row {
+fn row<'a>(c: &'a Comparison, metric: &str) -> &'a Row {
     c.rows
         .iter()
         .find(|r| r.metric == metric)

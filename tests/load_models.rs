@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use aiconfig_harness::runner::results::RunResults;
+use aiconfig_harness::results::verdict::RunStatus;
+use aiconfig_harness::results::RunResults;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario::{self, Scenario};
 use mock_ld::llm::{Profile, DEFAULT_MODEL};
@@ -76,7 +77,7 @@ async fn an_open_run_short_of_slots_counts_the_wait_in_corrected_latency_only() 
     // last requests start about 1.5 s after they were due.
     let s = scenario("model = \"open\"\nrate = 200\nduration = \"1s\"\nmax_in_flight = 4");
     let r = run(&s, CancellationToken::new()).await;
-    assert!(!r.partial);
+    assert_eq!(r.status, RunStatus::Complete);
     assert_eq!((r.load.requests, r.load.failed_requests), (200, 0));
     assert_eq!(ai_calls(&r), 200);
     assert_eq!(r.requests_corrected.count, 200);
@@ -164,7 +165,7 @@ async fn a_cancelled_run_stops_early_and_is_marked_partial() {
             stop.cancel();
         });
         let r = run_on(&scenario(load), target, cancel).await;
-        assert!(r.partial, "{load}");
+        assert_eq!(r.status, RunStatus::Interrupted, "{load}");
         // Either load would take 10 s or more; some requests ran before the stop.
         assert!(
             (1..400).contains(&r.load.requests),

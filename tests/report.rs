@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use aiconfig_harness::report::{self, input};
+use aiconfig_harness::report;
+use aiconfig_harness::results;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario;
 use tokio_util::sync::CancellationToken;
@@ -85,8 +86,9 @@ async fn run_and_report(tag: &str) -> PathBuf {
         serde_json::to_string_pretty(&results).unwrap(),
     )
     .unwrap();
-    let read = input::load(&dir.join("results.json")).unwrap_or_else(|e| panic!("{e}"));
-    report::write(&read, None, &dir).unwrap_or_else(|e| panic!("{e}"));
+    let read = results::load(&dir.join("results.json")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read, results, "results.json reads back to what was written");
+    report::write(&read, &dir).unwrap_or_else(|e| panic!("{e}"));
     dir
 }
 
@@ -110,7 +112,7 @@ async fn results_json_matches_the_documented_schema() {
         errors.join("\n")
     );
     // Every kind of outcome the schema details was exercised.
-    let kinds: Vec<&str> = results["checks"]["outcomes"]
+    let kinds: Vec<&str> = results["checks"]
         .as_array()
         .unwrap()
         .iter()
@@ -133,7 +135,7 @@ async fn summary_and_junit_list_every_check() {
     let dir = run_and_report("text").await;
     let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(
-        summary.starts_with("## report-test &lt;&amp;&gt;: "),
+        summary.starts_with("## ✅ report-test &lt;&amp;&gt;: PASSED "),
         "{summary}"
     );
     for part in [
@@ -146,10 +148,7 @@ async fn summary_and_junit_list_every_check() {
         assert!(summary.contains(part), "no {part} in\n{summary}");
     }
     let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
-    let outcomes = input::load(&dir.join("results.json"))
-        .unwrap()
-        .checks
-        .outcomes;
+    let outcomes = results::load(&dir.join("results.json")).unwrap().checks;
     assert_eq!(
         junit.matches("<testcase ").count(),
         outcomes.len(),

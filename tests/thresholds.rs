@@ -14,8 +14,9 @@
 
 use std::time::Instant;
 
-use aiconfig_harness::checks::outcome::{CheckOutcome, Details, Status};
-use aiconfig_harness::runner::results::RunResults;
+use aiconfig_harness::results::checks::{CheckOutcome, Details, Status};
+use aiconfig_harness::results::verdict::RunStatus;
+use aiconfig_harness::results::RunResults;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario::{self, Scenario};
 use tokio_util::sync::CancellationToken;
@@ -105,19 +106,18 @@ async fn run(scenario: &Scenario) -> RunResults {
 fn outcome<'a>(results: &'a RunResults, name: &str) -> &'a CheckOutcome {
     results
         .checks
-        .outcomes
         .iter()
         .find(|o| o.name == name)
-        .unwrap_or_else(|| panic!("no check {name:?} in {:#?}", results.checks.outcomes))
+        .unwrap_or_else(|| panic!("no check {name:?} in {:#?}", results.checks))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_mid_run_slowdown_fails_the_windowed_p99_and_the_stall_check_but_not_the_whole_run_p99() {
     let started = Instant::now();
     let results = run(&scenario(2000, &format!("{WINDOWED}{WHOLE_RUN}"))).await;
-    let all = || format!("{:#?}", results.checks.outcomes);
+    let all = || format!("{:#?}", results.checks);
     assert_eq!(results.load.requests, 2000);
-    assert!(!results.partial && results.aborted_by.is_none());
+    assert_eq!(results.status, RunStatus::Complete);
 
     for name in ["requests p99 per 2 s", "llm p99 per 2 s"] {
         let o = outcome(&results, name);
@@ -148,20 +148,23 @@ async fn a_mid_run_slowdown_fails_the_windowed_p99_and_the_stall_check_but_not_t
     let [action] = &results.actions[..] else {
         panic!("{:?}", results.actions)
     };
-    assert_eq!((action.kind, action.error.as_deref()), ("llm", None));
+    assert_eq!(
+        (action.kind.as_str(), action.error.as_deref()),
+        ("llm", None)
+    );
     assert!(action.at_ms >= 500.0);
     assert!(action.restored_at_ms.unwrap() >= action.at_ms + 3000.0);
     let applied = outcome(&results, "timed changes applied and propagated");
     assert_eq!(applied.status, Status::Pass, "{}", applied.summary);
     assert!(
-        results.checks.outcomes.len() == 6,
+        results.checks.len() == 6,
         "four thresholds, the action and the stall check: {}",
         all()
     );
     eprintln!(
         "slowdown run took {:?}\n{}",
         started.elapsed(),
-        aiconfig_harness::checks::render(&results.checks)
+        aiconfig_harness::report::terminal::render(&results)
     );
 }
 
@@ -170,8 +173,13 @@ async fn abort_on_fail_stops_the_load_and_names_the_threshold() {
     let started = Instant::now();
     let checks = format!("{WINDOWED}abort_on_fail = true\nabort_delay = \"1s\"\n");
     let results = run(&scenario(4000, &checks)).await;
-    assert_eq!(results.aborted_by.as_deref(), Some("llm p99 per 2 s"));
-    assert!(results.partial);
+    assert_eq!(
+        results.status,
+        RunStatus::Aborted {
+            threshold: "llm p99 per 2 s".into()
+        }
+    );
+    assert_eq!(results.verdict.exit_code, 4, "an aborted run is incomplete");
     assert!(
         results.load.requests < 4000,
         "{} requests",

@@ -2,22 +2,8 @@
 //! SDK client. Not written in `[[checks]]`: a run whose changes did not land measured
 //! something else than the scenario describes, so it always counts.
 
-use serde::Serialize;
-
-use super::outcome::{CheckOutcome, Details, Status};
-use crate::runner::results::ActionResults;
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ActionDetails {
-    pub actions: usize,
-    /// Actions whose REST call failed.
-    pub failed: usize,
-    /// SDK clients that never saw a change, over all actions.
-    pub clients_missed: usize,
-    /// The slowest propagation to any client, in milliseconds.
-    pub max_propagation_ms: f64,
-}
+use crate::results::checks::{ActionDetails, CheckOutcome, Details, Status};
+use crate::results::ActionResults;
 
 /// `None` when the scenario has no actions.
 pub fn outcome(actions: &[ActionResults]) -> Option<CheckOutcome> {

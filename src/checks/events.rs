@@ -4,48 +4,13 @@
 //! no payload may have been rejected. Needs mock-ld's event log, so against LaunchDarkly or
 //! a Relay Proxy it is inconclusive.
 
-use serde::Serialize;
-
-use super::outcome::{CheckOutcome, Details, Status};
-use crate::runner::results::{EventResults, RunResults};
+use crate::results::checks::{
+    CheckOutcome, Details, EvaluationCount, EventDetails, KeyCount, Status,
+};
+use crate::results::{EventResults, RunResults};
 
 /// The events that close an AI call: exactly one of them per call.
 const OUTCOME_KEYS: [&str; 2] = ["$ld:ai:generation:success", "$ld:ai:generation:error"];
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KeyCount {
-    pub key: String,
-    pub tracked: u64,
-    pub received: u64,
-    /// Tracked but never received.
-    pub lost: u64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EvaluationCount {
-    pub config: String,
-    pub evaluations: u64,
-    /// Evaluations in the summary counters mock-ld received.
-    pub counted: u64,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EventDetails {
-    /// LLM calls made, and those whose success or error event mock-ld received.
-    pub ai_calls: u64,
-    pub ai_calls_tracked: u64,
-    pub by_key: Vec<KeyCount>,
-    pub evaluations: Vec<EvaluationCount>,
-    pub lost_events: u64,
-    pub payloads: u64,
-    /// Retried payloads mock-ld recognised by payload id and counted once.
-    pub duplicate_payloads: u64,
-    pub rejected_payloads: u64,
-    pub note: Option<String>,
-}
 
 pub fn outcome(name: String, results: &RunResults) -> CheckOutcome {
     let ai_calls = results

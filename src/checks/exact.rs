@@ -4,33 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
-use super::outcome::{CheckOutcome, Details, Status};
 use super::predict::{Context, Malformed, Prediction, Predictor, Reason};
 use super::targeting::Targeting;
-use crate::runner::served::{DEFAULT, UNKNOWN, UNSEEN};
+use crate::results::checks::{CheckOutcome, Details, ExactDetails, Mismatch, Status};
 use crate::scenario::population::Generator;
+use crate::served::{DEFAULT, UNKNOWN, UNSEEN};
 
 /// Mismatches listed in full; a systematic error makes thousands, and the count says how
 /// many there were.
 pub const MAX_LISTED: usize = 10_000;
-
-/// One context served something else than predicted.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Mismatch {
-    /// Its index in the population (request `i` uses context `i % count`).
-    pub context_index: u64,
-    /// The key, or `kind=key,…` for a multi-kind context.
-    pub context: String,
-    pub context_kind: String,
-    /// The predicted variation key, or `(default)`.
-    pub expected: String,
-    /// Why the predictor chose it: `target`, `rule N`, `fallthrough`, `off`, or the error.
-    pub expected_reason: String,
-    pub served: String,
-}
 
 /// Served variations of the contexts the predictor places in one rollout.
 pub type RolloutCounts = BTreeMap<(Reason, String), BTreeMap<u16, u64>>;
@@ -137,24 +119,6 @@ pub fn code_label(code: u16, keys: &[String]) -> String {
             .cloned()
             .unwrap_or_else(|| format!("#{}", n - 1)),
     }
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExactDetails {
-    pub config: String,
-    /// The targeting's `_version` in the environment, as read back before the load.
-    pub targeting_version: Option<u64>,
-    pub contexts_checked: u64,
-    pub agreed: u64,
-    pub mismatch_count: u64,
-    /// The first [`MAX_LISTED`] mismatches.
-    pub mismatches: Vec<Mismatch>,
-    /// Only evaluations that finished before this time into the run (the first action)
-    /// were compared.
-    pub before_ms: Option<f64>,
-    /// Why the check could not be made, when it could not.
-    pub note: Option<String>,
 }
 
 /// The outcome for one AI Config; `comparison` is `Err` with the reason it could not be made.

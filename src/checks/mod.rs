@@ -1,34 +1,31 @@
-//! The checks of a run (a scenario's `[[checks]]`), each a named pass or fail with the
-//! figures behind it; they decide `run`'s exit code.
+//! The checks of a run (a scenario's `[[checks]]`, parsed by `scenario::checks`), each a
+//! named pass, fail or inconclusive with the figures behind it, written into the results
+//! (`results::checks`), from which the verdict is computed.
 //!
 //! Modules:
-//! - [`spec`]: the `[[checks]]` syntax, parsed strictly when the scenario loads.
 //! - [`predict`]: an independent predictor of LaunchDarkly's evaluation.
 //! - [`targeting`]: an AI Config's targeting read back from the REST API before the load.
 //! - One module per kind: [`exact`] and [`srm`] (`rollout_split`), [`events`]
 //!   (`events_complete`), [`threshold`] (with [`window`] for windowed thresholds), and,
 //!   built in, [`actions`] (when the scenario has actions) and [`stall`] (unless turned off).
-//! - [`outcome`]: what is written to `results.json`.
 
 pub mod actions;
 pub mod events;
 pub mod exact;
-pub mod outcome;
 pub mod predict;
-pub mod spec;
 pub mod srm;
 pub mod stall;
 pub mod targeting;
 pub mod threshold;
 pub mod window;
 
-use crate::cost::CostReport;
 use crate::metrics::Metrics;
-use crate::runner::results::RunResults;
+use crate::results::checks::CheckOutcome;
+use crate::results::cost::CostReport;
+use crate::results::RunResults;
+use crate::scenario::checks::{self as spec, CheckKind, CheckSpec, Scope};
 use crate::scenario::population::Generator;
 use crate::scenario::Scenario;
-use outcome::{CheckOutcome, Checks, Status};
-use spec::{CheckKind, CheckSpec, Scope};
 use targeting::Targeting;
 
 /// What the runner gathered for the rollout checks of one AI Config.
@@ -36,7 +33,7 @@ pub struct RolloutData {
     pub config: String,
     /// As read back from the REST API before the load, or why it could not be.
     pub targeting: Result<Targeting, String>,
-    /// Per context, what the SDK served (see `runner::served`); `None` when the population
+    /// Per context, what the SDK served (see `crate::served`); `None` when the population
     /// was too large to record.
     pub served: Option<Vec<u16>>,
 }
@@ -67,7 +64,7 @@ pub fn rollout_configs(scenario: &Scenario) -> Vec<String> {
         .collect()
 }
 
-pub fn evaluate(inputs: &Inputs<'_>) -> Checks {
+pub fn evaluate(inputs: &Inputs<'_>) -> Vec<CheckOutcome> {
     let measured = threshold::Measured {
         metrics: inputs.metrics,
         results: inputs.results,
@@ -101,7 +98,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Checks {
     }
     outcomes.extend(actions::outcome(&inputs.results.actions));
     outcomes.extend(stall::outcome(inputs.scenario, &inputs.metrics.timeline));
-    Checks::new(outcomes)
+    outcomes
 }
 
 fn name(spec: &CheckSpec, default: &str) -> String {
@@ -187,35 +184,11 @@ fn compare<'a>(
         format!(
             "the population of {} contexts is above the {} recorded per context",
             inputs.population.count(),
-            crate::runner::served::MAX_CONTEXTS
+            crate::served::MAX_CONTEXTS
         )
     })?;
     Ok((
         targeting,
         exact::compare(targeting, served, inputs.population)?,
     ))
-}
-
-/// The checks for the terminal: one line each, then the listed mismatches of failed exact
-/// checks (at most a few; `results.json` has them all).
-pub fn render(checks: &Checks) -> String {
-    let count = |s: Status| checks.outcomes.iter().filter(|o| o.status == s).count();
-    let mut out = format!(
-        "\nchecks: {} passed, {} failed, {} inconclusive\n",
-        count(Status::Pass),
-        count(Status::Fail),
-        count(Status::Inconclusive)
-    );
-    for o in &checks.outcomes {
-        out += &format!("  {:<12} {}: {}\n", o.status.as_str(), o.name, o.summary);
-        if let outcome::Details::RolloutExact(d) = &o.details {
-            for m in d.mismatches.iter().take(5) {
-                out += &format!(
-                    "               context {} ({}): expected {} ({}), served {}\n",
-                    m.context, m.context_kind, m.expected, m.expected_reason, m.served
-                );
-            }
-        }
-    }
-    out
 }

@@ -14,61 +14,19 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use super::exact::{code_label, reason_label, Comparison};
-use super::outcome::{CheckOutcome, Details, Status};
 use super::predict::model::Rollout;
 use super::predict::Reason;
 use super::targeting::Targeting;
+use crate::results::checks::{Arm, CheckOutcome, Details, SplitTest, SrmDetails, Status};
 use crate::split::chi_square;
 
 /// Power at which the minimum detectable effect is stated.
 const POWER: f64 = 0.8;
 /// Below this many expected contexts in an arm, chi-square's approximation does not hold.
 const MIN_EXPECTED: f64 = 5.0;
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Arm {
-    pub variation: String,
-    /// The configured share, 0 to 1.
-    pub weight: f64,
-    pub expected: f64,
-    pub observed: u64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SplitTest {
-    /// `rule N` (with its description, if any) or `fallthrough`.
-    pub rollout: String,
-    pub rule_index: Option<usize>,
-    pub context_kind: String,
-    pub arms: Vec<Arm>,
-    /// Contexts of this rollout served a variation outside it (the exact check lists them).
-    pub outside: u64,
-    pub contexts: u64,
-    pub chi_square: Option<f64>,
-    pub degrees_of_freedom: Option<usize>,
-    pub p_value: Option<f64>,
-    /// Absolute change of the largest arm's share detectable at 80 % power.
-    pub min_detectable_effect: Option<f64>,
-    pub status: Status,
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SrmDetails {
-    pub config: String,
-    pub min_p_value: f64,
-    /// Always `predicted`: the rollout each context fell into is the predictor's.
-    pub attribution: &'static str,
-    pub method: &'static str,
-    pub tests: Vec<SplitTest>,
-    pub note: Option<String>,
-}
 
 const METHOD: &str = "Pearson chi-square goodness of fit per rollout and context kind; minimum detectable effect of a two-sided z-test on the largest arm at 80 % power and alpha = minPValue";
 
@@ -211,8 +169,8 @@ pub fn outcome(
     let mut details = SrmDetails {
         config: config.to_owned(),
         min_p_value,
-        attribution: "predicted",
-        method: METHOD,
+        attribution: "predicted".to_owned(),
+        method: METHOD.to_owned(),
         tests: Vec::new(),
         note: None,
     };

@@ -17,10 +17,8 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
-use super::outcome::{CheckOutcome, Details, Status};
 use crate::metrics::Second;
+use crate::results::checks::{CheckOutcome, Details, StallDetails, Status};
 use crate::scenario::Scenario;
 
 /// The least limit: below it, whole-second counts cannot tell a stall from a slow second.
@@ -28,18 +26,6 @@ const FLOOR: Duration = Duration::from_secs(1);
 
 /// The limit when the LLM is a real provider (`[llm] url`).
 const UNPLANNED: Duration = Duration::from_secs(60);
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StallDetails {
-    /// The longest run of seconds with requests in flight and none completed.
-    pub longest_seconds: u64,
-    /// Its first second, counted from the start of the load.
-    pub from_second: Option<usize>,
-    pub limit_ms: f64,
-    /// How the limit was set.
-    pub rule: String,
-}
 
 /// The limit, and how it was set.
 pub fn limit(scenario: &Scenario) -> (Duration, String) {

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::predict::{Flag, Segment};
-use crate::runner::setup::LdApi;
+use crate::ld_api::LdApi;
 
 /// The targeting one AI Config had in one environment.
 #[derive(Clone, Debug)]

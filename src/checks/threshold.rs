@@ -7,38 +7,13 @@
 use base64::Engine;
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
-use serde::Serialize;
 
-use super::outcome::{CheckOutcome, Details, Status};
-use super::spec::{Bound, Metric, Scope, Series, Stat, Threshold, Tokens};
 use super::window::{self, stat_ms};
-use crate::cost::CostReport;
 use crate::metrics::{empty_histogram, Latency, LatencySummary, Metrics, VariationMetrics};
-use crate::runner::results::RunResults;
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ThresholdDetails {
-    pub metric: String,
-    pub config: Option<String>,
-    pub variation: Option<String>,
-    /// The limit: one of `max` and `min` is set.
-    pub max: Option<f64>,
-    pub min: Option<f64>,
-    /// The whole run's value, or the worst window's.
-    pub value: Option<f64>,
-    /// `ms`, `ratio`, `usd`, `per_s`, `tokens` or `events`.
-    pub unit: &'static str,
-    /// Latencies recorded, AI calls, or evaluations (requests overall) behind the value.
-    pub samples: u64,
-    /// With `window`: its length, and where the worst window starts (seconds into the load).
-    pub window_seconds: Option<u64>,
-    pub window_start_second: Option<usize>,
-    /// With `window`: the windows that had `min_samples` and were judged.
-    pub windows_judged: Option<usize>,
-    pub min_samples: Option<u64>,
-    pub note: Option<String>,
-}
+use crate::results::checks::{CheckOutcome, Details, Status, ThresholdDetails};
+use crate::results::cost::CostReport;
+use crate::results::RunResults;
+use crate::scenario::checks::{Bound, Metric, Scope, Series, Stat, Threshold, Tokens};
 
 /// Everything a threshold can be measured on.
 pub struct Measured<'a> {
@@ -125,7 +100,7 @@ pub fn outcome(name: String, threshold: &Threshold, measured: &Measured<'_>) -> 
         max: (limit.bound == Bound::Max).then_some(limit.value),
         min: (limit.bound == Bound::Min).then_some(limit.value),
         value: r.value,
-        unit,
+        unit: unit.to_owned(),
         samples: r.samples,
         window_seconds: threshold.window.map(|w| w.seconds),
         window_start_second: r.window.map(|(start, _)| start),

@@ -13,8 +13,8 @@
 
 use hdrhistogram::Histogram;
 
-use super::spec::{Limit, Metric, Series, Stat, Window};
 use crate::metrics::Second;
+use crate::scenario::checks::{Limit, Metric, Series, Stat, Window};
 
 /// The worst window, and how many were judged.
 #[derive(Clone, Debug, PartialEq)]
@@ -139,7 +139,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::checks::spec::Bound;
+    use crate::scenario::checks::Bound;
 
     /// `n` requests of `ms` each scheduled in every second, completing in the same second.
     fn timeline(seconds: &[(u64, u64)]) -> Vec<Second> {

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::input::{InputError, Results, ScenarioInfo, Stage, Summary};
+use crate::results::latency::{HistogramError, LatencySummary as Summary};
+use crate::results::{self, ResultsError, RunResults as Results, ScenarioInfo, Stage};
 
 /// Bumped whenever a metric changes meaning.
 pub const FORMAT_VERSION: u32 = 1;
@@ -43,10 +44,12 @@ pub enum Metric {
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
     #[error(transparent)]
-    Input(#[from] InputError),
+    Results(#[from] ResultsError),
+    #[error(transparent)]
+    Histogram(#[from] HistogramError),
     #[error("baseline name `{0}`: use letters, digits, `.`, `_` and `-` only")]
     Name(String),
-    #[error("{0}: an interrupted run is not a baseline; rerun it to the end")]
+    #[error("{0}: an incomplete run (interrupted, aborted or not set up) is not a baseline; rerun it to the end")]
     Partial(String),
     #[error("baseline {path}: {source} (save one with `aiconfig-harness baseline save RESULTS --name NAME`)")]
     Read {
@@ -73,7 +76,7 @@ pub enum BaselineError {
 /// variations (`llm`, `ttft`, ...), `flush`, `error_rate`, `throughput`,
 /// `cost_per_1k_requests`, and per variation
 /// `CONFIG/VARIATION/STAGE` and `CONFIG/VARIATION/error_rate`.
-pub fn metrics(r: &Results) -> Result<BTreeMap<String, Metric>, InputError> {
+pub fn metrics(r: &Results) -> Result<BTreeMap<String, Metric>, HistogramError> {
     let mut m = BTreeMap::new();
     m.insert(
         "requests".to_owned(),
@@ -152,8 +155,8 @@ pub fn save(results_path: &Path, name: &str, dir: &Path) -> Result<PathBuf, Base
     {
         return Err(BaselineError::Name(name.to_owned()));
     }
-    let results = crate::report::input::load(results_path)?;
-    if results.partial {
+    let results = results::load(results_path)?;
+    if !results.status.is_complete() {
         return Err(BaselineError::Partial(results_path.display().to_string()));
     }
     let baseline = of_results(name, &results)?;

@@ -6,16 +6,7 @@
 
 use hdrhistogram::Histogram;
 
-/// The largest gap between the two CDFs, its direction and its significance.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct KsTest {
-    /// sup |F_baseline - F_current|.
-    pub d: f64,
-    /// Whether the largest gap has the current run slower (its CDF below the baseline's).
-    pub slower: bool,
-    /// Two-sided p-value, from the asymptotic Kolmogorov distribution.
-    pub p_value: f64,
-}
+use crate::results::comparison::KsTest;
 
 /// `None` when either histogram is empty: there is nothing to compare.
 pub fn two_sample(baseline: &Histogram<u64>, current: &Histogram<u64>) -> Option<KsTest> {
@@ -92,7 +83,7 @@ fn kolmogorov_q(lambda: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::input::empty_histogram;
+    use crate::results::latency::empty_histogram;
     use rand::{rngs::StdRng, Rng, SeedableRng};
     use rand_distr::{Distribution, LogNormal};
 

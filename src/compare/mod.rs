@@ -1,7 +1,8 @@
 //! `compare`: a run against a saved baseline, metric by metric.
 //!
 //! Modules: [`baseline`] (the files and the metrics in them), [`ks`] (Kolmogorov–Smirnov on
-//! HDR histograms), [`tolerance`] (what change is allowed), [`table`] (text and Markdown).
+//! HDR histograms), [`tolerance`] (what change is allowed). The comparison is part of the
+//! results (`results::comparison`); `report::comparison` renders it.
 //!
 //! A latency metric regresses when one of its p50, p95 or p99 (each with its own tolerance,
 //! named `METRIC.p50` and so on)
@@ -18,17 +19,16 @@
 
 pub mod baseline;
 pub mod ks;
-pub mod table;
 pub mod tolerance;
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use crate::report::input::{InputError, Summary};
+use crate::results::comparison::{Change, Comparison, KsOutcome, Row, RowKind, Status, Tolerance};
+use crate::results::latency::{HistogramError, LatencySummary as Summary};
 use baseline::Metric;
-use ks::KsTest;
-use tolerance::{Tolerance, Tolerances};
+use tolerance::Tolerances;
 
 /// How many standard errors a change must clear to be more than noise.
 const Z: f64 = 3.0;
@@ -55,80 +55,12 @@ impl Default for Options {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Status {
-    Ok,
-    Improved,
-    /// In the baseline but not in this run (e.g. a variation nobody got).
-    Missing,
-    /// In this run but not in the baseline.
-    New,
-    Regressed,
-}
-
-/// One figure of a metric, baseline versus now.
-#[derive(Clone, Debug)]
-pub struct Change {
-    pub label: &'static str,
-    pub baseline: f64,
-    pub current: f64,
-    pub tolerance: Tolerance,
-    pub status: Status,
-}
-
-#[derive(Clone, Debug)]
-pub struct Row {
-    pub metric: String,
-    pub kind: RowKind,
-    pub status: Status,
-}
-
-#[derive(Clone, Debug)]
-pub enum RowKind {
-    Latency {
-        counts: (u64, u64),
-        percentiles: Vec<Change>,
-        ks: Option<KsOutcome>,
-    },
-    Ratio {
-        counts: (u64, u64),
-        change: Change,
-    },
-    Value {
-        unit: String,
-        change: Change,
-    },
-    /// Only on one side.
-    Unmatched,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct KsOutcome {
-    pub test: KsTest,
-    pub regressed: bool,
-}
-
-#[derive(Debug)]
-pub struct Comparison {
-    pub baseline: String,
-    pub rows: Vec<Row>,
-}
-
-impl Comparison {
-    pub fn regressions(&self) -> usize {
-        self.rows
-            .iter()
-            .filter(|r| r.status == Status::Regressed)
-            .count()
-    }
-}
-
 pub fn compare(
     name: &str,
     baseline: &BTreeMap<String, Metric>,
     current: &BTreeMap<String, Metric>,
     options: &Options,
-) -> Result<Comparison, InputError> {
+) -> Result<Comparison, HistogramError> {
     let mut names: Vec<&String> = baseline
         .keys()
         .chain(current.keys().filter(|k| !baseline.contains_key(*k)))
@@ -150,7 +82,7 @@ fn row(
     base: Option<&Metric>,
     now: Option<&Metric>,
     options: &Options,
-) -> Result<Row, InputError> {
+) -> Result<Row, HistogramError> {
     let tolerance = options.tolerances.for_metric(metric, None);
     let kind = match (base, now) {
         (Some(Metric::Latency(b)), Some(Metric::Latency(c))) => latency(metric, b, c, options)?,
@@ -205,7 +137,7 @@ fn latency(
     base: &Summary,
     now: &Summary,
     options: &Options,
-) -> Result<RowKind, InputError> {
+) -> Result<RowKind, HistogramError> {
     let (b, c) = (base.histogram()?, now.histogram()?);
     if b.is_empty() || c.is_empty() {
         return Ok(RowKind::Latency {
@@ -264,7 +196,7 @@ fn percentile(
         Status::Ok
     };
     Change {
-        label,
+        label: label.to_owned(),
         baseline,
         current,
         tolerance,
@@ -296,7 +228,7 @@ fn ratio((bc, bn): (u64, u64), (cc, cn): (u64, u64), tolerance: Tolerance) -> Ro
     RowKind::Ratio {
         counts: (bn, cn),
         change: Change {
-            label: "rate",
+            label: "rate".to_owned(),
             baseline,
             current,
             tolerance,
@@ -320,7 +252,7 @@ fn value(baseline: f64, current: f64, higher_is_better: bool, tolerance: Toleran
         Status::Ok
     };
     Change {
-        label: "value",
+        label: "value".to_owned(),
         baseline,
         current,
         tolerance,

@@ -5,7 +5,7 @@ use rand_distr::{Distribution, LogNormal};
 
 use super::baseline::Metric;
 use super::*;
-use crate::report::input::{empty_histogram, Summary};
+use crate::results::latency::{empty_histogram, LatencySummary as Summary};
 
 /// Log-normal latencies in µs, as the LLM simulator draws them.
 fn latency(seed: u64, n: usize, median_ms: f64) -> Metric {

@@ -13,32 +13,9 @@
 //! milliseconds for latencies (a `ms` or `s` suffix is allowed), a fraction for error
 //! rates, requests per second for throughput, USD for cost.
 
-use std::fmt;
 use std::str::FromStr;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Tolerance {
-    /// A fraction: 0.2 is 20 %.
-    pub rel: f64,
-    pub abs: f64,
-}
-
-impl Tolerance {
-    /// The largest change, in the metric's unit, that still passes.
-    pub fn allowance(&self, baseline: f64) -> f64 {
-        self.abs.max(self.rel * baseline.abs())
-    }
-}
-
-impl fmt::Display for Tolerance {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}%, {}", round(self.rel * 100.0), round(self.abs))
-    }
-}
-
-fn round(x: f64) -> f64 {
-    (x * 1e6).round() / 1e6
-}
+use crate::results::comparison::Tolerance;
 
 /// One `--tolerance` flag.
 #[derive(Clone, Debug, PartialEq)]

@@ -11,56 +11,14 @@ pub mod prices;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use crate::metrics::{Metrics, TokenCounts};
-pub use prices::{ModelPrice, PriceTable};
-
-/// Bumped whenever a field of [`CostReport`] changes meaning or disappears.
-pub const SCHEMA_VERSION: u32 = 1;
-
-/// Tokens and their cost over some slice of the calls.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct CostLine {
-    /// Successful LLM calls.
-    pub calls: u64,
-    pub input_tokens: u64,
-    pub cached_input_tokens: u64,
-    pub output_tokens: u64,
-    /// The cost of the priced calls.
-    pub cost_usd: f64,
-    /// Calls on models without a price, left out of `costUsd`.
-    pub unpriced_calls: u64,
-}
-
-#[derive(Clone, Debug, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct CostReport {
-    pub schema_version: u32,
-    pub currency: &'static str,
-    pub requests: u64,
-    pub total: CostLine,
-    pub per_thousand_requests_usd: f64,
-    pub by_model: BTreeMap<String, CostLine>,
-    /// By AI Config: the cost per feature.
-    pub by_config: BTreeMap<String, CostLine>,
-    /// By AI Config, then variation key.
-    pub by_variation: BTreeMap<String, BTreeMap<String, CostLine>>,
-    /// By context kind (`user`, `multi:organization+user`).
-    pub by_context_kind: BTreeMap<String, CostLine>,
-    /// By each of the scenario's `cost_by` attributes, then its value (e.g. tier → premium).
-    pub by_attribute: BTreeMap<String, BTreeMap<String, CostLine>>,
-    /// The price used for each model called, with its source.
-    pub prices: BTreeMap<String, ModelPrice>,
-    pub unpriced_models: Vec<String>,
-}
+use crate::results::cost::{CostLine, CostReport, ModelPrice};
+pub use prices::PriceTable;
 
 /// The cost of everything `metrics` recorded.
 pub fn compute(metrics: &Metrics, prices: &PriceTable) -> CostReport {
     let mut report = CostReport {
-        schema_version: SCHEMA_VERSION,
-        currency: "USD",
+        currency: "USD".to_owned(),
         requests: metrics.requests,
         total: CostLine::default(),
         per_thousand_requests_usd: 0.0,
@@ -137,56 +95,6 @@ fn line(tokens: &TokenCounts, price: Option<&ModelPrice>) -> CostLine {
         cost_usd,
         unpriced_calls: if price.is_none() { tokens.calls } else { 0 },
     }
-}
-
-impl CostLine {
-    fn add(&mut self, o: &CostLine) {
-        self.calls += o.calls;
-        self.input_tokens += o.input_tokens;
-        self.cached_input_tokens += o.cached_input_tokens;
-        self.output_tokens += o.output_tokens;
-        self.cost_usd += o.cost_usd;
-        self.unpriced_calls += o.unpriced_calls;
-    }
-}
-
-/// The cost for the terminal.
-pub fn render(c: &CostReport) -> String {
-    let mut out = format!(
-        "\ncost: ${:.4} in all, ${:.4} per 1,000 requests\n",
-        c.total.cost_usd, c.per_thousand_requests_usd
-    );
-    out += "  by                                        calls    tokens in/out           cost\n";
-    let mut row = |label: String, l: &CostLine| {
-        out += &format!(
-            "  {label:<40} {:>6} {:>10}/{:<10} ${:>10.4}\n",
-            l.calls, l.input_tokens, l.output_tokens, l.cost_usd
-        )
-    };
-    for (model, l) in &c.by_model {
-        row(format!("model {model}"), l);
-    }
-    for (config, variations) in &c.by_variation {
-        row(format!("config {config}"), &c.by_config[config]);
-        for (variation, l) in variations {
-            row(format!("  variation {variation}"), l);
-        }
-    }
-    for (kind, l) in &c.by_context_kind {
-        row(format!("context kind {kind}"), l);
-    }
-    for (attribute, values) in &c.by_attribute {
-        for (value, l) in values {
-            row(format!("{attribute} {value}"), l);
-        }
-    }
-    if !c.unpriced_models.is_empty() {
-        out += &format!(
-            "  no price for {}: their calls are not in the cost\n",
-            c.unpriced_models.join(", ")
-        );
-    }
-    out
 }
 
 #[cfg(test)]

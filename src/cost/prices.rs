@@ -15,23 +15,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::results::cost::ModelPrice;
 use crate::scenario::Price;
 
 const DEFAULTS: &str = include_str!("default_prices.json");
-
-/// One model's price, USD per million tokens, and where it came from.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ModelPrice {
-    pub input: f64,
-    pub output: f64,
-    /// Cached prompt tokens; without it they cost as much as other input.
-    pub cached_input: Option<f64>,
-    pub source: String,
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PriceTable {

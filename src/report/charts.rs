@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::format;
-use super::input::Second;
+use crate::results::SecondResults as Second;
 
 const SIZE: (u32, u32) = (1000, 420);
 const LABELS: (&str, u32) = ("sans-serif", 15);
@@ -275,7 +275,7 @@ pub fn bars(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::input::empty_histogram;
+    use crate::results::latency::empty_histogram;
 
     /// Whether the SVG has a `<text>` element with exactly this content.
     fn has_text(svg: &str, text: &str) -> bool {

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use super::charts;
 use super::format::{self, usd};
 use super::html::{esc, figure, note, section, table};
-use super::input::cost::{Cost, CostLine};
-use super::input::Results;
 use super::table::Table;
+use crate::results::cost::{CostLine, CostReport as Cost};
+use crate::results::RunResults as Results;
 
 pub fn render(r: &Results) -> Result<String, String> {
     let c = &r.cost;

@@ -2,10 +2,9 @@
 //! Content-Security-Policy forbids every fetch, so the file opens the same offline, as a
 //! CI artifact or attached to a ticket.
 
-use super::input::Results;
 use super::table::Table;
 use super::{cost_section, rollout_section, sections};
-use crate::compare::Comparison;
+use crate::results::RunResults;
 
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:24px;color:#1d2330;background:#fafbfc}
@@ -17,7 +16,7 @@ table{border-collapse:collapse;background:#fff;margin:8px 0 16px;font-size:14px}
 th{background:#eef1f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 td.pass{color:#146c2e;font-weight:600}td.warn{color:#8a5300;font-weight:600}td.fail{color:#b42318;font-weight:700;background:#fdecea}
 figure{margin:12px 0 20px;background:#fff;border:1px solid #d8dde6;border-radius:8px;padding:6px}figure svg{width:100%;height:auto;display:block}
-.banner{padding:10px 14px;border-radius:8px;font-weight:600;margin:12px 0}.banner.pass{background:#e6f4ea;color:#146c2e}.banner.fail{background:#fdecea;color:#b42318}
+.banner{padding:10px 14px;border-radius:8px;font-weight:600;margin:12px 0}.banner.pass{background:#e6f4ea;color:#146c2e}.banner.fail{background:#fdecea;color:#b42318}.banner.warn{background:#fff4e0;color:#8a5300}
 ";
 
 /// Text made safe for HTML content and attribute values.
@@ -37,14 +36,14 @@ pub fn esc(s: &str) -> String {
 }
 
 /// The whole page.
-pub fn render(r: &Results, comparison: Option<&Comparison>) -> Result<String, String> {
+pub fn render(r: &RunResults) -> Result<String, String> {
     let title = format!("aiconfig-harness report: {}", r.scenario.name);
     let body = [
         sections::header(r),
         sections::observability(r)?,
-        sections::alert_rules(r, comparison),
+        sections::alert_rules(r),
         cost_section::render(r)?,
-        sections::baselines(r, comparison)?,
+        sections::baselines(r)?,
         rollout_section::render(r)?,
         sections::propagation(r),
     ]

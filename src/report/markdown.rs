@@ -2,16 +2,15 @@
 //! (`cat summary.md >> "$GITHUB_STEP_SUMMARY"`).
 
 use super::format::{self, ms};
-use super::input::checks::Status;
-use super::input::{InputError, Results, Stage, Summary};
 use super::table::{markdown_cell, Table};
-use crate::compare::Comparison;
+use crate::results::latency::HistogramError;
+use crate::results::{LatencySummary as Summary, RunResults as Results, Stage};
 
-pub fn render(r: &Results, comparison: Option<&Comparison>) -> Result<String, InputError> {
+pub fn render(r: &Results) -> Result<String, HistogramError> {
     let mut out = headline(r);
-    if !r.checks.outcomes.is_empty() {
+    if !r.checks.is_empty() {
         let mut t = Table::new(["", "check", "figures"]);
-        for o in &r.checks.outcomes {
+        for o in &r.checks {
             t.push([o.status.mark(), o.name.as_str(), o.summary.as_str()]);
         }
         out += &format!("### Checks\n\n{}\n", t.markdown());
@@ -27,7 +26,7 @@ pub fn render(r: &Results, comparison: Option<&Comparison>) -> Result<String, In
     if !r.actions.is_empty() {
         out += &format!("### Timed changes\n\n{}\n", actions(r).markdown());
     }
-    if let Some(c) = comparison {
+    if let Some(c) = &r.baseline {
         out += &c.markdown();
         out.push('\n');
     }
@@ -35,37 +34,28 @@ pub fn render(r: &Results, comparison: Option<&Comparison>) -> Result<String, In
     Ok(out)
 }
 
+/// The title is the verdict, word for word as every other output has it.
 fn headline(r: &Results) -> String {
-    let outcomes = &r.checks.outcomes;
-    let count = |status: Status| outcomes.iter().filter(|o| o.status == status).count();
-    let verdict = match count(Status::Fail) {
-        0 => format!(
-            "✅ {} of {} checks passed",
-            count(Status::Pass),
-            outcomes.len()
-        ),
-        n => format!("❌ {n} of {} checks failed", outcomes.len()),
-    };
+    let v = &r.verdict;
     let cost = format!(
         "; LLM cost {} ({} per 1,000 requests)",
         format::usd(r.cost.total.cost_usd),
         format::usd(r.cost.per_thousand_requests_usd)
     );
-    let partial = if r.partial {
-        " (partial: interrupted)"
-    } else {
-        ""
-    };
     format!(
-        "## {}: {verdict}{partial}\n\n{} requests in {:.1} s ({:.0}/s, {} load), {} failed ({}); request p99 {} ms (corrected){cost}\n\n",
+        "## {} {}: {} {}\n\n{} requests in {:.1} s ({:.0}/s, {} load), {} failed ({}); request p99 {} ms (corrected, n = {}){cost}\n\n",
+        v.outcome.mark(),
         markdown_cell(&r.scenario.name),
+        v.outcome.word(),
+        markdown_cell(&v.headline),
         r.load.requests,
         r.duration_ms / 1000.0,
         r.load.achieved_rate,
         markdown_cell(&r.load.model),
         r.load.failed_requests,
         format::percent(r.load.failed_requests as f64 / r.load.requests.max(1) as f64),
-        ms(r.requests_corrected.p99_ms)
+        ms(r.requests_corrected.p99_ms),
+        r.requests_corrected.count
     )
 }
 
@@ -104,7 +94,7 @@ fn variations(r: &Results) -> Table {
     t
 }
 
-fn latencies(r: &Results) -> Result<Table, InputError> {
+fn latencies(r: &Results) -> Result<Table, HistogramError> {
     let mut t = Table::new([
         "latency", "n", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms",
     ]);
@@ -138,7 +128,11 @@ fn actions(r: &Results) -> Table {
         t.push([
             (if passed { "✅" } else { "❌" }).to_owned(),
             format!("{:.1} s", a.at_ms / 1000.0),
-            a.config.clone(),
+            if a.kind == "llm" {
+                "(simulated LLM)".to_owned()
+            } else {
+                a.config.clone()
+            },
             a.error.as_ref().map_or_else(
                 || a.description.clone(),
                 |e| format!("{}: {e}", a.description),

@@ -1,31 +1,33 @@
 //! Reports of a run, written by `aiconfig-harness report RESULTS` and at the end of `run`.
 //!
-//! Modules: [`input`] (results.json read back), [`html`] with [`sections`],
-//! [`cost_section`] and [`rollout_section`] (`report.html`), [`charts`] (inline SVG),
-//! [`markdown`] (`summary.md`), [`junit`] (`junit.xml`), [`table`] and [`format`] (shared
-//! rendering).
+//! Every output renders the one [`RunResults`] and its verdict; none decides anything.
+//! Modules: [`terminal`] (the summary on the terminal and in `summary.txt`), [`html`] with
+//! [`sections`], [`cost_section`] and [`rollout_section`] (`report.html`), [`charts`]
+//! (inline SVG), [`markdown`] (`summary.md`), [`junit`] (`junit.xml`), [`comparison`] (a
+//! baseline comparison as tables), [`table`] and [`format`] (shared rendering).
 //! The JSON itself is `results.json`, documented by `docs/results.schema.json`.
 
 pub mod charts;
+pub mod comparison;
 pub mod cost_section;
 pub mod format;
 pub mod html;
-pub mod input;
 pub mod junit;
 pub mod markdown;
 pub mod rollout_section;
 pub mod sections;
 pub mod table;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 
-use crate::compare::Comparison;
-use input::{InputError, Results};
+use crate::results::latency::HistogramError;
+use crate::results::RunResults;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error(transparent)]
-    Input(#[from] InputError),
+    Histogram(#[from] HistogramError),
     #[error("{0}")]
     Chart(String),
     #[error("writing {path}: {source}")]
@@ -36,17 +38,10 @@ pub enum ReportError {
 }
 
 /// Writes `report.html`, `summary.md` and `junit.xml` into `dir`; returns their paths.
-pub fn write(
-    r: &Results,
-    comparison: Option<&Comparison>,
-    dir: &Path,
-) -> Result<Vec<PathBuf>, ReportError> {
+pub fn write(r: &RunResults, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     let files = [
-        (
-            "report.html",
-            html::render(r, comparison).map_err(ReportError::Chart)?,
-        ),
-        ("summary.md", markdown::render(r, comparison)?),
+        ("report.html", html::render(r).map_err(ReportError::Chart)?),
+        ("summary.md", markdown::render(r)?),
         ("junit.xml", junit::render(r)),
     ];
     let write_error = |path: &Path, source| ReportError::Write {

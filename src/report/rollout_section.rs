@@ -5,22 +5,22 @@
 use super::charts;
 use super::format::{self, p_value};
 use super::html::{esc, figure, note, section, table};
-use super::input::checks::{ExactDetails, SplitTest, SrmDetails};
-use super::input::Results;
 use super::table::Table;
+use crate::results::checks::{Details, ExactDetails, SplitTest, SrmDetails};
+use crate::results::RunResults as Results;
 
 /// Mismatches shown; the count says how many there were.
 const MISMATCHES_SHOWN: usize = 20;
 
 pub fn render(r: &Results) -> Result<String, String> {
     let mut body = String::new();
-    for o in &r.checks.outcomes {
-        if let Some(d) = o.details_of::<SrmDetails>("rollout_srm") {
+    for o in &r.checks {
+        if let Details::RolloutSrm(d) = &o.details {
             body += &format!("<h3>{}: {}</h3>\n", esc(&o.name), esc(o.status.word()));
-            body += &srm(&d)?;
-        } else if let Some(d) = o.details_of::<ExactDetails>("rollout_exact") {
+            body += &srm(d)?;
+        } else if let Details::RolloutExact(d) = &o.details {
             body += &format!("<h3>{}: {}</h3>\n", esc(&o.name), esc(o.status.word()));
-            body += &exact(&d);
+            body += &exact(d);
         }
     }
     body += &served(r);

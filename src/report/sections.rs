@@ -7,25 +7,20 @@ use hdrhistogram::Histogram;
 use super::charts;
 use super::format::{self, ms};
 use super::html::{esc, figure, note, section, table};
-use super::input::checks::Status;
-use super::input::{InputError, Results, Stage, Summary};
 use super::table::Table;
-use crate::compare::Comparison;
+use crate::results::latency::HistogramError;
+use crate::results::verdict::Outcome;
+use crate::results::{LatencySummary as Summary, RunResults as Results, Stage};
 
 type Html = Result<String, String>;
 
-fn input(e: InputError) -> String {
+fn input(e: HistogramError) -> String {
     e.to_string()
 }
 
 pub fn header(r: &Results) -> String {
-    let partial = if r.partial {
-        "<div class=\"banner fail\">Partial run: interrupted before the load finished</div>\n"
-    } else {
-        ""
-    };
     format!(
-        "<h1>{}</h1>\n<p class=\"lead\">{} · seed {} · population {}</p>\n{partial}{}<div class=\"cards\">{}</div>\n",
+        "<h1>{}</h1>\n<p class=\"lead\">{} · seed {} · population {}</p>\n{}<div class=\"cards\">{}</div>\n",
         esc(&format!("aiconfig-harness report: {}", r.scenario.name)),
         esc(&r.scenario.description),
         r.scenario.seed,
@@ -35,25 +30,22 @@ pub fn header(r: &Results) -> String {
     )
 }
 
-/// How many checks passed or failed, green or red.
+/// The verdict, as every output states it: green only when it passed.
 fn banner(r: &Results) -> String {
-    let outcomes = &r.checks.outcomes;
-    let count = |status: Status| outcomes.iter().filter(|o| o.status == status).count();
-    let inconclusive = match count(Status::Inconclusive) {
-        0 => String::new(),
-        n => format!(", {n} inconclusive"),
+    let v = &r.verdict;
+    let class = match v.outcome {
+        Outcome::Passed => "pass",
+        Outcome::Failed | Outcome::Incomplete => "fail",
+        Outcome::Inconclusive | Outcome::Unchecked => "warn",
     };
-    match count(Status::Fail) {
-        0 => format!(
-            "<div class=\"banner pass\">{} of {} checks passed{inconclusive}</div>\n",
-            count(Status::Pass),
-            outcomes.len()
-        ),
-        n => format!(
-            "<div class=\"banner fail\">{n} of {} checks failed{inconclusive}</div>\n",
-            outcomes.len()
-        ),
-    }
+    format!(
+        "<div class=\"banner {class}\" id=\"verdict\" data-outcome=\"{}\" data-exit-code=\"{}\">{} {}: {}</div>\n",
+        esc(&format!("{:?}", v.outcome).to_lowercase()),
+        v.exit_code,
+        v.outcome.mark(),
+        esc(v.outcome.word()),
+        esc(&v.headline)
+    )
 }
 
 /// The run's headline figures.
@@ -124,7 +116,7 @@ pub fn observability(r: &Results) -> Html {
     let llm: Vec<(String, Histogram<u64>)> = r
         .variations()
         .map(|(c, k, v)| Ok((format!("{c} / {k}"), v.latency.llm.histogram()?)))
-        .collect::<Result<_, InputError>>()
+        .collect::<Result<_, HistogramError>>()
         .map_err(input)?;
     let series: Vec<(String, &Histogram<u64>)> = llm.iter().map(|(n, h)| (n.clone(), h)).collect();
     body += &figure(
@@ -170,25 +162,21 @@ fn variation_table(r: &Results) -> Table {
 }
 
 /// The checks as the plan's alert rules, and the baseline comparison as one more.
-pub fn alert_rules(r: &Results, comparison: Option<&Comparison>) -> String {
+pub fn alert_rules(r: &Results) -> String {
     let mut t = Table::new(["rule", "result", "figures"]);
-    for o in &r.checks.outcomes {
+    for o in &r.checks {
         t.push([o.name.as_str(), o.status.word(), o.summary.as_str()]);
     }
-    if let Some(c) = comparison {
-        let status = if c.regressions() == 0 {
-            Status::Pass
-        } else {
-            Status::Fail
-        };
+    if let Some(c) = &r.baseline {
+        let word = if c.regressions() == 0 { "pass" } else { "FAIL" };
         t.push([
             format!("no regression against baseline `{}`", c.baseline),
-            status.word().to_owned(),
+            word.to_owned(),
             c.headline(),
         ]);
     }
     let body = if t.rows.is_empty() {
-        note("This run evaluated no rules.")
+        note("This run evaluated no rules: it cannot fail.")
     } else {
         table(&t)
     };
@@ -197,7 +185,7 @@ pub fn alert_rules(r: &Results, comparison: Option<&Comparison>) -> String {
 
 /// p50 to max of every recorded latency, the percentile curves by stage, and the
 /// comparison with a baseline when there is one.
-pub fn baselines(r: &Results, comparison: Option<&Comparison>) -> Html {
+pub fn baselines(r: &Results) -> Html {
     let mut t = Table::new([
         "latency", "n", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms",
     ]);
@@ -206,7 +194,7 @@ pub fn baselines(r: &Results, comparison: Option<&Comparison>) -> Html {
     let overall: Vec<(Stage, Histogram<u64>)> = Stage::ALL
         .iter()
         .map(|&s| Ok((s, r.overall(s)?)))
-        .collect::<Result<_, InputError>>()
+        .collect::<Result<_, HistogramError>>()
         .map_err(input)?;
     for (stage, h) in &overall {
         t.push(percentiles(stage.label(), &Summary::of(h)));
@@ -228,7 +216,7 @@ pub fn baselines(r: &Results, comparison: Option<&Comparison>) -> Html {
         .collect();
     let mut body = figure(&charts::percentile_curves("Latency by stage, all variations", &series, true)?, "Both axes are logarithmic: the SDK evaluation takes microseconds, the LLM call milliseconds.");
     body += &table(&t);
-    if let Some(c) = comparison {
+    if let Some(c) = &r.baseline {
         body += &format!(
             "<h3>{}</h3>\n{}{}",
             esc(&c.headline()),
@@ -269,7 +257,11 @@ pub fn propagation(r: &Results) -> String {
         let passed = a.error.is_none() && a.clients_missed == 0;
         t.push([
             format!("{:.1} s", a.at_ms / 1000.0),
-            a.config.clone(),
+            if a.kind == "llm" {
+                "(simulated LLM)".to_owned()
+            } else {
+                a.config.clone()
+            },
             a.error.as_ref().map_or_else(
                 || a.description.clone(),
                 |e| format!("{}: {e}", a.description),

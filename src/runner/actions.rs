@@ -8,9 +8,9 @@ use launchdarkly_server_sdk::{Client, ContextBuilder, FlagDetailConfig};
 use tokio_util::sync::CancellationToken;
 
 use super::llm_action::{self, LlmAdmin};
-use super::results::ActionResults;
-use super::setup::LdApi;
+use crate::ld_api::{ApiError, LdApi};
 use crate::metrics::Latency;
+use crate::results::ActionResults;
 use crate::scenario::Action;
 
 /// How long a change may take to reach an SDK before it counts as missed.
@@ -79,7 +79,7 @@ async fn apply(
     }
     ActionResults {
         at_ms: started.saturating_duration_since(run_start).as_secs_f64() * 1e3,
-        kind: "flag",
+        kind: "flag".into(),
         config: action.config.clone(),
         description: action
             .description
@@ -93,11 +93,7 @@ async fn apply(
     }
 }
 
-async fn apply_change(
-    api: &LdApi,
-    environment: &str,
-    action: &Action,
-) -> Result<(), super::setup::ApiError> {
+async fn apply_change(api: &LdApi, environment: &str, action: &Action) -> Result<(), ApiError> {
     if !action.targeting.is_empty() {
         let instructions: Vec<toml::Table> = action
             .targeting

@@ -11,7 +11,6 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use super::llm_call::{chat, ChatRequest, LlmOutcome};
-use super::served::ServedLog;
 use crate::ai::{
     AiAgentConfigDefault, AiClient, AiCompletionConfigDefault, FeedbackKind, LdMessage,
     ModelConfig, TokenUsage, Tracker, Variables,
@@ -19,6 +18,7 @@ use crate::ai::{
 use crate::metrics::{Metrics, TokenCounts};
 use crate::scenario::population::Generator;
 use crate::scenario::{Mode, Scenario};
+use crate::served::ServedLog;
 
 /// Everything a request needs, shared by all workers.
 pub struct Workload {

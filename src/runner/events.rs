@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use launchdarkly_server_sdk::Client;
 use serde::Deserialize;
 
-use super::results::EventResults;
 use crate::metrics::{Latency, Metrics};
+use crate::results::EventResults;
 
 /// How long to wait for events after a flush before calling them lost.
 const FLUSH_WAIT: Duration = Duration::from_secs(20);

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::checks::spec::{Threshold, DEFAULT_MIN_SAMPLES};
 use crate::checks::window;
 use crate::metrics::Second;
+use crate::scenario::checks::{Threshold, DEFAULT_MIN_SAMPLES};
 
 /// The merged seconds so far.
 pub struct Live {

@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::put_llm_profile;
-use super::results::ActionResults;
 use crate::metrics::LatencySummary;
+use crate::results::ActionResults;
 use crate::scenario::{Action, LlmChange};
 
 /// Where mock-ld's `/admin` API is, if the run has one.
@@ -40,7 +40,7 @@ pub async fn apply(
     let outcome = slow_down(llm, change).await;
     let mut result = ActionResults {
         at_ms: started.saturating_duration_since(run_start).as_secs_f64() * 1e3,
-        kind: "llm",
+        kind: "llm".into(),
         config: String::new(),
         description: action.description.clone().unwrap_or_else(|| {
             format!(

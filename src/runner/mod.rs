@@ -1,29 +1,27 @@
 //! `aiconfig-harness run`: sets a scenario up through the REST API, starts SDK clients,
-//! drives the load, applies timed actions, flushes and verifies events, and collects
-//! [`RunResults`].
+//! drives the load, applies timed actions, flushes and verifies events, and produces the
+//! [`RunResults`], with their cost, checks and verdict.
 //!
 //! Modules: [`setup`] (REST API), [`call`] (one request: AI Config, LLM, tracker),
 //! [`llm_call`] (OpenAI-compatible client), [`load`] (closed and open models),
 //! [`schedule`] (open-model arrival times), [`actions`] (timed changes and propagation;
 //! [`llm_action`] changes the simulated LLM), [`live`] (the timeline while the load runs,
-//! for thresholds that abort it),
-//! [`served`] (what each context was served, for the rollout checks),
-//! [`events`] (flush and completeness), [`progress`], [`results`].
+//! for thresholds that abort it), [`events`] (flush and completeness), [`progress`],
+//! [`collect`] (metrics into results).
 //!
 //! After the load, the cost ([`crate::cost`]) and the checks ([`crate::checks`]) are
 //! evaluated into the results.
 
 pub mod actions;
 pub mod call;
+mod collect;
 pub mod events;
 pub mod live;
 pub mod llm_action;
 pub mod llm_call;
 pub mod load;
 pub mod progress;
-pub mod results;
 pub mod schedule;
-pub mod served;
 pub mod setup;
 
 use std::sync::Arc;
@@ -34,21 +32,21 @@ use mock_ld::{MockLd, MockLdHandle};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::checks::outcome::Checks;
 use crate::checks::targeting::Targeting;
 use crate::checks::{self, RolloutData};
 use crate::cost::{self, PriceTable};
+use crate::ld_api::{ApiError, LdApi};
 use crate::ld_client::{start_client, EventOptions, SdkOptions};
 use crate::metrics::Metrics;
 use crate::process;
+use crate::results::verdict::{RunStatus, Verdict};
+use crate::results::{self, LoadInfo, RunResults};
 use crate::scenario::population::Generator;
 use crate::scenario::{LoadModel, Scenario};
+use crate::served::ServedLog;
 use call::Workload;
 use load::Progress;
-use results::{LoadInfo, RunResults};
 use schedule::Schedule;
-use served::ServedLog;
-use setup::LdApi;
 
 /// Raw events an embedded mock-ld keeps listing: none, since nothing can list them (its
 /// port is not announced) and the run reads events only through their counts, which
@@ -88,7 +86,7 @@ pub enum RunError {
     #[error("mock-ld: {0}")]
     MockLd(#[from] mock_ld::StartError),
     #[error("setting up the scenario: {0}")]
-    Setup(#[from] setup::ApiError),
+    Setup(#[from] ApiError),
     #[error(transparent)]
     Sdk(#[from] crate::ld_client::SdkError),
     #[error("{0}")]
@@ -197,8 +195,11 @@ pub async fn run_with_prices(
     let cpu = process::cpu_time()
         .zip(cpu_start)
         .map(|(end, start)| end.saturating_sub(start));
-    let partial = options.cancel.is_cancelled();
-    let aborted_by = aborted.by();
+    let status = match aborted.by() {
+        Some(threshold) => RunStatus::Aborted { threshold },
+        None if options.cancel.is_cancelled() => RunStatus::Interrupted,
+        None => RunStatus::Complete,
+    };
     // Actions still pending when the load ends are not applied.
     options.cancel.cancel();
     let actions = actions.await.unwrap_or_default();
@@ -222,8 +223,7 @@ pub async fn run_with_prices(
         elapsed,
         cpu,
         target_rate,
-        partial,
-        aborted_by,
+        status,
         events,
         actions,
     };
@@ -231,7 +231,31 @@ pub async fn run_with_prices(
     let mut results = assemble(scenario, &metrics, figures, &prices);
     let rollouts = rollout_data(targetings, &served);
     results.checks = evaluate_checks(scenario, &results, &metrics, &rollouts)?;
+    results.decide();
     Ok(results)
+}
+
+/// The results of a run whose setup failed: nothing measured, status `setupFailed` with
+/// the reason, so that every output still says what happened (exit code 4).
+pub fn setup_failed(scenario: &Scenario, message: &str) -> RunResults {
+    let figures = LoadFigures {
+        elapsed: Duration::ZERO,
+        cpu: None,
+        target_rate: None,
+        status: RunStatus::SetupFailed {
+            message: message.to_owned(),
+        },
+        events: None,
+        actions: Vec::new(),
+    };
+    let mut results = assemble(
+        scenario,
+        &Metrics::default(),
+        figures,
+        &PriceTable::defaults(),
+    );
+    results.decide();
+    results
 }
 
 /// What the load and its aftermath produced besides the metrics.
@@ -240,13 +264,12 @@ struct LoadFigures {
     /// CPU time of the process during the load.
     cpu: Option<Duration>,
     target_rate: Option<f64>,
-    partial: bool,
-    aborted_by: Option<String>,
+    status: RunStatus,
     events: Option<results::EventResults>,
     actions: Vec<results::ActionResults>,
 }
 
-/// The results of a run, its checks still to be evaluated.
+/// The results of a run, its checks still to be evaluated and its verdict decided.
 fn assemble(
     scenario: &Scenario,
     metrics: &Metrics,
@@ -257,16 +280,14 @@ fn assemble(
         elapsed,
         cpu,
         target_rate,
-        partial,
-        aborted_by,
+        status,
         events,
         actions,
     } = figures;
     RunResults {
         schema_version: results::SCHEMA_VERSION,
-        scenario: RunResults::scenario_info(scenario),
-        partial,
-        aborted_by,
+        scenario: collect::scenario_info(scenario),
+        status,
         duration_ms: elapsed.as_secs_f64() * 1e3,
         load: LoadInfo {
             model: format!("{:?}", scenario.load.model).to_lowercase(),
@@ -279,14 +300,15 @@ fn assemble(
         },
         requests_corrected: metrics.requests_corrected.summary(),
         requests_raw: metrics.requests_raw.summary(),
-        configs: results::config_results(metrics),
+        configs: collect::config_results(metrics),
         context_kinds: metrics.context_kinds.clone(),
-        timeline: results::timeline(metrics),
+        timeline: collect::timeline(metrics),
         events,
         actions,
-        prices: scenario.prices.clone(),
         cost: cost::compute(metrics, prices),
-        checks: Checks::new(Vec::new()),
+        checks: Vec::new(),
+        baseline: None,
+        verdict: Verdict::of(&[], None, &RunStatus::Complete),
     }
 }
 
@@ -348,7 +370,7 @@ fn watch_aborts(
         .checks
         .iter()
         .filter_map(|spec| match &spec.kind {
-            checks::spec::CheckKind::Threshold(t) if t.abort.is_some() => {
+            crate::scenario::checks::CheckKind::Threshold(t) if t.abort.is_some() => {
                 Some((checks::check_name(spec)?, t.clone()))
             }
             _ => None,
@@ -393,7 +415,7 @@ fn evaluate_checks(
     results: &RunResults,
     metrics: &Metrics,
     rollouts: &[RolloutData],
-) -> Result<Checks, RunError> {
+) -> Result<Vec<results::checks::CheckOutcome>, RunError> {
     // A second generator: the load's went with the workload, and contexts are a pure
     // function of the seed and the index.
     let population =

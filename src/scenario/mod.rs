@@ -4,6 +4,7 @@
 //! Every table rejects unknown keys, and every error names file, line, column and field
 //! (see [`parse`]). Everything but `name` and `population.count` has a default.
 
+pub mod checks;
 mod parse;
 pub mod population;
 mod validate;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::checks::spec::CheckSpec;
+use checks::CheckSpec;
 
 pub use parse::{load, parse, ScenarioError};
 
@@ -62,7 +63,7 @@ pub struct Scenario {
     /// `[[checks]]` as written; [`parse`] reads them into [`Scenario::checks`].
     #[serde(default, rename = "checks")]
     check_tables: Vec<toml::Table>,
-    /// Checks and thresholds (see [`crate::checks::spec`]), read strictly when the scenario
+    /// Checks and thresholds (see [`checks`]), read strictly when the scenario
     /// loads.
     #[serde(skip)]
     pub checks: Vec<CheckSpec>,

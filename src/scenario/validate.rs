@@ -8,10 +8,10 @@ use std::path::Path;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use super::checks::{self as spec, CheckSpec};
 use super::parse::ScenarioError;
 use super::population::Generator;
 use super::{LoadModel, Mode, Scenario};
-use crate::checks::spec::{self, CheckSpec};
 
 /// Instruction kinds of LaunchDarkly's AI Config targeting semantic patch
 /// (`shared/spec/ld-rest-api.md` §5.2–5.3).

@@ -1,8 +1,8 @@
 //! A comparison as tables: latencies (p50/p95/p99 and the KS test) and rates.
 
-use super::{Change, Comparison, Row, RowKind, Status};
-use crate::report::format::{self, ms};
-use crate::report::table::Table;
+use super::format::{self, ms};
+use super::table::Table;
+use crate::results::comparison::{Change, Comparison, Row, RowKind, Status};
 
 impl Status {
     pub fn word(self) -> &'static str {
@@ -28,13 +28,18 @@ impl Status {
 }
 
 impl Comparison {
-    /// "1 regression in 28 metrics against baseline `quickstart`".
+    /// "1 regression in 28 compared metrics against baseline `quickstart`": metrics on one
+    /// side only are listed but not compared (and not counted, as in the verdict).
     pub fn headline(&self) -> String {
         let n = self.regressions();
         let what = if n == 1 { "regression" } else { "regressions" };
+        let compared = self
+            .rows
+            .iter()
+            .filter(|r| !matches!(r.status, Status::Missing | Status::New))
+            .count();
         format!(
-            "{n} {what} in {} metrics against baseline `{}`",
-            self.rows.len(),
+            "{n} {what} in {compared} compared metrics against baseline `{}`",
             self.baseline
         )
     }
@@ -196,8 +201,8 @@ fn allowed(percentiles: &[Change]) -> String {
             ms(p.tolerance.abs)
         );
         match groups.iter_mut().find(|(_, g)| *g == t) {
-            Some((labels, _)) => labels.push(p.label),
-            None => groups.push((vec![p.label], t)),
+            Some((labels, _)) => labels.push(&p.label),
+            None => groups.push((vec![&p.label], t)),
         }
     }
     match groups.as_slice() {
@@ -223,4 +228,63 @@ fn change_cell(c: &Change) -> String {
         ms(c.current),
         format::change(c.baseline, c.current)
     )
+}
+
+impl Row {
+    /// One line with the measured values, the baseline's and the tolerance, e.g.
+    /// `REGRESSED: p99 70.4 ms, baseline 35.2 ms (+100 %), allowed 50 %, 10 ms`.
+    pub fn summary(&self) -> String {
+        let changes: Vec<String> = match &self.kind {
+            RowKind::Latency {
+                counts,
+                percentiles,
+                ks,
+            } => {
+                let mut parts: Vec<String> = percentiles
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{} {} ms, baseline {} ms ({}), allowed {:.0} %, {} ms",
+                            c.label,
+                            ms(c.current),
+                            ms(c.baseline),
+                            format::change(c.baseline, c.current),
+                            c.tolerance.rel * 100.0,
+                            ms(c.tolerance.abs)
+                        )
+                    })
+                    .collect();
+                parts.push(format!("n {} → {}", counts.0, counts.1));
+                if let Some(k) = ks {
+                    parts.push(format!(
+                        "KS D = {:.3}, p = {:.2e}{}",
+                        k.test.d,
+                        k.test.p_value,
+                        if k.regressed { " (slower)" } else { "" }
+                    ));
+                }
+                parts
+            }
+            RowKind::Ratio { counts, change } => vec![format!(
+                "{}, baseline {} ({}), allowed {:.0} %, {}; n {} → {}",
+                format::percent(change.current),
+                format::percent(change.baseline),
+                format::change(change.baseline, change.current),
+                change.tolerance.rel * 100.0,
+                format::percent(change.tolerance.abs),
+                counts.0,
+                counts.1
+            )],
+            RowKind::Value { unit, change } => vec![format!(
+                "{}, baseline {} ({}), allowed {:.0} %, {}",
+                value_cell(change.current, unit),
+                value_cell(change.baseline, unit),
+                format::change(change.baseline, change.current),
+                change.tolerance.rel * 100.0,
+                change.tolerance.abs
+            )],
+            RowKind::Unmatched => vec![],
+        };
+        format!("{}: {}", self.status.word(), changes.join("; "))
+    }
 }

@@ -1,0 +1,114 @@
+//! A latency as results carry it: percentiles in milliseconds with their sample count, and
+//! the HDR histogram itself, so that baselines compare distributions and reports merge them.
+
+use base64::Engine;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Latencies are recorded in microseconds, from 1 µs to 1 hour, to 3 significant digits.
+pub const MAX_MICROS: u64 = 3_600_000_000;
+
+/// An empty histogram of microseconds with the bounds every recorded latency has, so that
+/// histograms read back from results merge with those of a run.
+pub fn empty_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("static bounds are valid")
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencySummary {
+    /// Samples behind every figure below: a p99 of a handful of samples is not a p99.
+    pub count: u64,
+    pub min_ms: f64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    /// The histogram of microseconds, HdrHistogram V2-deflate, base64.
+    pub hdr: String,
+}
+
+/// A latency histogram (`hdr`) that is not HdrHistogram V2-deflate base64.
+#[derive(Debug, thiserror::Error)]
+#[error("a latency histogram (`hdr`) is not HdrHistogram V2-deflate base64: {0}")]
+pub struct HistogramError(pub String);
+
+impl LatencySummary {
+    /// Percentiles in milliseconds of a histogram of microseconds, and the histogram itself.
+    pub fn of(h: &Histogram<u64>) -> LatencySummary {
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        let at = |q: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                ms(h.value_at_quantile(q))
+            }
+        };
+        let mut encoded = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(h, &mut encoded)
+            .expect("writing to a Vec cannot fail");
+        LatencySummary {
+            count: h.len(),
+            min_ms: if h.is_empty() { 0.0 } else { ms(h.min()) },
+            mean_ms: if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
+            p50_ms: at(0.50),
+            p90_ms: at(0.90),
+            p95_ms: at(0.95),
+            p99_ms: at(0.99),
+            p999_ms: at(0.999),
+            max_ms: if h.is_empty() { 0.0 } else { ms(h.max()) },
+            hdr: base64::engine::general_purpose::STANDARD.encode(encoded),
+        }
+    }
+
+    /// An empty latency, with its (empty) histogram.
+    pub fn empty() -> LatencySummary {
+        LatencySummary::of(&empty_histogram())
+    }
+
+    /// The histogram, decoded.
+    pub fn histogram(&self) -> Result<Histogram<u64>, HistogramError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.hdr)
+            .map_err(|e| HistogramError(e.to_string()))?;
+        Deserializer::new()
+            .deserialize(&mut &bytes[..])
+            .map_err(|e| HistogramError(format!("{e:?}")))
+    }
+
+    /// Milliseconds at quantile `q` (0 to 1) of the histogram; `None` without samples.
+    pub fn quantile_ms(&self, q: f64) -> Result<Option<f64>, HistogramError> {
+        let h = self.histogram()?;
+        Ok((!h.is_empty()).then(|| h.value_at_quantile(q.clamp(0.0, 1.0)) as f64 / 1000.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_exact_to_three_digits_and_the_histogram_round_trips() {
+        let mut h = empty_histogram();
+        for ms in 1..=1000u64 {
+            h.record(ms * 1000).unwrap();
+        }
+        let s = LatencySummary::of(&h);
+        assert_eq!(s.count, 1000);
+        assert!((s.p50_ms - 500.0).abs() <= 0.5, "{s:?}");
+        assert!((s.p99_ms - 990.0).abs() <= 1.0, "{s:?}");
+        assert!((s.max_ms - 1000.0).abs() <= 1.0, "{s:?}");
+        let back = s.histogram().unwrap();
+        assert_eq!(back.len(), 1000);
+        assert_eq!(back.value_at_quantile(0.5), h.value_at_quantile(0.5));
+        let p98 = s.quantile_ms(0.98).unwrap().unwrap();
+        assert!((p98 - 980.0).abs() <= 1.0, "{p98}");
+        assert_eq!(LatencySummary::empty().quantile_ms(0.5).unwrap(), None);
+    }
+}

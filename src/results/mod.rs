@@ -1,0 +1,345 @@
+//! Everything a run produces, as written to `results.json`: measurements, counts, cost,
+//! check outcomes, the baseline comparison, the run's status and its verdict. One model:
+//! `runner` fills it, `cost`, `checks` and `compare` compute parts of it, and `report`,
+//! the terminal summary and the exit code only read it. `docs/results.schema.json` is
+//! generated from these types (`cargo test --test schema`, `UPDATE_SCHEMA=1` to rewrite).
+//!
+//! Modules: [`latency`] (percentiles with their n, and the HDR histogram), [`checks`]
+//! (outcomes), [`cost`], [`comparison`] (against a baseline), [`verdict`].
+
+pub mod checks;
+pub mod comparison;
+pub mod cost;
+pub mod latency;
+pub mod verdict;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use hdrhistogram::Histogram;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use checks::CheckOutcome;
+use comparison::Comparison;
+use cost::CostReport;
+pub use latency::LatencySummary;
+use latency::{empty_histogram, HistogramError};
+use verdict::{RunStatus, Verdict};
+
+/// Bumped whenever a field changes meaning or disappears; a file of another version is
+/// refused with both versions named. 3: one verdict, the run's status (was `partial`), the
+/// baseline comparison, checks as a list (were `{schemaVersion, passed, outcomes}`),
+/// `prices` only under `cost`.
+pub const SCHEMA_VERSION: u32 = 3;
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunResults {
+    pub schema_version: u32,
+    pub scenario: ScenarioInfo,
+    /// Whether the run completed; an incomplete run has everything measured up to its end.
+    pub status: RunStatus,
+    pub duration_ms: f64,
+    pub load: LoadInfo,
+    /// Whole requests: `corrected` from the scheduled start (coordinated omission),
+    /// `raw` from the actual start.
+    pub requests_corrected: LatencySummary,
+    pub requests_raw: LatencySummary,
+    pub configs: BTreeMap<String, ConfigResults>,
+    pub context_kinds: BTreeMap<String, u64>,
+    pub timeline: Vec<SecondResults>,
+    pub events: Option<EventResults>,
+    pub actions: Vec<ActionResults>,
+    /// What the LLM calls cost, per model, config, variation and context kind.
+    pub cost: CostReport,
+    /// Every check's outcome.
+    pub checks: Vec<CheckOutcome>,
+    /// The comparison with `--baseline`, when one was given.
+    pub baseline: Option<Comparison>,
+    /// The run's result, from `checks`, `baseline` and `status`: what every output shows.
+    pub verdict: Verdict,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub population: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadInfo {
+    pub model: String,
+    pub sdk_clients: usize,
+    pub requests: u64,
+    pub failed_requests: u64,
+    /// Open model: the scheduled rate; `achieved_rate` is what was started.
+    pub target_rate: Option<f64>,
+    pub achieved_rate: f64,
+    /// CPU time the harness process used during the load (all threads: SDK clients, their
+    /// event threads, an embedded mock-ld). Near the machine's cores × duration, the load
+    /// generator itself was the bottleneck.
+    pub cpu_seconds: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigResults {
+    pub variations: BTreeMap<String, VariationResults>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VariationResults {
+    pub evaluations: u64,
+    pub ai_calls: u64,
+    pub successes: u64,
+    pub errors: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub feedback_positive: u64,
+    pub feedback_negative: u64,
+    pub latency: VariationLatency,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VariationLatency {
+    pub evaluation: LatencySummary,
+    pub ai_layer: LatencySummary,
+    pub llm: LatencySummary,
+    pub time_to_first_token: LatencySummary,
+    pub end_to_end: LatencySummary,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecondResults {
+    pub second: usize,
+    pub requests: u64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// What the SDKs sent versus what mock-ld received.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventResults {
+    /// Tracker events the AI layer handed to the SDKs, by key.
+    pub tracked: BTreeMap<String, u64>,
+    /// Custom events mock-ld received, by key.
+    pub received: BTreeMap<String, u64>,
+    /// Per AI Config key, evaluations made versus summary counts received.
+    pub evaluations: BTreeMap<String, (u64, u64)>,
+    pub payloads: u64,
+    pub duplicate_payloads: u64,
+    pub rejected_payloads: u64,
+    /// From `flush()` to mock-ld holding every event, per SDK client.
+    pub flush_latency: LatencySummary,
+    /// Whether every event arrived before the wait gave up.
+    pub complete: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionResults {
+    pub at_ms: f64,
+    /// `flag` (a change to an AI Config) or `llm` (a change to the simulated LLM).
+    #[serde(default = "flag_kind")]
+    pub kind: String,
+    /// The AI Config changed; empty for an `llm` action.
+    pub config: String,
+    pub description: String,
+    /// The REST call that made the change.
+    pub apply_ms: f64,
+    /// From the REST call's start until each SDK client served the new flag version.
+    pub propagation: LatencySummary,
+    /// Clients that never saw the change before the wait gave up.
+    pub clients_missed: usize,
+    /// An `llm` action: when the model's profile was put back, in ms into the run.
+    #[serde(default)]
+    pub restored_at_ms: Option<f64>,
+    pub error: Option<String>,
+}
+
+fn flag_kind() -> String {
+    "flag".into()
+}
+
+/// The stages of one AI call that have a latency histogram per variation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Evaluation,
+    AiLayer,
+    Llm,
+    TimeToFirstToken,
+    EndToEnd,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 5] = [
+        Stage::Evaluation,
+        Stage::AiLayer,
+        Stage::Llm,
+        Stage::TimeToFirstToken,
+        Stage::EndToEnd,
+    ];
+
+    /// The metric name in baselines and `--tolerance`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Stage::Evaluation => "evaluation",
+            Stage::AiLayer => "ai_layer",
+            Stage::Llm => "llm",
+            Stage::TimeToFirstToken => "ttft",
+            Stage::EndToEnd => "end_to_end",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::Evaluation => "SDK evaluation",
+            Stage::AiLayer => "AI Config layer",
+            Stage::Llm => "LLM call",
+            Stage::TimeToFirstToken => "time to first token",
+            Stage::EndToEnd => "end to end",
+        }
+    }
+}
+
+impl VariationLatency {
+    pub fn of(&self, stage: Stage) -> &LatencySummary {
+        match stage {
+            Stage::Evaluation => &self.evaluation,
+            Stage::AiLayer => &self.ai_layer,
+            Stage::Llm => &self.llm,
+            Stage::TimeToFirstToken => &self.time_to_first_token,
+            Stage::EndToEnd => &self.end_to_end,
+        }
+    }
+}
+
+impl EventResults {
+    /// Tracker events sent, and how many of them mock-ld received.
+    pub fn tracker_totals(&self) -> (u64, u64) {
+        let sent = self.tracked.values().sum();
+        let received = self
+            .tracked
+            .iter()
+            .map(|(k, &n)| self.received.get(k).copied().unwrap_or(0).min(n))
+            .sum();
+        (sent, received)
+    }
+}
+
+impl RunResults {
+    /// Every variation, as (config, variation key, variation).
+    pub fn variations(&self) -> impl Iterator<Item = (&str, &str, &VariationResults)> {
+        self.configs.iter().flat_map(|(c, config)| {
+            config
+                .variations
+                .iter()
+                .map(move |(k, v)| (c.as_str(), k.as_str(), v))
+        })
+    }
+
+    /// One stage's latency over every variation (their histograms merged).
+    pub fn overall(&self, stage: Stage) -> Result<Histogram<u64>, HistogramError> {
+        let mut merged = empty_histogram();
+        for (_, _, v) in self.variations() {
+            merged
+                .add(v.latency.of(stage).histogram()?)
+                .map_err(|e| HistogramError(e.to_string()))?;
+        }
+        Ok(merged)
+    }
+
+    /// Sets (or replaces) the baseline comparison, and with it the verdict.
+    pub fn set_baseline(&mut self, comparison: Option<Comparison>) {
+        self.baseline = comparison;
+        self.decide();
+    }
+
+    /// Computes the verdict from the checks, the baseline comparison and the status: the
+    /// only place a run's result is decided.
+    pub fn decide(&mut self) {
+        self.verdict = Verdict::of(&self.checks, self.baseline.as_ref(), &self.status);
+    }
+}
+
+/// Why a results file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}: not a results file of schema version {SCHEMA_VERSION}: {source} (write one with `aiconfig-harness run --out DIR`)"
+    )]
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("{path}: schema version {found}, this build reads {SCHEMA_VERSION}; rerun the scenario with this build")]
+    Version { path: String, found: u64 },
+}
+
+/// Reads a `results.json`; a file of another schema version is refused with both versions
+/// named, before its fields are read.
+pub fn load(path: &Path) -> Result<RunResults, ResultsError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ResultsError::Read {
+        path: name.clone(),
+        source,
+    })?;
+    let parse = |source| ResultsError::Parse {
+        path: name.clone(),
+        source,
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(parse)?;
+    match value
+        .get("schemaVersion")
+        .and_then(serde_json::Value::as_u64)
+    {
+        Some(found) if found != u64::from(SCHEMA_VERSION) => {
+            return Err(ResultsError::Version { path: name, found })
+        }
+        _ => {}
+    }
+    serde_json::from_value(value).map_err(parse)
+}
+
+/// The JSON Schema of `results.json`, as committed in `docs/results.schema.json`.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(RunResults);
+    serde_json::to_string_pretty(&schema).expect("a schema serializes") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_of_another_schema_version_is_refused_naming_both_versions() {
+        let dir = std::env::temp_dir().join(format!("results-version-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("results.json");
+        std::fs::write(&path, r#"{"schemaVersion": 2, "partial": false}"#).unwrap();
+        let message = load(&path).unwrap_err().to_string();
+        assert!(
+            message.contains("schema version 2, this build reads 3"),
+            "{message}"
+        );
+        std::fs::write(&path, r#"{"schemaVersion": 3}"#).unwrap();
+        let message = load(&path).unwrap_err().to_string();
+        assert!(message.contains("not a results file"), "{message}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

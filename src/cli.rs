@@ -88,7 +88,8 @@ pub struct RunArgs {
     /// reports/quickstart/20261122T151800Z]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// No progress bar (it is also off when stderr is not a terminal).
+    /// No progress on stderr (a bar on a terminal, else a line every 5 s with the requests
+    /// done, their rate, the failures and the p99 so far).
     #[arg(long)]
     pub no_progress: bool,
     /// Print the results (results.json) on stdout instead of the summary, which goes to
@@ -106,6 +107,44 @@ pub struct RunArgs {
     pub baseline: Option<String>,
     #[command(flatten)]
     pub compare: CompareFlags,
+    #[command(flatten)]
+    pub overrides: OverrideFlags,
+}
+
+/// Values in place of the scenario file's, checked as strictly and recorded in the results.
+#[derive(Args, Debug, Clone, Default)]
+pub struct OverrideFlags {
+    /// Contexts in the population (`population.count`).
+    #[arg(long, value_name = "N")]
+    pub population: Option<u64>,
+    /// Closed model: virtual users (`load.concurrency`).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Closed model: requests in all (`load.iterations`).
+    #[arg(long, value_name = "N")]
+    pub iterations: Option<u64>,
+    /// Open model: requests per second (`load.rate`).
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+    /// Open model: how long the rate is held (`load.duration`), e.g. `30s`, `2m`.
+    #[arg(long, value_name = "DURATION", value_parser = humantime_serde::re::humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// The seed of the population and the simulated LLM (`seed`).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+impl OverrideFlags {
+    fn overrides(&self) -> scenario::Overrides {
+        scenario::Overrides {
+            population: self.population,
+            concurrency: self.concurrency,
+            rate: self.rate,
+            duration: self.duration,
+            iterations: self.iterations,
+            seed: self.seed,
+        }
+    }
 }
 
 /// How `compare` and `run --baseline` judge a change.
@@ -140,7 +179,7 @@ impl CompareFlags {
 }
 
 pub async fn run(args: RunArgs) -> u8 {
-    let scenario = match load_scenario(args.scenario.as_deref()) {
+    let scenario = match load_scenario(args.scenario.as_deref(), &args.overrides.overrides()) {
         Ok(scenario) => scenario,
         Err(message) => return input_error(&message),
     };
@@ -180,7 +219,8 @@ pub async fn run(args: RunArgs) -> u8 {
         .unwrap_or_else(|| run_directory(&scenario.name, std::time::SystemTime::now()));
     let cancel = CancellationToken::new();
     stop_on_ctrl_c(cancel.clone());
-    let progress = !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // A bar on a terminal, a line every few seconds in a CI log.
+    let progress = !args.no_progress;
     let prices = match &args.prices {
         Some(path) => match PriceTable::with_file(path) {
             Ok(prices) => prices,
@@ -374,12 +414,13 @@ pub fn compare(args: CompareArgs) -> u8 {
     results.verdict.exit_code
 }
 
-fn load_scenario(path: Option<&Path>) -> Result<Scenario, String> {
+fn load_scenario(path: Option<&Path>, overrides: &scenario::Overrides) -> Result<Scenario, String> {
     match path {
-        Some(path) => scenario::load(path).map_err(|e| e.to_string()),
-        None => scenario::parse(
+        Some(path) => scenario::load_with(path, overrides).map_err(|e| e.to_string()),
+        None => scenario::parse_with(
             Path::new("scenarios/quickstart.toml (built in)"),
             scenario::QUICKSTART,
+            overrides,
         )
         .map_err(|e| e.to_string()),
     }

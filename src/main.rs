@@ -30,7 +30,7 @@ struct Cli {
 enum Command {
     /// Run a scenario (by default the built-in quickstart) against an embedded mock-ld,
     /// or against a running mock-ld, Relay Proxy or LaunchDarkly.
-    Run(cli::RunArgs),
+    Run(Box<cli::RunArgs>),
     /// Start mock-ld in-process with the demo AI Config, evaluate it with the real Rust SDK
     /// for synthetic users, and check the 60/40 premium rollout and the events that arrived.
     Demo {
@@ -66,7 +66,7 @@ async fn main() -> ExitCode {
     mock_ld::logging::init("warn");
     aiconfig_harness::process::disable_transparent_huge_pages();
     let code = match Cli::parse().command {
-        Command::Run(args) => cli::run(args).await,
+        Command::Run(args) => cli::run(*args).await,
         Command::Demo { contexts } => cli::demo(contexts as usize).await,
         Command::Validate { scenarios } => cli::validate(&scenarios),
         Command::Report(args) => cli::report(args),

@@ -1,7 +1,8 @@
 //! `aiconfig-harness run` as a CI job runs it: the binary, a scenario file, and its exit
-//! code (0 every check passed, 1 a check failed, 2 bad input), with `--json` putting the
-//! results, and nothing else, on stdout; Ctrl-C (SIGINT) stops the load and still writes
-//! what was measured, marked partial.
+//! code (0 every check passed, 1 a check failed, 2 bad input, 4 interrupted), with `--json`
+//! putting the results, and nothing else, on stdout; Ctrl-C (SIGINT) stops the load and
+//! still writes what was measured, marked incomplete; command-line overrides are applied,
+//! checked and recorded; a CI log gets progress lines.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -208,4 +209,65 @@ fn ctrl_c_stops_the_load_and_writes_partial_results() {
     let requests = printed["load"]["requests"].as_u64().unwrap();
     assert!(requests < 1500, "{requests} requests");
     assert!(dir.join("out/results.json").is_file());
+}
+
+/// Overrides replace the file's values and are recorded; with stderr not a terminal, as in
+/// CI, a progress line comes every 5 s; a bad override is an input error naming its flag.
+#[test]
+fn overrides_are_applied_and_recorded_and_a_ci_log_gets_progress_lines() {
+    let dir = Workdir::new("overrides");
+    let toml = scenario("[load]\nmodel = \"open\"\nrate = 1000\nduration = \"1s\"\n");
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, toml).unwrap();
+    let harness = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_aiconfig-harness"))
+            .arg("run")
+            .arg(&file)
+            .arg("--out")
+            .arg(dir.join("out"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // 40 requests a second for 6 s: long enough for one progress line.
+    let out = harness(&[
+        "--rate",
+        "40",
+        "--duration",
+        "6s",
+        "--population",
+        "300",
+        "--seed",
+        "11",
+        "--json",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let progress = stderr
+        .lines()
+        .find(|l| l.starts_with("progress "))
+        .unwrap_or_else(|| panic!("no progress line in\n{stderr}"));
+    assert!(
+        progress.contains(" of 240 requests (") && progress.contains("p99 ≈ "),
+        "{progress}"
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["load"]["requests"], 240, "{printed}");
+    assert_eq!(printed["scenario"]["seed"], 11);
+    assert_eq!(printed["scenario"]["population"], 300);
+    let overrides = &printed["scenario"]["overrides"];
+    assert_eq!(overrides["load.rate"], "40");
+    assert_eq!(overrides["load.duration"], "6s");
+    assert_eq!(overrides["population.count"], "300");
+    assert_eq!(overrides["seed"], "11");
+    assert!(text(&out.stderr)
+        .contains("(overridden: load.duration=6s, load.rate=40, population.count=300, seed=11)"));
+
+    let bad = harness(&["--population", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("field `population.count`: --population 0: "),
+        "{}",
+        text(&bad.stderr)
+    );
 }

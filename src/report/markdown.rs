@@ -43,9 +43,10 @@ fn headline(r: &Results) -> String {
         format::usd(r.cost.per_thousand_requests_usd)
     );
     format!(
-        "## {} {}: {} {}\n\n{} requests in {:.1} s ({:.0}/s, {} load), {} failed ({}); request p99 {} ms (corrected, n = {}){cost}\n\n",
+        "## {} {}{}: {} {}\n\n{} requests in {:.1} s ({:.0}/s, {} load), {} failed ({}); request p99 {} ms (corrected, n = {}){cost}\n\n",
         v.outcome.mark(),
         markdown_cell(&r.scenario.name),
+        markdown_cell(&super::terminal::overrides(r)),
         v.outcome.word(),
         markdown_cell(&v.headline),
         r.load.requests,

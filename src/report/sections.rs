@@ -20,9 +20,10 @@ fn input(e: HistogramError) -> String {
 
 pub fn header(r: &Results) -> String {
     format!(
-        "<h1>{}</h1>\n<p class=\"lead\">{} · seed {} · population {}</p>\n{}<div class=\"cards\">{}</div>\n",
+        "<h1>{}</h1>\n<p class=\"lead\">{}{} · seed {} · population {}</p>\n{}<div class=\"cards\">{}</div>\n",
         esc(&format!("aiconfig-harness report: {}", r.scenario.name)),
         esc(&r.scenario.description),
+        esc(&super::terminal::overrides(r)),
         r.scenario.seed,
         r.scenario.population,
         banner(r),

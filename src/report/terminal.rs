@@ -40,8 +40,9 @@ fn run_line(r: &RunResults) -> String {
         .incomplete_reason()
         .map_or(String::new(), |why| format!(" (INCOMPLETE: {why})"));
     format!(
-        "scenario {}{status}: {} requests in {:.1} s ({:.0}/s{}), {} failed{cpu}\n",
+        "scenario {}{}{status}: {} requests in {:.1} s ({:.0}/s{}), {} failed{cpu}\n",
         r.scenario.name,
+        overrides(r),
         r.load.requests,
         r.duration_ms / 1000.0,
         r.load.achieved_rate,
@@ -50,6 +51,20 @@ fn run_line(r: &RunResults) -> String {
             .map_or(String::new(), |t| format!(", target {t:.0}/s")),
         r.load.failed_requests,
     )
+}
+
+/// ` (overridden: load.rate=50, seed=7)`, or nothing.
+pub fn overrides(r: &RunResults) -> String {
+    if r.scenario.overrides.is_empty() {
+        return String::new();
+    }
+    let set: Vec<String> = r
+        .scenario
+        .overrides
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    format!(" (overridden: {})", set.join(", "))
 }
 
 /// Each latency column is `n / p95 / p99`, so that no percentile is shown without the number

@@ -68,6 +68,10 @@ pub struct ScenarioInfo {
     pub description: String,
     pub seed: u64,
     pub population: u64,
+    /// Values the command line set in place of the scenario file's, by field path
+    /// (`load.rate`, `population.count`, `seed`, ...).
+    #[serde(default)]
+    pub overrides: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]

@@ -14,6 +14,7 @@ pub fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
         description: scenario.description.clone(),
         seed: scenario.seed,
         population: scenario.population.count,
+        overrides: scenario.overrides.clone(),
     }
 }
 

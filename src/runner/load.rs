@@ -12,30 +12,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::call::{RequestRecord, Workload};
 use super::live::{Live, Publisher};
+use super::progress::{LocalLatency, Progress};
 use super::schedule::Schedule;
 use crate::metrics::{Metrics, Second};
 
 /// Locks the open model's requests that became tasks share when recording; more shards
 /// than cores keeps them from contending.
 const SHARDS: usize = 32;
-
-/// Live counters the progress display reads.
-#[derive(Default)]
-pub struct Progress {
-    /// The closed model's next request; its virtual users take them in turn.
-    pub started: AtomicU64,
-    pub finished: AtomicU64,
-    pub failed: AtomicU64,
-}
-
-impl Progress {
-    fn add(&self, finished: u64, failed: u64) {
-        self.finished.fetch_add(finished, Ordering::Relaxed);
-        if failed > 0 {
-            self.failed.fetch_add(failed, Ordering::Relaxed);
-        }
-    }
-}
 
 /// Requests a worker has finished but not yet added to [`Progress`]. At a hundred thousand
 /// requests a second, two workers adding each one to the same counters spend more time
@@ -45,6 +28,7 @@ struct Tally<'a> {
     progress: &'a Progress,
     finished: u64,
     failed: u64,
+    latency: LocalLatency,
     since: Instant,
 }
 
@@ -57,13 +41,15 @@ impl<'a> Tally<'a> {
             progress,
             finished: 0,
             failed: 0,
+            latency: LocalLatency::default(),
             since: Instant::now(),
         }
     }
 
-    /// Counts a request that ended at `ended`.
-    fn add(&mut self, failed: bool, ended: Instant) {
+    /// Counts a request that ended at `ended` after `latency` (corrected).
+    fn add(&mut self, failed: bool, ended: Instant, latency: Duration) {
         self.finished += 1;
+        self.latency.record(latency);
         self.failed += u64::from(failed);
         if self.finished >= Self::MOST
             || ended.saturating_duration_since(self.since) >= Self::LONGEST
@@ -74,6 +60,7 @@ impl<'a> Tally<'a> {
     }
 
     fn publish(&mut self) {
+        self.progress.latency.add(&mut self.latency);
         self.progress.add(
             std::mem::take(&mut self.finished),
             std::mem::take(&mut self.failed),
@@ -119,7 +106,7 @@ pub async fn closed(
                         started,
                         run_start,
                     );
-                    tally.add(failed, record.ended);
+                    tally.add(failed, record.ended, record.ended - started);
                     // A request with no awaits inside (no LLM call) would never give the
                     // worker back; this yields once the task's budget is spent.
                     tokio::task::coop::consume_budget().await;
@@ -241,7 +228,7 @@ async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
                     started,
                     a.run_start,
                 );
-                tally.add(failed, record.ended);
+                tally.add(failed, record.ended, record.ended - scheduled);
                 drop(slot);
             }
             Poll::Pending => {
@@ -261,7 +248,7 @@ async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
                         a.run_start,
                     );
                     // A request that waited is slow enough to count at once.
-                    a.progress.add(1, u64::from(failed));
+                    a.progress.add_one(failed, record.ended - scheduled);
                     drop(slot);
                 });
             }

@@ -45,7 +45,7 @@ use crate::scenario::population::Generator;
 use crate::scenario::{LoadModel, Scenario};
 use crate::served::ServedLog;
 use call::Workload;
-use load::Progress;
+use progress::Progress;
 use schedule::Schedule;
 
 /// Raw events an embedded mock-ld keeps listing: none, since nothing can list them (its

@@ -5,6 +5,7 @@
 //! (see [`parse`]). Everything but `name` and `population.count` has a default.
 
 pub mod checks;
+mod overrides;
 mod parse;
 pub mod population;
 mod validate;
@@ -17,7 +18,8 @@ use toml::Spanned;
 
 use checks::CheckSpec;
 
-pub use parse::{load, parse, ScenarioError};
+pub use overrides::Overrides;
+pub use parse::{load, load_with, parse, parse_with, ScenarioError};
 
 /// `scenarios/quickstart.toml`, built in: what `run` does without a file.
 pub const QUICKSTART: &str = include_str!("../../scenarios/quickstart.toml");
@@ -67,6 +69,9 @@ pub struct Scenario {
     /// loads.
     #[serde(skip)]
     pub checks: Vec<CheckSpec>,
+    /// Values the command line set in place of the file's, by field path (`load.rate`).
+    #[serde(skip)]
+    pub overrides: BTreeMap<String, String>,
 }
 
 fn default_seed() -> u64 {

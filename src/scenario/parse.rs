@@ -4,7 +4,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::Scenario;
+use super::{Overrides, Scenario};
 
 /// A scenario that cannot be used: the file, the 1-based line and column, the field and
 /// what is wrong with it.
@@ -50,17 +50,31 @@ impl ScenarioError {
 
 /// Reads and checks a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    load_with(path, &Overrides::default())
+}
+
+/// Reads a scenario file, sets the command line's values in place of its own, and checks it.
+pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
         file: path.to_owned(),
         position: None,
         field: String::new(),
         message: format!("cannot read: {e}"),
     })?;
-    parse(path, &text)
+    parse_with(path, &text, overrides)
 }
 
 /// Parses and checks scenario text; `file` is only used in error messages.
 pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    parse_with(file, text, &Overrides::default())
+}
+
+/// [`parse`] with the command line's values in place of the text's.
+pub fn parse_with(
+    file: &Path,
+    text: &str,
+    overrides: &Overrides,
+) -> Result<Scenario, ScenarioError> {
     let deserializer = toml::de::Deserializer::parse(text)
         .map_err(|e| ScenarioError::at(file, text, e.span(), "", e.message().to_owned()))?;
     let mut scenario: Scenario = serde_path_to_error::deserialize(deserializer).map_err(|e| {
@@ -69,7 +83,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let field = if field == "." { String::new() } else { field };
         ScenarioError::at(file, text, inner.span(), &field, inner.message().to_owned())
     })?;
-    scenario.checks = super::validate::check(&scenario, file, text)?;
+    overrides.apply(&mut scenario);
+    scenario.checks =
+        super::validate::check(&scenario, file, text).map_err(|e| overrides.locate(e))?;
     Ok(scenario)
 }
 

@@ -454,7 +454,12 @@ pub fn validate(paths: &[PathBuf]) -> u8 {
     let mut code = OK;
     for path in paths {
         match scenario::load(path) {
-            Ok(s) => say_line!("{}: ok ({})", path.display(), s.name),
+            Ok(s) => {
+                say_line!("{}: ok ({})", path.display(), s.name);
+                if s.checks.is_empty() {
+                    eprintln!("{}", no_checks_warning(path));
+                }
+            }
             Err(e) => {
                 eprintln!("{e}");
                 code = INPUT_ERROR;
@@ -462,6 +467,15 @@ pub fn validate(paths: &[PathBuf]) -> u8 {
         }
     }
     code
+}
+
+/// What `validate` says of a scenario without `[[checks]]`: it still loads, but passes
+/// whatever happens.
+fn no_checks_warning(path: &std::path::Path) -> String {
+    format!(
+        "warning: {}: no checks: this run cannot fail",
+        path.display()
+    )
 }
 
 pub async fn demo(contexts: usize) -> u8 {

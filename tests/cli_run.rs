@@ -142,6 +142,38 @@ fn a_bad_scenario_exits_2_naming_file_line_and_column() {
     assert!(stderr.contains("field `population.colour`"), "{stderr}");
 }
 
+/// `validate` loads without running: a scenario without checks is valid (exit 0) but gets a
+/// warning on stderr, since no run of it can fail; one with checks gets none.
+#[test]
+fn validate_warns_of_a_scenario_without_checks() {
+    let dir = Workdir::new("validate");
+    let (bare, checked) = (dir.join("bare.toml"), dir.join("checked.toml"));
+    std::fs::write(&bare, scenario("")).unwrap();
+    std::fs::write(
+        &checked,
+        scenario("[[checks]]\nkind = \"events_complete\"\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_aiconfig-harness"))
+        .arg("validate")
+        .args([&bare, &checked])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("bare.toml: ok (cli-run)"), "{stdout}");
+    assert!(stdout.contains("checked.toml: ok (cli-run)"), "{stdout}");
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "warning: {}: no checks: this run cannot fail",
+            bare.display()
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn ctrl_c_stops_the_load_and_writes_partial_results() {
     let dir = Workdir::new("ctrl-c");

@@ -1,4 +1,4 @@
-//! Every scenario shipped in `scenarios/` loads and validates.
+//! Every scenario shipped in `scenarios/` loads, validates and has checks.
 
 use std::path::Path;
 
@@ -16,6 +16,11 @@ fn every_shipped_scenario_loads() {
             assert!(
                 !s.effective_steps().is_empty(),
                 "{}: no steps",
+                path.display()
+            );
+            assert!(
+                !s.checks.is_empty(),
+                "{}: no checks: say what the scenario is for (see tests/scenario_checks.rs)",
                 path.display()
             );
             loaded.push(s.name);

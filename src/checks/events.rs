@@ -82,6 +82,17 @@ fn verdict(d: &EventDetails) -> (Status, String) {
     (if complete { Status::Pass } else { Status::Fail }, summary)
 }
 
+/// Tracker events the SDKs were handed that mock-ld never received.
+pub fn lost(events: &EventResults) -> u64 {
+    events
+        .tracked
+        .iter()
+        .map(|(key, &tracked)| {
+            tracked.saturating_sub(events.received.get(key).copied().unwrap_or(0))
+        })
+        .sum()
+}
+
 fn details(events: &EventResults, ai_calls: u64) -> EventDetails {
     let received = |key: &str| events.received.get(key).copied().unwrap_or(0);
     let by_key: Vec<KeyCount> = events

@@ -6,16 +6,18 @@
 //! - [`predict`]: an independent predictor of LaunchDarkly's evaluation.
 //! - [`targeting`]: an AI Config's targeting read back from the REST API before the load.
 //! - One module per kind: [`exact`] and [`srm`] (`rollout_split`), [`events`]
-//!   (`events_complete`), [`threshold`], and [`actions`] (implicit when the scenario has
-//!   actions).
+//!   (`events_complete`), [`threshold`] (with [`window`] for windowed thresholds), and,
+//!   built in, [`actions`] (when the scenario has actions) and [`stall`] (unless turned off).
 
 pub mod actions;
 pub mod events;
 pub mod exact;
 pub mod predict;
 pub mod srm;
+pub mod stall;
 pub mod targeting;
 pub mod threshold;
+pub mod window;
 
 use crate::metrics::Metrics;
 use crate::results::checks::CheckOutcome;
@@ -95,6 +97,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Vec<CheckOutcome> {
         }
     }
     outcomes.extend(actions::outcome(&inputs.results.actions));
+    outcomes.extend(stall::outcome(inputs.scenario, &inputs.metrics.timeline));
     outcomes
 }
 
@@ -102,17 +105,33 @@ fn name(spec: &CheckSpec, default: &str) -> String {
     spec.name.clone().unwrap_or_else(|| default.to_owned())
 }
 
-fn threshold_name(t: &spec::Threshold) -> String {
+/// `requests.p99 <= 250.00 ms (all AI Configs)`, with ` per 10 s window` when windowed.
+pub fn threshold_name(t: &spec::Threshold) -> String {
     let scope = match &t.scope {
         Scope::Overall => "all AI Configs".to_owned(),
         Scope::Config(c) => c.clone(),
         Scope::Variation { config, variation } => format!("{config} / {variation}"),
     };
+    let op = match t.limit.bound {
+        spec::Bound::Max => "<=",
+        spec::Bound::Min => ">=",
+    };
+    let window = t
+        .window
+        .map_or(String::new(), |w| format!(" per {} s window", w.seconds));
     format!(
-        "{} <= {} ({scope})",
+        "{} {op} {}{window} ({scope})",
         t.metric.label(),
         threshold::limit_label(t)
     )
+}
+
+/// The name a check goes by: its own, or the default of its kind.
+pub fn check_name(spec: &CheckSpec) -> Option<String> {
+    match &spec.kind {
+        CheckKind::Threshold(t) => Some(name(spec, &threshold_name(t))),
+        _ => spec.name.clone(),
+    }
 }
 
 /// The exact and the statistical outcome for one AI Config.

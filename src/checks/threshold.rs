@@ -1,19 +1,54 @@
-//! Thresholds, as the rollout plan's alert rules: a latency statistic, the error rate or the
-//! cost per 1,000 requests must stay at or below a limit, over the whole run, one AI Config
-//! or one variation. Latencies of a config or of the whole run are read from the merged
-//! histograms, not averaged from per-variation percentiles.
+//! Thresholds, as the rollout plan's alert rules: a metric must stay at or below its `max`
+//! (or at or above its `min`) over the whole run, one AI Config or one variation, or, with
+//! a `window`, in the worst window of the run (see [`super::window`]). Latencies of a config
+//! or of the whole run are read from the merged histograms at any percentile, not averaged
+//! from per-variation percentiles.
 
-use crate::metrics::{Latency, LatencySummary, Metrics, VariationMetrics};
+use base64::Engine;
+use hdrhistogram::serialization::Deserializer;
+use hdrhistogram::Histogram;
+
+use super::window::{self, stat_ms};
+use crate::metrics::{empty_histogram, Latency, LatencySummary, Metrics, VariationMetrics};
 use crate::results::checks::{CheckOutcome, Details, Status, ThresholdDetails};
 use crate::results::cost::CostReport;
 use crate::results::RunResults;
-use crate::scenario::checks::{Metric, Scope, Series, Stat, Threshold};
+use crate::scenario::checks::{Bound, Metric, Scope, Series, Stat, Threshold, Tokens};
 
 /// Everything a threshold can be measured on.
 pub struct Measured<'a> {
     pub metrics: &'a Metrics,
     pub results: &'a RunResults,
     pub cost: &'a CostReport,
+}
+
+/// A value, how many samples it is over, and a note on what it leaves out.
+#[derive(Default)]
+struct Reading {
+    value: Option<f64>,
+    samples: u64,
+    note: Option<String>,
+    /// The value leaves something out (unpriced calls) and can only grow.
+    lower_bound: bool,
+    /// The worst window's first second, and the windows judged.
+    window: Option<(usize, usize)>,
+}
+
+impl Reading {
+    fn of(value: Option<f64>, samples: u64) -> Self {
+        Reading {
+            value,
+            samples,
+            ..Reading::default()
+        }
+    }
+
+    fn missing(note: &str) -> Self {
+        Reading {
+            note: Some(note.into()),
+            ..Reading::default()
+        }
+    }
 }
 
 pub fn outcome(name: String, threshold: &Threshold, measured: &Measured<'_>) -> CheckOutcome {
@@ -23,37 +58,58 @@ pub fn outcome(name: String, threshold: &Threshold, measured: &Measured<'_>) -> 
         Scope::Variation { config, variation } => (Some(config.clone()), Some(variation.clone())),
     };
     let unit = unit(threshold.metric);
-    let (value, samples, mut note) = match threshold.metric {
-        Metric::Latency(series, stat) => latency(measured, series, stat, &threshold.scope),
-        Metric::ErrorRate => error_rate(measured.metrics, &threshold.scope),
-        Metric::CostPer1k => cost_per_1k(measured, &threshold.scope),
+    let mut r = match threshold.window {
+        Some(_) => windowed(measured, threshold),
+        None => read(measured, threshold.metric, &threshold.scope),
     };
-    let status = match value {
-        Some(v) if v > threshold.max => Status::Fail,
-        // A cost that leaves out unpriced tokens is a lower bound: it can only fail.
-        Some(_) if note.is_some() => Status::Inconclusive,
+    let limit = threshold.limit;
+    let status = match r.value {
+        Some(v) if r.lower_bound => match (limit.bound, limit.broken_by(v)) {
+            // A lower bound over a maximum can only fail; under a minimum, only pass.
+            (Bound::Max, true) => Status::Fail,
+            (Bound::Min, false) => Status::Pass,
+            _ => Status::Inconclusive,
+        },
+        Some(v) if limit.broken_by(v) => Status::Fail,
         Some(_) => Status::Pass,
         None => {
-            note.get_or_insert_with(|| "nothing was measured".into());
+            r.note.get_or_insert_with(|| "nothing was measured".into());
             Status::Inconclusive
         }
     };
+    let window_text = match (threshold.window, r.window) {
+        (Some(w), Some((start, judged))) => format!(
+            " in the worst {} s window (from second {start}; {judged} windows judged)",
+            w.seconds
+        ),
+        _ => String::new(),
+    };
     let summary = format!(
-        "{} = {} (max {}, {samples} samples){}",
+        "{} = {}{window_text} ({} {}, {} samples){}",
         threshold.metric.label(),
-        show(value, unit),
-        show(Some(threshold.max), unit),
-        note.as_ref().map_or(String::new(), |n| format!("; {n}"))
+        show(r.value, unit),
+        limit.key(),
+        show(Some(limit.value), unit),
+        r.samples,
+        r.note.as_ref().map_or(String::new(), |n| format!("; {n}"))
     );
     let details = ThresholdDetails {
         metric: threshold.metric.label(),
         config,
         variation,
-        max: threshold.max,
-        value,
+        max: (limit.bound == Bound::Max).then_some(limit.value),
+        min: (limit.bound == Bound::Min).then_some(limit.value),
+        value: r.value,
         unit: unit.to_owned(),
-        samples,
-        note,
+        samples: r.samples,
+        window_seconds: threshold.window.map(|w| w.seconds),
+        window_start_second: r.window.map(|(start, _)| start),
+        windows_judged: threshold.window.map(|_| r.window.map_or(0, |(_, n)| n)),
+        min_samples: threshold
+            .window
+            .filter(|_| threshold.metric != Metric::Throughput)
+            .map(|w| w.min_samples),
+        note: r.note,
     };
     CheckOutcome {
         name,
@@ -63,27 +119,93 @@ pub fn outcome(name: String, threshold: &Threshold, measured: &Measured<'_>) -> 
     }
 }
 
-/// The value, how many samples it is over, and a note on what it leaves out.
-type Reading = (Option<f64>, u64, Option<String>);
+/// The worst window of the run's timeline.
+fn windowed(m: &Measured<'_>, t: &Threshold) -> Reading {
+    let Some(w) = t.window else {
+        return Reading::default();
+    };
+    // Whole seconds of the load: the last, partial second has no full throughput.
+    let complete = (m.results.duration_ms / 1000.0).floor() as usize;
+    let found = window::worst(&m.metrics.timeline, complete, t.metric, w, t.limit);
+    match found.worst {
+        Some(worst) => Reading {
+            value: Some(worst.value),
+            samples: worst.samples,
+            window: Some((worst.start_second, found.judged)),
+            ..Reading::default()
+        },
+        None if t.metric == Metric::Throughput => Reading {
+            note: Some(format!(
+                "the load ran {complete} whole seconds, less than one {} s window",
+                w.seconds
+            )),
+            ..Reading::default()
+        },
+        None => Reading {
+            samples: found.most_samples,
+            note: Some(format!(
+                "no {} s window has {} samples (the most was {}); lower `min_samples` or widen the window",
+                w.seconds, w.min_samples, found.most_samples
+            )),
+            ..Reading::default()
+        },
+    }
+}
+
+/// The whole run's (or scope's) value.
+fn read(m: &Measured<'_>, metric: Metric, scope: &Scope) -> Reading {
+    match metric {
+        Metric::Latency(series, stat) => latency(m, series, stat, scope),
+        Metric::ErrorRate => error_rate(m.metrics, scope),
+        Metric::CostPer1k => cost(m, scope, true),
+        Metric::CostTotal => cost(m, scope, false),
+        Metric::Throughput => Reading::of(Some(m.results.load.achieved_rate), m.metrics.requests),
+        Metric::TokensPerRequest(tokens) => tokens_per_request(m.metrics, scope, tokens),
+        Metric::EventsLost => match &m.results.events {
+            Some(events) => Reading::of(
+                Some(super::events::lost(events) as f64),
+                events.tracked.values().sum(),
+            ),
+            None => Reading::missing("events lost needs mock-ld's event log"),
+        },
+    }
+}
 
 fn latency(m: &Measured<'_>, series: Series, stat: Stat, scope: &Scope) -> Reading {
-    let summary = match series {
-        Series::Requests => m.metrics.requests_corrected.summary(),
-        Series::RequestsRaw => m.metrics.requests_raw.summary(),
+    let from = |h: &Histogram<u64>| Reading::of(stat_ms(h, stat), h.len());
+    match series {
+        Series::Requests => from(m.metrics.requests_corrected.histogram()),
+        Series::RequestsRaw => from(m.metrics.requests_raw.histogram()),
         Series::Flush => match &m.results.events {
-            Some(e) => e.flush_latency.clone(),
-            None => {
-                return (
-                    None,
-                    0,
-                    Some("flush latency needs mock-ld's event log".into()),
-                )
-            }
+            Some(e) => match decode(&e.flush_latency) {
+                Some(h) => from(&h),
+                None => Reading::missing("the flush latency's histogram could not be read"),
+            },
+            None => Reading::missing("flush latency needs mock-ld's event log"),
         },
-        _ => merged(m.metrics, scope, |v| stage(v, series)).summary(),
-    };
-    let value = (summary.count > 0).then(|| pick(&summary, stat));
-    (value, summary.count, None)
+        Series::Propagation => {
+            let mut merged = empty_histogram();
+            for a in &m.results.actions {
+                if let Some(h) = decode(&a.propagation) {
+                    // Same bounds: the runner records every latency alike.
+                    let _ = merged.add(&h);
+                }
+            }
+            from(&merged)
+        }
+        _ => from(merged(m.metrics, scope, |v| stage(v, series)).histogram()),
+    }
+}
+
+/// A summary's HDR histogram, as written to results.json.
+fn decode(summary: &LatencySummary) -> Option<Histogram<u64>> {
+    if summary.count == 0 {
+        return Some(empty_histogram());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&summary.hdr)
+        .ok()?;
+    Deserializer::new().deserialize(&mut &bytes[..]).ok()
 }
 
 fn stage(v: &VariationMetrics, series: Series) -> &Latency {
@@ -129,30 +251,28 @@ fn in_scope<'a>(
         .map(|(_, v)| v)
 }
 
-fn pick(s: &LatencySummary, stat: Stat) -> f64 {
-    match stat {
-        Stat::P50 => s.p50_ms,
-        Stat::P90 => s.p90_ms,
-        Stat::P95 => s.p95_ms,
-        Stat::P99 => s.p99_ms,
-        Stat::P999 => s.p999_ms,
-        Stat::Max => s.max_ms,
-        Stat::Mean => s.mean_ms,
-    }
-}
-
 fn error_rate(metrics: &Metrics, scope: &Scope) -> Reading {
     let (calls, errors) =
         in_scope(metrics, scope).fold((0, 0), |(c, e), v| (c + v.ai_calls, e + v.errors));
-    (
-        (calls > 0).then(|| errors as f64 / calls as f64),
-        calls,
-        None,
-    )
+    Reading::of((calls > 0).then(|| errors as f64 / calls as f64), calls)
 }
 
-/// Per 1,000 requests over the run; per 1,000 evaluations for a config or variation.
-fn cost_per_1k(m: &Measured<'_>, scope: &Scope) -> Reading {
+/// Tokens per successful LLM call (failed calls have none).
+fn tokens_per_request(metrics: &Metrics, scope: &Scope, tokens: Tokens) -> Reading {
+    let (calls, count) = in_scope(metrics, scope).fold((0, 0), |(c, n), v| {
+        let t = match tokens {
+            Tokens::Total => v.input_tokens + v.output_tokens,
+            Tokens::Input => v.input_tokens,
+            Tokens::Output => v.output_tokens,
+        };
+        (c + v.successes, n + t)
+    });
+    Reading::of((calls > 0).then(|| count as f64 / calls as f64), calls)
+}
+
+/// In USD: per 1,000 requests over the run, per 1,000 evaluations for a config or variation
+/// (`per_1k`), or in all.
+fn cost(m: &Measured<'_>, scope: &Scope, per_1k: bool) -> Reading {
     let (line, count) = match scope {
         Scope::Overall => (Some(&m.cost.total), m.metrics.requests),
         Scope::Config(c) => (
@@ -168,28 +288,43 @@ fn cost_per_1k(m: &Measured<'_>, scope: &Scope) -> Reading {
         ),
     };
     let Some(line) = line.filter(|_| count > 0) else {
-        return (None, count, None);
+        return Reading::of(None, count);
     };
-    let note = (line.unpriced_calls > 0).then(|| {
+    let lower_bound = line.unpriced_calls > 0;
+    let note = lower_bound.then(|| {
         format!(
             "{} calls on models without a price are not counted",
             line.unpriced_calls
         )
     });
-    (Some(line.cost_usd / count as f64 * 1000.0), count, note)
+    let value = if per_1k {
+        line.cost_usd / count as f64 * 1000.0
+    } else {
+        line.cost_usd
+    };
+    Reading {
+        value: Some(value),
+        samples: count,
+        note,
+        lower_bound,
+        window: None,
+    }
 }
 
 fn unit(metric: Metric) -> &'static str {
     match metric {
         Metric::Latency(..) => "ms",
         Metric::ErrorRate => "ratio",
-        Metric::CostPer1k => "usd",
+        Metric::CostPer1k | Metric::CostTotal => "usd",
+        Metric::Throughput => "per_s",
+        Metric::TokensPerRequest(_) => "tokens",
+        Metric::EventsLost => "events",
     }
 }
 
-/// The limit as the summary shows it: `250.00 ms`, `2.000 %`, `$0.5000`.
+/// The limit as the summary shows it: `250.00 ms`, `2.000 %`, `$0.5000`, `50.0/s`.
 pub fn limit_label(threshold: &Threshold) -> String {
-    show(Some(threshold.max), unit(threshold.metric))
+    show(Some(threshold.limit.value), unit(threshold.metric))
 }
 
 fn show(value: Option<f64>, unit: &str) -> String {
@@ -197,6 +332,9 @@ fn show(value: Option<f64>, unit: &str) -> String {
         (None, _) => "n/a".into(),
         (Some(v), "ms") => format!("{v:.2} ms"),
         (Some(v), "ratio") => format!("{:.3} %", v * 100.0),
+        (Some(v), "per_s") => format!("{v:.1}/s"),
+        (Some(v), "tokens") => format!("{v:.1} tokens"),
+        (Some(v), "events") => format!("{v:.0} events"),
         (Some(v), _) => format!("${v:.4}"),
     }
 }

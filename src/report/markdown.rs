@@ -129,7 +129,11 @@ fn actions(r: &Results) -> Table {
         t.push([
             (if passed { "✅" } else { "❌" }).to_owned(),
             format!("{:.1} s", a.at_ms / 1000.0),
-            a.config.clone(),
+            if a.kind == "llm" {
+                "(simulated LLM)".to_owned()
+            } else {
+                a.config.clone()
+            },
             a.error.as_ref().map_or_else(
                 || a.description.clone(),
                 |e| format!("{}: {e}", a.description),

@@ -258,7 +258,11 @@ pub fn propagation(r: &Results) -> String {
         let passed = a.error.is_none() && a.clients_missed == 0;
         t.push([
             format!("{:.1} s", a.at_ms / 1000.0),
-            a.config.clone(),
+            if a.kind == "llm" {
+                "(simulated LLM)".to_owned()
+            } else {
+                a.config.clone()
+            },
             a.error.as_ref().map_or_else(
                 || a.description.clone(),
                 |e| format!("{}: {e}", a.description),

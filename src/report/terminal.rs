@@ -136,6 +136,15 @@ fn actions(r: &RunResults) -> String {
                 a.at_ms / 1000.0,
                 a.config
             ),
+            None if a.kind == "llm" => format!(
+                "action at {:.1} s: {}{}\n",
+                a.at_ms / 1000.0,
+                a.description,
+                a.restored_at_ms.map_or(String::new(), |at| format!(
+                    ", undone at {:.1} s",
+                    at / 1000.0
+                ))
+            ),
             None => format!(
                 "action at {:.1} s on {} ({}): reached {} SDK clients in p50 {:.2} ms, max {:.2} ms{}\n",
                 a.at_ms / 1000.0,

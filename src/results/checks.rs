@@ -3,7 +3,8 @@
 //!
 //! ```json
 //! {"name": "…", "status": "pass" | "fail" | "inconclusive", "summary": "…",
-//!  "kind": "rollout_exact" | "rollout_srm" | "events_complete" | "threshold" | "actions_applied",
+//!  "kind": "rollout_exact" | "rollout_srm" | "events_complete" | "threshold" | "actions_applied"
+//!          | "stall",
 //!  "details": {…}}
 //! ```
 //!
@@ -82,12 +83,13 @@ impl CheckOutcome {
             Details::EventsComplete(_) => "events_complete",
             Details::Threshold(_) => "threshold",
             Details::ActionsApplied(_) => "actions_applied",
+            Details::Stall(_) => "stall",
         }
     }
 
     /// Whether the harness adds this check by itself, rather than the scenario asking for it.
     pub fn is_built_in(&self) -> bool {
-        matches!(self.details, Details::ActionsApplied(_))
+        matches!(self.details, Details::ActionsApplied(_) | Details::Stall(_))
     }
 }
 
@@ -99,6 +101,7 @@ pub enum Details {
     EventsComplete(EventDetails),
     Threshold(ThresholdDetails),
     ActionsApplied(ActionDetails),
+    Stall(StallDetails),
 }
 
 /// One context served something else than predicted.
@@ -229,13 +232,44 @@ pub struct ThresholdDetails {
     pub metric: String,
     pub config: Option<String>,
     pub variation: Option<String>,
-    pub max: f64,
+    /// The limit when it is a maximum; `None` when it is a minimum.
+    pub max: Option<f64>,
+    /// The limit when it is a minimum.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// The whole run's value, or the worst window's.
     pub value: Option<f64>,
-    /// `ms`, `ratio` or `usd`.
+    /// `ms`, `ratio`, `usd`, `per_s`, `tokens` or `events`.
     pub unit: String,
-    /// Latencies recorded, AI calls, or evaluations (requests overall) behind the value.
+    /// Latencies recorded, AI calls, or evaluations (requests overall) behind the value
+    /// (the worst window's, when windowed).
     pub samples: u64,
+    /// With `window`: its length in seconds.
+    #[serde(default)]
+    pub window_seconds: Option<u64>,
+    /// Where the worst window starts, in seconds into the load.
+    #[serde(default)]
+    pub window_start_second: Option<usize>,
+    /// With `window`: the windows that had `min_samples` samples and were judged.
+    #[serde(default)]
+    pub windows_judged: Option<usize>,
+    #[serde(default)]
+    pub min_samples: Option<u64>,
     pub note: Option<String>,
+}
+
+/// The built-in stall check: the longest run of seconds with requests in flight and none
+/// completed, against the longest planned request.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StallDetails {
+    /// The longest run of seconds with requests in flight and none completed.
+    pub longest_seconds: u64,
+    /// Its first second, counted from the start of the load.
+    pub from_second: Option<usize>,
+    pub limit_ms: f64,
+    /// How the limit was set.
+    pub rule: String,
 }
 
 #[cfg(test)]

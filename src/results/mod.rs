@@ -153,6 +153,10 @@ pub struct EventResults {
 #[serde(rename_all = "camelCase")]
 pub struct ActionResults {
     pub at_ms: f64,
+    /// `flag` (a change to an AI Config) or `llm` (a change to the simulated LLM).
+    #[serde(default = "flag_kind")]
+    pub kind: String,
+    /// The AI Config changed; empty for an `llm` action.
     pub config: String,
     pub description: String,
     /// The REST call that made the change.
@@ -161,7 +165,14 @@ pub struct ActionResults {
     pub propagation: LatencySummary,
     /// Clients that never saw the change before the wait gave up.
     pub clients_missed: usize,
+    /// An `llm` action: when the model's profile was put back, in ms into the run.
+    #[serde(default)]
+    pub restored_at_ms: Option<f64>,
     pub error: Option<String>,
+}
+
+fn flag_kind() -> String {
+    "flag".into()
 }
 
 /// The stages of one AI call that have a latency histogram per variation.

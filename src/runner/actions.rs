@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use launchdarkly_server_sdk::{Client, ContextBuilder, FlagDetailConfig};
 use tokio_util::sync::CancellationToken;
 
+use super::llm_action::{self, LlmAdmin};
 use crate::ld_api::{ApiError, LdApi};
 use crate::metrics::Latency;
 use crate::results::ActionResults;
@@ -15,23 +16,34 @@ use crate::scenario::Action;
 /// How long a change may take to reach an SDK before it counts as missed.
 const PROPAGATION_WAIT: Duration = Duration::from_secs(30);
 
-/// Applies each action at its time after `run_start`, until `cancel`.
+/// Applies each action at its time after `run_start`, until `cancel`; an `llm` action's
+/// profile is put back after its `for`, or on `cancel`, before this returns.
 pub async fn run_actions(
     api: Arc<LdApi>,
     environment: String,
     actions: Vec<Action>,
     clients: Vec<Arc<Client>>,
+    llm: LlmAdmin,
     run_start: Instant,
     cancel: CancellationToken,
 ) -> Vec<ActionResults> {
     let mut results = Vec::new();
+    let mut restores = Vec::new();
     for action in actions {
         tokio::select! {
             () = cancel.cancelled() => break,
             () = tokio::time::sleep_until((run_start + action.at).into()) => {}
         }
+        if let Some(change) = &action.llm {
+            let (result, restore) =
+                llm_action::apply(&llm, &action, change, run_start, cancel.clone()).await;
+            restores.extend(restore.map(|r| (results.len(), r)));
+            results.push(result);
+            continue;
+        }
         results.push(apply(&api, &environment, &action, &clients, run_start).await);
     }
+    llm_action::restored(&mut results, restores).await;
     results
 }
 
@@ -67,6 +79,7 @@ async fn apply(
     }
     ActionResults {
         at_ms: started.saturating_duration_since(run_start).as_secs_f64() * 1e3,
+        kind: "flag".into(),
         config: action.config.clone(),
         description: action
             .description
@@ -75,6 +88,7 @@ async fn apply(
         apply_ms,
         propagation: propagation.summary(),
         clients_missed,
+        restored_at_ms: None,
         error: outcome.err().map(|e| e.to_string()),
     }
 }

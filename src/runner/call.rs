@@ -512,6 +512,14 @@ impl StepRecord {
 }
 
 impl RequestRecord {
+    /// Its LLM calls: how long each took and whether it failed.
+    pub fn llm_calls(&self) -> impl Iterator<Item = (Duration, bool)> + '_ {
+        self.steps
+            .iter()
+            .filter_map(|s| s.llm.as_ref())
+            .map(|o| (o.duration, o.error.is_some()))
+    }
+
     /// A request fails when any step's config could not be read or its LLM call failed.
     pub fn failed(&self) -> bool {
         self.steps

@@ -11,9 +11,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::call::{RequestRecord, Workload};
+use super::live::{Live, Publisher};
 use super::progress::{LocalLatency, Progress};
 use super::schedule::Schedule;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Second};
 
 /// Locks the open model's requests that became tasks share when recording; more shards
 /// than cores keeps them from contending.
@@ -81,12 +82,14 @@ pub async fn closed(
     progress: Arc<Progress>,
     cancel: CancellationToken,
     run_start: Instant,
+    live: Option<Arc<Live>>,
 ) -> Metrics {
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
             let (workload, progress, cancel) = (workload.clone(), progress.clone(), cancel.clone());
+            let live = live.clone();
             tokio::spawn(async move {
-                let mut metrics = Metrics::default();
+                let mut metrics = Recorder::new(live);
                 let mut tally = Tally::new(&progress);
                 while !cancel.is_cancelled() {
                     let index = progress.started.fetch_add(1, Ordering::Relaxed);
@@ -109,7 +112,7 @@ pub async fn closed(
                     tokio::task::coop::consume_budget().await;
                 }
                 drop(tally);
-                metrics
+                metrics.metrics
             })
         })
         .collect();
@@ -132,6 +135,7 @@ pub async fn open(
     progress: Arc<Progress>,
     cancel: CancellationToken,
     run_start: Instant,
+    live: Option<Arc<Live>>,
 ) -> Metrics {
     // `acquire_many` below counts in u32.
     let permits = u32::try_from(max_in_flight.max(1)).unwrap_or(u32::MAX);
@@ -142,11 +146,12 @@ pub async fn open(
         next: AtomicU64::new(0),
         slots: Arc::new(Semaphore::new(permits as usize)),
         waited: (0..SHARDS)
-            .map(|_| Mutex::new(Metrics::default()))
+            .map(|_| Mutex::new(Recorder::new(live.clone())))
             .collect(),
         progress,
         cancel,
         run_start,
+        live,
     });
     let dispatchers = tokio::runtime::Handle::current().metrics().num_workers();
     let handles = (0..dispatchers.max(1))
@@ -157,7 +162,7 @@ pub async fn open(
     // slot means every request has finished.
     let _every_request_finished = shared.slots.acquire_many(permits).await;
     for shard in &shared.waited {
-        total.merge(&shard.lock().unwrap_or_else(|p| p.into_inner()));
+        total.merge(&shard.lock().unwrap_or_else(|p| p.into_inner()).metrics);
     }
     total
 }
@@ -172,17 +177,18 @@ struct Arrivals {
     next: AtomicU64,
     slots: Arc<Semaphore>,
     /// Metrics of the requests that became tasks, in shards so they seldom contend.
-    waited: Vec<Mutex<Metrics>>,
+    waited: Vec<Mutex<Recorder>>,
     progress: Arc<Progress>,
     cancel: CancellationToken,
     run_start: Instant,
+    live: Option<Arc<Live>>,
 }
 
 /// Starts due requests until the schedule ends or the run is cancelled; returns the metrics
 /// of the requests it finished in place.
 async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
-    let mut metrics = Metrics::default();
     let a = &*arrivals;
+    let mut metrics = Recorder::new(a.live.clone());
     let mut tally = Tally::new(&a.progress);
     while !a.cancel.is_cancelled() {
         let n = a.next.fetch_add(1, Ordering::Relaxed);
@@ -251,18 +257,36 @@ async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
         // the worker from the tasks it spawned, and from the I/O and timer drivers.
         tokio::task::coop::consume_budget().await;
     }
-    metrics
+    drop(tally);
+    metrics.metrics
+}
+
+/// One recorder's metrics and, when some threshold can abort the load, what it has not yet
+/// handed to the live timeline.
+struct Recorder {
+    metrics: Metrics,
+    live: Option<Publisher>,
+}
+
+impl Recorder {
+    fn new(live: Option<Arc<Live>>) -> Self {
+        Recorder {
+            metrics: Metrics::default(),
+            live: live.map(Publisher::new),
+        }
+    }
 }
 
 /// Records a finished request; returns whether it failed.
 fn finish(
-    metrics: &mut Metrics,
+    recorder: &mut Recorder,
     workload: &Workload,
     record: &RequestRecord,
     scheduled: Instant,
     started: Instant,
     run_start: Instant,
 ) -> bool {
+    let metrics = &mut recorder.metrics;
     let ended = record.ended;
     workload.record(record, metrics);
     metrics.requests += 1;
@@ -270,11 +294,27 @@ fn finish(
     metrics.requests_raw.record(ended - started);
     let failed = record.failed();
     metrics.failed_requests += u64::from(failed);
-    let second = metrics.second(scheduled.saturating_duration_since(run_start).as_secs() as usize);
+    let index = scheduled.saturating_duration_since(run_start).as_secs() as usize;
+    let ended_index = ended.saturating_duration_since(run_start).as_secs() as usize;
+    record_second(metrics.second(index), record, ended - scheduled, failed);
+    metrics.second(ended_index).completed += 1;
+    if let Some(live) = &mut recorder.live {
+        record_second(live.second(index), record, ended - scheduled, failed);
+        live.second(ended_index).completed += 1;
+        live.completed_in(ended_index);
+    }
+    failed
+}
+
+/// A request in the second it was scheduled in.
+fn record_second(second: &mut Second, record: &RequestRecord, latency: Duration, failed: bool) {
     second.requests += 1;
     second.errors += u64::from(failed);
-    second.latency.record(ended - scheduled);
-    failed
+    second.latency.record(latency);
+    for (duration, failed) in record.llm_calls() {
+        second.llm.record(duration);
+        second.llm_errors += u64::from(failed);
+    }
 }
 
 async fn merge_all(workers: Vec<tokio::task::JoinHandle<Metrics>>) -> Metrics {

@@ -4,8 +4,10 @@
 //!
 //! Modules: [`setup`] (REST API), [`call`] (one request: AI Config, LLM, tracker),
 //! [`llm_call`] (OpenAI-compatible client), [`load`] (closed and open models),
-//! [`schedule`] (open-model arrival times), [`actions`] (timed changes and propagation),
-//! [`events`] (flush and completeness), [`progress`], [`collect`] (metrics into results).
+//! [`schedule`] (open-model arrival times), [`actions`] (timed changes and propagation;
+//! [`llm_action`] changes the simulated LLM), [`live`] (the timeline while the load runs,
+//! for thresholds that abort it), [`events`] (flush and completeness), [`progress`],
+//! [`collect`] (metrics into results).
 //!
 //! After the load, the cost ([`crate::cost`]) and the checks ([`crate::checks`]) are
 //! evaluated into the results.
@@ -14,6 +16,8 @@ pub mod actions;
 pub mod call;
 mod collect;
 pub mod events;
+pub mod live;
+pub mod llm_action;
 pub mod llm_call;
 pub mod load;
 pub mod progress;
@@ -154,18 +158,32 @@ pub async fn run_with_prices(
         llm_base,
         served.clone(),
     ));
+    let llm_admin = llm_action::LlmAdmin {
+        http: http.clone(),
+        admin: endpoints.admin.clone(),
+    };
     let actions = tokio::spawn(actions::run_actions(
         api.clone(),
         scenario.environment.clone(),
         scenario.actions.clone(),
         clients.clone(),
+        llm_admin,
         run_start,
         options.cancel.clone(),
     ));
+    let aborted = Arc::new(live::Aborted::default());
+    let live = watch_aborts(scenario, run_start, &options.cancel, &aborted);
     let setup_events = workload.setup_events();
     tracing::info!(scenario = %scenario.name, model = ?scenario.load.model, "load started");
-    let (mut metrics, target_rate) =
-        drive(scenario, workload, progress.clone(), &options, run_start).await;
+    let (mut metrics, target_rate) = drive(
+        scenario,
+        workload,
+        progress.clone(),
+        &options,
+        run_start,
+        live,
+    )
+    .await;
     tracing::info!(
         requests = metrics.requests,
         "load finished; flushing events"
@@ -177,10 +195,10 @@ pub async fn run_with_prices(
     let cpu = process::cpu_time()
         .zip(cpu_start)
         .map(|(end, start)| end.saturating_sub(start));
-    let status = if options.cancel.is_cancelled() {
-        RunStatus::Interrupted
-    } else {
-        RunStatus::Complete
+    let status = match aborted.by() {
+        Some(threshold) => RunStatus::Aborted { threshold },
+        None if options.cancel.is_cancelled() => RunStatus::Interrupted,
+        None => RunStatus::Complete,
     };
     // Actions still pending when the load ends are not applied.
     options.cancel.cancel();
@@ -330,8 +348,45 @@ fn served_log(
     ServedLog::new(configs, scenario.population.count, cutoff)
 }
 
+/// When the first change to an AI Config is due (a change to the LLM serves the same).
 fn first_action(scenario: &Scenario) -> Option<Duration> {
-    scenario.actions.iter().map(|a| a.at).min()
+    scenario
+        .actions
+        .iter()
+        .filter(|a| a.changes_flags())
+        .map(|a| a.at)
+        .min()
+}
+
+/// With thresholds that may abort the load, the live timeline they are judged on, and the
+/// task that judges them every second (it ends with the load).
+fn watch_aborts(
+    scenario: &Scenario,
+    run_start: Instant,
+    cancel: &CancellationToken,
+    aborted: &Arc<live::Aborted>,
+) -> Option<Arc<live::Live>> {
+    let thresholds: Vec<_> = scenario
+        .checks
+        .iter()
+        .filter_map(|spec| match &spec.kind {
+            crate::scenario::checks::CheckKind::Threshold(t) if t.abort.is_some() => {
+                Some((checks::check_name(spec)?, t.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    if thresholds.is_empty() {
+        return None;
+    }
+    let live = live::Live::new(run_start);
+    tokio::spawn(live::watch(
+        live.clone(),
+        thresholds,
+        cancel.clone(),
+        aborted.clone(),
+    ));
+    Some(live)
 }
 
 fn rollout_data(
@@ -385,6 +440,7 @@ async fn drive(
     progress: Arc<Progress>,
     options: &RunOptions,
     run_start: Instant,
+    live: Option<Arc<live::Live>>,
 ) -> (Metrics, Option<f64>) {
     let load = &scenario.load;
     let cancel = options.cancel.clone();
@@ -402,6 +458,7 @@ async fn drive(
                 progress,
                 cancel,
                 run_start,
+                live,
             )
             .await;
             progress::finish(bar).await;
@@ -419,6 +476,7 @@ async fn drive(
                 progress,
                 cancel,
                 run_start,
+                live,
             )
             .await;
             progress::finish(bar).await;

@@ -13,9 +13,15 @@
 //!
 //! [[checks]]
 //! kind = "threshold"            # an alert rule
-//! metric = "llm.p99"            # LATENCY.STAT, error_rate or cost_per_1k
-//! max = "250ms"                 # a duration, a ratio ("2%" or 0.02), or USD
+//! metric = "llm.p99"            # LATENCY.STAT (STAT: pNN[.N], min, max, mean), error_rate,
+//!                               # cost_per_1k, cost_total, throughput, tokens_per_request,
+//!                               # input_/output_tokens_per_request, events_lost
+//! max = "250ms"                 # or `min`: a duration, a ratio ("2%" or 0.02), USD, a number
 //! config = "support-assistant"  # optional scope; with it, optionally `variation`
+//! window = "10s"                # optional: the worst 10 s window must pass
+//! min_samples = 100             # optional, with `window`: windows with fewer are skipped
+//! abort_on_fail = true          # optional: stop the load when it fails while running
+//! abort_delay = "5s"            # optional, with abort_on_fail: not before this
 //! ```
 //!
 //! Every kind also takes an optional `name`.
@@ -43,13 +49,81 @@ pub enum CheckKind {
     Threshold(Threshold),
 }
 
-/// `metric` must stay at or below `max` over `scope`.
+/// `metric` must stay at or below `max` (or at or above `min`) over `scope`, over the whole
+/// run or, with `window`, in every window of the run that has enough samples.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Threshold {
     pub metric: Metric,
-    /// Milliseconds for latencies, a ratio for the error rate, USD for cost.
-    pub max: f64,
+    pub limit: Limit,
     pub scope: Scope,
+    /// Judge the worst window of this many seconds instead of the whole run.
+    pub window: Option<Window>,
+    /// Stop the load when the threshold fails while it runs.
+    pub abort: Option<Abort>,
+}
+
+/// The bound a threshold sets: its `max` or its `min`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limit {
+    pub bound: Bound,
+    /// Milliseconds for latencies, a ratio for the error rate, USD for cost, requests per
+    /// second for throughput, tokens, events.
+    pub value: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    Max,
+    Min,
+}
+
+impl Limit {
+    pub fn max(value: f64) -> Self {
+        Limit {
+            bound: Bound::Max,
+            value,
+        }
+    }
+
+    /// Whether `value` breaks the limit.
+    pub fn broken_by(self, value: f64) -> bool {
+        match self.bound {
+            Bound::Max => value > self.value,
+            Bound::Min => value < self.value,
+        }
+    }
+
+    /// Of two values, the one nearer to breaking the limit.
+    pub fn worse(self, a: f64, b: f64) -> f64 {
+        match self.bound {
+            Bound::Max => a.max(b),
+            Bound::Min => a.min(b),
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self.bound {
+            Bound::Max => "max",
+            Bound::Min => "min",
+        }
+    }
+}
+
+/// Windows of `seconds`, sliding by one second; only windows with at least `min_samples`
+/// samples are judged (see [`crate::checks::window`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub seconds: u64,
+    pub min_samples: u64,
+}
+
+/// The default of `min_samples`: below it a window's p99 is one or two requests.
+pub const DEFAULT_MIN_SAMPLES: u64 = 100;
+
+/// `abort_on_fail = true`: evaluated every second while the load runs, from `delay` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Abort {
+    pub delay: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -66,6 +140,22 @@ pub enum Metric {
     ErrorRate,
     /// USD per 1,000 requests (overall) or per 1,000 evaluations (a config or variation).
     CostPer1k,
+    /// USD, all calls of the scope.
+    CostTotal,
+    /// Requests completed per second.
+    Throughput,
+    /// Tokens per successful LLM call.
+    TokensPerRequest(Tokens),
+    /// Tracker events the SDKs were handed that mock-ld never received.
+    EventsLost,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tokens {
+    /// Input and output.
+    Total,
+    Input,
+    Output,
 }
 
 /// A recorded latency.
@@ -82,15 +172,16 @@ pub enum Series {
     RequestsRaw,
     /// From flush until mock-ld held every event.
     Flush,
+    /// From a timed action's REST call until each SDK client served the change.
+    Propagation,
 }
 
+/// A statistic of a latency histogram.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Stat {
-    P50,
-    P90,
-    P95,
-    P99,
-    P999,
+    /// `pNN` or `pNN.N`: the percentile, from 0 to 100 (`p999` is 99.9).
+    Percentile(f64),
+    Min,
     Max,
     Mean,
 }
@@ -105,22 +196,37 @@ const SERIES: &[(&str, Series)] = &[
     ("requests", Series::Requests),
     ("requests_raw", Series::RequestsRaw),
     ("flush", Series::Flush),
+    ("propagation", Series::Propagation),
 ];
 
-const STATS: &[(&str, Stat)] = &[
-    ("p50", Stat::P50),
-    ("p90", Stat::P90),
-    ("p95", Stat::P95),
-    ("p99", Stat::P99),
-    ("p999", Stat::P999),
-    ("max", Stat::Max),
-    ("mean", Stat::Mean),
+/// Metrics that are a single name.
+const SINGLE: &[(&str, Metric)] = &[
+    ("error_rate", Metric::ErrorRate),
+    ("cost_per_1k", Metric::CostPer1k),
+    ("cost_total", Metric::CostTotal),
+    ("throughput", Metric::Throughput),
+    (
+        "tokens_per_request",
+        Metric::TokensPerRequest(Tokens::Total),
+    ),
+    (
+        "input_tokens_per_request",
+        Metric::TokensPerRequest(Tokens::Input),
+    ),
+    (
+        "output_tokens_per_request",
+        Metric::TokensPerRequest(Tokens::Output),
+    ),
+    ("events_lost", Metric::EventsLost),
 ];
 
 impl Series {
-    /// Requests and flushes are measured for the whole run, not per AI Config.
+    /// Requests, flushes and propagation are measured for the whole run, not per AI Config.
     pub fn is_run_wide(self) -> bool {
-        matches!(self, Series::Requests | Series::RequestsRaw | Series::Flush)
+        matches!(
+            self,
+            Series::Requests | Series::RequestsRaw | Series::Flush | Series::Propagation
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -132,21 +238,66 @@ impl Series {
 }
 
 impl Stat {
-    pub fn as_str(self) -> &'static str {
-        STATS
-            .iter()
-            .find(|(_, s)| *s == self)
-            .map_or("", |(n, _)| n)
+    /// `p99`, `p99.9`, `min`, `max`, `mean`.
+    pub fn label(self) -> String {
+        match self {
+            Stat::Percentile(p) => format!("p{p}"),
+            Stat::Min => "min".into(),
+            Stat::Max => "max".into(),
+            Stat::Mean => "mean".into(),
+        }
+    }
+
+    /// `pNN` or `pNN.N…` (0 < NN < 100), `p999` (99.9, as the summaries name it), `min`,
+    /// `max` or `mean`.
+    pub fn parse(text: &str) -> Option<Stat> {
+        match text {
+            "min" => return Some(Stat::Min),
+            "max" => return Some(Stat::Max),
+            "mean" => return Some(Stat::Mean),
+            "p999" => return Some(Stat::Percentile(99.9)),
+            _ => {}
+        }
+        let digits = text.strip_prefix('p')?;
+        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+        let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !plain(whole) || !plain(fraction) || whole.len() > 2 {
+            return None;
+        }
+        let p: f64 = digits.parse().ok()?;
+        (p > 0.0 && p < 100.0).then_some(Stat::Percentile(p))
     }
 }
 
 impl Metric {
     pub fn label(self) -> String {
         match self {
-            Metric::Latency(series, stat) => format!("{}.{}", series.as_str(), stat.as_str()),
-            Metric::ErrorRate => "error_rate".into(),
-            Metric::CostPer1k => "cost_per_1k".into(),
+            Metric::Latency(series, stat) => format!("{}.{}", series.as_str(), stat.label()),
+            single => SINGLE
+                .iter()
+                .find(|(_, m)| *m == single)
+                .map_or_else(String::new, |(n, _)| (*n).to_owned()),
         }
+    }
+
+    /// Measured per run only, never per AI Config or variation.
+    pub fn is_run_wide(self) -> bool {
+        match self {
+            Metric::Latency(series, _) => series.is_run_wide(),
+            Metric::Throughput | Metric::EventsLost => true,
+            _ => false,
+        }
+    }
+
+    /// What the per-second timeline records, so what a `window` or `abort_on_fail` can
+    /// judge: whole requests (corrected), LLM calls, their error rate, and throughput.
+    pub fn is_windowable(self) -> bool {
+        matches!(
+            self,
+            Metric::Latency(Series::Requests | Series::Llm, _)
+                | Metric::ErrorRate
+                | Metric::Throughput
+        )
     }
 }
 
@@ -173,7 +324,19 @@ pub fn parse(table: &toml::Table, configs: &[AiConfigSpec]) -> Result<CheckSpec,
     let allowed: &[&str] = match kind {
         "rollout_split" => &["kind", "name", "config", "min_p_value"],
         "events_complete" => &["kind", "name"],
-        "threshold" => &["kind", "name", "metric", "max", "config", "variation"],
+        "threshold" => &[
+            "kind",
+            "name",
+            "metric",
+            "max",
+            "min",
+            "config",
+            "variation",
+            "window",
+            "min_samples",
+            "abort_on_fail",
+            "abort_delay",
+        ],
         other => return Err(error("kind", format!("unknown check kind {other:?}; known kinds: rollout_split, events_complete, threshold"))),
     };
     if let Some(unknown) = table.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -220,59 +383,165 @@ fn threshold(table: &toml::Table, configs: &[AiConfigSpec]) -> Result<Threshold,
     let metric_text =
         string(table, "metric")?.ok_or_else(|| error("kind", "a threshold needs a `metric`"))?;
     let metric = metric(metric_text).map_err(|m| error("metric", m))?;
-    let max_value = table
-        .get("max")
-        .ok_or_else(|| error("kind", "a threshold needs a `max`"))?;
-    let max = limit(metric, max_value).map_err(|m| error("max", m))?;
-    let scope = match (string(table, "config")?, string(table, "variation")?) {
-        (None, None) => Scope::Overall,
-        (None, Some(_)) => return Err(error("variation", "`variation` needs `config`")),
-        (Some(config), variation) => {
-            let spec = find_config(configs, config)?;
-            if matches!(metric, Metric::Latency(series, _) if series.is_run_wide()) {
-                return Err(error(
-                    "config",
-                    format!(
-                        "{} is measured for the whole run, not per AI Config",
-                        metric.label()
-                    ),
-                ));
-            }
-            match variation {
-                None => Scope::Config(config.to_owned()),
-                Some(v) if spec.variations.iter().any(|s| s.key == v) || v == "disabled" => {
-                    Scope::Variation {
-                        config: config.to_owned(),
-                        variation: v.to_owned(),
+    let limit = match (table.get("max"), table.get("min")) {
+        (Some(value), None) => Limit::max(limit(metric, value).map_err(|m| error("max", m))?),
+        (None, Some(value)) => Limit {
+            bound: Bound::Min,
+            value: limit(metric, value).map_err(|m| error("min", m))?,
+        },
+        (Some(_), Some(_)) => {
+            return Err(error(
+                "min",
+                "a threshold takes `max` or `min`, not both: write two thresholds",
+            ))
+        }
+        (None, None) => return Err(error("kind", "a threshold needs a `max` or a `min`")),
+    };
+    let scope = scope(table, configs, metric)?;
+    let window = window(table, metric, &scope)?;
+    let abort = abort(table, metric, &scope)?;
+    Ok(Threshold {
+        metric,
+        limit,
+        scope,
+        window,
+        abort,
+    })
+}
+
+fn scope(
+    table: &toml::Table,
+    configs: &[AiConfigSpec],
+    metric: Metric,
+) -> Result<Scope, SpecError> {
+    Ok(
+        match (string(table, "config")?, string(table, "variation")?) {
+            (None, None) => Scope::Overall,
+            (None, Some(_)) => return Err(error("variation", "`variation` needs `config`")),
+            (Some(config), variation) => {
+                let spec = find_config(configs, config)?;
+                if metric.is_run_wide() {
+                    return Err(error(
+                        "config",
+                        format!(
+                            "{} is measured for the whole run, not per AI Config",
+                            metric.label()
+                        ),
+                    ));
+                }
+                match variation {
+                    None => Scope::Config(config.to_owned()),
+                    Some(v) if spec.variations.iter().any(|s| s.key == v) || v == "disabled" => {
+                        Scope::Variation {
+                            config: config.to_owned(),
+                            variation: v.to_owned(),
+                        }
+                    }
+                    Some(v) => {
+                        return Err(error(
+                            "variation",
+                            format!("AI Config {config:?} has no variation {v:?}"),
+                        ))
                     }
                 }
-                Some(v) => {
-                    return Err(error(
-                        "variation",
-                        format!("AI Config {config:?} has no variation {v:?}"),
-                    ))
-                }
             }
+        },
+    )
+}
+
+/// What the per-second timeline can judge, as an error message, or `None` when it can.
+fn not_per_second(metric: Metric, scope: &Scope) -> Option<String> {
+    if !metric.is_windowable() {
+        return Some(format!(
+            "{} is not recorded per second; per second there are requests.STAT, llm.STAT, error_rate and throughput",
+            metric.label()
+        ));
+    }
+    (*scope != Scope::Overall)
+        .then(|| "the per-second timeline is kept for the whole run, not per AI Config".into())
+}
+
+fn window(table: &toml::Table, metric: Metric, scope: &Scope) -> Result<Option<Window>, SpecError> {
+    let Some(value) = table.get("window") else {
+        if table.contains_key("min_samples") {
+            return Err(error("min_samples", "`min_samples` needs `window`"));
         }
+        return Ok(None);
     };
-    Ok(Threshold { metric, max, scope })
+    let seconds = value
+        .as_str()
+        .and_then(|t| humantime_serde::re::humantime::parse_duration(t).ok())
+        .filter(|d| d.subsec_nanos() == 0 && d.as_secs() >= 1)
+        .ok_or_else(|| {
+            error(
+                "window",
+                "a window is a whole number of seconds, at least one: \"1s\", \"10s\", \"1m\"",
+            )
+        })?
+        .as_secs();
+    if let Some(message) = not_per_second(metric, scope) {
+        return Err(error("window", message));
+    }
+    let min_samples = match table.get("min_samples") {
+        None => DEFAULT_MIN_SAMPLES,
+        Some(value) => value
+            .as_integer()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| error("min_samples", "min_samples is a whole number, at least 1"))?
+            as u64,
+    };
+    Ok(Some(Window {
+        seconds,
+        min_samples,
+    }))
+}
+
+fn abort(table: &toml::Table, metric: Metric, scope: &Scope) -> Result<Option<Abort>, SpecError> {
+    let on = match table.get("abort_on_fail") {
+        None => false,
+        Some(toml::Value::Boolean(b)) => *b,
+        Some(_) => return Err(error("abort_on_fail", "`abort_on_fail` is true or false")),
+    };
+    let delay = match table.get("abort_delay") {
+        None => Duration::ZERO,
+        Some(_) if !on => {
+            return Err(error(
+                "abort_delay",
+                "`abort_delay` needs `abort_on_fail = true`",
+            ))
+        }
+        Some(value) => value
+            .as_str()
+            .and_then(|t| humantime_serde::re::humantime::parse_duration(t).ok())
+            .ok_or_else(|| error("abort_delay", "abort_delay is a duration such as \"5s\""))?,
+    };
+    if !on {
+        return Ok(None);
+    }
+    if let Some(message) = not_per_second(metric, scope) {
+        return Err(error(
+            "abort_on_fail",
+            format!("abort_on_fail is judged on the live per-second timeline: {message}"),
+        ));
+    }
+    Ok(Some(Abort { delay }))
 }
 
 fn metric(text: &str) -> Result<Metric, String> {
-    match text {
-        "error_rate" => return Ok(Metric::ErrorRate),
-        "cost_per_1k" => return Ok(Metric::CostPer1k),
-        _ => {}
+    if let Some(metric) = lookup(SINGLE, text) {
+        return Ok(metric);
     }
     let (series, stat) = text.split_once('.').ok_or_else(|| {
         format!(
-            "unknown metric {text:?}: use LATENCY.STAT (e.g. llm.p99), error_rate or cost_per_1k"
+            "unknown metric {text:?}: use LATENCY.STAT (e.g. llm.p99) or one of {}",
+            names(SINGLE)
         )
     })?;
     let series = lookup(SERIES, series)
         .ok_or_else(|| format!("unknown latency {series:?}; known: {}", names(SERIES)))?;
-    let stat = lookup(STATS, stat)
-        .ok_or_else(|| format!("unknown statistic {stat:?}; known: {}", names(STATS)))?;
+    let stat = Stat::parse(stat).ok_or_else(|| {
+        format!("unknown statistic {stat:?}; known: pNN or pNN.N (p50, p98, p99.9), min, max, mean")
+    })?;
     Ok(Metric::Latency(series, stat))
 }
 
@@ -284,9 +553,14 @@ fn names<T>(list: &[(&str, T)]) -> String {
     list.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }
 
-/// A latency's `max` is a duration; an error rate's a ratio (`0.02` or `"2%"`); a cost's
-/// a number of US dollars.
+/// A latency's limit is a duration; an error rate's a ratio (`0.02` or `"2%"`); a cost's
+/// a number of US dollars; throughput's requests per second; tokens and events counts.
 fn limit(metric: Metric, value: &toml::Value) -> Result<f64, String> {
+    let at_least_zero = |what: &str| {
+        number(value)
+            .filter(|n| *n >= 0.0)
+            .ok_or_else(|| format!("a {what} limit is a number, at least 0"))
+    };
     match metric {
         Metric::Latency(..) => {
             let text = value
@@ -308,9 +582,10 @@ fn limit(metric: Metric, value: &toml::Value) -> Result<f64, String> {
                 "an error-rate limit is a ratio from 0 to 1 (0.02) or a percentage (\"2%\")".into()
             })
         }
-        Metric::CostPer1k => number(value)
-            .filter(|usd| *usd >= 0.0)
-            .ok_or_else(|| "a cost limit is a number of US dollars, at least 0".into()),
+        Metric::CostPer1k | Metric::CostTotal => at_least_zero("cost (US dollars)"),
+        Metric::Throughput => at_least_zero("throughput (requests per second)"),
+        Metric::TokensPerRequest(_) => at_least_zero("tokens-per-request"),
+        Metric::EventsLost => at_least_zero("lost-events"),
     }
 }
 
@@ -359,18 +634,20 @@ mod tests {
     fn every_kind_parses() {
         let spec = parse_text("kind = \"threshold\"\nmetric = \"llm.p99\"\nmax = \"250ms\"\nconfig = \"a\"\nvariation = \"small\"\n").unwrap();
         let expected = Threshold {
-            metric: Metric::Latency(Series::Llm, Stat::P99),
-            max: 250.0,
+            metric: Metric::Latency(Series::Llm, Stat::Percentile(99.0)),
+            limit: Limit::max(250.0),
             scope: Scope::Variation {
                 config: "a".into(),
                 variation: "small".into(),
             },
+            window: None,
+            abort: None,
         };
         assert_eq!(spec.kind, CheckKind::Threshold(expected));
         let spec =
             parse_text("kind = \"threshold\"\nmetric = \"error_rate\"\nmax = \"2%\"\n").unwrap();
         assert!(
-            matches!(spec.kind, CheckKind::Threshold(Threshold { max, .. }) if (max - 0.02).abs() < 1e-12)
+            matches!(spec.kind, CheckKind::Threshold(Threshold { limit, .. }) if (limit.value - 0.02).abs() < 1e-12)
         );
         let spec = parse_text("kind = \"rollout_split\"\nname = \"split\"\n").unwrap();
         assert_eq!(
@@ -393,7 +670,7 @@ mod tests {
     fn errors_name_the_key() {
         let key = |text: &str| parse_text(text).unwrap_err().key;
         assert_eq!(
-            key("kind = \"threshold\"\nmetric = \"llm.p98\"\nmax = \"1s\"\n").as_deref(),
+            key("kind = \"threshold\"\nmetric = \"llm.p100\"\nmax = \"1s\"\n").as_deref(),
             Some("metric")
         );
         assert_eq!(
@@ -415,5 +692,178 @@ mod tests {
         );
         assert_eq!(key("kind = \"splits\"\n").as_deref(), Some("kind"));
         assert_eq!(key("config = \"a\"\n"), None);
+    }
+
+    fn threshold(text: &str) -> Threshold {
+        match parse_text(&format!("kind = \"threshold\"\n{text}")) {
+            Ok(CheckSpec {
+                kind: CheckKind::Threshold(t),
+                ..
+            }) => t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn threshold_error(text: &str) -> SpecError {
+        parse_text(&format!("kind = \"threshold\"\n{text}")).unwrap_err()
+    }
+
+    #[test]
+    fn any_percentile_parses() {
+        let stat = |text: &str| Stat::parse(text);
+        assert_eq!(stat("p98"), Some(Stat::Percentile(98.0)));
+        assert_eq!(stat("p99.9"), Some(Stat::Percentile(99.9)));
+        assert_eq!(stat("p99.99"), Some(Stat::Percentile(99.99)));
+        assert_eq!(stat("p999"), Some(Stat::Percentile(99.9)));
+        assert_eq!(stat("p5"), Some(Stat::Percentile(5.0)));
+        assert_eq!(stat("min"), Some(Stat::Min));
+        for bad in [
+            "p0", "p100", "p", "p9x", "p99.", "p.5", "p-1", "99", "p1e2", "p 9",
+        ] {
+            assert_eq!(stat(bad), None, "{bad}");
+        }
+        let t = threshold("metric = \"requests.p99.9\"\nmax = \"1s\"\n");
+        assert_eq!(
+            t.metric,
+            Metric::Latency(Series::Requests, Stat::Percentile(99.9))
+        );
+        assert_eq!(t.metric.label(), "requests.p99.9");
+        let e = threshold_error("metric = \"llm.p100\"\nmax = \"1s\"\n");
+        assert_eq!(e.key.as_deref(), Some("metric"));
+        assert!(e.message.contains("pNN or pNN.N"), "{}", e.message);
+    }
+
+    #[test]
+    fn min_or_max_but_exactly_one() {
+        let t = threshold("metric = \"throughput\"\nmin = 50\n");
+        assert_eq!(
+            t.limit,
+            Limit {
+                bound: Bound::Min,
+                value: 50.0
+            }
+        );
+        assert!(t.limit.broken_by(49.0) && !t.limit.broken_by(50.0));
+        let both = threshold_error("metric = \"throughput\"\nmin = 50\nmax = 100\n");
+        assert_eq!(both.key.as_deref(), Some("min"));
+        let neither = threshold_error("metric = \"throughput\"\n");
+        assert_eq!(neither.key.as_deref(), Some("kind"));
+        assert!(neither.message.contains("`max` or a `min`"));
+        let bad = threshold_error("metric = \"throughput\"\nmin = \"fast\"\n");
+        assert_eq!(bad.key.as_deref(), Some("min"));
+    }
+
+    #[test]
+    fn new_metrics_parse_with_their_units_and_scopes() {
+        let metric =
+            |m: &str, limit: &str| threshold(&format!("metric = \"{m}\"\n{limit}\n")).metric;
+        assert_eq!(metric("cost_total", "max = 2.5"), Metric::CostTotal);
+        assert_eq!(
+            metric("tokens_per_request", "max = 900"),
+            Metric::TokensPerRequest(Tokens::Total)
+        );
+        assert_eq!(
+            metric("output_tokens_per_request", "max = 400"),
+            Metric::TokensPerRequest(Tokens::Output)
+        );
+        assert_eq!(metric("events_lost", "max = 0"), Metric::EventsLost);
+        assert_eq!(
+            metric("propagation.p99", "max = \"500ms\""),
+            Metric::Latency(Series::Propagation, Stat::Percentile(99.0))
+        );
+        assert_eq!(
+            metric("llm.min", "min = \"1ms\""),
+            Metric::Latency(Series::Llm, Stat::Min)
+        );
+        // Tokens and cost per config; throughput, events and propagation for the run only.
+        threshold("metric = \"tokens_per_request\"\nmax = 900\nconfig = \"a\"\n");
+        for m in ["throughput", "events_lost"] {
+            let e = threshold_error(&format!("metric = \"{m}\"\nmax = 1\nconfig = \"a\"\n"));
+            assert_eq!(e.key.as_deref(), Some("config"), "{m}");
+        }
+        let e = threshold_error("metric = \"propagation.max\"\nmax = \"1s\"\nconfig = \"a\"\n");
+        assert_eq!(e.key.as_deref(), Some("config"));
+        let e = threshold_error("metric = \"cost_total\"\nmax = -1\n");
+        assert_eq!(e.key.as_deref(), Some("max"));
+        let e = threshold_error("metric = \"tokens\"\nmax = 1\n");
+        assert!(e.message.contains("tokens_per_request"), "{}", e.message);
+    }
+
+    #[test]
+    fn windows_are_whole_seconds_on_what_the_timeline_records() {
+        let t = threshold("metric = \"llm.p99\"\nmax = \"1s\"\nwindow = \"10s\"\n");
+        assert_eq!(
+            t.window,
+            Some(Window {
+                seconds: 10,
+                min_samples: DEFAULT_MIN_SAMPLES
+            })
+        );
+        let t = threshold("metric = \"throughput\"\nmin = 5\nwindow = \"1m\"\nmin_samples = 3\n");
+        assert_eq!(
+            t.window,
+            Some(Window {
+                seconds: 60,
+                min_samples: 3
+            })
+        );
+        let key = |text: &str| threshold_error(text).key;
+        for bad in ["\"1.5s\"", "\"500ms\"", "\"0s\"", "10", "\"soon\""] {
+            assert_eq!(
+                key(&format!(
+                    "metric = \"llm.p99\"\nmax = \"1s\"\nwindow = {bad}\n"
+                ))
+                .as_deref(),
+                Some("window"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            key("metric = \"ttft.p99\"\nmax = \"1s\"\nwindow = \"1s\"\n").as_deref(),
+            Some("window")
+        );
+        assert_eq!(
+            key("metric = \"llm.p99\"\nmax = \"1s\"\nconfig = \"a\"\nwindow = \"1s\"\n").as_deref(),
+            Some("window")
+        );
+        assert_eq!(
+            key("metric = \"llm.p99\"\nmax = \"1s\"\nmin_samples = 5\n").as_deref(),
+            Some("min_samples")
+        );
+        assert_eq!(
+            key("metric = \"llm.p99\"\nmax = \"1s\"\nwindow = \"1s\"\nmin_samples = 0\n")
+                .as_deref(),
+            Some("min_samples")
+        );
+    }
+
+    #[test]
+    fn abort_on_fail_takes_a_delay() {
+        let t = threshold(
+            "metric = \"requests.p99\"\nmax = \"1s\"\nabort_on_fail = true\nabort_delay = \"5s\"\n",
+        );
+        assert_eq!(
+            t.abort,
+            Some(Abort {
+                delay: Duration::from_secs(5)
+            })
+        );
+        assert_eq!(
+            threshold("metric = \"requests.p99\"\nmax = \"1s\"\nabort_on_fail = false\n").abort,
+            None
+        );
+        let key = |text: &str| threshold_error(text).key;
+        assert_eq!(
+            key("metric = \"requests.p99\"\nmax = \"1s\"\nabort_delay = \"5s\"\n").as_deref(),
+            Some("abort_delay")
+        );
+        assert_eq!(
+            key("metric = \"requests.p99\"\nmax = \"1s\"\nabort_on_fail = \"yes\"\n").as_deref(),
+            Some("abort_on_fail")
+        );
+        assert_eq!(
+            key("metric = \"cost_total\"\nmax = 1\nabort_on_fail = true\n").as_deref(),
+            Some("abort_on_fail")
+        );
     }
 }

@@ -262,6 +262,12 @@ pub struct Load {
     pub sdk_clients: usize,
     #[serde(default)]
     pub events: EventsSpec,
+    /// The built-in stall check (see [`crate::checks::stall`]); `false` turns it off.
+    #[serde(default = "default_true")]
+    pub stall_check: bool,
+    /// The stall check's limit, instead of the longest planned request.
+    #[serde(default, with = "humantime_serde")]
+    pub stall_after: Option<Duration>,
 }
 
 impl Default for Load {
@@ -384,12 +390,15 @@ pub struct CountDist {
     pub p99: f64,
 }
 
-/// A change made during the run.
+/// A change made during the run: to an AI Config (`config` with `targeting` or
+/// `update_variation`), or to the simulated LLM (`llm`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Action {
     #[serde(with = "humantime_serde")]
     pub at: Duration,
+    /// The AI Config changed; empty for an `llm` action.
+    #[serde(default)]
     pub config: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -399,6 +408,28 @@ pub struct Action {
     /// A new version of one variation (a prompt or model change).
     #[serde(default)]
     pub update_variation: Option<VariationUpdate>,
+    /// A change of mock-ld's simulated latency for one model, undone after `for`.
+    #[serde(default)]
+    pub llm: Option<LlmChange>,
+}
+
+impl Action {
+    /// Whether it changes an AI Config (and so has a propagation to measure).
+    pub fn changes_flags(&self) -> bool {
+        self.llm.is_none()
+    }
+}
+
+/// `llm = { model = "gpt-4o", latency_factor = 20, for = "4s" }`: the model's simulated
+/// latencies (time to first token, total, errors) are multiplied by `latency_factor` for
+/// requests that arrive during `for`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmChange {
+    pub model: String,
+    pub latency_factor: f64,
+    #[serde(rename = "for", with = "humantime_serde")]
+    pub duration: Duration,
 }
 
 #[derive(Clone, Debug, Deserialize)]

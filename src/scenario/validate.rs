@@ -119,7 +119,30 @@ pub(super) fn check(
     Generator::new(&s.population, s.seed).map_err(|e| c.error(&[Seg::Key("population")], e))?;
     let checks = read_checks(s, &c)?;
     check_events_enabled(s, &checks, &c)?;
+    check_propagation_measured(s, &checks, &c)?;
     Ok(checks)
+}
+
+/// Propagation is measured for actions that change an AI Config: a threshold on it needs one.
+fn check_propagation_measured(
+    s: &Scenario,
+    checks: &[CheckSpec],
+    c: &Checker<'_>,
+) -> Result<(), ScenarioError> {
+    if s.actions.iter().any(super::Action::changes_flags) {
+        return Ok(());
+    }
+    let found = checks.iter().position(|check| {
+        matches!(&check.kind, spec::CheckKind::Threshold(t)
+            if matches!(t.metric, spec::Metric::Latency(spec::Series::Propagation, _)))
+    });
+    match found {
+        Some(i) => Err(c.error(
+            &[Seg::Key("checks"), Seg::Index(i), Seg::Key("metric")],
+            "propagation is measured for [[actions]] that change an AI Config, and the scenario has none",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// With events off there is nothing to verify or flush, so an `events_complete` check or a
@@ -136,10 +159,11 @@ fn check_events_enabled(
     // The key to point at, and what needs the events.
     let needs_events = |check: &CheckSpec| match &check.kind {
         spec::CheckKind::EventsComplete => Some(("kind", "events_complete")),
-        spec::CheckKind::Threshold(t) => {
-            matches!(t.metric, spec::Metric::Latency(spec::Series::Flush, _))
-                .then_some(("metric", "flush latency"))
-        }
+        spec::CheckKind::Threshold(t) => match t.metric {
+            spec::Metric::Latency(spec::Series::Flush, _) => Some(("metric", "flush latency")),
+            spec::Metric::EventsLost => Some(("metric", "events_lost")),
+            _ => None,
+        },
         spec::CheckKind::RolloutSplit { .. } => None,
     };
     let found = checks
@@ -272,6 +296,16 @@ fn check_steps_and_actions(s: &Scenario, c: &Checker<'_>) -> Result<(), Scenario
     }
     for (i, action) in s.actions.iter().enumerate() {
         let path = |k| [Seg::Key("actions"), Seg::Index(i), Seg::Key(k)];
+        if let Some(change) = &action.llm {
+            check_llm_action(s, action, change, c, i)?;
+            continue;
+        }
+        if action.config.is_empty() {
+            return Err(c.error(
+                &[Seg::Key("actions"), Seg::Index(i)],
+                "an action needs `config` with `targeting` or `update_variation`, or `llm`",
+            ));
+        }
         let Some(config) = s.ai_configs.iter().find(|a| a.key == action.config) else {
             return Err(c.error(
                 &path("config"),
@@ -302,6 +336,66 @@ fn check_steps_and_actions(s: &Scenario, c: &Checker<'_>) -> Result<(), Scenario
                 "an action needs `targeting` or `update_variation`",
             ));
         }
+    }
+    Ok(())
+}
+
+/// An `llm` action changes one model of mock-ld's simulator, alone, for a while.
+fn check_llm_action(
+    s: &Scenario,
+    action: &super::Action,
+    change: &super::LlmChange,
+    c: &Checker<'_>,
+    i: usize,
+) -> Result<(), ScenarioError> {
+    let at = |rest: &[Seg<'static>]| [&[Seg::Key("actions"), Seg::Index(i)], rest].concat();
+    let llm = |k| at(&[Seg::Key("llm"), Seg::Key(k)]);
+    for (key, set) in [
+        ("config", !action.config.is_empty()),
+        ("targeting", !action.targeting.is_empty()),
+        ("update_variation", action.update_variation.is_some()),
+    ] {
+        if set {
+            return Err(c.error(
+                &at(&[Seg::Key(key)]),
+                format!("an `llm` action changes the simulated LLM alone: move `{key}` to an action of its own"),
+            ));
+        }
+    }
+    let known = s.llm.models.contains_key(&change.model)
+        || s.ai_configs
+            .iter()
+            .flat_map(|a| &a.variations)
+            .any(|v| v.model.name == change.model);
+    if !known {
+        return Err(c.error(
+            &llm("model"),
+            format!(
+                "model {:?} is neither in [llm.models] nor the model of a variation",
+                change.model
+            ),
+        ));
+    }
+    if !(change.latency_factor.is_finite() && change.latency_factor > 0.0) {
+        return Err(c.error(
+            &llm("latency_factor"),
+            "latency_factor multiplies the model's latency: a number above 0 (20 is 20 times slower)",
+        ));
+    }
+    if change.duration.is_zero() {
+        return Err(c.error(&llm("for"), "`for` is how long the change lasts: above 0"));
+    }
+    if s.llm.url.is_some() {
+        return Err(c.error(
+            &at(&[Seg::Key("llm")]),
+            "an `llm` action changes mock-ld's simulated provider, but [llm] url calls another",
+        ));
+    }
+    if s.llm.time_scale == Some(0.0) {
+        return Err(c.error(
+            &at(&[Seg::Key("llm")]),
+            "with [llm] time_scale = 0 calls answer at once, and a latency factor changes nothing",
+        ));
     }
     Ok(())
 }
@@ -438,6 +532,59 @@ model = { name = "gpt-4o" }
     }
 
     #[test]
+    fn llm_actions_name_a_known_model_and_stand_alone() {
+        let ok = format!("{BASE}\n[[actions]]\nat = \"3s\"\nllm = {{ model = \"gpt-4o\", latency_factor = 20, for = \"4s\" }}\n");
+        let s = parse(Path::new("s.toml"), &ok).unwrap();
+        let change = s.actions[0].llm.as_ref().unwrap();
+        assert_eq!(
+            (
+                change.model.as_str(),
+                change.latency_factor,
+                change.duration.as_secs()
+            ),
+            ("gpt-4o", 20.0, 4)
+        );
+        assert!(!s.actions[0].changes_flags());
+        let e = error("\n[[actions]]\nat = \"3s\"\nllm = { model = \"gpt-5\", latency_factor = 20, for = \"4s\" }\n");
+        assert!(
+            e.starts_with("s.toml:19:17: field `actions[0].llm.model`: model \"gpt-5\""),
+            "{e}"
+        );
+        let e = error("\n[[actions]]\nat = \"3s\"\nllm = { model = \"gpt-4o\", latency_factor = 0, for = \"4s\" }\n");
+        assert!(
+            e.starts_with("s.toml:19:44: field `actions[0].llm.latency_factor`"),
+            "{e}"
+        );
+        let e = error("\n[[actions]]\nat = \"3s\"\nllm = { model = \"gpt-4o\", latency_factor = 2, for = \"0s\" }\n");
+        assert!(e.contains("field `actions[0].llm.for`"), "{e}");
+        let e =
+            error("\n[[actions]]\nat = \"3s\"\nllm = { model = \"gpt-4o\", latency_factor = 2 }\n");
+        assert!(e.contains("missing field `for`"), "{e}");
+        let e = error("\n[[actions]]\nat = \"3s\"\nconfig = \"assistant\"\nllm = { model = \"gpt-4o\", latency_factor = 2, for = \"1s\" }\n");
+        assert!(
+            e.starts_with("s.toml:19:10: field `actions[0].config`: an `llm` action"),
+            "{e}"
+        );
+        let e = error("\n[llm]\ntime_scale = 0\n\n[[actions]]\nat = \"3s\"\nllm = { model = \"gpt-4o\", latency_factor = 2, for = \"1s\" }\n");
+        assert!(e.contains("time_scale = 0"), "{e}");
+    }
+
+    #[test]
+    fn propagation_thresholds_need_a_flag_change() {
+        let check =
+            "\n[[checks]]\nkind = \"threshold\"\nmetric = \"propagation.p99\"\nmax = \"1s\"\n";
+        let e = error(check);
+        assert!(
+            e.starts_with("s.toml:19:10: field `checks[0].metric`: propagation is measured"),
+            "{e}"
+        );
+        let e = error(&format!("\n[[actions]]\nat = \"3s\"\nllm = {{ model = \"gpt-4o\", latency_factor = 2, for = \"1s\" }}\n{check}"));
+        assert!(e.contains("propagation is measured"), "{e}");
+        let with_change = format!("{BASE}\n[[actions]]\nat = \"1s\"\nconfig = \"assistant\"\ntargeting = [{{ kind = \"updateOffVariation\", variation = \"small\" }}]\n{check}");
+        assert!(parse(Path::new("s.toml"), &with_change).is_ok());
+    }
+
+    #[test]
     fn open_load_needs_a_rate_or_stages() {
         let e = error("\n[load]\nmodel = \"open\"\n");
         assert!(e.starts_with("s.toml:18:9: field `load.model`"), "{e}");
@@ -454,9 +601,16 @@ model = { name = "gpt-4o" }
         .unwrap();
         assert_eq!(s.checks.len(), 1);
         let e =
-            error("\n[[checks]]\nkind = \"threshold\"\nmetric = \"llm.p98\"\nmax = \"250ms\"\n");
+            error("\n[[checks]]\nkind = \"threshold\"\nmetric = \"llm.p9x\"\nmax = \"250ms\"\n");
         assert!(
-            e.starts_with("s.toml:19:10: field `checks[0].metric`: unknown statistic \"p98\""),
+            e.starts_with("s.toml:19:10: field `checks[0].metric`: unknown statistic \"p9x\""),
+            "{e}"
+        );
+        let e = error("\n[[checks]]\nkind = \"threshold\"\nmetric = \"llm.p98\"\nmax = \"250ms\"\nwindow = \"1.5s\"\n");
+        assert!(
+            e.starts_with(
+                "s.toml:21:10: field `checks[0].window`: a window is a whole number of seconds"
+            ),
             "{e}"
         );
         let e =
@@ -485,6 +639,13 @@ model = { name = "gpt-4o" }
         );
         assert!(
             e.starts_with("s.toml:22:10: field `checks[0].metric`: flush latency needs events"),
+            "{e}"
+        );
+        let e = error(
+            "\n[load.events]\nenabled = false\n\n[[checks]]\nkind = \"threshold\"\nmetric = \"events_lost\"\nmax = 0\n",
+        );
+        assert!(
+            e.starts_with("s.toml:22:10: field `checks[0].metric`: events_lost needs events"),
             "{e}"
         );
         assert!(parse(

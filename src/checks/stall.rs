@@ -1,0 +1,236 @@
+//! The built-in stall check: no stretch of the load may have requests in flight and none
+//! completing for longer than the longest request the scenario plans.
+//!
+//! The limit is `[load] stall_after` when set. Otherwise it is the longest planned request:
+//! for each step that calls the LLM, the largest p99 latency among the models its AI Config
+//! can serve (`[llm.models]`, or mock-ld's default profile, 4 s, for a model without one),
+//! summed over the steps and multiplied by `[llm] time_scale`; at least 1 s. With
+//! `[llm] url` (a real provider, whose latency is not planned) it is 60 s. So a scenario of
+//! slow calls at `time_scale = 1` does not fail for being slow, and a scaled-down one still
+//! notices a provider that stops answering.
+//!
+//! The timeline counts requests per second, so a stall is measured in whole seconds: a run
+//! of k seconds in which nothing completed while something was in flight means a silence of
+//! at least k seconds, and the check fails when k exceeds the limit. It never fails for
+//! a silence shorter than the limit, and catches any longer than the limit plus 2 s.
+//! `[load] stall_check = false` turns it off.
+
+use std::time::Duration;
+
+use crate::metrics::Second;
+use crate::results::checks::{CheckOutcome, Details, StallDetails, Status};
+use crate::scenario::Scenario;
+
+/// The least limit: below it, whole-second counts cannot tell a stall from a slow second.
+const FLOOR: Duration = Duration::from_secs(1);
+
+/// The limit when the LLM is a real provider (`[llm] url`).
+const UNPLANNED: Duration = Duration::from_secs(60);
+
+/// The limit, and how it was set.
+pub fn limit(scenario: &Scenario) -> (Duration, String) {
+    if let Some(after) = scenario.load.stall_after {
+        return (after, "[load] stall_after".into());
+    }
+    if scenario.llm.url.is_some() {
+        return (
+            UNPLANNED,
+            format!(
+                "{} s: the LLM at [llm] url has no planned latency",
+                UNPLANNED.as_secs()
+            ),
+        );
+    }
+    let default_p99 = mock_ld::llm::Profile::default().latency_ms.p99;
+    let p99_ms = |model: &str| {
+        scenario
+            .llm
+            .models
+            .get(model)
+            .map_or(default_p99, |b| b.latency.p99.as_secs_f64() * 1e3)
+    };
+    let scale = scenario.llm.time_scale.unwrap_or(1.0);
+    let planned_ms: f64 = scenario
+        .effective_steps()
+        .iter()
+        .filter(|step| step.call_llm)
+        .map(|step| {
+            let config = scenario.ai_configs.iter().find(|c| c.key == step.config);
+            let models = config
+                .into_iter()
+                .flat_map(|c| c.variations.iter().map(|v| v.model.name.as_str()))
+                .chain(
+                    scenario
+                        .actions
+                        .iter()
+                        .filter(|a| a.config == step.config)
+                        .filter_map(|a| a.update_variation.as_ref()?.model.as_ref())
+                        .map(|m| m.name.as_str()),
+                );
+            models.map(p99_ms).fold(0.0, f64::max) * scale
+        })
+        .sum();
+    let planned = Duration::from_secs_f64(planned_ms.max(0.0) / 1e3);
+    (
+        planned.max(FLOOR),
+        format!(
+            "the longest planned request ({planned_ms:.0} ms: the steps' largest model p99 × time_scale {scale}), at least {} s",
+            FLOOR.as_secs()
+        ),
+    )
+}
+
+/// The longest run of seconds in which requests were in flight and none completed: its
+/// first second and length.
+pub fn longest(timeline: &[Second]) -> Option<(usize, u64)> {
+    let (mut started, mut completed) = (0u64, 0u64);
+    let mut best: Option<(usize, u64)> = None;
+    let mut run: Option<(usize, u64)> = None;
+    for (i, s) in timeline.iter().enumerate() {
+        started += s.requests;
+        let in_flight = started > completed;
+        completed += s.completed;
+        run = if in_flight && s.completed == 0 {
+            Some(run.map_or((i, 1), |(from, n)| (from, n + 1)))
+        } else {
+            None
+        };
+        if let Some((from, n)) = run {
+            if best.is_none_or(|(_, m)| n > m) {
+                best = Some((from, n));
+            }
+        }
+    }
+    best
+}
+
+/// `None` when the scenario turned the check off.
+pub fn outcome(scenario: &Scenario, timeline: &[Second]) -> Option<CheckOutcome> {
+    if !scenario.load.stall_check {
+        return None;
+    }
+    let (limit, rule) = limit(scenario);
+    let found = longest(timeline);
+    let seconds = found.map_or(0, |(_, n)| n);
+    let status = if timeline.iter().all(|s| s.requests == 0) {
+        Status::Inconclusive
+    } else if Duration::from_secs(seconds) > limit {
+        Status::Fail
+    } else {
+        Status::Pass
+    };
+    let summary = match found {
+        Some((from, n)) => format!(
+            "longest stretch with requests in flight and none completed: {n} s from second {from} (limit {:.2} s: {rule})",
+            limit.as_secs_f64()
+        ),
+        None if status == Status::Inconclusive => "no requests were made".into(),
+        None => format!(
+            "no second with requests in flight and none completed (limit {:.2} s: {rule})",
+            limit.as_secs_f64()
+        ),
+    };
+    Some(CheckOutcome {
+        name: "no stall".into(),
+        status,
+        summary,
+        details: Details::Stall(StallDetails {
+            longest_seconds: seconds,
+            from_second: found.map(|(from, _)| from),
+            limit_ms: limit.as_secs_f64() * 1e3,
+            rule,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (scheduled to start, completed) per second.
+    fn timeline(counts: &[(u64, u64)]) -> Vec<Second> {
+        counts
+            .iter()
+            .map(|&(requests, completed)| Second {
+                requests,
+                completed,
+                ..Second::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_longest_silence_with_requests_in_flight_is_found() {
+        // Four requests start in second 1 and complete in second 5.
+        let t = timeline(&[
+            (10, 10),
+            (4, 0),
+            (0, 0),
+            (0, 0),
+            (0, 0),
+            (5, 9),
+            (0, 0),
+            (2, 2),
+        ]);
+        assert_eq!(longest(&t), Some((1, 4)));
+    }
+
+    #[test]
+    fn idle_seconds_are_not_a_stall() {
+        // An open model at a low rate: nothing in flight between requests.
+        let t = timeline(&[(1, 1), (0, 0), (0, 0), (1, 0), (0, 1), (0, 0)]);
+        assert_eq!(longest(&t), Some((3, 1)));
+        assert_eq!(longest(&timeline(&[(5, 5), (0, 0)])), None);
+        assert_eq!(longest(&[]), None);
+    }
+
+    fn scenario(extra: &str) -> Scenario {
+        let text = format!(
+            r#"
+name = "t"
+[population]
+count = 10
+[[ai_configs]]
+key = "a"
+[[ai_configs.variations]]
+key = "fast"
+model = {{ name = "fast" }}
+[[ai_configs.variations]]
+key = "other"
+model = {{ name = "undescribed" }}
+[llm.models.fast]
+latency = {{ median = "100ms", p99 = "2s" }}
+{extra}
+"#
+        );
+        crate::scenario::parse(std::path::Path::new("s.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn the_limit_is_the_longest_planned_request_scaled_with_a_floor() {
+        // The undescribed model has mock-ld's default profile: 4 s at p99.
+        assert_eq!(limit(&scenario("")).0, Duration::from_secs(4));
+        assert_eq!(
+            limit(&scenario("[llm]\ntime_scale = 0.5\n")).0,
+            Duration::from_secs(2)
+        );
+        assert_eq!(limit(&scenario("[llm]\ntime_scale = 0\n")).0, FLOOR);
+        assert_eq!(
+            limit(&scenario("[load]\nstall_after = \"7s\"\n")).0,
+            Duration::from_secs(7)
+        );
+        let off = scenario("[load]\nstall_check = false\n");
+        assert!(outcome(&off, &timeline(&[(1, 0), (0, 0), (0, 0), (0, 1)])).is_none());
+    }
+
+    #[test]
+    fn a_stall_longer_than_the_limit_fails() {
+        let s = scenario("[load]\nstall_after = \"2s\"\n");
+        let two = timeline(&[(5, 4), (0, 0), (0, 0), (0, 1)]);
+        assert_eq!(outcome(&s, &two).unwrap().status, Status::Pass);
+        let three = timeline(&[(5, 4), (0, 0), (0, 0), (0, 0), (0, 1)]);
+        let o = outcome(&s, &three).unwrap();
+        assert_eq!(o.status, Status::Fail, "{}", o.summary);
+        assert!(o.summary.contains("3 s from second 1"), "{}", o.summary);
+    }
+}

@@ -194,13 +194,11 @@ fn headline(
     baseline: Option<&Tally>,
     status: &RunStatus,
 ) -> String {
-    let mut parts = Vec::new();
-    if let Some(reason) = status.incomplete_reason() {
-        parts.push(format!("INCOMPLETE: {reason}"));
-    }
+    // The outcome's word (`INCOMPLETE`, `FAILED`, ...) is each output's to show beside it.
+    let mut parts: Vec<String> = status.incomplete_reason().into_iter().collect();
     if outcome == Outcome::Unchecked {
         parts.push(NO_CHECKS.to_owned());
-    } else {
+    } else if checks.total() > 0 {
         parts.push(tally_line(checks, "checks"));
     }
     if let Some(b) = baseline {
@@ -321,7 +319,8 @@ mod tests {
             for checks in [vec![check(Status::Pass)], vec![check(Status::Fail)], vec![]] {
                 let v = Verdict::of(&checks, None, &status);
                 assert_eq!((v.outcome, v.exit_code), (Outcome::Incomplete, 4));
-                assert!(v.headline.starts_with("INCOMPLETE: "), "{}", v.headline);
+                let reason = status.incomplete_reason().unwrap();
+                assert!(v.headline.starts_with(&reason), "{}", v.headline);
             }
         }
     }

@@ -17,7 +17,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 
 use crate::error::AppError;
 use crate::AppState;
@@ -104,26 +105,43 @@ pub struct Received<'a> {
     pub inflated_limit: usize,
 }
 
-/// The body, read up to `limit` bytes: one that says or turns out to be larger is refused
-/// before (or as soon as) it passes the limit, without buffering the rest.
+/// Bytes of an oversized body read and thrown away, so that its client reads the 400
+/// rather than a reset connection; past this the connection is dropped.
+const DRAIN_LIMIT: u64 = 1 << 30;
+
+/// The body, kept up to `limit` bytes: one that says or turns out to be larger is refused,
+/// its rest read and discarded (up to [`DRAIN_LIMIT`]) without being buffered.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, AppError> {
+    let limit = limit as u64;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let too_large = || {
-        AppError::bad_request(format!(
-            "the events body is larger than {limit} bytes (--max-event-body-bytes)"
-        ))
-    };
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
+    let mut keep = declared.is_none_or(|n| n <= limit);
+    let capacity = if keep { declared.unwrap_or(0) } else { 0 };
+    let mut buffer = BytesMut::with_capacity(capacity as usize);
+    let mut read = 0u64;
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| {
+            AppError::bad_request(format!("the events body could not be read: {e}"))
+        })?;
+        read += chunk.len() as u64;
+        if read > limit && keep {
+            keep = false;
+            buffer = BytesMut::new();
+        }
+        if keep {
+            buffer.extend_from_slice(&chunk);
+        } else if read > DRAIN_LIMIT {
+            break;
+        }
     }
-    // A chunked body has no length to check first; the read stops at the limit.
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        AppError::bad_request(format!(
-            "the events body could not be read within {limit} bytes (--max-event-body-bytes): {e}"
-        ))
-    })
+    if !keep {
+        return Err(AppError::bad_request(format!(
+            "the events body is larger than {limit} bytes (--max-event-body-bytes)"
+        )));
+    }
+    Ok(buffer.freeze())
 }
 
 /// Decompresses, parses and records one payload. Public for the intake benchmark.

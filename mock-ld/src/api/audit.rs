@@ -396,13 +396,13 @@ impl AuditLog {
     }
 
     /// The entry with `id`, and the resource's states before and after it.
-    fn get(&self, id: &str) -> Option<Result<(Arc<AuditEntry>, Value, Value), AppError>> {
+    fn get(&self, id: &str) -> Option<Result<Rebuilt, AppError>> {
         let index = self.entries.iter().position(|kept| kept.entry.id == id)?;
         Some(self.states(index))
     }
 
     /// Walks back from the resource's tip through every later entry of the same resource.
-    fn states(&self, index: usize) -> Result<(Arc<AuditEntry>, Value, Value), AppError> {
+    fn states(&self, index: usize) -> Result<Rebuilt, AppError> {
         let entry = &self.entries[index].entry;
         let resource = entry.resource();
         let tip = self
@@ -439,6 +439,9 @@ impl AuditLog {
             .collect()
     }
 }
+
+/// An entry and the resource's states before and after it.
+type Rebuilt = (Arc<AuditEntry>, Value, Value);
 
 /// An entry as a snapshot writes it.
 #[derive(Serialize)]

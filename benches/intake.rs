@@ -209,7 +209,12 @@ fn next_payload_id() -> String {
 }
 
 fn ingest_in_process(log: &EventLog, gz: &[u8]) {
-    let outcome = mock_ld::events::ingest(log, source(), Some(next_payload_id()), true, gz)
+    let received = mock_ld::events::Received {
+        body: gz,
+        gzipped: true,
+        inflated_limit: usize::MAX,
+    };
+    let outcome = mock_ld::events::ingest(log, source(), Some(next_payload_id()), received)
         .expect("payload accepted");
     black_box(outcome);
 }

@@ -43,6 +43,7 @@ impl IntoResponse for AppError {
             StatusCode::FORBIDDEN => "forbidden",
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::CONFLICT => "conflict",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
             _ => "internal_error",
         };
         (

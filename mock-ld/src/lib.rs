@@ -12,11 +12,13 @@
 //! - [`state`]: durable state on disk (`--state`): snapshot and journal files.
 //! - [`llm`]: a simulated OpenAI-compatible LLM provider (`/v1/chat/completions`).
 //! - [`logging`]: the binaries' log setup (`RUST_LOG`, `NO_COLOR`).
+//! - [`bounds`]: every byte bound on what mock-ld takes in and keeps.
 //!
 //! Embed it with [`MockLd::start`]; the `mock-ld` binary is a thin command line around it.
 
 pub mod admin;
 pub mod api;
+pub mod bounds;
 pub mod datafile;
 pub mod error;
 pub mod events;
@@ -33,12 +35,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use bounds::Bounds;
+use error::AppError;
 use events::log::EventLog;
 use store::Store;
 
@@ -67,6 +73,8 @@ pub struct Config {
     pub llm_seed: u64,
     /// How many received events `/admin/events` keeps listing (counts cover all).
     pub max_stored_events: usize,
+    /// The byte bounds on bodies, stored events and the audit log.
+    pub bounds: Bounds,
 }
 
 impl Default for Config {
@@ -81,6 +89,7 @@ impl Default for Config {
             heartbeat: Duration::from_secs(60),
             llm_seed: 0,
             max_stored_events: events::log::DEFAULT_CAPACITY,
+            bounds: Bounds::default(),
         }
     }
 }
@@ -137,10 +146,21 @@ pub struct AppState {
     pub heartbeat: Duration,
     pub llm: Arc<llm::Simulator>,
     pub api: Arc<api::Api>,
+    pub bounds: Bounds,
 }
 
 /// Every route mock-ld serves.
 pub fn router(state: AppState) -> Router {
+    let max_body = state.bounds.max_api_body_bytes;
+    // Every route here, and any added to these routers, reads its body within the bound.
+    let bounded = Router::new()
+        .merge(admin::routes())
+        .merge(llm::routes())
+        .merge(api::routes())
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::map_response(move |response: Response| {
+            std::future::ready(too_large_as_json(response, max_body))
+        }));
     Router::new()
         .route("/all", get(sdk::stream::all))
         .route("/sdk/latest-all", get(sdk::poll::latest_all))
@@ -148,14 +168,26 @@ pub fn router(state: AppState) -> Router {
         .route("/sdk/latest-flags/{key}", get(sdk::poll::latest_flag))
         .route("/sdk/latest-segments", get(sdk::poll::latest_segments))
         .route("/sdk/latest-segments/{key}", get(sdk::poll::latest_segment))
+        // The intake reads its own body within its own bounds, and never answers 413,
+        // which would stop an SDK's events for good (see `events`).
         .route("/bulk", post(events::bulk))
         .route("/diagnostic", post(events::diagnostic))
-        .merge(admin::routes())
-        .merge(llm::routes())
-        .merge(api::routes())
-        // A real SDK payload must never meet a size limit: 413 stops its events for good.
-        .layer(DefaultBodyLimit::disable())
+        .merge(bounded)
         .with_state(state)
+}
+
+/// axum's 413 for a body past the bound, as a `{code, message}` body.
+fn too_large_as_json(response: Response, max_body: usize) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
+        return response;
+    }
+    let message =
+        format!("the request body is larger than {max_body} bytes (--max-api-body-bytes)");
+    AppError::new(StatusCode::PAYLOAD_TOO_LARGE, message).into_response()
 }
 
 /// Entry point for embedding mock-ld.
@@ -179,11 +211,15 @@ impl MockLd {
         })?;
         let state = AppState {
             store,
-            events: Arc::new(EventLog::with_capacity(config.max_stored_events)),
+            events: Arc::new(EventLog::with_limits(
+                config.max_stored_events,
+                config.bounds.max_stored_event_bytes,
+            )),
             shutdown: CancellationToken::new(),
             heartbeat: config.heartbeat,
             llm: Arc::new(llm::Simulator::new(config.llm_seed)),
             api,
+            bounds: config.bounds,
         };
         let task = tokio::spawn(serve(
             listener,
@@ -211,7 +247,7 @@ fn open_api(
     tokens: api::Tokens,
     config: &Config,
 ) -> Result<Arc<api::Api>, StartError> {
-    let mut api = api::Api::new(store.clone(), tokens);
+    let mut api = api::Api::new(store.clone(), tokens, config.bounds.max_audit_bytes);
     let state_dir = config
         .state_dir
         .as_deref()

@@ -56,6 +56,29 @@ struct Cli {
     /// in `/admin/events/stats` still covers them).
     #[arg(long, default_value_t = mock_ld::events::log::DEFAULT_CAPACITY, value_name = "N")]
     max_stored_events: usize,
+    /// Bytes of received events `/admin/events` keeps listing; older ones are evicted
+    /// (counted in `evictedEvents`). Sizes take units: 512MiB, 1GB, 1048576.
+    #[arg(long, default_value = "512MiB", value_parser = bytes, value_name = "SIZE")]
+    max_stored_event_bytes: usize,
+    /// Largest `/bulk` or `/diagnostic` body as sent; a larger one gets 400 (never 413,
+    /// which stops an SDK's events) and counts in `rejectedPayloads`.
+    #[arg(long, default_value = "100MiB", value_parser = bytes, value_name = "SIZE")]
+    max_event_body_bytes: usize,
+    /// Largest events body after gunzip; decompression stops there and the post gets 400.
+    #[arg(long, default_value = "100MiB", value_parser = bytes, value_name = "SIZE")]
+    max_inflated_bytes: usize,
+    /// Largest request body of the REST API, `/admin` and `/v1`; a larger one gets 413.
+    #[arg(long, default_value = "16MiB", value_parser = bytes, value_name = "SIZE")]
+    max_api_body_bytes: usize,
+    /// Bytes of the audit log (entries kept as patches); the oldest entries go first.
+    #[arg(long, default_value = "64MiB", value_parser = bytes, value_name = "SIZE")]
+    max_audit_bytes: usize,
+}
+
+/// A size such as `64MiB`, `100MB` or `1048576` (bytes).
+fn bytes(text: &str) -> Result<usize, String> {
+    let size = parse_size::parse_size(text).map_err(|e| e.to_string())?;
+    usize::try_from(size).map_err(|e| e.to_string())
 }
 
 #[tokio::main]
@@ -80,6 +103,13 @@ async fn main() -> ExitCode {
         heartbeat: Duration::from_secs(cli.heartbeat_secs.max(1)),
         llm_seed: cli.llm_seed,
         max_stored_events: cli.max_stored_events,
+        bounds: mock_ld::bounds::Bounds {
+            max_event_body_bytes: cli.max_event_body_bytes,
+            max_inflated_bytes: cli.max_inflated_bytes,
+            max_api_body_bytes: cli.max_api_body_bytes,
+            max_stored_event_bytes: cli.max_stored_event_bytes,
+            max_audit_bytes: cli.max_audit_bytes,
+        },
     };
     let handle = match MockLd::start(config).await {
         Ok(handle) => handle,

@@ -5,9 +5,20 @@
 //! Entries are listed newest first. Their dates are unique and rising (a burst of writes in
 //! one millisecond gets consecutive milliseconds), so paging with `before=<last date>` never
 //! skips or repeats an entry.
+//!
+//! Memory is bounded in bytes ([`crate::bounds::Bounds::max_audit_bytes`]): a write makes an
+//! entry with the resource before and after in full, but the log keeps, per resource, only
+//! its newest state (the tip) and, per entry, JSON Patches (RFC 6902) back from its state
+//! after to its state before (`revert`) and from there to the previous entry's state after
+//! (`gap`: empty unless something without an entry, such as `/admin`, changed it between).
+//! Adding one rule to a 3,000-rule segment then costs the rule, not two copies of the
+//! segment. The single-entry GET rebuilds before and after by walking back from the tip.
+//! The oldest entries go first once the bytes pass the bound; the newest always stays.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+
+use json_patch::Patch;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -24,7 +35,8 @@ use super::policy::Specifier;
 use crate::error::AppError;
 use crate::AppState;
 
-/// Entries kept in memory (and in durable state); older ones are dropped first.
+/// Entries kept in memory (and in durable state) at most, whatever their bytes; older ones
+/// are dropped first.
 pub const CAPACITY: usize = 10_000;
 /// `_accountId`, which clients require: mock-ld has one account.
 const ACCOUNT_ID: &str = "mock-ld";
@@ -53,6 +65,10 @@ pub struct AuditEntry {
     pub accesses: Vec<Access>,
     pub target: TargetRep,
     pub delta: Delta,
+    /// In snapshots only, on the newest entry of each resource: the resource's state after
+    /// it, from which the older entries' states are rebuilt.
+    #[serde(default, skip_serializing)]
+    pub tip: Option<Value>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -77,11 +93,15 @@ pub struct TargetRep {
     pub resources: Vec<String>,
 }
 
-/// The changed resource as the API shows it, before and after; `null` where it did not exist.
+/// How the changed resource differs before and after the write.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Delta {
-    pub before: Value,
-    pub after: Value,
+#[serde(untagged)]
+pub enum Delta {
+    /// The resource as the API shows it, before and after (`null` where it did not exist):
+    /// what a write makes, the journal keeps and the single-entry GET shows.
+    Full { before: Value, after: Value },
+    /// What the log keeps (see the module doc).
+    Patches { revert: Patch, gap: Patch },
 }
 
 impl AuditEntry {
@@ -125,24 +145,32 @@ impl AuditEntry {
                 name: key.to_owned(),
                 resources: vec![change.resource.clone()],
             },
-            delta: Delta { before, after },
+            delta: Delta::Full { before, after },
+            tip: None,
         }
+    }
+
+    /// The resource whose states the entry's delta describes.
+    fn resource(&self) -> &str {
+        self.target.resources.first().map_or("", String::as_str)
     }
 
     /// The entry as the list shows it: everything but the delta.
-    fn listing_json(&self) -> Value {
-        let mut out = self.detail_json();
+    fn listing_json(&self) -> Result<Value, AppError> {
+        let mut out = serde_json::to_value(self)?;
         if let Value::Object(fields) = &mut out {
             fields.remove("delta");
         }
-        out
-    }
-
-    fn detail_json(&self) -> Value {
-        let mut out = serde_json::to_value(self).expect("audit entries serialize");
         out["_accountId"] = json!(ACCOUNT_ID);
         out["_links"] = json!({"self": link(&format!("/api/v2/auditlog/{}", self.id))});
-        out
+        Ok(out)
+    }
+
+    /// The entry as the single-entry GET shows it: with the resource before and after.
+    fn detail_json(&self, before: Value, after: Value) -> Result<Value, AppError> {
+        let mut out = self.listing_json()?;
+        out["delta"] = json!({"before": before, "after": after});
+        Ok(out)
     }
 
     fn mentions(&self, text: &str) -> bool {
@@ -207,20 +235,67 @@ fn title_verb(action: &str) -> &'static str {
     }
 }
 
-/// Every entry, oldest first.
-#[derive(Default)]
+/// Every entry, oldest first, within a byte bound.
 pub struct AuditLog {
-    entries: VecDeque<Arc<AuditEntry>>,
+    entries: VecDeque<Kept>,
+    /// The newest state of each resource that has entries.
+    tips: HashMap<String, Tip>,
+    /// Entries' and tips' bytes, as serialized JSON.
+    bytes: usize,
+    max_bytes: usize,
     last_date: u64,
 }
 
+/// An entry (its delta in [`Delta::Patches`] form) and its size.
+struct Kept {
+    entry: Arc<AuditEntry>,
+    bytes: usize,
+}
+
+/// A resource's newest state and how many entries lead back from it.
+struct Tip {
+    state: Value,
+    bytes: usize,
+    entries: usize,
+}
+
+impl Default for AuditLog {
+    fn default() -> Self {
+        AuditLog::new(crate::bounds::Bounds::default().max_audit_bytes)
+    }
+}
+
+/// How an entry's states could not be rebuilt (a damaged snapshot; never expected).
+fn rebuild_error(id: &str, why: impl std::fmt::Display) -> AppError {
+    AppError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("the states of audit log entry {id:?} cannot be rebuilt: {why}"),
+    )
+}
+
 impl AuditLog {
-    pub fn from_entries(entries: Vec<AuditEntry>) -> Self {
-        let mut log = AuditLog::default();
+    pub fn new(max_bytes: usize) -> Self {
+        AuditLog {
+            entries: VecDeque::new(),
+            tips: HashMap::new(),
+            bytes: 0,
+            max_bytes,
+            last_date: 0,
+        }
+    }
+
+    /// The log holding `entries` (in full or patch form, oldest first), as far as the bound
+    /// lets it.
+    pub fn from_entries(max_bytes: usize, entries: Vec<AuditEntry>) -> Self {
+        let mut log = AuditLog::new(max_bytes);
         for entry in entries {
             log.push(entry);
         }
         log
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
     }
 
     /// Now, or just after the newest entry if that is later (see the module doc).
@@ -228,20 +303,127 @@ impl AuditLog {
         now_ms().max(self.last_date + 1)
     }
 
-    pub fn push(&mut self, entry: AuditEntry) {
+    /// Adds `entry`, keeping its delta as patches, then drops the oldest entries past the
+    /// bound.
+    pub fn push(&mut self, mut entry: AuditEntry) {
         self.last_date = self.last_date.max(entry.date);
-        if self.entries.len() == CAPACITY {
-            self.entries.pop_front();
+        let resource = entry.resource().to_owned();
+        let state = match std::mem::replace(
+            &mut entry.delta,
+            Delta::Full {
+                before: Value::Null,
+                after: Value::Null,
+            },
+        ) {
+            Delta::Full { before, after } => {
+                let gap = match self.tips.get(&resource) {
+                    Some(tip) if tip.state != before => json_patch::diff(&before, &tip.state),
+                    _ => Patch::default(),
+                };
+                let revert = json_patch::diff(&after, &before);
+                entry.delta = Delta::Patches { revert, gap };
+                Some(after)
+            }
+            patches => {
+                entry.delta = patches;
+                entry.tip.take()
+            }
+        };
+        self.set_tip(resource, state);
+        let bytes = json_len(&entry);
+        self.bytes += bytes;
+        self.entries.push_back(Kept {
+            entry: Arc::new(entry),
+            bytes,
+        });
+        self.evict();
+    }
+
+    /// Counts one more entry for `resource` and, if given, makes `state` its tip.
+    fn set_tip(&mut self, resource: String, state: Option<Value>) {
+        let tip = self.tips.entry(resource).or_insert(Tip {
+            state: Value::Null,
+            bytes: 0,
+            entries: 0,
+        });
+        tip.entries += 1;
+        if let Some(state) = state {
+            self.bytes -= tip.bytes;
+            tip.bytes = json_len(&state);
+            tip.state = state;
+            self.bytes += tip.bytes;
         }
-        self.entries.push_back(Arc::new(entry));
     }
 
-    pub fn entries(&self) -> impl Iterator<Item = &AuditEntry> {
-        self.entries.iter().map(|e| &**e)
+    /// Drops the oldest entries while past the bound in bytes or entries, and the tips no
+    /// entry leads back from any more.
+    fn evict(&mut self) {
+        while self.entries.len() > CAPACITY
+            || (self.bytes > self.max_bytes && self.entries.len() > 1)
+        {
+            let Some(oldest) = self.entries.pop_front() else {
+                break;
+            };
+            self.bytes = self.bytes.saturating_sub(oldest.bytes);
+            let resource = oldest.entry.resource();
+            if let Some(tip) = self.tips.get_mut(resource) {
+                tip.entries -= 1;
+                if tip.entries == 0 {
+                    self.bytes = self.bytes.saturating_sub(tip.bytes);
+                    self.tips.remove(resource);
+                }
+            }
+        }
     }
 
-    fn get(&self, id: &str) -> Option<Arc<AuditEntry>> {
-        self.entries.iter().find(|e| e.id == id).cloned()
+    /// The entries as a snapshot keeps them: the newest of each resource with its tip.
+    pub fn snapshot(&self) -> Vec<SnapshotEntry<'_>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out: Vec<SnapshotEntry<'_>> = (self.entries.iter().rev())
+            .map(|kept| {
+                let resource = kept.entry.resource();
+                let newest = seen.insert(resource);
+                SnapshotEntry {
+                    entry: &kept.entry,
+                    tip: newest
+                        .then(|| self.tips.get(resource).map(|t| &t.state))
+                        .flatten(),
+                }
+            })
+            .collect();
+        out.reverse();
+        out
+    }
+
+    /// The entry with `id`, and the resource's states before and after it.
+    fn get(&self, id: &str) -> Option<Result<Rebuilt, AppError>> {
+        let index = self.entries.iter().position(|kept| kept.entry.id == id)?;
+        Some(self.states(index))
+    }
+
+    /// Walks back from the resource's tip through every later entry of the same resource.
+    fn states(&self, index: usize) -> Result<Rebuilt, AppError> {
+        let entry = &self.entries[index].entry;
+        let resource = entry.resource();
+        let tip = self
+            .tips
+            .get(resource)
+            .ok_or_else(|| rebuild_error(&entry.id, "no tip"))?;
+        let mut state = tip.state.clone();
+        let later = self.entries.iter().skip(index + 1).map(|kept| &kept.entry);
+        for newer in later.rev().filter(|e| e.resource() == resource) {
+            let Delta::Patches { revert, gap } = &newer.delta else {
+                return Err(rebuild_error(&entry.id, "an entry kept in full"));
+            };
+            json_patch::patch(&mut state, revert).map_err(|e| rebuild_error(&entry.id, e))?;
+            json_patch::patch(&mut state, gap).map_err(|e| rebuild_error(&entry.id, e))?;
+        }
+        let Delta::Patches { revert, .. } = &entry.delta else {
+            return Err(rebuild_error(&entry.id, "kept in full"));
+        };
+        let after = state.clone();
+        json_patch::patch(&mut state, revert).map_err(|e| rebuild_error(&entry.id, e))?;
+        Ok((entry.clone(), state, after))
     }
 
     /// The newest entries that pass `filter`, at most `limit + 1` (one more says there is a
@@ -250,11 +432,42 @@ impl AuditLog {
         self.entries
             .iter()
             .rev()
+            .map(|kept| &kept.entry)
             .filter(|e| filter.passes(e))
             .take(limit + 1)
             .cloned()
             .collect()
     }
+}
+
+/// An entry and the resource's states before and after it.
+type Rebuilt = (Arc<AuditEntry>, Value, Value);
+
+/// An entry as a snapshot writes it.
+#[derive(Serialize)]
+pub struct SnapshotEntry<'a> {
+    #[serde(flatten)]
+    entry: &'a AuditEntry,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tip: Option<&'a Value>,
+}
+
+/// The length of `value` as JSON, without writing it anywhere.
+fn json_len(value: &impl Serialize) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing into a counter cannot fail, nor can serializing plain values.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
 
 #[derive(Deserialize)]
@@ -313,7 +526,10 @@ async fn list(
         let last = entries.last().map_or(0, |e| e.date);
         links["next"] = link(&next_href(&filter, limit, last));
     }
-    let items: Vec<Value> = entries.iter().map(|e| e.listing_json()).collect();
+    let items = entries
+        .iter()
+        .map(|e| e.listing_json())
+        .collect::<Result<Vec<Value>, AppError>>()?;
     Ok(Json(json!({"items": items, "_links": links})))
 }
 
@@ -349,16 +565,14 @@ async fn read(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    state
-        .api
-        .audit_select(|log| log.get(&id))
-        .map(|entry| Json(entry.detail_json()))
-        .ok_or_else(|| {
-            AppError::new(
-                StatusCode::NOT_FOUND,
-                format!("no audit log entry with _id {id:?}"),
-            )
-        })
+    let found = state.api.audit_select(|log| log.get(&id)).ok_or_else(|| {
+        AppError::new(
+            StatusCode::NOT_FOUND,
+            format!("no audit log entry with _id {id:?}"),
+        )
+    })?;
+    let (entry, before, after) = found?;
+    Ok(Json(entry.detail_json(before, after)?))
 }
 
 #[cfg(test)]
@@ -388,10 +602,11 @@ mod tests {
                 name: key.into(),
                 resources: vec![resource.into()],
             },
-            delta: Delta {
+            delta: Delta::Full {
                 before: Value::Null,
                 after: Value::Null,
             },
+            tip: None,
         }
     }
 
@@ -435,11 +650,14 @@ mod tests {
 
     #[test]
     fn filters_select_newest_first() {
-        let log = AuditLog::from_entries(vec![
-            entry(10, "proj/p:env/test:aiconfig/chat", Some("first try")),
-            entry(20, "proj/p:env/production:aiconfig/chat", Some("ship it")),
-            entry(30, "proj/p:env/test:segment/beta", None),
-        ]);
+        let log = AuditLog::from_entries(
+            usize::MAX,
+            vec![
+                entry(10, "proj/p:env/test:aiconfig/chat", Some("first try")),
+                entry(20, "proj/p:env/production:aiconfig/chat", Some("ship it")),
+                entry(30, "proj/p:env/test:segment/beta", None),
+            ],
+        );
         assert_eq!(dates(&log, &filter(), 10), [30, 20, 10]);
         assert_eq!(
             dates(&log, &filter(), 1),
@@ -462,7 +680,100 @@ mod tests {
             ..filter()
         };
         assert_eq!(dates(&log, &spec, 10), [30, 10]);
-        assert_eq!(log.get("id-20").unwrap().date, 20);
+        assert_eq!(log.get("id-20").unwrap().unwrap().0.date, 20);
+    }
+
+    fn change(date: u64, resource: &str, before: Value, after: Value) -> AuditEntry {
+        AuditEntry {
+            delta: Delta::Full { before, after },
+            ..entry(date, resource, None)
+        }
+    }
+
+    fn segment(rules: usize) -> Value {
+        let rules: Vec<Value> = (0..rules).map(|i| json!({"_id": format!("r{i}"), "clauses": [{"attribute": "plan", "op": "in", "values": ["pad".repeat(50)]}]})).collect();
+        json!({"key": "beta", "rules": rules, "_version": rules.len()})
+    }
+
+    fn states(log: &AuditLog, id: &str) -> (Value, Value) {
+        let (_, before, after) = log.get(id).unwrap().unwrap();
+        (before, after)
+    }
+
+    #[test]
+    fn entries_keep_patches_and_rebuild_before_and_after() {
+        let mut log = AuditLog::new(usize::MAX);
+        let seg = "proj/p:env/test:segment/beta";
+        log.push(change(1, seg, Value::Null, segment(0)));
+        for n in 1..=50 {
+            log.push(change(1 + n as u64, seg, segment(n - 1), segment(n)));
+        }
+        // Something without an entry (the admin API) changed it, then another write.
+        let mut edited = segment(50);
+        edited["name"] = json!("edited");
+        log.push(change(100, seg, edited.clone(), segment(51)));
+        log.push(change(
+            101,
+            "proj/p:aiconfig/chat",
+            Value::Null,
+            json!({"key": "chat"}),
+        ));
+        assert_eq!(states(&log, "id-1"), (Value::Null, segment(0)));
+        assert_eq!(states(&log, "id-11"), (segment(9), segment(10)));
+        assert_eq!(states(&log, "id-51"), (segment(49), segment(50)));
+        assert_eq!(states(&log, "id-100"), (edited, segment(51)));
+        assert_eq!(
+            states(&log, "id-101"),
+            (Value::Null, json!({"key": "chat"}))
+        );
+        let tip = json_len(&segment(51)) + json_len(&json!({"key": "chat"}));
+        assert!(
+            log.bytes < tip + 53 * 2_000,
+            "each entry costs its rule, not the segment: {} bytes",
+            log.bytes
+        );
+    }
+
+    #[test]
+    fn the_oldest_entries_go_past_the_byte_bound_and_the_newest_stays() {
+        let seg = "proj/p:env/test:segment/beta";
+        let mut log = AuditLog::new(20_000);
+        log.push(change(1, seg, Value::Null, segment(0)));
+        for n in 1..=200 {
+            log.push(change(1 + n as u64, seg, segment(n - 1), segment(n)));
+        }
+        assert_eq!(log.entries.len(), 1, "the tip alone passes the bound");
+        assert_eq!(states(&log, "id-201"), (segment(199), segment(200)));
+        assert!(log.get("id-200").is_none());
+        log.push(change(300, "proj/p", Value::Null, json!({"key": "p"})));
+        assert_eq!(log.entries.len(), 1);
+        assert_eq!(
+            log.tips.len(),
+            1,
+            "the segment's tip went with its last entry"
+        );
+        assert_eq!(log.bytes, log.entries[0].bytes + log.tips["proj/p"].bytes);
+    }
+
+    #[test]
+    fn a_snapshot_round_trips_through_json() {
+        let seg = "proj/p:env/test:segment/beta";
+        let mut log = AuditLog::new(usize::MAX);
+        for n in 1..=5 {
+            log.push(change(n as u64, seg, segment(n - 1), segment(n)));
+        }
+        log.push(change(9, "proj/p", Value::Null, json!({"key": "p"})));
+        let text = serde_json::to_string(&log.snapshot()).unwrap();
+        let entries: Vec<AuditEntry> = serde_json::from_str(&text).unwrap();
+        let mut restored = AuditLog::from_entries(usize::MAX, entries);
+        assert_eq!(states(&restored, "id-2"), (segment(1), segment(2)));
+        assert_eq!(
+            states(&restored, "id-9"),
+            (Value::Null, json!({"key": "p"}))
+        );
+        restored.push(change(10, seg, segment(5), segment(6)));
+        assert_eq!(states(&restored, "id-5"), (segment(4), segment(5)));
+        assert_eq!(states(&restored, "id-10"), (segment(5), segment(6)));
     }
 
     #[test]

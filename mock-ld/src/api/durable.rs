@@ -46,7 +46,8 @@ impl Api {
             .projects
             .get_mut()
             .unwrap_or_else(|poison| poison.into_inner()) = registry;
-        self.ledger = Ledger::new(AuditLog::from_entries(persisted.audit));
+        let max_bytes = self.ledger.audit(AuditLog::max_bytes);
+        self.ledger = Ledger::new(AuditLog::from_entries(max_bytes, persisted.audit));
         Ok(())
     }
 
@@ -57,7 +58,7 @@ impl Api {
             self.ledger.audit(|log| {
                 dir.start(&Persisted {
                     projects,
-                    audit: log.entries().collect(),
+                    audit: log.snapshot(),
                 })
             })
         })?;

@@ -29,7 +29,8 @@ pub struct Record<A = AuditEntry> {
     pub audit: Option<A>,
 }
 
-/// The snapshot: every project, in the store's order, and the audit log, oldest first.
+/// The snapshot: every project, in the store's order, and the audit log, oldest first (its
+/// entries as patches, each resource's newest entry with the resource's state).
 #[derive(Serialize, Deserialize)]
 pub struct Persisted<A = AuditEntry> {
     pub projects: Vec<ProjectState>,
@@ -160,7 +161,7 @@ impl Ledger {
         };
         let persisted = Persisted {
             projects,
-            audit: audit.entries().collect(),
+            audit: audit.snapshot(),
         };
         journal.compact(&persisted)
     }

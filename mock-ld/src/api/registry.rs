@@ -52,8 +52,9 @@ pub struct EnvEntry {
 }
 
 impl Api {
-    /// The API over `store`, knowing every project and environment already in it.
-    pub fn new(store: Arc<Store>, tokens: Tokens) -> Self {
+    /// The API over `store`, knowing every project and environment already in it, with an
+    /// audit log of at most `max_audit_bytes`.
+    pub fn new(store: Arc<Store>, tokens: Tokens, max_audit_bytes: usize) -> Self {
         let mut projects = BTreeMap::new();
         for (key, name) in store.projects() {
             let mut data = ProjectData::new(ProjectMeta::new(&key, &name));
@@ -72,7 +73,7 @@ impl Api {
             store,
             tokens,
             projects: RwLock::new(projects),
-            ledger: Ledger::new(AuditLog::default()),
+            ledger: Ledger::new(AuditLog::new(max_audit_bytes)),
         }
     }
 

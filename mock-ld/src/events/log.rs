@@ -1,6 +1,7 @@
 //! Every event mock-ld received, and running counts of them per environment.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -47,8 +48,8 @@ pub struct Stats {
     pub malformed_events: u64,
     /// `droppedEvents` summed over diagnostic events (Python and Node report them).
     pub sdk_dropped_events: u64,
-    /// Events no longer listed by `/admin/events` because the log reached its capacity;
-    /// they are still in every count here.
+    /// Events no longer listed by `/admin/events` because the log reached its capacity in
+    /// events or bytes; they are still in every count here.
     pub evicted_events: u64,
     pub by_kind: BTreeMap<String, u64>,
     pub by_custom_key: BTreeMap<String, u64>,
@@ -163,21 +164,57 @@ pub enum Outcome {
 pub struct Payload<'a> {
     pub source: Source,
     pub payload_id: Option<String>,
-    pub events: Vec<(&'a RawValue, Result<Event<'a>, super::wire::EventError>)>,
+    pub events: Vec<(&'a RawValue, EventResult<'a>)>,
 }
+
+/// An event read as its kind, or why it could not be.
+pub type EventResult<'a> = Result<Event<'a>, super::wire::EventError>;
 
 #[derive(Default)]
 struct Inner {
     events: VecDeque<StoredEvent>,
-    seen_payload_ids: HashSet<String>,
+    /// What `events` holds, by [`StoredEvent::footprint`].
+    bytes: usize,
+    seen: SeenPayloads,
     stats: BTreeMap<Source, Stats>,
 }
 
+/// The payload ids of the newest [`SEEN_PAYLOADS`] payloads, as hashes: a retry comes a
+/// second after its first try, so a window is enough, and a hash bounds each id's cost.
+#[derive(Default)]
+struct SeenPayloads {
+    hashes: HashSet<u64>,
+    order: VecDeque<u64>,
+    hasher: RandomState,
+}
+
+/// Payload ids remembered for deduplication (a few MB).
+const SEEN_PAYLOADS: usize = 100_000;
+
+impl SeenPayloads {
+    /// False when `id` was seen (within the window).
+    fn insert(&mut self, id: &str) -> bool {
+        let hash = self.hasher.hash_one(id);
+        if !self.hashes.insert(hash) {
+            return false;
+        }
+        self.order.push_back(hash);
+        if self.order.len() > SEEN_PAYLOADS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.hashes.remove(&oldest);
+            }
+        }
+        true
+    }
+}
+
 /// The received events, in arrival order, and their counts. Counts cover every event; the
-/// list keeps the newest `capacity`, so a run of millions of events stays in bounded memory.
+/// list keeps the newest ones within `max_events` and `max_bytes`, so a run of millions of
+/// events stays in bounded memory.
 pub struct EventLog {
     inner: Mutex<Inner>,
-    capacity: usize,
+    max_events: usize,
+    max_bytes: usize,
 }
 
 impl Default for EventLog {
@@ -186,7 +223,8 @@ impl Default for EventLog {
     }
 }
 
-/// Events `/admin/events` can list by default (a few hundred MB of typical events).
+/// Events `/admin/events` can list by default (about 1 KB each, so the byte bound,
+/// [`crate::bounds::Bounds::max_stored_event_bytes`], usually comes first).
 pub const DEFAULT_CAPACITY: usize = 1_000_000;
 
 /// Which events a query selects; every filter is optional.
@@ -215,11 +253,41 @@ impl Filter {
     }
 }
 
+impl StoredEvent {
+    /// The bytes it holds, bookkeeping included, as the byte bound counts them.
+    fn footprint(&self) -> usize {
+        std::mem::size_of::<StoredEvent>()
+            + self.event.get().len()
+            + self.project.len()
+            + self.env.len()
+            + self.payload_id.as_ref().map_or(0, String::len)
+            + self.kind.len()
+            + self.key.as_ref().map_or(0, String::len)
+    }
+}
+
+/// `{"items":[…],"totalCount":N}`, serialized straight from the log: raw events are copied
+/// as they are, never parsed into values.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Listing<'a> {
+    items: Vec<&'a StoredEvent>,
+    total_count: usize,
+}
+
 impl EventLog {
+    /// A log listing at most `capacity` events, within the default byte bound.
     pub fn with_capacity(capacity: usize) -> Self {
+        let bytes = crate::bounds::Bounds::default().max_stored_event_bytes;
+        EventLog::with_limits(capacity, bytes)
+    }
+
+    /// A log listing at most `max_events` events holding at most `max_bytes`.
+    pub fn with_limits(max_events: usize, max_bytes: usize) -> Self {
         EventLog {
             inner: Mutex::default(),
-            capacity,
+            max_events,
+            max_bytes,
         }
     }
 
@@ -235,7 +303,7 @@ impl EventLog {
         let inner = &mut *inner;
         let stats = inner.stats.entry(payload.source.clone()).or_default();
         if let Some(id) = &payload.payload_id {
-            if !inner.seen_payload_ids.insert(id.clone()) {
+            if !inner.seen.insert(id) {
                 stats.duplicate_payloads += 1;
                 return Outcome::Duplicate;
             }
@@ -243,7 +311,7 @@ impl EventLog {
         stats.payloads += 1;
         let count = payload.events.len();
         // Events the list could not keep anyway are counted, not copied.
-        let listed_from = count.saturating_sub(self.capacity);
+        let listed_from = self.first_kept(&payload.events);
         let mut stored = Vec::with_capacity(count - listed_from);
         for (i, (raw, event)) in payload.events.into_iter().enumerate() {
             let (kind, key) = kind_and_key(&event);
@@ -263,17 +331,35 @@ impl EventLog {
             });
         }
         for event in stored {
+            inner.bytes += event.footprint();
             inner.events.push_back(event);
         }
         self.evict_beyond_capacity(inner);
         Outcome::Stored { events: count }
     }
 
+    /// The index of the first of `events` that the list can hold, counting from the newest;
+    /// the raw JSON stands for each event's size.
+    fn first_kept(&self, events: &[(&RawValue, EventResult<'_>)]) -> usize {
+        let mut bytes = 0;
+        let kept = events
+            .iter()
+            .rev()
+            .take(self.max_events)
+            .take_while(|(raw, _)| {
+                bytes += raw.get().len();
+                bytes <= self.max_bytes
+            })
+            .count();
+        events.len() - kept
+    }
+
     fn evict_beyond_capacity(&self, inner: &mut Inner) {
-        while inner.events.len() > self.capacity {
+        while inner.events.len() > self.max_events || inner.bytes > self.max_bytes {
             let Some(oldest) = inner.events.pop_front() else {
                 break;
             };
+            inner.bytes = inner.bytes.saturating_sub(oldest.footprint());
             let source = Source {
                 project: oldest.project,
                 env: oldest.env,
@@ -294,7 +380,8 @@ impl EventLog {
     pub fn query_json(&self, filter: &Filter) -> serde_json::Result<Vec<u8>> {
         let inner = self.lock();
         let items: Vec<&StoredEvent> = inner.events.iter().filter(|e| filter.selects(e)).collect();
-        serde_json::to_vec(&serde_json::json!({ "items": items, "totalCount": items.len() }))
+        let total_count = items.len();
+        serde_json::to_vec(&Listing { items, total_count })
     }
 
     pub fn stats(&self, filter: &Filter) -> Stats {
@@ -421,6 +508,83 @@ mod tests {
         assert_eq!((stats.events, stats.evicted_events), (5, 5));
         assert_eq!(stats.by_custom_key["$ld:ai:tokens:total"], 2);
         assert!(log.lock().events.is_empty());
+    }
+
+    #[test]
+    fn the_list_keeps_within_its_bytes() {
+        let one = EventLog::default();
+        one.record(payload(BODY, Some("p0")), 1);
+        let five = one.lock().bytes;
+        let bound = five / 2;
+        let log = EventLog::with_limits(usize::MAX, bound);
+        for id in ["p1", "p2"] {
+            log.record(payload(BODY, Some(id)), 1);
+            let listed = log.lock().events.len();
+            assert!((1..5).contains(&listed), "{listed}");
+            assert!(log.lock().bytes <= bound);
+        }
+        let stats = log.stats(&Filter::default());
+        let listed = log.lock().events.len() as u64;
+        assert_eq!((stats.events, stats.evicted_events), (10, 10 - listed));
+    }
+
+    #[test]
+    fn payload_ids_are_remembered_within_a_window() {
+        let log = EventLog::default();
+        for i in 0..=SEEN_PAYLOADS {
+            log.record(payload(b"[]", Some(&format!("p{i}"))), 1);
+        }
+        assert_eq!(
+            log.record(payload(b"[]", Some("p1")), 2),
+            Outcome::Duplicate
+        );
+        assert_eq!(
+            log.record(payload(b"[]", Some("p0")), 2),
+            Outcome::Stored { events: 0 },
+            "forgotten past the window"
+        );
+        assert_eq!(log.lock().seen.order.len(), SEEN_PAYLOADS);
+    }
+
+    #[test]
+    fn odd_events_are_listed_as_json_every_reader_parses() {
+        let log = EventLog::default();
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let body = format!(
+            r#"[{{"kind":"custom","key":"k\ud800","data":"\udfff"}},{{"kind":"custom","key":"n","metricValue":1e999}},{{"kind":"custom","key":"d","data":{deep}}}]"#
+        );
+        let raw = split_payload(body.as_bytes()).unwrap();
+        let fixed: Vec<_> = raw
+            .iter()
+            .map(|r| super::super::servable::servable_raw(r))
+            .collect();
+        let events = raw
+            .iter()
+            .zip(&fixed)
+            .map(|(r, f)| {
+                let r: &RawValue = f.as_deref().unwrap_or(r);
+                (r, Event::parse(r))
+            })
+            .collect();
+        let source = Source {
+            project: "default".into(),
+            env: "test".into(),
+        };
+        log.record(
+            Payload {
+                source,
+                payload_id: None,
+                events,
+            },
+            1,
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&log.query_json(&Filter::default()).unwrap()).unwrap();
+        assert_eq!(json["totalCount"], 3);
+        assert_eq!(json["items"][0]["event"]["key"], "k\u{fffd}");
+        assert_eq!(json["items"][1]["event"]["metricValue"], "1e999");
+        assert!(json["items"][2]["event"]["data"].is_array());
+        assert_eq!(log.stats(&Filter::default()).by_custom_key["k\u{fffd}"], 1);
     }
 
     #[test]

@@ -1,42 +1,53 @@
 //! Events intake: `POST /bulk` and `POST /diagnostic`, and the admin views of what arrived.
 //!
 //! Every valid post gets 202. A 401, 403, 404 or 413 would make an SDK stop sending events
-//! for the rest of its life, so there is no body-size limit and an unknown SDK key is
-//! accepted (and counted under env `(unknown)`). Only a body that is not JSON gets 400,
-//! which the SDKs treat as recoverable.
+//! for the rest of its life, so an unknown SDK key is accepted (and counted under env
+//! `(unknown)`), and the size bounds ([`crate::bounds`]: the body as sent, then inflated)
+//! answer 400, which the SDKs treat as recoverable, like a body that is not JSON. Every
+//! refusal is counted in `rejectedPayloads`. The bounds sit far above what an SDK sends.
 
 pub mod log;
+pub mod servable;
 pub mod wire;
 
 use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 
 use crate::error::AppError;
 use crate::AppState;
 use log::{EventLog, Outcome, Payload, Source};
+use serde_json::value::RawValue;
+use servable::servable_raw;
 use wire::{split_payload, Event};
 
 const PAYLOAD_ID: &str = "x-launchdarkly-payload-id";
 
-pub async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     intake(state, headers, body).await
 }
 
-pub async fn diagnostic(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn diagnostic(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     intake(state, headers, body).await
 }
 
-async fn intake(state: AppState, headers: HeaderMap, body: Bytes) -> Response {
+async fn intake(state: AppState, headers: HeaderMap, body: Body) -> Response {
     let source = source_of(&state, &headers);
+    let limit = state.bounds.max_event_body_bytes;
+    let body = match read_body(&headers, body, limit).await {
+        Ok(body) => body,
+        Err(error) => {
+            state.events.reject(source);
+            tracing::warn!(%error.message, "events payload rejected");
+            return error.into_response();
+        }
+    };
     let payload_id = headers
         .get(PAYLOAD_ID)
         .and_then(|v| v.to_str().ok())
@@ -45,10 +56,18 @@ async fn intake(state: AppState, headers: HeaderMap, body: Bytes) -> Response {
         .get(header::CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     let log = state.events.clone();
+    let inflated_limit = state.bounds.max_inflated_bytes;
     // Decompressing and parsing a 10,000-event payload takes milliseconds; keep it off the
     // threads that drive the SDK streams.
-    let result =
-        tokio::task::spawn_blocking(move || ingest(&log, source, payload_id, gzipped, &body)).await;
+    let result = tokio::task::spawn_blocking(move || {
+        let received = Received {
+            body: &body,
+            gzipped,
+            inflated_limit,
+        };
+        ingest(&log, source, payload_id, received)
+    })
+    .await;
     match result {
         Ok(Ok(outcome)) => {
             tracing::debug!(?outcome, "events payload");
@@ -77,32 +96,85 @@ fn source_of(state: &AppState, headers: &HeaderMap) -> Source {
     }
 }
 
+/// A payload's body as it arrived.
+pub struct Received<'a> {
+    pub body: &'a [u8],
+    /// Sent with `Content-Encoding: gzip`.
+    pub gzipped: bool,
+    /// Where decompression stops and the payload is refused.
+    pub inflated_limit: usize,
+}
+
+/// Bytes of an oversized body read and thrown away, so that its client reads the 400
+/// rather than a reset connection; past this the connection is dropped.
+const DRAIN_LIMIT: u64 = 1 << 30;
+
+/// The body, kept up to `limit` bytes: one that says or turns out to be larger is refused,
+/// its rest read and discarded (up to [`DRAIN_LIMIT`]) without being buffered.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, AppError> {
+    let limit = limit as u64;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut keep = declared.is_none_or(|n| n <= limit);
+    let capacity = if keep { declared.unwrap_or(0) } else { 0 };
+    let mut buffer = BytesMut::with_capacity(capacity as usize);
+    let mut read = 0u64;
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| {
+            AppError::bad_request(format!("the events body could not be read: {e}"))
+        })?;
+        read += chunk.len() as u64;
+        if read > limit && keep {
+            keep = false;
+            buffer = BytesMut::new();
+        }
+        if keep {
+            buffer.extend_from_slice(&chunk);
+        } else if read > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if !keep {
+        return Err(AppError::bad_request(format!(
+            "the events body is larger than {limit} bytes (--max-event-body-bytes)"
+        )));
+    }
+    Ok(buffer.freeze())
+}
+
 /// Decompresses, parses and records one payload. Public for the intake benchmark.
 pub fn ingest(
     log: &EventLog,
     source: Source,
     payload_id: Option<String>,
-    gzipped: bool,
-    body: &[u8],
+    received: Received<'_>,
 ) -> Result<Outcome, AppError> {
+    let refuse = |message: String| {
+        log.reject(source.clone());
+        AppError::bad_request(message)
+    };
     let inflated;
     // Some clients compress without saying so; the gzip magic number tells.
-    let json = if gzipped || body.starts_with(&[0x1f, 0x8b]) {
-        inflated = gunzip(body).map_err(|e| {
-            log.reject(source.clone());
-            AppError::bad_request(format!("body is not valid gzip: {e}"))
-        })?;
+    let json = if received.gzipped || received.body.starts_with(&[0x1f, 0x8b]) {
+        inflated = gunzip(received.body, received.inflated_limit).map_err(refuse)?;
         &inflated[..]
     } else {
-        body
+        received.body
     };
-    let raw_events = split_payload(json).map_err(|e| {
-        log.reject(source.clone());
-        AppError::bad_request(format!("body is not a JSON event or array of events: {e}"))
-    })?;
+    let raw_events = split_payload(json)
+        .map_err(|e| refuse(format!("body is not a JSON event or array of events: {e}")))?;
+    // Rewritten events (see `servable`) live here, beside the body the others borrow from.
+    let rewritten: Vec<Option<Box<RawValue>>> =
+        raw_events.iter().map(|raw| servable_raw(raw)).collect();
     let events = raw_events
-        .into_iter()
-        .map(|raw| (raw, Event::parse(raw)))
+        .iter()
+        .zip(&rewritten)
+        .map(|(raw, fixed)| {
+            let raw: &RawValue = fixed.as_deref().unwrap_or(raw);
+            (raw, Event::parse(raw))
+        })
         .collect();
     Ok(log.record(
         Payload {
@@ -114,9 +186,20 @@ pub fn ingest(
     ))
 }
 
-fn gunzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(body.len() * 8);
-    flate2::read::MultiGzDecoder::new(body).read_to_end(&mut out)?;
+/// The inflated body, decompressed as a stream that stops one byte past `limit`: a gzip
+/// bomb costs at most `limit` bytes of memory, never its expanded size.
+fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(body.len().saturating_mul(8).min(limit));
+    let mut decoder =
+        flate2::read::MultiGzDecoder::new(body).take((limit as u64).saturating_add(1));
+    decoder
+        .read_to_end(&mut out)
+        .map_err(|e| format!("body is not valid gzip: {e}"))?;
+    if out.len() > limit {
+        return Err(format!(
+            "the events body inflates to more than {limit} bytes (--max-inflated-bytes)"
+        ));
+    }
     Ok(out)
 }
 

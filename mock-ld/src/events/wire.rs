@@ -91,12 +91,19 @@ struct Fields<'a> {
     variation: Option<i64>,
     #[serde(default)]
     version: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "finite_number")]
     metric_value: Option<f64>,
     #[serde(borrow, default)]
     features: Option<HashMap<Cow<'a, str>, SummaryFlag>>,
     #[serde(default)]
     dropped_events: Option<u64>,
+}
+
+/// A number, or none for anything else: a `metricValue` beyond f64 arrives as its text
+/// (see [`super::servable`]), and the event still counts under its key.
+fn finite_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(value.as_ref().and_then(serde_json::Value::as_f64))
 }
 
 /// Why an event could not be read as its kind.

@@ -1,0 +1,49 @@
+//! Every byte bound mock-ld keeps, in one place, so that no input (hostile, absurd or just
+//! long-running) grows its memory without limit. Each has a `mock-ld` flag of the same
+//! name (`--max-event-body-bytes`, …) and is a field of [`crate::Config::bounds`].
+//!
+//! Where each is enforced:
+//! - request bodies: [`crate::router`] puts `max_api_body_bytes` on every route but the
+//!   events intake (a route added anywhere inherits it) and turns its 413 into a
+//!   `{code, message}` body; the events intake reads its body itself, see below;
+//! - events intake (`/bulk`, `/diagnostic`): [`crate::events`] refuses a body over
+//!   `max_event_body_bytes` or inflating past `max_inflated_bytes` with 400 (never 413,
+//!   which would stop an SDK's events), counted as a rejected payload;
+//! - stored events: [`crate::events::log::EventLog`] drops the oldest past `max_stored_events`
+//!   or `max_stored_event_bytes` (counted as `evictedEvents`);
+//! - the audit log: [`crate::api`] keeps each entry as patches and drops the oldest entries
+//!   past `max_audit_bytes`.
+//!
+//! JSON depth: serde_json refuses REST bodies nested deeper than 128 (400); events keep
+//! their first 100 levels and the rest as text ([`crate::events::servable`]).
+
+/// 1 MiB.
+const MIB: usize = 1 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Largest `/bulk` or `/diagnostic` body as sent, compressed or not. An SDK flushes at
+    /// most its event capacity (10,000 by default; tests send 100,000, about 50 MB).
+    pub max_event_body_bytes: usize,
+    /// Largest events body after gunzip; decompression stops there.
+    pub max_inflated_bytes: usize,
+    /// Largest request body of every other route: the REST API, `/admin`, `/v1`.
+    pub max_api_body_bytes: usize,
+    /// Bytes of events `/admin/events` keeps listing (raw JSON plus bookkeeping).
+    pub max_stored_event_bytes: usize,
+    /// Bytes of the audit log: entries, their patches and the newest state of each
+    /// resource they describe.
+    pub max_audit_bytes: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            max_event_body_bytes: 100 * MIB,
+            max_inflated_bytes: 100 * MIB,
+            max_api_body_bytes: 16 * MIB,
+            max_stored_event_bytes: 512 * MIB,
+            max_audit_bytes: 64 * MIB,
+        }
+    }
+}

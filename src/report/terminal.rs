@@ -5,7 +5,17 @@ use crate::results::checks::Details;
 use crate::results::cost::{CostLine, CostReport};
 use crate::results::{LatencySummary, RunResults};
 
+/// The summary, without trailing blanks (it is diffed and committed in READMEs).
 pub fn render(r: &RunResults) -> String {
+    let text = summary(r);
+    let mut out: String = text.lines().map(|l| l.trim_end().to_owned() + "\n").collect();
+    if !text.ends_with('\n') {
+        out.pop();
+    }
+    out
+}
+
+fn summary(r: &RunResults) -> String {
     let mut out = run_line(r);
     out += &format!(
         "requests (corrected, n = {}): p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  max {:.2} ms; raw p99 {:.2} ms\n\n",

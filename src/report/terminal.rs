@@ -8,7 +8,10 @@ use crate::results::{LatencySummary, RunResults};
 /// The summary, without trailing blanks (it is diffed and committed in READMEs).
 pub fn render(r: &RunResults) -> String {
     let text = summary(r);
-    let mut out: String = text.lines().map(|l| l.trim_end().to_owned() + "\n").collect();
+    let mut out: String = text
+        .lines()
+        .map(|l| l.trim_end().to_owned() + "\n")
+        .collect();
     if !text.ends_with('\n') {
         out.pop();
     }

@@ -78,6 +78,7 @@ fn external(mock: &MockLdHandle) -> Target {
         api_url: mock.base_url(),
         sdk_key: mock.config().sdk_key.clone(),
         api_token: mock.config().api_token.clone(),
+        admin_token: None,
     }
 }
 

@@ -83,6 +83,16 @@ pub struct RunArgs {
         hide_env_values = true
     )]
     pub api_token: Option<String>,
+    /// mock-ld's --admin-token, when the --ld-url mock-ld has one (its /admin verifies
+    /// events and sets the simulated provider's profiles).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "MOCK_LD_ADMIN_TOKEN",
+        hide_env_values = true,
+        requires = "ld_url"
+    )]
+    pub admin_token: Option<String>,
     /// Where results go: DIR/results.json, DIR/summary.txt and the reports [default:
     /// reports/SCENARIO/TIMESTAMP, the run's start in UTC, e.g.
     /// reports/quickstart/20261122T151800Z]
@@ -210,6 +220,7 @@ pub async fn run(args: RunArgs) -> u8 {
             api_url: args.api_url.clone().unwrap_or_else(|| url.clone()),
             sdk_key: sdk_key.clone(),
             api_token: api_token.clone(),
+            admin_token: args.admin_token.clone(),
         },
         _ => Target::Embedded,
     };

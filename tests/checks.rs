@@ -164,6 +164,7 @@ async fn a_rollout_served_55_45_fails_and_the_mismatched_contexts_are_named() {
             .sdk_key
             .clone(),
         api_token: rest.config().api_token.clone(),
+        admin_token: None,
     };
     let results = run(&scenario, target).await;
 

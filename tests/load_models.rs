@@ -144,6 +144,7 @@ async fn external_mock() -> (mock_ld::MockLdHandle, Target) {
         api_url: mock.base_url(),
         sdk_key: mock.config().sdk_key.clone(),
         api_token: mock.config().api_token.clone(),
+        admin_token: None,
     };
     (mock, target)
 }

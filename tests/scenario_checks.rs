@@ -170,6 +170,7 @@ async fn run_served(scenario: &Scenario, served: &Scenario) -> RunResults {
         api_url: rest.base_url(),
         sdk_key,
         api_token: rest.config().api_token.clone(),
+        admin_token: None,
     };
     run_on(scenario, target).await
 }

@@ -39,6 +39,7 @@ async fn a_second_run_on_the_same_target_names_the_leftover_ai_config() {
                 .sdk_key
                 .clone(),
             api_token: mock.config().api_token.clone(),
+            admin_token: None,
         };
         runner::run(
             &s,
@@ -65,5 +66,50 @@ async fn a_second_run_on_the_same_target_names_the_leftover_ai_config() {
             && message.contains("fresh mock-ld"),
         "{message}"
     );
+    mock.shutdown().await;
+}
+
+/// A mock-ld with an admin token: a run without it stops at setup, saying how to pass it
+/// (its events would otherwise go unverified); with it, the run verifies its events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mock_ld_with_an_admin_token_needs_it_and_gets_it_passed_on() {
+    let mock = MockLd::start(mock_ld::Config {
+        admin_token: Some("admin-token-for-the-test".into()),
+        ..mock_ld::Config::default()
+    })
+    .await
+    .unwrap();
+    let s = scenario::parse("twice.toml".as_ref(), SCENARIO).unwrap();
+    let run = |admin_token: Option<&str>| {
+        let target = Target::External {
+            sdk_url: mock.base_url(),
+            stream_url: None,
+            events_url: None,
+            api_url: mock.base_url(),
+            sdk_key: mock
+                .store()
+                .environment("default", "test")
+                .unwrap()
+                .sdk_key
+                .clone(),
+            api_token: mock.config().api_token.clone(),
+            admin_token: admin_token.map(str::to_owned),
+        };
+        runner::run(
+            &s,
+            RunOptions {
+                target,
+                progress: false,
+                cancel: CancellationToken::new(),
+            },
+        )
+    };
+    let Err(e) = run(None).await else {
+        panic!("a run without the admin token must stop");
+    };
+    assert!(e.to_string().contains("--admin-token"), "{e}");
+    let results = run(Some("admin-token-for-the-test")).await.unwrap();
+    let events = results.events.expect("events verified through /admin");
+    assert!(events.complete, "{events:?}");
     mock.shutdown().await;
 }

@@ -1,12 +1,14 @@
 //! `/admin`: the control API that tests and scripts use to change flags and segments and to
 //! read back the events the SDKs sent. Flag and segment writes are durable with `--state`,
-//! like REST API writes, but take no token and leave no audit entry.
+//! like REST API writes, but leave no audit entry. With `--admin-token`, every `/admin`
+//! route (the simulated provider's `/admin/llm` too) needs that token (see [`guard`]).
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -38,6 +40,31 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/events", get(list_events))
         .route("/admin/events/stats", get(event_stats))
         .route("/admin/reset", post(reset))
+}
+
+/// Lets a request to `/admin` through only with the admin token in `Authorization` (as is,
+/// or after `Bearer `), when there is one: the control API can delete any flag or make the
+/// simulated provider fail every call, and it bypasses the REST API's roles.
+pub async fn guard(token: Option<Arc<str>>, request: Request, next: Next) -> Response {
+    let Some(token) = token else {
+        return next.run(request).await;
+    };
+    if !request.uri().path().starts_with("/admin") {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v));
+    if given == Some(&*token) {
+        return next.run(request).await;
+    }
+    AppError::new(
+        StatusCode::UNAUTHORIZED,
+        "the control API (/admin) needs the admin token (mock-ld --admin-token) in the Authorization header",
+    )
+    .into_response()
 }
 
 /// `?project=` selects another project than `default`.

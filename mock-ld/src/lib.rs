@@ -75,6 +75,8 @@ pub struct Config {
     pub max_stored_events: usize,
     /// The byte bounds on bodies, stored events and the audit log.
     pub bounds: Bounds,
+    /// When set, `/admin` (the control API) needs it in `Authorization`.
+    pub admin_token: Option<String>,
 }
 
 impl Default for Config {
@@ -90,6 +92,7 @@ impl Default for Config {
             llm_seed: 0,
             max_stored_events: events::log::DEFAULT_CAPACITY,
             bounds: Bounds::default(),
+            admin_token: None,
         }
     }
 }
@@ -147,11 +150,14 @@ pub struct AppState {
     pub llm: Arc<llm::Simulator>,
     pub api: Arc<api::Api>,
     pub bounds: Bounds,
+    /// `--admin-token`: what `/admin` needs, when set.
+    pub admin_token: Option<Arc<str>>,
 }
 
 /// Every route mock-ld serves.
 pub fn router(state: AppState) -> Router {
     let max_body = state.bounds.max_api_body_bytes;
+    let admin_token = state.admin_token.clone();
     // Every route here, and any added to these routers, reads its body within the bound.
     let bounded = Router::new()
         .merge(admin::routes())
@@ -160,7 +166,12 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::map_response(move |response: Response| {
             std::future::ready(too_large_as_json(response, max_body))
-        }));
+        }))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                admin::guard(admin_token.clone(), request, next)
+            },
+        ));
     Router::new()
         .route("/all", get(sdk::stream::all))
         .route("/sdk/latest-all", get(sdk::poll::latest_all))
@@ -220,6 +231,7 @@ impl MockLd {
             llm: Arc::new(llm::Simulator::new(config.llm_seed)),
             api,
             bounds: config.bounds,
+            admin_token: config.admin_token.as_deref().map(Arc::from),
         };
         let task = tokio::spawn(serve(
             listener,

@@ -30,6 +30,15 @@ struct Cli {
     /// Admin token of the REST API.
     #[arg(long, default_value = "api-default-admin", value_name = "TOKEN")]
     api_token: String,
+    /// Token the control API (/admin, /admin/llm) requires in Authorization. Required when
+    /// --listen is not a loopback address: /admin changes anything and bypasses roles.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "MOCK_LD_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
     /// More REST API tokens (JSON or YAML), each with a built-in role (reader, writer,
     /// admin) or custom-role policies; see mock-ld/examples/roles.yaml.
     #[arg(long, value_name = "FILE")]
@@ -75,6 +84,18 @@ struct Cli {
     max_audit_bytes: usize,
 }
 
+/// A secret as start-up shows it: enough to tell which one, not enough to use it
+/// (`api-…dmin`); short ones not at all.
+fn mask(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() < 12 {
+        return "****".to_owned();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
 /// A size such as `64MiB`, `100MB` or `1048576` (bytes).
 fn bytes(text: &str) -> Result<usize, String> {
     let size = parse_size::parse_size(text).map_err(|e| e.to_string())?;
@@ -85,6 +106,13 @@ fn bytes(text: &str) -> Result<usize, String> {
 async fn main() -> ExitCode {
     mock_ld::logging::init("mock_ld=info");
     let cli = Cli::parse();
+    if !cli.listen.ip().is_loopback() && cli.admin_token.is_none() {
+        eprintln!(
+            "mock-ld: --listen {} is not a loopback address: set --admin-token (or MOCK_LD_ADMIN_TOKEN), since /admin can change every flag and the simulated provider",
+            cli.listen
+        );
+        return ExitCode::from(2);
+    }
     let profiles = match cli.llm_profiles.as_deref().map(mock_ld::llm::load_profiles) {
         None => mock_ld::llm::Profiles::new(),
         Some(Ok(profiles)) => profiles,
@@ -110,6 +138,7 @@ async fn main() -> ExitCode {
             max_stored_event_bytes: cli.max_stored_event_bytes,
             max_audit_bytes: cli.max_audit_bytes,
         },
+        admin_token: cli.admin_token,
     };
     let handle = match MockLd::start(config).await {
         Ok(handle) => handle,
@@ -122,11 +151,21 @@ async fn main() -> ExitCode {
     for env in handle.store().environments() {
         println!(
             "  project {} environment {}: SDK key {}",
-            env.project, env.key, env.sdk_key
+            env.project,
+            env.key,
+            mask(&env.sdk_key)
         );
     }
     for (secret, token) in handle.api().tokens().list() {
-        println!("  API token: {secret} ({}, {})", token.name, token.role);
+        println!(
+            "  API token: {} ({}, {})",
+            mask(secret),
+            token.name,
+            token.role
+        );
+    }
+    if let Some(token) = &handle.config().admin_token {
+        println!("  control API (/admin): token {}", mask(token));
     }
     if let Some(dir) = &handle.config().state_dir {
         println!("  durable state: {}", dir.display());

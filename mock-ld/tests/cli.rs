@@ -21,8 +21,9 @@ fn first_line_is_the_listening_url() {
         .strip_prefix("mock-ld listening on http://127.0.0.1:")
         .expect(&first);
     assert!(url.parse::<u16>().unwrap() > 0);
+    // Secrets are masked after the first line: a short one entirely.
     assert!(
-        rest[0].contains("environment test: SDK key sdk-cli"),
+        rest[0].contains("environment test: SDK key ****") && !rest[0].contains("sdk-cli"),
         "{rest:?}"
     );
     assert!(
@@ -55,4 +56,16 @@ fn a_bad_data_file_exits_2_naming_file_line_and_column() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("\"staging\""));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_non_loopback_address_needs_an_admin_token() {
+    let output = Command::new(BIN)
+        .args(["--listen", "0.0.0.0:0"])
+        .env_remove("MOCK_LD_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--admin-token"), "{stderr}");
 }

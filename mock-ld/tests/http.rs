@@ -448,3 +448,51 @@ async fn idle_streams_get_heartbeat_comments() {
     frames.next().await.unwrap();
     assert_eq!(frames.next().await.unwrap(), ":");
 }
+
+/// With an admin token, `/admin` and `/admin/llm` answer 401 without it (a `{code, message}`
+/// body) and work with it, as is or as a bearer token; SDK and REST routes are unaffected.
+#[tokio::test]
+async fn the_control_api_needs_the_admin_token_when_there_is_one() {
+    let mock = MockLd::start(Config {
+        admin_token: Some("admin-secret-token".into()),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let http = Client::new();
+    let base = mock.base_url();
+    for path in [
+        "/admin/environments",
+        "/admin/llm/models",
+        "/admin/events/stats",
+    ] {
+        let refused = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let body: Value = refused.json().await.unwrap();
+        assert!(body["message"].as_str().unwrap().contains("--admin-token"));
+        let wrong = http
+            .get(format!("{base}{path}"))
+            .header("Authorization", "api-default-admin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{path}");
+        for given in ["admin-secret-token", "Bearer admin-secret-token"] {
+            let allowed = http
+                .get(format!("{base}{path}"))
+                .header("Authorization", given)
+                .send()
+                .await
+                .unwrap();
+            assert!(allowed.status().is_success(), "{path} with {given}");
+        }
+    }
+    let sdk = http
+        .get(format!("{base}/sdk/latest-all"))
+        .header("Authorization", "sdk-default-test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sdk.status(), StatusCode::OK);
+    mock.shutdown().await;
+}

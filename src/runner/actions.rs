@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use launchdarkly_server_sdk::{Client, ContextBuilder, FlagDetailConfig};
 use tokio_util::sync::CancellationToken;
 
-use super::llm_action::{self, LlmAdmin};
+use super::llm_action;
+use super::mock_admin::MockAdmin;
 use crate::ld_api::{ApiError, LdApi};
 use crate::metrics::Latency;
 use crate::results::ActionResults;
@@ -23,7 +24,7 @@ pub async fn run_actions(
     environment: String,
     actions: Vec<Action>,
     clients: Vec<Arc<Client>>,
-    llm: LlmAdmin,
+    admin: Option<MockAdmin>,
     run_start: Instant,
     cancel: CancellationToken,
 ) -> Vec<ActionResults> {
@@ -36,7 +37,7 @@ pub async fn run_actions(
         }
         if let Some(change) = &action.llm {
             let (result, restore) =
-                llm_action::apply(&llm, &action, change, run_start, cancel.clone()).await;
+                llm_action::apply(admin.as_ref(), &action, change, run_start, cancel.clone()).await;
             restores.extend(restore.map(|r| (results.len(), r)));
             results.push(result);
             continue;

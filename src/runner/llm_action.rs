@@ -13,31 +13,24 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::put_llm_profile;
+use super::mock_admin::MockAdmin;
 use crate::metrics::LatencySummary;
 use crate::results::ActionResults;
 use crate::scenario::{Action, LlmChange};
-
-/// Where mock-ld's `/admin` API is, if the run has one.
-#[derive(Clone)]
-pub struct LlmAdmin {
-    pub http: reqwest::Client,
-    pub admin: Option<String>,
-}
 
 /// Putting the profile back: when it was done (ms into the run), or why it failed.
 pub type Restore = JoinHandle<Result<f64, String>>;
 
 /// Applies the change now; the task puts the profile back after `for`, or on `cancel`.
 pub async fn apply(
-    llm: &LlmAdmin,
+    admin: Option<&MockAdmin>,
     action: &Action,
     change: &LlmChange,
     run_start: Instant,
     cancel: CancellationToken,
 ) -> (ActionResults, Option<Restore>) {
     let started = Instant::now();
-    let outcome = slow_down(llm, change).await;
+    let outcome = slow_down(admin, change).await;
     let mut result = ActionResults {
         at_ms: started.saturating_duration_since(run_start).as_secs_f64() * 1e3,
         kind: "llm".into(),
@@ -62,13 +55,14 @@ pub async fn apply(
         }
     };
     let until = started + change.duration;
-    let (http, model) = (llm.http.clone(), change.model.clone());
+    let model = change.model.clone();
     let restore = tokio::spawn(async move {
         tokio::select! {
             () = cancel.cancelled() => {}
             () = tokio::time::sleep_until(until.into()) => {}
         }
-        put_llm_profile(&http, &admin, &model, &original)
+        admin
+            .put_profile(&model, &original)
             .await
             .map_err(|e| format!("putting the profile back: {e}"))?;
         Ok(run_start.elapsed().as_secs_f64() * 1e3)
@@ -76,24 +70,15 @@ pub async fn apply(
     (result, Some(restore))
 }
 
-/// Multiplies the model's time scale; returns the admin URL and the profile as it was.
-async fn slow_down(llm: &LlmAdmin, change: &LlmChange) -> Result<(String, Value), String> {
-    let admin = llm
-        .admin
-        .clone()
+/// Multiplies the model's time scale; returns the control API and the profile as it was.
+async fn slow_down(
+    admin: Option<&MockAdmin>,
+    change: &LlmChange,
+) -> Result<(MockAdmin, Value), String> {
+    let admin = admin
+        .cloned()
         .ok_or("the target has no mock-ld /admin API, so the simulated LLM cannot be changed")?;
-    let url = format!("{admin}/llm/models");
-    let failed = |e: String| format!("GET {url}: {e}");
-    let profiles: serde_json::Map<String, Value> = llm
-        .http
-        .get(&url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| failed(e.to_string()))?
-        .json()
-        .await
-        .map_err(|e| failed(e.to_string()))?;
+    let profiles = admin.profiles().await?;
     let original = profiles
         .get(&change.model)
         .or_else(|| profiles.get(mock_ld::llm::DEFAULT_MODEL))
@@ -102,9 +87,7 @@ async fn slow_down(llm: &LlmAdmin, change: &LlmChange) -> Result<(String, Value)
     let mut slowed = original.clone();
     let scale = original["timeScale"].as_f64().unwrap_or(1.0);
     slowed["timeScale"] = json!(scale * change.latency_factor);
-    put_llm_profile(&llm.http, &admin, &change.model, &slowed)
-        .await
-        .map_err(|e| e.to_string())?;
+    admin.put_profile(&change.model, &slowed).await?;
     Ok((admin, original))
 }
 

@@ -20,6 +20,7 @@ pub mod live;
 pub mod llm_action;
 pub mod llm_call;
 pub mod load;
+pub mod mock_admin;
 pub mod progress;
 pub mod schedule;
 pub mod setup;
@@ -29,7 +30,6 @@ use std::time::{Duration, Instant};
 
 use launchdarkly_server_sdk::Client;
 use mock_ld::{MockLd, MockLdHandle};
-use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::checks::targeting::Targeting;
@@ -45,6 +45,7 @@ use crate::scenario::population::Generator;
 use crate::scenario::{LoadModel, Scenario};
 use crate::served::ServedLog;
 use call::Workload;
+use mock_admin::MockAdmin;
 use progress::Progress;
 use schedule::Schedule;
 
@@ -68,6 +69,8 @@ pub enum Target {
         api_url: String,
         sdk_key: String,
         api_token: String,
+        /// mock-ld's `--admin-token`, when the target is a mock-ld that has one.
+        admin_token: Option<String>,
     },
 }
 
@@ -102,9 +105,9 @@ struct Endpoints {
     sdk_key: String,
     api_token: String,
     /// mock-ld's admin API (LLM profiles, targeting salts), when the SDK URL is a mock-ld.
-    admin: Option<String>,
+    admin: Option<MockAdmin>,
     /// The admin API where events are verified, when the events URL is a mock-ld.
-    events_admin: Option<String>,
+    events_admin: Option<MockAdmin>,
     _embedded: Option<MockLdHandle>,
 }
 
@@ -133,10 +136,10 @@ pub async fn run_with_prices(
     ));
     api.set_up(scenario).await?;
     if let Some(admin) = &endpoints.admin {
-        set_llm_profiles(&http, admin, scenario).await?;
+        admin.set_llm_profiles(scenario).await?;
     }
     // Read back before the load: what was configured is what the rollout checks predict from.
-    let targetings = read_targetings(&api, scenario, &http, endpoints.admin.as_deref()).await;
+    let targetings = read_targetings(&api, scenario, endpoints.admin.as_ref()).await;
     let clients = start_clients(scenario, &endpoints).await?;
     let llm_base = scenario
         .llm
@@ -158,16 +161,12 @@ pub async fn run_with_prices(
         llm_base,
         served.clone(),
     ));
-    let llm_admin = llm_action::LlmAdmin {
-        http: http.clone(),
-        admin: endpoints.admin.clone(),
-    };
     let actions = tokio::spawn(actions::run_actions(
         api.clone(),
         scenario.environment.clone(),
         scenario.actions.clone(),
         clients.clone(),
-        llm_admin,
+        endpoints.admin.clone(),
         run_start,
         options.cancel.clone(),
     ));
@@ -207,10 +206,10 @@ pub async fn run_with_prices(
     let events = match &endpoints.events_admin {
         Some(admin) if scenario.load.events.enabled => {
             let url = format!(
-                "{admin}/events/stats?project={}&env={}",
-                scenario.project, scenario.environment
+                "{}/events/stats?project={}&env={}",
+                admin.base, scenario.project, scenario.environment
             );
-            Some(events::flush_and_verify(&http, &url, &clients, &metrics).await)
+            Some(events::flush_and_verify(&admin.http, &url, &clients, &metrics).await)
         }
         // Events off, or a target without mock-ld's event log to verify against.
         _ => {
@@ -316,8 +315,7 @@ fn assemble(
 async fn read_targetings(
     api: &LdApi,
     scenario: &Scenario,
-    http: &reqwest::Client,
-    admin: Option<&str>,
+    admin: Option<&MockAdmin>,
 ) -> Vec<(String, Result<Targeting, String>)> {
     let mut targetings = Vec::new();
     for config in checks::rollout_configs(scenario) {
@@ -325,7 +323,7 @@ async fn read_targetings(
             api,
             &scenario.environment,
             &config,
-            admin.map(|a| (http, a)),
+            admin.map(|a| (&a.http, a.base.as_str())),
         )
         .await;
         targetings.push((config, targeting));
@@ -494,18 +492,16 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
             api_url,
             sdk_key,
             api_token,
+            admin_token,
         } => {
             let trim = |url: &String| url.trim_end_matches('/').to_owned();
             let sdk_url = trim(sdk_url);
             let events_url = events_url.as_ref().map(trim);
-            let admin = format!("{sdk_url}/admin");
-            let admin = is_mock_ld(&admin).await.then_some(admin);
+            let token = admin_token.as_deref();
+            let admin = MockAdmin::probe(format!("{sdk_url}/admin"), token).await?;
             // Events are verified where they go.
             let events_admin = match &events_url {
-                Some(url) => {
-                    let events_admin = format!("{url}/admin");
-                    is_mock_ld(&events_admin).await.then_some(events_admin)
-                }
+                Some(url) => MockAdmin::probe(format!("{url}/admin"), token).await?,
                 None => admin.clone(),
             };
             Ok(Endpoints {
@@ -521,12 +517,16 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
             })
         }
         Target::Embedded => {
+            // Closed even in-process: nothing else on the machine may change the run.
+            let admin_token = uuid::Uuid::new_v4().to_string();
             let config = mock_ld::Config {
                 llm_seed: scenario.seed,
                 max_stored_events: EMBEDDED_EVENT_LIST,
+                admin_token: Some(admin_token.clone()),
                 ..mock_ld::Config::default()
             };
             let mock = MockLd::start(config).await?;
+            let admin = MockAdmin::new(format!("{}/admin", mock.base_url()), Some(&admin_token))?;
             let env = mock
                 .store()
                 .environment(&scenario.project, &scenario.environment)
@@ -543,104 +543,12 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
                 api_url: mock.base_url(),
                 sdk_key: env.sdk_key.clone(),
                 api_token: mock.config().api_token.clone(),
-                admin: Some(format!("{}/admin", mock.base_url())),
-                events_admin: Some(format!("{}/admin", mock.base_url())),
+                admin: Some(admin.clone()),
+                events_admin: Some(admin),
                 _embedded: Some(mock),
             })
         }
     }
-}
-
-/// Only a mock-ld has `/admin`: LaunchDarkly and the Relay Proxy have no event log to
-/// verify against and no LLM simulator to configure.
-async fn is_mock_ld(admin: &str) -> bool {
-    let Ok(http) = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-    else {
-        return false;
-    };
-    let response = http.get(format!("{admin}/environments")).send().await;
-    response.is_ok_and(|r| r.status().is_success())
-}
-
-/// Tells mock-ld's simulated provider how each model behaves. A `time_scale` applies to
-/// every model, those the scenario does not describe included (mock-ld's `default`).
-async fn set_llm_profiles(
-    http: &reqwest::Client,
-    admin: &str,
-    scenario: &Scenario,
-) -> Result<(), RunError> {
-    let time_scale = scenario.llm.time_scale;
-    if let Some(time_scale) = time_scale {
-        scale_default_profile(http, admin, time_scale).await?;
-    }
-    for (model, b) in &scenario.llm.models {
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let mut profile = json!({
-            "latencyMs": {"median": ms(b.latency.median), "p99": ms(b.latency.p99)},
-            "errorRate": b.error_rate,
-            "timeScale": time_scale.unwrap_or(1.0),
-        });
-        if let Some(t) = b.ttft {
-            profile["ttftMs"] = json!({"median": ms(t.median), "p99": ms(t.p99)});
-        }
-        if let Some(t) = b.output_tokens {
-            profile["outputTokens"] = json!({"median": t.median, "p99": t.p99});
-        }
-        if let Some(status) = b.error_status {
-            profile["errorStatus"] = json!(status);
-        }
-        put_llm_profile(http, admin, model, &profile).await?;
-    }
-    Ok(())
-}
-
-/// Sets the time scale of mock-ld's profile for models without one of their own, keeping
-/// the rest of it (a mock-ld started with `--llm FILE` may have its own default).
-async fn scale_default_profile(
-    http: &reqwest::Client,
-    admin: &str,
-    time_scale: f64,
-) -> Result<(), RunError> {
-    let url = format!("{admin}/llm/models");
-    let failed = |e: String| RunError::Scenario(format!("GET {url}: {e}"));
-    let response = http
-        .get(&url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| failed(e.to_string()))?;
-    let mut profiles: serde_json::Map<String, Value> =
-        response.json().await.map_err(|e| failed(e.to_string()))?;
-    let mut default = match profiles.remove(mock_ld::llm::DEFAULT_MODEL) {
-        Some(Value::Object(profile)) => profile,
-        _ => serde_json::Map::new(),
-    };
-    default.insert("timeScale".into(), json!(time_scale));
-    let default = Value::Object(default);
-    put_llm_profile(http, admin, mock_ld::llm::DEFAULT_MODEL, &default).await
-}
-
-async fn put_llm_profile(
-    http: &reqwest::Client,
-    admin: &str,
-    model: &str,
-    profile: &Value,
-) -> Result<(), RunError> {
-    let url = format!("{admin}/llm/models/{model}");
-    let response = http
-        .put(&url)
-        .json(profile)
-        .send()
-        .await
-        .map_err(|e| RunError::Scenario(format!("PUT {url}: {e}")))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        return Err(RunError::Scenario(format!("PUT {url}: {status}: {body}")));
-    }
-    Ok(())
 }
 
 async fn start_clients(

@@ -10,7 +10,8 @@
 //! `json_variation` returns the new value.
 //!
 //! `cargo bench --bench fanout`: 1,000 streams × 20 changes, then 50 SDK clients × 20
-//! changes. Without `--bench` (as `cargo test --benches` runs it) or with `--test`: 20 streams
+//! changes; `-- --streams 10000` opens that many streams instead (at most 20,000; each costs
+//! the bench a task and a socket, and the machine a file descriptor on each side). Without `--bench` (as `cargo test --benches` runs it) or with `--test`: 20 streams
 //! × 2 changes and 5 clients × 2 changes. The binary stops by itself.
 //!
 //! The mock-ld binary is taken from the target directory of this bench's own profile
@@ -70,7 +71,7 @@ fn plan() -> Plan {
         }
     } else {
         Plan {
-            streams: 1_000,
+            streams: streams_arg(&args).unwrap_or(1_000),
             changes: 20,
             sdk_clients: 50,
             sdk_changes: 20,
@@ -79,6 +80,13 @@ fn plan() -> Plan {
             quick,
         }
     }
+}
+
+/// `--streams N`, bounded so that a typo cannot exhaust the machine's descriptors or memory.
+fn streams_arg(args: &[String]) -> Option<usize> {
+    let at = args.iter().position(|a| a == "--streams")?;
+    let n: usize = args.get(at + 1)?.parse().ok()?;
+    Some(n.clamp(1, 20_000))
 }
 
 // ---------------------------------------------------------------------------------------

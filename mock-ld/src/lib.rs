@@ -13,6 +13,8 @@
 //! - [`llm`]: a simulated OpenAI-compatible LLM provider (`/v1/chat/completions`).
 //! - [`logging`]: the binaries' log setup (`RUST_LOG`, `NO_COLOR`).
 //! - [`bounds`]: every byte bound on what mock-ld takes in and keeps.
+//! - [`process`]: process settings at start (transparent huge pages off, the open-file limit
+//!   raised), for mock-ld's binary and the harness's.
 //!
 //! Embed it with [`MockLd::start`]; the `mock-ld` binary is a thin command line around it.
 
@@ -25,6 +27,7 @@ pub mod events;
 pub mod llm;
 pub mod logging;
 pub mod model;
+pub mod process;
 pub mod sdk;
 pub mod state;
 pub mod store;

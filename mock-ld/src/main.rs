@@ -105,6 +105,8 @@ fn bytes(text: &str) -> Result<usize, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     mock_ld::logging::init("mock_ld=info");
+    mock_ld::process::disable_transparent_huge_pages();
+    mock_ld::process::raise_open_file_limit();
     let cli = Cli::parse();
     if !cli.listen.ip().is_loopback() && cli.admin_token.is_none() {
         eprintln!(

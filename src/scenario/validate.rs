@@ -447,6 +447,15 @@ fn at_most(
     ))
 }
 
+/// A number as written: `1e300` rather than its 301 digits.
+fn number(x: f64) -> String {
+    if x.is_finite() && x.abs() >= 1e15 {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
+}
+
 fn human(d: Duration) -> String {
     humantime_serde::re::humantime::format_duration(d).to_string()
 }
@@ -571,7 +580,8 @@ fn check_load(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
             return Err(c.error(
                 &at("rate"),
                 format!(
-                    "rate {rate} is not a number of requests per second above 0 and at most {}",
+                    "rate {} is not a number of requests per second above 0 and at most {}",
+                    number(rate),
                     count(bounds::MAX_RATE as u64)
                 ),
             ));
@@ -680,7 +690,8 @@ fn check_llm(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
             return Err(c.error(
                 &[Seg::Key("llm"), Seg::Key("time_scale")],
                 format!(
-                    "time_scale {t} is not a factor from 0 to {}",
+                    "time_scale {} is not a factor from 0 to {}",
+                    number(t),
                     bounds::MAX_TIME_SCALE
                 ),
             ));
@@ -756,7 +767,8 @@ fn check_llm(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
                 return Err(c.error(
                     &[Seg::Key("prices"), Seg::Key(model.as_str()), Seg::Key(key)],
                     format!(
-                        "{value} is not a price in USD per million tokens from 0 to {}",
+                        "{} is not a price in USD per million tokens from 0 to {}",
+                        number(value),
                         count(bounds::MAX_PRICE as u64)
                     ),
                 ));
@@ -1115,6 +1127,127 @@ model = { name = "gpt-4o" }
         let e = parse(Path::new("s.toml"), "name = \"t\"\n[population]\ncount = 5\nkinds.user.attributes.age = { range = [9, 1] }\n").unwrap_err().to_string();
         assert!(
             e.starts_with("s.toml:2:1: field `population`") && e.contains("age"),
+            "{e}"
+        );
+    }
+
+    /// `BASE` with one line replaced or added under a table: the error, as printed.
+    fn located(extra: &str) -> String {
+        error(extra)
+    }
+
+    #[test]
+    fn the_reported_absurd_values_are_located_errors() {
+        let cases = [
+            ("\n[load]\nconcurrency = 4294967297\n", "s.toml:18:15: field `load.concurrency`: concurrency 4,294,967,297 would need about 8.6 PB"),
+            ("\n[load]\nmodel = \"open\"\nrate = 1e300\nduration = \"10s\"\n", "s.toml:19:8: field `load.rate`: rate 1e300"),
+            ("\n[llm]\ntime_scale = inf\n", "s.toml:18:14: field `llm.time_scale`: time_scale inf"),
+            ("\n[[ai_configs.targeting]]\nkind = \"updateFallthroughVariationOrRollout\"\nrollout = { small = 160, large = -60 }\n", "s.toml:19:34: field `ai_configs[0].targeting[0].rollout.large`: rollout weight -60"),
+            ("\n[population.kinds.\"bad kind!\"]\n", "field `population.kinds.bad kind!`: invalid context kind \"bad kind!\""),
+            ("\n[[ai_configs.targeting]]\nkind = \"addRule\"\nvariation = \"small\"\nclauses = [{ contextKind = \"user\", attribute = \"tier\", op = \"inn\", values = [\"a\"] }]\n", "field `ai_configs[0].targeting[0].clauses[0].op`: unknown operator \"inn\""),
+            ("\n[[ai_configs.targeting]]\nkind = \"addRule\"\nvariation = \"small\"\nclauses = [{ contextKind = \"user\", attribute = \"segmentMatch\", op = \"segmentMatch\", values = [\"nowhere\"] }]\n", "field `ai_configs[0].targeting[0].clauses[0].values[0]`: segment \"nowhere\" is not in [[segments]]"),
+        ];
+        for (extra, expected) in cases {
+            let e = located(extra);
+            assert!(e.contains(expected), "{e}\nexpected: {expected}");
+            assert!(e.starts_with("s.toml:") && e.split(':').nth(1).is_some_and(|l| l.parse::<u32>().is_ok()), "{e}");
+        }
+        let e = parse(Path::new("s.toml"), "name = \"t\"\n[population]\ncount = 1_000_000_000_000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("s.toml:3:9: field `population.count`: a population of 1,000,000,000,000"), "{e}");
+    }
+
+    #[test]
+    fn load_bounds() {
+        for (extra, expected) in [
+            ("\n[load]\nsdk_clients = 65\n", "field `load.sdk_clients`: sdk_clients 65 would need"),
+            ("\n[load]\nmax_in_flight = 100001\n", "field `load.max_in_flight`"),
+            ("\n[load.events]\ncapacity = 2000000\n", "field `load.events.capacity`: capacity 2,000,000 would need about 1.1 GB"),
+            ("\n[load.events]\ncapacity = 0\n", "capacity must be at least 1"),
+            ("\n[load.events]\nflush_interval = \"0s\"\n", "field `load.events.flush_interval`"),
+            ("\n[load]\niterations = 0\n", "field `load.iterations`"),
+            ("\n[load]\nmodel = \"open\"\nrate = 10\nduration = \"100000h\"\n", "field `load.duration`: a load of 11years 4months 27days 3h 45m 36s would need about 720 TB for its per-second timeline"),
+            ("\n[load]\nmodel = \"open\"\nrate = 1000000\nduration = \"10m\"\n", "field `load.rate`: the schedule makes 600,000,000 requests"),
+            ("\n[load]\nmodel = \"open\"\nstages = [{ duration = \"1s\", target = nan }]\n", "field `load.stages[0].target`"),
+            ("\n[load]\nstall_after = \"100000h\"\n", "field `load.stall_after`"),
+        ] {
+            let e = located(extra);
+            assert!(e.contains(expected), "{e}\nexpected: {expected}");
+        }
+    }
+
+    #[test]
+    fn llm_and_price_bounds() {
+        let model = |line: &str| format!("\n[llm.models.gpt-4o]\nlatency = {{ median = \"1s\", p99 = \"2s\" }}\n{line}\n");
+        for (extra, expected) in [
+            (model("error_rate = nan"), "field `llm.models.gpt-4o.error_rate`"),
+            (model("error_status = 200"), "field `llm.models.gpt-4o.error_status`"),
+            (model("output_tokens = { median = 0, p99 = 10 }"), "field `llm.models.gpt-4o.output_tokens.median`"),
+            (model("output_tokens = { median = 10, p99 = 1e12 }"), "field `llm.models.gpt-4o.output_tokens.p99`"),
+            ("\n[llm.models.gpt-4o]\nlatency = { median = \"0s\", p99 = \"2s\" }\n".to_owned(), "field `llm.models.gpt-4o.latency.median`"),
+            ("\n[llm.models.gpt-4o]\nlatency = { median = \"3s\", p99 = \"2s\" }\n".to_owned(), "field `llm.models.gpt-4o.latency.p99`"),
+            ("\n[llm]\ntime_scale = 1000\n[llm.models.gpt-4o]\nlatency = { median = \"3s\", p99 = \"5s\" }\n".to_owned(), "where latency histograms stop"),
+            ("\n[llm]\ntime_scale = -1\n".to_owned(), "field `llm.time_scale`"),
+            ("\n[prices]\ngpt-4o = { input = 1e300, output = 1 }\n".to_owned(), "field `prices.gpt-4o.input`"),
+            ("\n[prices]\ngpt-4o = { input = 1, output = 1, cached_input = nan }\n".to_owned(), "field `prices.gpt-4o.cached_input`"),
+            ("\n[[actions]]\nat = \"100000h\"\nllm = { model = \"gpt-4o\", latency_factor = 2, for = \"1s\" }\n".to_owned(), "field `actions[0].at`"),
+            ("\n[[actions]]\nat = \"1s\"\nllm = { model = \"gpt-4o\", latency_factor = inf, for = \"1s\" }\n".to_owned(), "field `actions[0].llm.latency_factor`"),
+        ] {
+            let e = located(&extra);
+            assert!(e.contains(expected), "{e}\nexpected: {expected}");
+        }
+    }
+
+    #[test]
+    fn kinds_attributes_and_clauses_follow_launchdarkly() {
+        let rule = |clause: &str| format!("\n[[ai_configs.targeting]]\nkind = \"addRule\"\nvariation = \"small\"\nclauses = [{clause}]\n");
+        for (extra, expected) in [
+            (rule("{ contextKind = \"multi\", attribute = \"tier\", op = \"in\", values = [1] }"), "clauses[0].contextKind`: invalid context kind \"multi\""),
+            (rule("{ contextKind = \"user\", attribute = \"/a//b\", op = \"in\", values = [1] }"), "clauses[0].attribute`: invalid attribute reference"),
+            (rule("{ attribute = \"\", op = \"in\", values = [1] }"), "clauses[0].attribute`"),
+            ("\n[[ai_configs.targeting]]\nkind = \"updateFallthroughVariationOrRollout\"\nrollout = { small = 50, large = 50 }\nrolloutContextKind = \"kind\"\n".to_owned(), "rolloutContextKind`: invalid context kind"),
+            ("\n[population.kinds.user.attributes]\nkind = { value = \"org\" }\n".to_owned(), "field `population.kinds.user.attributes.kind`"),
+            ("\n[population.kinds.user.attributes]\nname = { range = [1, 2] }\n".to_owned(), "`name` is a string"),
+            ("\n[[population.fixed]]\nkey = \"a\"\nkind = \"bad kind!\"\n".to_owned(), "field `population.fixed[0].kind`"),
+            ("\n[population.kinds.user.attributes]\nx = { uniform = [-1e308, 1e308] }\n".to_owned(), "wider than a number holds"),
+            ("\n[[segments]]\nkey = \"s\"\ninstructions = [{ kind = \"addRule\", clauses = [{ contextKind = \"user\", attribute = \"a\", op = \"inn\", values = [1] }] }]\n".to_owned(), "field `segments[0].instructions[0].clauses[0].op`"),
+        ] {
+            let e = located(&extra);
+            assert!(e.contains(expected), "{e}\nexpected: {expected}");
+        }
+        let defined = format!("{BASE}\n[[ai_configs.targeting]]\nkind = \"addRule\"\nvariation = \"small\"\nclauses = [{{ contextKind = \"user\", attribute = \"segmentMatch\", op = \"segmentMatch\", values = [\"beta\"] }}]\n\n[[segments]]\nkey = \"beta\"\n");
+        assert!(parse(Path::new("s.toml"), &defined).is_ok());
+    }
+
+    #[test]
+    fn an_undefined_segment_is_a_warning_against_an_external_target() {
+        let text = format!("{BASE}\n[[ai_configs.targeting]]\nkind = \"addRule\"\nvariation = \"small\"\nclauses = [{{ contextKind = \"user\", attribute = \"segmentMatch\", op = \"segmentMatch\", values = [\"elsewhere\"] }}]\n");
+        let o = super::super::Overrides {
+            external_target: true,
+            ..Default::default()
+        };
+        let s = super::super::parse_with(Path::new("s.toml"), &text, &o).unwrap();
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(
+            s.warnings[0].starts_with("s.toml:20:")
+                && s.warnings[0].contains("field `ai_configs[0].targeting[0].clauses[0].values[0]`: segment \"elsewhere\""),
+            "{}",
+            s.warnings[0]
+        );
+    }
+
+    #[test]
+    fn an_absurd_override_names_its_flag() {
+        let o = super::super::Overrides {
+            concurrency: Some(4_294_967_297),
+            ..Default::default()
+        };
+        let e = super::super::parse_with(Path::new("s.toml"), BASE, &o)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml: field `load.concurrency`: --concurrency 4294967297: concurrency 4,294,967,297 would need"),
             "{e}"
         );
     }

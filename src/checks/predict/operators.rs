@@ -149,6 +149,7 @@ mod tests {
             (json!("2021-01-01T00:00:00Z"), json!("2020-01-01T00:00:00Z")),
             (json!("1.0.0"), json!("2.0.0")),
             (json!("2.0.0"), json!("1.0.0")),
+            (json!("1.0.0"), json!("1.0.0")),
         ];
         for op in crate::scenario::rules::OPERATORS {
             if *op == "segmentMatch" {

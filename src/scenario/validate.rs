@@ -227,6 +227,7 @@ fn check_configs(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
                     format!("variation {:?} is defined twice", variation.key),
                 ));
             }
+            check_model_parameters(&variation.model, &path, c)?;
             if config.mode == Mode::Agent && variation.instructions.is_none() {
                 return Err(c.error(&path, "an agent-mode variation needs `instructions`"));
             }
@@ -237,6 +238,40 @@ fn check_configs(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
             check_targeting(s, instruction.get_ref(), &path, c)?;
             check_instruction(instruction, &variations)
                 .map_err(|m| c.error_at(instruction.span(), field(n), m))?;
+        }
+    }
+    Ok(())
+}
+
+/// Model parameters go to LaunchDarkly as JSON, which has no NaN or infinity, and
+/// `max_tokens` to the LLM as a whole number of tokens.
+fn check_model_parameters(
+    model: &super::ModelSpec,
+    path: &[Seg<'_>],
+    c: &Checker<'_>,
+) -> Result<(), ScenarioError> {
+    for (table_key, table) in [("parameters", &model.parameters), ("custom", &model.custom)] {
+        for (key, value) in table {
+            let at = || {
+                [path, &[Seg::Key("model"), Seg::Key(table_key), Seg::Key(key.as_str())]].concat()
+            };
+            if value.as_float().is_some_and(|f| !f.is_finite()) {
+                return Err(c.error(&at(), "JSON has no NaN or infinity: a finite number"));
+            }
+            if table_key == "parameters" && key == "max_tokens" {
+                let ok = value
+                    .as_integer()
+                    .is_some_and(|n| n >= 1 && n as f64 <= bounds::MAX_OUTPUT_TOKENS);
+                if !ok {
+                    return Err(c.error(
+                        &at(),
+                        format!(
+                            "max_tokens is a whole number of tokens from 1 to {}",
+                            count(bounds::MAX_OUTPUT_TOKENS as u64)
+                        ),
+                    ));
+                }
+            }
         }
     }
     Ok(())

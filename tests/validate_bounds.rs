@@ -178,7 +178,10 @@ fn validate_all(variants: &[Variant]) -> Vec<&Variant> {
     );
     let mut accepted = Vec::new();
     for (variant, file) in variants.iter().zip(&files) {
-        if stdout.lines().any(|l| l.starts_with(&format!("{file}: ok"))) {
+        if stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{file}: ok")))
+        {
             accepted.push(variant);
             continue;
         }
@@ -216,7 +219,10 @@ fn run_some(accepted: &[&Variant], short: &[&str], dir: &Path) -> usize {
         let out_arg = out.display().to_string();
         let mut args = vec!["run", &file, "--out", &out_arg, "--no-progress"];
         let tested = variant.field.rsplit('.').next().unwrap_or("");
-        if !short.iter().any(|flag| flag.trim_start_matches("--").starts_with(tested)) {
+        if !short
+            .iter()
+            .any(|flag| flag.trim_start_matches("--").starts_with(tested))
+        {
             args.extend(short);
         }
         let started = Instant::now();

@@ -203,9 +203,7 @@ impl Generator {
         for part in parts {
             multi.add_context(part);
         }
-        multi
-            .build()
-            .map_err(|e| format!("context {index}: {e}"))
+        multi.build().map_err(|e| format!("context {index}: {e}"))
     }
 }
 
@@ -439,7 +437,8 @@ mod tests {
                 (1..=2).contains(&parts[0]) && parts[1] <= 3 && parts[2] <= 9,
                 "{v}"
             );
-            let AttributeValue::Number(age) = attribute(&g.context(i).unwrap(), "user", "age") else {
+            let AttributeValue::Number(age) = attribute(&g.context(i).unwrap(), "user", "age")
+            else {
                 panic!()
             };
             assert!((18.0..=80.0).contains(&age));

@@ -4,16 +4,16 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::time::Duration;
 use std::ops::Range;
 use std::path::Path;
+use std::time::Duration;
 
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use super::bounds::{self, count, need};
 use super::checks::{self as spec, CheckSpec};
 use super::parse::ScenarioError;
-use super::bounds::{self, count, need};
 use super::population::Generator;
 use super::rules;
 use super::{LoadModel, Mode, Scenario};
@@ -253,7 +253,15 @@ fn check_model_parameters(
     for (table_key, table) in [("parameters", &model.parameters), ("custom", &model.custom)] {
         for (key, value) in table {
             let at = || {
-                [path, &[Seg::Key("model"), Seg::Key(table_key), Seg::Key(key.as_str())]].concat()
+                [
+                    path,
+                    &[
+                        Seg::Key("model"),
+                        Seg::Key(table_key),
+                        Seg::Key(key.as_str()),
+                    ],
+                ]
+                .concat()
             };
             if value.as_float().is_some_and(|f| !f.is_finite()) {
                 return Err(c.error(&at(), "JSON has no NaN or infinity: a finite number"));
@@ -478,7 +486,11 @@ fn at_most(
     }
     Err(c.error(
         path,
-        format!("{} is too long: at most {}{why}", human(duration), human(max)),
+        format!(
+            "{} is too long: at most {}{why}",
+            human(duration),
+            human(max)
+        ),
     ))
 }
 
@@ -542,7 +554,8 @@ fn check_load(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
     .map_err(|e| ScenarioError {
         message: format!(
             "{} contexts (more than a run can request: at most {} requests)",
-            e.message, count(bounds::MAX_REQUESTS)
+            e.message,
+            count(bounds::MAX_REQUESTS)
         ),
         ..e
     })?;
@@ -572,7 +585,10 @@ fn check_load(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
         &at("max_in_flight"),
         ("max_in_flight", load.max_in_flight as u64),
         bounds::MAX_IN_FLIGHT,
-        Some((bounds::BYTES_PER_REQUEST_IN_FLIGHT, "per request in flight, when full")),
+        Some((
+            bounds::BYTES_PER_REQUEST_IN_FLIGHT,
+            "per request in flight, when full",
+        )),
     )?;
     let events = [Seg::Key("load"), Seg::Key("events")];
     let capacity = load.events.capacity as u64;
@@ -629,7 +645,14 @@ fn check_load(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
         open_duration(c, &at("duration"), duration)?;
     }
     for (i, stage) in load.stages.iter().enumerate() {
-        let path = |k| [Seg::Key("load"), Seg::Key("stages"), Seg::Index(i), Seg::Key(k)];
+        let path = |k| {
+            [
+                Seg::Key("load"),
+                Seg::Key("stages"),
+                Seg::Index(i),
+                Seg::Key(k),
+            ]
+        };
         if !(stage.target.is_finite() && stage.target >= 0.0 && stage.target <= bounds::MAX_RATE) {
             return Err(c.error(
                 &path("target"),
@@ -736,7 +759,11 @@ fn check_llm(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
     for (model, b) in &s.llm.models {
         let path = |rest: &[Seg<'static>]| {
             [
-                &[Seg::Key("llm"), Seg::Key("models"), Seg::Key(model.as_str())][..],
+                &[
+                    Seg::Key("llm"),
+                    Seg::Key("models"),
+                    Seg::Key(model.as_str()),
+                ][..],
                 rest,
             ]
             .concat()
@@ -758,10 +785,16 @@ fn check_llm(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
         for (key, dist) in [("latency", Some(b.latency)), ("ttft", b.ttft)] {
             let Some(dist) = dist else { continue };
             if dist.median.is_zero() {
-                return Err(c.error(&path(&[Seg::Key(key), Seg::Key("median")]), "a median latency is above 0"));
+                return Err(c.error(
+                    &path(&[Seg::Key(key), Seg::Key("median")]),
+                    "a median latency is above 0",
+                ));
             }
             if dist.p99 < dist.median {
-                return Err(c.error(&path(&[Seg::Key(key), Seg::Key("p99")]), "p99 must be at least the median"));
+                return Err(c.error(
+                    &path(&[Seg::Key(key), Seg::Key("p99")]),
+                    "p99 must be at least the median",
+                ));
             }
             let scaled = dist.p99.as_secs_f64() * scale;
             if scaled > bounds::MAX_LLM_LATENCY.as_secs_f64() {
@@ -817,12 +850,18 @@ fn check_llm(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
 fn check_population(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
     let p = Seg::Key("population");
     for (kind, spec) in &s.population.kinds {
-        let at = |rest: &[Seg<'static>]| [&[p, Seg::Key("kinds"), Seg::Key(kind.as_str())][..], rest].concat();
+        let at = |rest: &[Seg<'static>]| {
+            [&[p, Seg::Key("kinds"), Seg::Key(kind.as_str())][..], rest].concat()
+        };
         rules::check_kind(kind).map_err(|e| c.error(&at(&[]), e))?;
         for (name, attribute) in &spec.attributes {
             rules::check_attribute_name(name, attribute.value_kind()).map_err(|e| {
                 c.error(
-                    &[&at(&[Seg::Key("attributes")])[..], &[Seg::Key(name.as_str())]].concat(),
+                    &[
+                        &at(&[Seg::Key("attributes")])[..],
+                        &[Seg::Key(name.as_str())],
+                    ]
+                    .concat(),
                     e,
                 )
             })?;
@@ -894,8 +933,7 @@ fn check_targeting<'a>(
     }
     if let Some(kind) = table.get("rolloutContextKind") {
         let kind = kind.as_str().unwrap_or("");
-        rules::check_kind(kind)
-            .map_err(|e| c.error(&at(&[Seg::Key("rolloutContextKind")]), e))?;
+        rules::check_kind(kind).map_err(|e| c.error(&at(&[Seg::Key("rolloutContextKind")]), e))?;
     }
     if let Some(by) = table.get("rolloutBucketBy") {
         rules::check_reference(by.as_str().unwrap_or(""))
@@ -937,7 +975,8 @@ fn check_clause<'a>(
     }
     let kind = clause.get("contextKind");
     if let Some(kind) = kind {
-        rules::check_kind(kind.as_str().unwrap_or("")).map_err(|e| c.error(&at("contextKind"), e))?;
+        rules::check_kind(kind.as_str().unwrap_or(""))
+            .map_err(|e| c.error(&at("contextKind"), e))?;
     }
     if op == "segmentMatch" {
         let defined: HashSet<&str> = s.segments.iter().map(|g| g.key.as_str()).collect();
@@ -962,7 +1001,10 @@ fn check_clause<'a>(
         }
         return Ok(());
     }
-    let attribute = clause.get("attribute").and_then(toml::Value::as_str).unwrap_or("");
+    let attribute = clause
+        .get("attribute")
+        .and_then(toml::Value::as_str)
+        .unwrap_or("");
     let valid = if kind.is_some() {
         rules::check_reference(attribute)
     } else if attribute.is_empty() {
@@ -1185,12 +1227,26 @@ model = { name = "gpt-4o" }
         for (extra, expected) in cases {
             let e = located(extra);
             assert!(e.contains(expected), "{e}\nexpected: {expected}");
-            assert!(e.starts_with("s.toml:") && e.split(':').nth(1).is_some_and(|l| l.parse::<u32>().is_ok()), "{e}");
+            assert!(
+                e.starts_with("s.toml:")
+                    && e.split(':')
+                        .nth(1)
+                        .is_some_and(|l| l.parse::<u32>().is_ok()),
+                "{e}"
+            );
         }
-        let e = parse(Path::new("s.toml"), "name = \"t\"\n[population]\ncount = 1_000_000_000_000\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("s.toml:3:9: field `population.count`: a population of 1,000,000,000,000"), "{e}");
+        let e = parse(
+            Path::new("s.toml"),
+            "name = \"t\"\n[population]\ncount = 1_000_000_000_000\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "s.toml:3:9: field `population.count`: a population of 1,000,000,000,000"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1214,7 +1270,11 @@ model = { name = "gpt-4o" }
 
     #[test]
     fn llm_and_price_bounds() {
-        let model = |line: &str| format!("\n[llm.models.gpt-4o]\nlatency = {{ median = \"1s\", p99 = \"2s\" }}\n{line}\n");
+        let model = |line: &str| {
+            format!(
+                "\n[llm.models.gpt-4o]\nlatency = {{ median = \"1s\", p99 = \"2s\" }}\n{line}\n"
+            )
+        };
         for (extra, expected) in [
             (model("error_rate = nan"), "field `llm.models.gpt-4o.error_rate`"),
             (model("error_status = 200"), "field `llm.models.gpt-4o.error_status`"),
@@ -1236,7 +1296,9 @@ model = { name = "gpt-4o" }
 
     #[test]
     fn kinds_attributes_and_clauses_follow_launchdarkly() {
-        let rule = |clause: &str| format!("\n[[ai_configs.targeting]]\nkind = \"addRule\"\nvariation = \"small\"\nclauses = [{clause}]\n");
+        let rule = |clause: &str| {
+            format!("\n[[ai_configs.targeting]]\nkind = \"addRule\"\nvariation = \"small\"\nclauses = [{clause}]\n")
+        };
         for (extra, expected) in [
             (rule("{ contextKind = \"multi\", attribute = \"tier\", op = \"in\", values = [1] }"), "clauses[0].contextKind`: invalid context kind \"multi\""),
             (rule("{ contextKind = \"user\", attribute = \"/a//b\", op = \"in\", values = [1] }"), "clauses[0].attribute`: invalid attribute reference"),

@@ -117,7 +117,7 @@ async fn client_and_contexts(
     let population = Generator::new(&s.population, s.seed).expect("valid population");
     let contexts = Arc::new(
         (0..population.count())
-            .map(|i| population.context(i))
+            .map(|i| population.context(i).expect("valid context"))
             .collect(),
     );
     (client, contexts)
@@ -224,7 +224,7 @@ async fn bare_ai_building_loop(
     let count = contexts.len();
     drop(contexts);
     let rate = rate_of(count, threads, move |i| {
-        let context = population.context(i as u64);
+        let context = population.context(i as u64).expect("valid context");
         std::hint::black_box(
             ai.completion_config("assistant", &context, &default, None)
                 .ok(),

@@ -153,6 +153,7 @@ impl OverrideFlags {
             duration: self.duration,
             iterations: self.iterations,
             seed: self.seed,
+            external_target: false,
         }
     }
 }
@@ -189,10 +190,17 @@ impl CompareFlags {
 }
 
 pub async fn run(args: RunArgs) -> u8 {
-    let scenario = match load_scenario(args.scenario.as_deref(), &args.overrides.overrides()) {
+    let overrides = scenario::Overrides {
+        external_target: args.ld_url.is_some(),
+        ..args.overrides.overrides()
+    };
+    let scenario = match load_scenario(args.scenario.as_deref(), &overrides) {
         Ok(scenario) => scenario,
         Err(message) => return input_error(&message),
     };
+    for warning in &scenario.warnings {
+        eprintln!("warning: {warning}");
+    }
     // A missing or foreign baseline is an input error, found before the run, not after it.
     let baseline = match args
         .baseline

@@ -39,7 +39,7 @@ pub fn compare(
     let mut out = Comparison::default();
     for (index, &code) in served.iter().enumerate().filter(|(_, c)| **c != UNSEEN) {
         let json =
-            serde_json::to_value(population.context(index as u64)).map_err(|e| e.to_string())?;
+            serde_json::to_value(population.context(index as u64)?).map_err(|e| e.to_string())?;
         let context = Context::from_json(&json).map_err(|e| format!("context {index}: {e}"))?;
         let prediction = predictor.predict(&context);
         out.checked += 1;

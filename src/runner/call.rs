@@ -101,7 +101,11 @@ impl Workload {
         let ai = clients.iter().map(|c| AiClient::new(c.clone())).collect();
         let kind_labels = (0..=population.fixed_count())
             .filter(|&i| i < population.count().max(1))
-            .map(|i| kind_label(&population.context(i)))
+            .map(|i| {
+                population
+                    .context(i)
+                    .map_or_else(|_| "(invalid)".to_owned(), |c| kind_label(&c))
+            })
             .collect();
         let steps = scenario
             .effective_steps()
@@ -152,8 +156,24 @@ impl Workload {
     /// Runs request `index`: context `index` of the population, on SDK client
     /// `index % clients`, with draws seeded by the index so reruns make the same choices.
     pub async fn request(&self, index: u64) -> RequestRecord {
-        let context = self.population.context(index);
         let context_index = index % self.population.count().max(1);
+        let context = match self.population.context(index) {
+            Ok(context) => context,
+            // The loader refuses what the SDK would; should the SDK refuse more, the request
+            // fails rather than the run.
+            Err(e) => {
+                tracing::error!(error = %e, "a context could not be built");
+                let now = Instant::now();
+                return RequestRecord {
+                    ended: now,
+                    kind: (context_index as usize).min(self.kind_labels.len() - 1),
+                    cost_attributes: Vec::new(),
+                    steps: (0..self.steps.len().min(1))
+                        .map(|step| StepRecord::failed(step, Duration::ZERO, now))
+                        .collect(),
+                };
+            }
+        };
         let ai = &self.ai[index as usize % self.ai.len()];
         let mut rng =
             SmallRng::seed_from_u64(self.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));

@@ -28,6 +28,7 @@
 
 use std::time::Duration;
 
+use crate::scenario::bounds::MAX_DURATION;
 use crate::scenario::AiConfigSpec;
 
 /// The default significance threshold of the sample-ratio-mismatch test.
@@ -471,11 +472,14 @@ fn window(table: &toml::Table, metric: Metric, scope: &Scope) -> Result<Option<W
     let seconds = value
         .as_str()
         .and_then(|t| humantime_serde::re::humantime::parse_duration(t).ok())
-        .filter(|d| d.subsec_nanos() == 0 && d.as_secs() >= 1)
+        .filter(|d| d.subsec_nanos() == 0 && d.as_secs() >= 1 && *d <= MAX_DURATION)
         .ok_or_else(|| {
             error(
                 "window",
-                "a window is a whole number of seconds, at least one: \"1s\", \"10s\", \"1m\"",
+                format!(
+                    "a window is a whole number of seconds, at least one and at most {}: \"1s\", \"10s\", \"1m\"",
+                    humantime_serde::re::humantime::format_duration(MAX_DURATION)
+                ),
             )
         })?
         .as_secs();
@@ -513,7 +517,16 @@ fn abort(table: &toml::Table, metric: Metric, scope: &Scope) -> Result<Option<Ab
         Some(value) => value
             .as_str()
             .and_then(|t| humantime_serde::re::humantime::parse_duration(t).ok())
-            .ok_or_else(|| error("abort_delay", "abort_delay is a duration such as \"5s\""))?,
+            .filter(|d| *d <= MAX_DURATION)
+            .ok_or_else(|| {
+                error(
+                    "abort_delay",
+                    format!(
+                        "abort_delay is a duration such as \"5s\", at most {}",
+                        humantime_serde::re::humantime::format_duration(MAX_DURATION)
+                    ),
+                )
+            })?,
     };
     if !on {
         return Ok(None);
@@ -558,8 +571,8 @@ fn names<T>(list: &[(&str, T)]) -> String {
 fn limit(metric: Metric, value: &toml::Value) -> Result<f64, String> {
     let at_least_zero = |what: &str| {
         number(value)
-            .filter(|n| *n >= 0.0)
-            .ok_or_else(|| format!("a {what} limit is a number, at least 0"))
+            .filter(|n| n.is_finite() && *n >= 0.0)
+            .ok_or_else(|| format!("a {what} limit is a finite number, at least 0"))
     };
     match metric {
         Metric::Latency(..) => {

@@ -4,10 +4,12 @@
 //! Every table rejects unknown keys, and every error names file, line, column and field
 //! (see [`parse`]). Everything but `name` and `population.count` has a default.
 
+pub mod bounds;
 pub mod checks;
 mod overrides;
 mod parse;
 pub mod population;
+pub mod rules;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -72,6 +74,10 @@ pub struct Scenario {
     /// Values the command line set in place of the file's, by field path (`load.rate`).
     #[serde(skip)]
     pub overrides: BTreeMap<String, String>,
+    /// What the loader noticed but did not refuse, located like errors (`file:line:col:
+    /// field …`): with `--ld-url`, a `segmentMatch` on a segment the file does not define.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 fn default_seed() -> u64 {

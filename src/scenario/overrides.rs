@@ -17,6 +17,10 @@ pub struct Overrides {
     pub duration: Option<Duration>,
     pub iterations: Option<u64>,
     pub seed: Option<u64>,
+    /// Not a value: `run --ld-url` targets a LaunchDarkly (or mock-ld) that may hold
+    /// segments the file does not define, so a `segmentMatch` on one is a warning there
+    /// and an error for the embedded mock-ld (and for `validate`).
+    pub external_target: bool,
 }
 
 impl Overrides {

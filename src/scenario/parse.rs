@@ -84,8 +84,14 @@ pub fn parse_with(
         ScenarioError::at(file, text, inner.span(), &field, inner.message().to_owned())
     })?;
     overrides.apply(&mut scenario);
-    scenario.checks =
-        super::validate::check(&scenario, file, text).map_err(|e| overrides.locate(e))?;
+    let (checks, warnings) =
+        super::validate::check(&scenario, file, text, overrides.external_target)
+            .map_err(|e| overrides.locate(e))?;
+    scenario.checks = checks;
+    scenario.warnings = warnings
+        .into_iter()
+        .map(|w| overrides.locate(w).to_string())
+        .collect();
     Ok(scenario)
 }
 

@@ -9,6 +9,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 
+use super::rules;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Population {
@@ -61,6 +63,23 @@ pub struct Attribute {
     pub value: Option<toml::Value>,
 }
 
+impl Attribute {
+    /// The TOML type of the values it makes (`string`, `integer`, `float`, `boolean`).
+    pub fn value_kind(&self) -> Option<&'static str> {
+        if self.weighted.is_some() || self.semver.is_some() {
+            Some("string")
+        } else if self.range.is_some() {
+            Some("integer")
+        } else if self.uniform.is_some() {
+            Some("float")
+        } else if self.chance.is_some() {
+            Some("boolean")
+        } else {
+            self.value.as_ref().map(toml::Value::type_str)
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SemverRange {
@@ -107,12 +126,17 @@ enum Sampler {
 }
 
 impl Generator {
-    /// Fails with a message naming the attribute when a distribution is unusable.
+    /// Fails with a message naming the kind or attribute when a kind breaks LaunchDarkly's
+    /// rules, an attribute is one a context cannot set, or a distribution is unusable; the
+    /// scenario loader checks the same first, pointing at the value in the file.
     pub fn new(population: &Population, seed: u64) -> Result<Self, String> {
         let mut kinds = Vec::new();
         for (kind, spec) in &population.kinds {
+            rules::check_kind(kind).map_err(|e| format!("population.kinds.{kind}: {e}"))?;
             let mut attributes = Vec::new();
             for (name, attribute) in &spec.attributes {
+                rules::check_attribute_name(name, attribute.value_kind())
+                    .map_err(|e| format!("population.kinds.{kind}.attributes.{name}: {e}"))?;
                 let sampler = Sampler::new(attribute)
                     .map_err(|e| format!("population.kinds.{kind}.attributes.{name}: {e}"))?;
                 attributes.push((name.clone(), sampler));
@@ -160,31 +184,31 @@ impl Generator {
         self.fixed.len() as u64
     }
 
-    /// Context number `index % count`: a fixed one first, else generated.
-    pub fn context(&self, index: u64) -> Context {
+    /// Context number `index % count`: a fixed one first, else generated. [`Generator::new`]
+    /// refuses what LaunchDarkly would, so this fails only if the SDK's rules ever grow
+    /// stricter than the loader's; the runner then counts the request as failed.
+    pub fn context(&self, index: u64) -> Result<Context, String> {
         let index = index % self.count.max(1);
         if let Some(fixed) = self.fixed.get(index as usize) {
-            return fixed.clone();
+            return Ok(fixed.clone());
         }
-        let mut parts = self
-            .kinds
-            .iter()
-            .map(|(kind, g)| g.context(kind, self.seed, index));
-        if self.kinds.len() == 1 {
-            return parts.next().expect("one kind");
+        let mut parts = Vec::with_capacity(self.kinds.len());
+        for (kind, g) in &self.kinds {
+            parts.push(g.context(kind, self.seed, index)?);
+        }
+        if parts.len() == 1 {
+            return Ok(parts.remove(0));
         }
         let mut multi = MultiContextBuilder::new();
         for part in parts {
             multi.add_context(part);
         }
-        multi
-            .build()
-            .expect("distinct kinds make a valid multi-kind context")
+        multi.build().map_err(|e| format!("context {index}: {e}"))
     }
 }
 
 impl KindGenerator {
-    fn context(&self, kind: &str, seed: u64, index: u64) -> Context {
+    fn context(&self, kind: &str, seed: u64, index: u64) -> Result<Context, String> {
         // A shared kind (organizations) maps many contexts onto few; scatter the mapping so
         // neighbours do not share one.
         let n = match self.distinct {
@@ -199,7 +223,7 @@ impl KindGenerator {
         }
         builder
             .build()
-            .expect("generated contexts have a kind and a key")
+            .map_err(|e| format!("context {index} of kind {kind:?}: {e}"))
     }
 }
 
@@ -219,6 +243,9 @@ impl Sampler {
             );
         }
         Ok(if let Some(weights) = &a.weighted {
+            if let Some((value, w)) = weights.iter().find(|(_, w)| !w.is_finite()) {
+                return Err(format!("weight {w} of {value:?} is not a finite number"));
+            }
             let index = WeightedIndex::new(weights.values().copied())
                 .map_err(|e| format!("weights must be non-negative and not all zero ({e})"))?;
             Sampler::Weighted(weights.keys().cloned().collect(), index)
@@ -231,6 +258,10 @@ impl Sampler {
             // Written so that NaN bounds are rejected too.
             if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
                 return Err(format!("uniform [{lo}, {hi}) is empty"));
+            }
+            // rand refuses (panics on) a range whose width is not finite.
+            if !(hi - lo).is_finite() {
+                return Err(format!("uniform [{lo}, {hi}) is wider than a number holds"));
             }
             Sampler::Uniform(lo, hi)
         } else if let Some(s) = &a.semver {
@@ -270,9 +301,12 @@ impl Sampler {
 }
 
 fn fixed_context(fixed: &FixedContext) -> Result<Context, String> {
+    rules::check_kind(&fixed.kind).map_err(|e| format!("population.fixed {}: {e}", fixed.key))?;
     let mut builder = ContextBuilder::new(&fixed.key);
     builder.kind(&fixed.kind);
     for (name, value) in &fixed.attributes {
+        rules::check_attribute_name(name, Some(value.type_str()))
+            .map_err(|e| format!("population.fixed {}: {e}", fixed.key))?;
         builder.set_value(
             name,
             attribute_value(value)
@@ -328,20 +362,20 @@ mod tests {
         let a = Generator::new(&p, 7).unwrap();
         let b = Generator::new(&p, 7).unwrap();
         assert_eq!(
-            serde_json::to_value(a.context(123)).unwrap(),
-            serde_json::to_value(b.context(123)).unwrap()
+            serde_json::to_value(a.context(123).unwrap()).unwrap(),
+            serde_json::to_value(b.context(123).unwrap()).unwrap()
         );
         let premium = (0..20_000)
             .filter(|i| {
-                attribute(&a.context(*i), "user", "tier")
+                attribute(&a.context(*i).unwrap(), "user", "tier")
                     == AttributeValue::String("premium".into())
             })
             .count();
         // 10 % of 20,000, within 5 standard deviations (sd ≈ 42).
         assert!((1790..=2210).contains(&premium), "{premium}");
         assert_eq!(
-            a.context(20_000).key(),
-            a.context(0).key(),
+            a.context(20_000).unwrap().key(),
+            a.context(0).unwrap().key(),
             "index wraps at count"
         );
     }
@@ -350,12 +384,12 @@ mod tests {
     fn two_kinds_make_multi_contexts_with_shared_organizations() {
         let p = population("count = 1000\n[kinds.user]\n[kinds.organization]\ndistinct = 10\n[kinds.organization.attributes]\nplan = { weighted = { free = 1, enterprise = 1 } }\n");
         let g = Generator::new(&p, 1).unwrap();
-        let json = serde_json::to_value(g.context(5)).unwrap();
+        let json = serde_json::to_value(g.context(5).unwrap()).unwrap();
         assert_eq!(json["kind"], "multi");
         assert_eq!(json["user"]["key"], "user-5");
         let orgs: std::collections::HashSet<String> = (0..1000)
             .map(|i| {
-                serde_json::to_value(g.context(i)).unwrap()["organization"]["key"]
+                serde_json::to_value(g.context(i).unwrap()).unwrap()["organization"]["key"]
                     .as_str()
                     .unwrap()
                     .to_owned()
@@ -370,12 +404,12 @@ mod tests {
             "count = 5\n[[fixed]]\nkey = \"qa-alice\"\nattributes = { tier = \"premium\" }\n",
         );
         let g = Generator::new(&p, 1).unwrap();
-        assert_eq!(g.context(0).key(), "qa-alice");
+        assert_eq!(g.context(0).unwrap().key(), "qa-alice");
         assert_eq!(
-            attribute(&g.context(0), "user", "tier"),
+            attribute(&g.context(0).unwrap(), "user", "tier"),
             AttributeValue::String("premium".into())
         );
-        assert_eq!(g.context(1).key(), "user-1");
+        assert_eq!(g.context(1).unwrap().key(), "user-1");
     }
 
     #[test]
@@ -395,7 +429,7 @@ mod tests {
         let p = population("count = 100\n[kinds.user.attributes]\napp = { semver = { major = [1, 2], minor = [0, 3], patch = [0, 9] } }\nage = { range = [18, 80] }\n");
         let g = Generator::new(&p, 3).unwrap();
         for i in 0..100 {
-            let AttributeValue::String(v) = attribute(&g.context(i), "user", "app") else {
+            let AttributeValue::String(v) = attribute(&g.context(i).unwrap(), "user", "app") else {
                 panic!()
             };
             let parts: Vec<u32> = v.split('.').map(|p| p.parse().unwrap()).collect();
@@ -403,7 +437,8 @@ mod tests {
                 (1..=2).contains(&parts[0]) && parts[1] <= 3 && parts[2] <= 9,
                 "{v}"
             );
-            let AttributeValue::Number(age) = attribute(&g.context(i), "user", "age") else {
+            let AttributeValue::Number(age) = attribute(&g.context(i).unwrap(), "user", "age")
+            else {
                 panic!()
             };
             assert!((18.0..=80.0).contains(&age));

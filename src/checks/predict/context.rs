@@ -168,19 +168,10 @@ fn old_user(object: &Map<String, Value>) -> Result<Part, String> {
     })
 }
 
-/// Kinds are `[A-Za-z0-9._-]+` and neither `kind` nor `multi`.
+/// Kinds are `[A-Za-z0-9._-]+` and neither `kind` nor `multi` (the rule the scenario
+/// loader applies, in one place).
 fn check_kind(kind: &str) -> Result<(), String> {
-    let valid = !kind.is_empty()
-        && kind != "kind"
-        && kind != "multi"
-        && kind
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if valid {
-        Ok(())
-    } else {
-        Err(format!("invalid context kind {kind:?}"))
-    }
+    crate::scenario::rules::check_kind(kind).map_err(|_| format!("invalid context kind {kind:?}"))
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Clause operators, as LaunchDarkly's SDKs apply them to one context value and one clause
-//! value. A value of the wrong type never matches; an unknown operator never matches.
+//! value. A value of the wrong type never matches; an unknown operator never matches. The
+//! operator names are [`crate::scenario::rules::OPERATORS`], which the scenario loader
+//! checks clauses against (`segmentMatch` is the predictor's, in `mod.rs`).
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
@@ -133,6 +135,32 @@ mod tests {
 
     fn m(op: &str, c: Value, v: Value) -> bool {
         matches(op, &c, &v, &Regexes::default())
+    }
+
+    /// Every operator the scenario loader accepts is one the predictor applies: each
+    /// matches some pair of values (`segmentMatch` is tested on segments, in `mod.rs`).
+    #[test]
+    fn the_loaders_operators_are_the_predictors() {
+        let pairs = [
+            (json!("a"), json!("a")),
+            (json!(1), json!(2)),
+            (json!(2), json!(1)),
+            (json!("2020-01-01T00:00:00Z"), json!("2021-01-01T00:00:00Z")),
+            (json!("2021-01-01T00:00:00Z"), json!("2020-01-01T00:00:00Z")),
+            (json!("1.0.0"), json!("2.0.0")),
+            (json!("2.0.0"), json!("1.0.0")),
+            (json!("1.0.0"), json!("1.0.0")),
+        ];
+        for op in crate::scenario::rules::OPERATORS {
+            if *op == "segmentMatch" {
+                continue;
+            }
+            assert!(
+                pairs.iter().any(|(c, v)| m(op, c.clone(), v.clone())),
+                "{op} is unknown to the predictor"
+            );
+        }
+        assert!(!m("inn", json!("a"), json!("a")));
     }
 
     #[test]

@@ -129,17 +129,18 @@ where
     let mut events = pin!(SseByteStream::new(body));
     let (mut first_token, mut usage, mut finish) = (None, None, false);
     while let Some(event) = events.next().await {
-        let event =
-            match event {
-                Ok(event) => event,
-                Err(_) if pending.load(Ordering::Relaxed) > MAX_EVENT_BYTES => return failed(
+        let event = match event {
+            Ok(event) => event,
+            Err(_) if pending.load(Ordering::Relaxed) > MAX_EVENT_BYTES => {
+                return failed(
                     started,
                     format!(
                         "stream sent more than {MAX_EVENT_BYTES} bytes without completing an event"
                     ),
-                ),
-                Err(e) => return failed(started, format!("stream broke: {}", source_of(&e))),
-            };
+                )
+            }
+            Err(e) => return failed(started, format!("stream broke: {}", source_of(&e))),
+        };
         pending.store(0, Ordering::Relaxed);
         let Some(data) = event.data else { continue };
         let data = data.trim_ascii();

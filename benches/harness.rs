@@ -3,7 +3,8 @@
 //!    client over the same contexts, in the same process and mock-ld;
 //! 2. open-model accuracy: achieved versus scheduled arrival rate;
 //! 3. wall time and peak RSS of `scenarios/scale-1m.toml`, and RSS growth from 100,000 to
-//!    1,000,000 contexts (each size in a fresh process).
+//!    1,000,000 contexts (each size in a fresh process);
+//! 4. (`sse`) the streaming LLM client's cost per chunk, reading mock-ld's frames from memory.
 //!
 //! `cargo bench --bench harness`; `cargo test --benches` runs a tiny version.
 

@@ -3,7 +3,8 @@
 //!    client over the same contexts, in the same process and mock-ld;
 //! 2. open-model accuracy: achieved versus scheduled arrival rate;
 //! 3. wall time and peak RSS of `scenarios/scale-1m.toml`, and RSS growth from 100,000 to
-//!    1,000,000 contexts (each size in a fresh process).
+//!    1,000,000 contexts (each size in a fresh process);
+//! 4. (`sse`) the streaming LLM client's cost per chunk, reading mock-ld's frames from memory.
 //!
 //! `cargo bench --bench harness`; `cargo test --benches` runs a tiny version.
 
@@ -475,6 +476,50 @@ fn scale(sizes: &[(u64, u64)]) {
     }
 }
 
+/// Streamed LLM answers read by `llm_call::read_sse` from memory, as mock-ld frames them (one
+/// `data:` frame per item): the client's own cost per chunk, without the network.
+async fn sse_parse(streams: usize, rounds: usize) {
+    use aiconfig_harness::runner::llm_call::read_sse;
+    const CHUNKS: usize = 200;
+    let id = r#""id":"chatcmpl-mock1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini""#;
+    let tail = r#""service_tier":"default","system_fingerprint":"fp_mock_ld","usage":null"#;
+    let mut frames: Vec<bytes::Bytes> = (0..CHUNKS)
+        .map(|i| {
+            format!(
+                "data: {{{id},\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\" lorem{i}\"}},\"logprobs\":null,\"finish_reason\":null}}],{tail}}}\n\n"
+            )
+            .into()
+        })
+        .collect();
+    frames.push(format!("data: {{{id},\"choices\":[{{\"index\":0,\"delta\":{{}},\"logprobs\":null,\"finish_reason\":\"stop\"}}],{tail}}}\n\n").into());
+    frames.push(format!("data: {{{id},\"choices\":[],\"usage\":{{\"prompt_tokens\":9,\"completion_tokens\":{CHUNKS},\"total_tokens\":209,\"prompt_tokens_details\":{{\"cached_tokens\":0}}}}}}\n\n").into());
+    frames.push(bytes::Bytes::from_static(b"data: [DONE]\n\n"));
+    let bytes: usize = frames.iter().map(bytes::Bytes::len).sum();
+    for round in 1..=rounds {
+        let started = Instant::now();
+        for _ in 0..streams {
+            let body = futures::stream::iter(
+                frames
+                    .iter()
+                    .cloned()
+                    .map(Ok::<_, std::convert::Infallible>),
+            );
+            let outcome = read_sse(body, Instant::now()).await;
+            assert!(
+                outcome.error.is_none() && outcome.output_tokens == CHUNKS as u64,
+                "{outcome:?}"
+            );
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        println!(
+            "sse parse, round {round}: {streams} streams of {} frames ({bytes} bytes): {:.0} ns per frame, {:.0} MB/s",
+            frames.len(),
+            elapsed * 1e9 / (streams * frames.len()) as f64,
+            (streams * bytes) as f64 / elapsed / 1e6
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     // As the `aiconfig-harness` binary does.
@@ -514,6 +559,13 @@ async fn main() {
                 5,
             )
             .await;
+        }
+    }
+    if wanted("sse") {
+        if quick {
+            sse_parse(10, 1).await;
+        } else {
+            sse_parse(5_000, 5).await;
         }
     }
     if wanted("scale") {

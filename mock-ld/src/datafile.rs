@@ -125,7 +125,7 @@ pub fn parse_as<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, DataF
             error(position, e.path().to_string(), e.inner().to_string())
         })
     } else {
-        let de = serde_yaml::Deserializer::from_str(text);
+        let de = yaml_serde::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let position = e.inner().location().map(|l| (l.line(), l.column()));
             error(position, e.path().to_string(), e.inner().to_string())
@@ -164,9 +164,45 @@ mod tests {
     fn yaml_errors_name_file_line_column_and_field() {
         let text = "flags:\n  f:\n    on: true\n    rules:\n      - clauses: []\n        variation: \"one\"\n";
         let err = parse(Path::new("seed.yaml"), text).unwrap_err().to_string();
-        assert!(err.starts_with("seed.yaml:6:"), "{err}");
-        assert!(err.contains("flags.f.rules[0]"), "{err}");
+        assert!(err.starts_with("seed.yaml:6:20: "), "{err}");
+        assert!(err.contains("field `flags.f.rules[0].variation`"), "{err}");
         assert!(err.contains("invalid type"), "{err}");
+        // A syntax error, and YAML 1.1's `yes` for a boolean.
+        let err = parse(Path::new("s.yaml"), "flagValues:\n  a: [1, 2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("s.yaml:"), "{err}");
+        let err = parse(Path::new("s.yaml"), "flags:\n  f:\n    on: yes\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("s.yaml:3:9: field `flags.f.on`"), "{err}");
+        // An untyped `yes` stays the string it is in YAML 1.2.
+        let (flags, _) = parse(Path::new("s.yaml"), "flagValues:\n  a: yes\n")
+            .unwrap()
+            .into_items();
+        assert_eq!(flags[0].variations, vec![Value::from("yes")]);
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_without_expanding_it() {
+        let mut text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n".to_owned();
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let text = format!(
+            "flagValues:\n  bomb: {{{}}}\n",
+            text.replace('\n', ", ").trim_end_matches(", ")
+        );
+        let started = std::time::Instant::now();
+        let err = parse(Path::new("b.yaml"), &text).unwrap_err().to_string();
+        assert!(err.starts_with("b.yaml:"), "{err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{err}"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use serde_yaml::{Mapping, Value};
+use yaml_serde::{Mapping, Value};
 
 /// How deep placeholders may refer to placeholders (a parameter set to `<IS_MATCH>`, a
 /// constant that contains `<TYPE_DEFAULT>`); deeper means a cycle in the data.
@@ -33,8 +33,8 @@ pub fn load(path: &Path) -> Result<Vec<Instance>, String> {
         |n| n.to_string_lossy().into_owned(),
     );
     let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: {e}"))?;
-    let mut doc: Value = serde_yaml::from_str(&text).map_err(|e| format!("{file}: {e}"))?;
-    // `<<: *base_flag` merge keys; serde_yaml keeps them as plain `<<` keys unless asked.
+    let mut doc: Value = yaml_serde::from_str(&text).map_err(|e| format!("{file}: {e}"))?;
+    // `<<: *base_flag` merge keys; yaml_serde keeps them as plain `<<` keys unless asked.
     doc.apply_merge().map_err(|e| format!("{file}: {e}"))?;
     let root = doc
         .as_mapping_mut()
@@ -225,7 +225,7 @@ mod tests {
     use super::*;
 
     fn yaml(s: &str) -> Value {
-        serde_yaml::from_str(s).unwrap()
+        yaml_serde::from_str(s).unwrap()
     }
 
     #[test]

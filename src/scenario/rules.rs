@@ -4,25 +4,10 @@
 
 use launchdarkly_server_sdk::Reference;
 
-/// LaunchDarkly's clause operators. `segmentMatch` tests segment membership; the others
-/// compare a context value with the clause's values (`checks::predict::operators`).
-pub const OPERATORS: &[&str] = &[
-    "in",
-    "endsWith",
-    "startsWith",
-    "matches",
-    "contains",
-    "lessThan",
-    "lessThanOrEqual",
-    "greaterThan",
-    "greaterThanOrEqual",
-    "before",
-    "after",
-    "segmentMatch",
-    "semVerEqual",
-    "semVerLessThan",
-    "semVerGreaterThan",
-];
+/// LaunchDarkly's clause operators, as mock-ld's REST API accepts them: `segmentMatch` tests
+/// segment membership; the others compare a context value with the clause's values
+/// (`checks::predict::operators`).
+pub use mock_ld::api::semantic_patch::OPERATORS;
 
 /// A context kind: ASCII letters, digits, `.`, `_` and `-`, and neither `kind` nor `multi`.
 pub fn check_kind(kind: &str) -> Result<(), String> {

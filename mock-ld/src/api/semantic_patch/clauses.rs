@@ -6,8 +6,9 @@ use serde_json::Value;
 use crate::model::Clause;
 
 /// The operators LaunchDarkly evaluates. SDKs silently treat any other as "never matches",
-/// so a typo (`In`, `equals`) is refused here instead.
-const OPS: &[&str] = &[
+/// so a typo (`In`, `equals`) is refused here instead (and by the harness's scenario loader,
+/// which uses this list).
+pub const OPERATORS: &[&str] = &[
     "in",
     "endsWith",
     "startsWith",
@@ -45,11 +46,11 @@ impl ClauseInput {
     }
 
     pub fn into_clause_with_id(self, id: String) -> Result<Clause, String> {
-        if !OPS.contains(&self.op.as_str()) {
+        if !OPERATORS.contains(&self.op.as_str()) {
             return Err(format!(
                 "unknown op {:?}; ops are {}",
                 self.op,
-                OPS.join(", ")
+                OPERATORS.join(", ")
             ));
         }
         let (context_kind, attribute) = if self.op == "segmentMatch" {

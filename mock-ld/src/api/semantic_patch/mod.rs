@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::error::AppError;
 
 mod clauses;
+pub use clauses::OPERATORS;
 mod rules;
 pub mod segment;
 mod serve;

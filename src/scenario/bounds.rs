@@ -69,9 +69,8 @@ pub const MAX_TIME_SCALE: f64 = 1_000.0;
 /// A simulated call's p99 (times `time_scale`): the latency histograms stop at an hour.
 pub const MAX_LLM_LATENCY: Duration = Duration::from_secs(3600);
 
-/// Output tokens (p99): mock-ld writes one word per token (about 6 bytes), so this is
-/// about 600 KB a reply, past the output limit of any current model.
-pub const MAX_OUTPUT_TOKENS: f64 = 100_000.0;
+/// Output tokens (p99): what mock-ld writes at most in one reply (see there for why).
+pub const MAX_OUTPUT_TOKENS: f64 = mock_ld::llm::MAX_OUTPUT_TOKENS as f64;
 
 /// USD per million tokens: a thousand times today's dearest list price.
 pub const MAX_PRICE: f64 = 100_000.0;

@@ -22,7 +22,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 
 pub use file::{load_profiles, Profiles};
-pub use profile::{Dist, Profile};
+pub use profile::{Dist, Profile, MAX_OUTPUT_TOKENS};
 pub use simulator::{ModelStats, Simulator, DEFAULT_MODEL};
 
 use crate::AppState;

@@ -22,6 +22,12 @@ const ERROR_LATENCY_FRACTION: f64 = 0.2;
 /// No simulated wait is longer than a day, so a wild profile cannot overflow a deadline.
 const MAX_WAIT_SECS: f64 = 86_400.0;
 
+/// The most tokens one reply has, whatever its profile draws: mock-ld writes one word per
+/// token (about 6 bytes), so this bounds a reply at about 600 KB, past the output limit of
+/// any current model. A log-normal tail (or a profile set through `/admin/llm` with a huge
+/// p99) would otherwise draw up to `u32::MAX` tokens and build a reply of gigabytes.
+pub const MAX_OUTPUT_TOKENS: u32 = 100_000;
+
 /// The behaviour of one model. Every field is optional in JSON; missing ones take the
 /// defaults of [`Profile::default`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -163,7 +169,7 @@ impl Profile {
             Some(dist) => dist.sample_count(rng),
             None => counted_prompt_tokens,
         };
-        let cap = max_tokens.unwrap_or(u32::MAX).max(1);
+        let cap = max_tokens.unwrap_or(u32::MAX).clamp(1, MAX_OUTPUT_TOKENS);
         Plan::Reply(Reply {
             latency: self.scaled(latency_ms),
             ttft: self.scaled(ttft_ms),
@@ -335,6 +341,22 @@ mod tests {
             assert!(reply.ttft <= reply.latency);
             assert!(reply.completion_tokens >= 1);
             assert_eq!(reply.prompt_tokens, 3);
+        }
+    }
+
+    #[test]
+    fn no_reply_is_longer_than_the_output_bound() {
+        let profile = Profile {
+            output_tokens: Dist::new(1e9, 1e12),
+            ..Profile::default()
+        };
+        let mut rng = StdRng::seed_from_u64(1);
+        for _ in 0..100 {
+            let Plan::Reply(reply) = profile.plan(&mut rng, 3, None) else {
+                continue;
+            };
+            assert_eq!(reply.completion_tokens, MAX_OUTPUT_TOKENS);
+            assert!(reply.truncated);
         }
     }
 

@@ -2,9 +2,10 @@
 //! made by the first run are kept, and the AI Config left from it is an error that says
 //! what exists and how to get past it, with nothing deleted.
 
+use aiconfig_harness::results::RunResults;
 use aiconfig_harness::runner::{self, RunError, RunOptions, Target};
-use aiconfig_harness::scenario;
-use mock_ld::MockLd;
+use aiconfig_harness::scenario::{self, Scenario};
+use mock_ld::{MockLd, MockLdHandle};
 use tokio_util::sync::CancellationToken;
 
 const SCENARIO: &str = r#"
@@ -22,34 +23,40 @@ config = "assistant"
 call_llm = false
 "#;
 
+/// Runs `s` against `mock` as an external target (its `test` environment), passing
+/// `admin_token` on.
+async fn run_on(
+    mock: &MockLdHandle,
+    s: &Scenario,
+    admin_token: Option<&str>,
+) -> Result<RunResults, RunError> {
+    let target = Target::External {
+        sdk_url: mock.base_url(),
+        stream_url: None,
+        events_url: None,
+        api_url: mock.base_url(),
+        sdk_key: mock
+            .store()
+            .environment("default", "test")
+            .unwrap()
+            .sdk_key
+            .clone(),
+        api_token: mock.config().api_token.clone(),
+        admin_token: admin_token.map(str::to_owned),
+    };
+    let options = RunOptions {
+        target,
+        progress: false,
+        cancel: CancellationToken::new(),
+    };
+    runner::run(s, options).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_run_on_the_same_target_names_the_leftover_ai_config() {
     let mock = MockLd::start(mock_ld::Config::default()).await.unwrap();
     let s = scenario::parse("twice.toml".as_ref(), SCENARIO).unwrap();
-    let run = || {
-        let target = Target::External {
-            sdk_url: mock.base_url(),
-            stream_url: None,
-            events_url: None,
-            api_url: mock.base_url(),
-            sdk_key: mock
-                .store()
-                .environment("default", "test")
-                .unwrap()
-                .sdk_key
-                .clone(),
-            api_token: mock.config().api_token.clone(),
-            admin_token: None,
-        };
-        runner::run(
-            &s,
-            RunOptions {
-                target,
-                progress: false,
-                cancel: CancellationToken::new(),
-            },
-        )
-    };
+    let run = || run_on(&mock, &s, None);
     let first = run().await.expect("the first run sets everything up");
     assert_eq!(first.load.requests, 10);
 
@@ -80,35 +87,13 @@ async fn a_mock_ld_with_an_admin_token_needs_it_and_gets_it_passed_on() {
     .await
     .unwrap();
     let s = scenario::parse("twice.toml".as_ref(), SCENARIO).unwrap();
-    let run = |admin_token: Option<&str>| {
-        let target = Target::External {
-            sdk_url: mock.base_url(),
-            stream_url: None,
-            events_url: None,
-            api_url: mock.base_url(),
-            sdk_key: mock
-                .store()
-                .environment("default", "test")
-                .unwrap()
-                .sdk_key
-                .clone(),
-            api_token: mock.config().api_token.clone(),
-            admin_token: admin_token.map(str::to_owned),
-        };
-        runner::run(
-            &s,
-            RunOptions {
-                target,
-                progress: false,
-                cancel: CancellationToken::new(),
-            },
-        )
-    };
-    let Err(e) = run(None).await else {
+    let Err(e) = run_on(&mock, &s, None).await else {
         panic!("a run without the admin token must stop");
     };
     assert!(e.to_string().contains("--admin-token"), "{e}");
-    let results = run(Some("admin-token-for-the-test")).await.unwrap();
+    let results = run_on(&mock, &s, Some("admin-token-for-the-test"))
+        .await
+        .unwrap();
     let events = results.events.expect("events verified through /admin");
     assert!(events.complete, "{events:?}");
     mock.shutdown().await;

@@ -67,11 +67,6 @@ impl LatencySummary {
         }
     }
 
-    /// An empty latency, with its (empty) histogram.
-    pub fn empty() -> LatencySummary {
-        LatencySummary::of(&empty_histogram())
-    }
-
     /// The histogram, decoded.
     pub fn histogram(&self) -> Result<Histogram<u64>, HistogramError> {
         let bytes = base64::engine::general_purpose::STANDARD
@@ -80,12 +75,6 @@ impl LatencySummary {
         Deserializer::new()
             .deserialize(&mut &bytes[..])
             .map_err(|e| HistogramError(format!("{e:?}")))
-    }
-
-    /// Milliseconds at quantile `q` (0 to 1) of the histogram; `None` without samples.
-    pub fn quantile_ms(&self, q: f64) -> Result<Option<f64>, HistogramError> {
-        let h = self.histogram()?;
-        Ok((!h.is_empty()).then(|| h.value_at_quantile(q.clamp(0.0, 1.0)) as f64 / 1000.0))
     }
 }
 
@@ -107,8 +96,5 @@ mod tests {
         let back = s.histogram().unwrap();
         assert_eq!(back.len(), 1000);
         assert_eq!(back.value_at_quantile(0.5), h.value_at_quantile(0.5));
-        let p98 = s.quantile_ms(0.98).unwrap().unwrap();
-        assert!((p98 - 980.0).abs() <= 1.0, "{p98}");
-        assert_eq!(LatencySummary::empty().quantile_ms(0.5).unwrap(), None);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-pub use crate::results::latency::{empty_histogram, LatencySummary, MAX_MICROS};
+pub use crate::results::latency::{empty_histogram, growing, LatencySummary, MAX_MICROS};
 
 /// A latency histogram in microseconds.
 #[derive(Clone, Debug)]
@@ -25,14 +25,16 @@ impl Latency {
         self.0.record(micros).expect("clamped into range");
     }
 
-    /// A histogram of the same range to 2 significant digits (1 %): 26 KB rather than 188,
-    /// for what is kept per second.
+    /// A histogram to 2 significant digits (1 %), for what is kept per second: a tenth of
+    /// the size at 3 digits.
     pub fn coarse() -> Self {
-        Latency(Histogram::new_with_bounds(1, MAX_MICROS, 2).expect("static bounds are valid"))
+        Latency(growing(
+            Histogram::new(2).expect("2 significant digits are valid"),
+        ))
     }
 
     pub fn merge(&mut self, other: &Latency) {
-        self.0.add(&other.0).expect("same bounds");
+        self.0.add(&other.0).expect("histograms grow to fit what is added");
     }
 
     /// Takes away `other`'s values, which must have been merged in before.
@@ -205,7 +207,9 @@ pub struct Metrics {
     pub requests_raw: Latency,
     pub requests: u64,
     pub failed_requests: u64,
-    /// Per second since the load started, for latency-over-time charts.
+    /// Per second since the load started, for latency-over-time charts and windowed
+    /// thresholds. Recorders hand their seconds to the runner's one live timeline instead of
+    /// keeping their own, so this is set from it once the load has ended, and not merged.
     pub timeline: Vec<Second>,
     /// Tracker events sent, by event key: what mock-ld should receive.
     pub tracked_events: BTreeMap<&'static str, u64>,
@@ -231,13 +235,6 @@ impl Metrics {
             .get_mut(config)
             .and_then(|v| v.get_mut(variation))
             .expect("inserted above")
-    }
-
-    pub fn second(&mut self, index: usize) -> &mut Second {
-        if self.timeline.len() <= index {
-            self.timeline.resize_with(index + 1, Second::default);
-        }
-        &mut self.timeline[index]
     }
 
     pub fn merge(&mut self, o: &Metrics) {
@@ -266,9 +263,6 @@ impl Metrics {
         self.requests_raw.merge(&o.requests_raw);
         self.requests += o.requests;
         self.failed_requests += o.failed_requests;
-        for (i, s) in o.timeline.iter().enumerate() {
-            self.second(i).add(s);
-        }
     }
 }
 
@@ -277,20 +271,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn merging_adds_counts_histograms_and_timelines() {
+    fn merging_adds_counts_and_histograms() {
         let mut a = Metrics::default();
         a.variation("c", "v").evaluations = 2;
-        a.second(0).requests = 1;
         a.requests_raw.record(Duration::from_millis(5));
         let mut b = Metrics::default();
         b.variation("c", "v").evaluations = 3;
-        b.second(2).requests = 4;
-        b.requests_raw.record(Duration::from_millis(7));
+        b.requests_raw.record(Duration::from_secs(7));
         a.merge(&b);
         assert_eq!(a.variations["c"]["v"].evaluations, 5);
-        assert_eq!(a.timeline.len(), 3);
-        assert_eq!(a.timeline[2].requests, 4);
         assert_eq!(a.requests_raw.count(), 2);
+        // b's histogram reached seconds, a's only milliseconds: a grew to hold it.
+        assert!(a.requests_raw.histogram().max() >= 6_990_000);
+    }
+
+    #[test]
+    fn a_histogram_is_small_until_it_holds_large_values() {
+        let mut l = Latency::default();
+        l.record(Duration::from_micros(100));
+        let small = l.histogram().distinct_values();
+        l.record(Duration::from_secs(3600));
+        assert!(small * 2 < l.histogram().distinct_values(), "{small}");
+        assert_eq!(l.count(), 2);
     }
 
     #[test]

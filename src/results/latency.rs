@@ -10,10 +10,20 @@ use serde::{Deserialize, Serialize};
 /// Latencies are recorded in microseconds, from 1 µs to 1 hour, to 3 significant digits.
 pub const MAX_MICROS: u64 = 3_600_000_000;
 
-/// An empty histogram of microseconds with the bounds every recorded latency has, so that
-/// histograms read back from results merge with those of a run.
+/// An empty histogram of microseconds, 3 significant digits, that grows to the largest value
+/// recorded or merged into it. Allocated for the whole hour it would take 188 KB; a run keeps
+/// several per variation and shard, and most hold only milliseconds (an evaluation's
+/// microseconds need 16 KB). Every histogram read back from results grows the same way, so
+/// any two merge.
 pub fn empty_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("static bounds are valid")
+    growing(Histogram::new(3).expect("3 significant digits are valid"))
+}
+
+/// `h`, set to grow on recording or merging a value beyond its range. Values are clamped to
+/// [`MAX_MICROS`] before recording, so it grows to at most the full hour.
+pub fn growing<T: hdrhistogram::Counter>(mut h: Histogram<T>) -> Histogram<T> {
+    h.auto(true);
+    h
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
@@ -67,13 +77,17 @@ impl LatencySummary {
         }
     }
 
-    /// The histogram, decoded.
+    /// The histogram, decoded; it grows like [`empty_histogram`], so it merges with any other.
     pub fn histogram(&self) -> Result<Histogram<u64>, HistogramError> {
+        if self.count == 0 && self.hdr.is_empty() {
+            return Ok(empty_histogram());
+        }
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(&self.hdr)
             .map_err(|e| HistogramError(e.to_string()))?;
         Deserializer::new()
             .deserialize(&mut &bytes[..])
+            .map(growing)
             .map_err(|e| HistogramError(format!("{e:?}")))
     }
 }

@@ -16,9 +16,38 @@ use super::progress::{LocalLatency, Progress};
 use super::schedule::Schedule;
 use crate::metrics::{Metrics, Second};
 
-/// Locks the open model's requests that became tasks share when recording; more shards
-/// than cores keeps them from contending.
-const SHARDS: usize = 32;
+/// Recorders per runtime worker thread. Recording is a few histogram increments under an
+/// uncontended lock; four shards a thread keep two threads from often wanting the same one.
+/// A recorder per virtual user instead cost 3–4 MB each (its histograms), 240 MB of the
+/// quickstart's 500 MB at 64 users.
+const SHARDS_PER_THREAD: usize = 4;
+
+/// Recorders that requests share, chosen by an index (virtual user, request), so memory
+/// grows with the machine's threads, not with concurrency.
+struct Shards(Vec<Mutex<Recorder>>);
+
+impl Shards {
+    /// At most `most` shards (no more than there are recorders to share them).
+    fn new(most: usize, live: &Arc<Live>) -> Self {
+        let threads = tokio::runtime::Handle::current().metrics().num_workers();
+        let n = (threads.max(1) * SHARDS_PER_THREAD).min(most.max(1));
+        Shards((0..n).map(|_| Mutex::new(Recorder::new(live.clone()))).collect())
+    }
+
+    fn get(&self, index: u64) -> std::sync::MutexGuard<'_, Recorder> {
+        let shard = &self.0[(index % self.0.len() as u64) as usize];
+        shard.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds everything recorded to `total`, and hands the seconds over to the timeline.
+    fn merge_into(&self, total: &mut Metrics) {
+        for shard in &self.0 {
+            let mut recorder = shard.lock().unwrap_or_else(|p| p.into_inner());
+            recorder.live.flush();
+            total.merge(&recorder.metrics);
+        }
+    }
+}
 
 /// Requests a worker has finished but not yet added to [`Progress`]. At a hundred thousand
 /// requests a second, two workers adding each one to the same counters spend more time
@@ -82,14 +111,14 @@ pub async fn closed(
     progress: Arc<Progress>,
     cancel: CancellationToken,
     run_start: Instant,
-    live: Option<Arc<Live>>,
+    live: Arc<Live>,
 ) -> Metrics {
+    let shards = Arc::new(Shards::new(concurrency, &live));
     let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
+        .map(|user| {
             let (workload, progress, cancel) = (workload.clone(), progress.clone(), cancel.clone());
-            let live = live.clone();
+            let shards = shards.clone();
             tokio::spawn(async move {
-                let mut metrics = Recorder::new(live);
                 let mut tally = Tally::new(&progress);
                 while !cancel.is_cancelled() {
                     let index = progress.started.fetch_add(1, Ordering::Relaxed);
@@ -99,7 +128,7 @@ pub async fn closed(
                     let started = Instant::now();
                     let record = workload.request(index).await;
                     let failed = finish(
-                        &mut metrics,
+                        &mut shards.get(user as u64),
                         &workload,
                         &record,
                         started,
@@ -111,12 +140,17 @@ pub async fn closed(
                     // worker back; this yields once the task's budget is spent.
                     tokio::task::coop::consume_budget().await;
                 }
-                drop(tally);
-                metrics.metrics
             })
         })
         .collect();
-    merge_all(workers).await
+    for worker in workers {
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, "a load worker failed");
+        }
+    }
+    let mut total = Metrics::default();
+    shards.merge_into(&mut total);
+    total
 }
 
 /// Starts request `n` at `schedule.due(n)` whatever happened before, with at most
@@ -135,7 +169,7 @@ pub async fn open(
     progress: Arc<Progress>,
     cancel: CancellationToken,
     run_start: Instant,
-    live: Option<Arc<Live>>,
+    live: Arc<Live>,
 ) -> Metrics {
     // `acquire_many` below counts in u32.
     let permits = u32::try_from(max_in_flight.max(1)).unwrap_or(u32::MAX);
@@ -145,9 +179,7 @@ pub async fn open(
         schedule,
         next: AtomicU64::new(0),
         slots: Arc::new(Semaphore::new(permits as usize)),
-        waited: (0..SHARDS)
-            .map(|_| Mutex::new(Recorder::new(live.clone())))
-            .collect(),
+        waited: Shards::new(usize::MAX, &live),
         progress,
         cancel,
         run_start,
@@ -161,9 +193,7 @@ pub async fn open(
     // A request that became a task holds its slot until it has recorded, so holding every
     // slot means every request has finished.
     let _every_request_finished = shared.slots.acquire_many(permits).await;
-    for shard in &shared.waited {
-        total.merge(&shard.lock().unwrap_or_else(|p| p.into_inner()).metrics);
-    }
+    shared.waited.merge_into(&mut total);
     total
 }
 
@@ -177,11 +207,11 @@ struct Arrivals {
     next: AtomicU64,
     slots: Arc<Semaphore>,
     /// Metrics of the requests that became tasks, in shards so they seldom contend.
-    waited: Vec<Mutex<Recorder>>,
+    waited: Shards,
     progress: Arc<Progress>,
     cancel: CancellationToken,
     run_start: Instant,
-    live: Option<Arc<Live>>,
+    live: Arc<Live>,
 }
 
 /// Starts due requests until the schedule ends or the run is cancelled; returns the metrics
@@ -238,9 +268,7 @@ async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
                     let record = request.await;
                     let a = &*arrivals;
                     let failed = finish(
-                        &mut a.waited[n as usize % SHARDS]
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner()),
+                        &mut a.waited.get(n),
                         &a.workload,
                         &record,
                         scheduled,
@@ -261,18 +289,17 @@ async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
     metrics.metrics
 }
 
-/// One recorder's metrics and, when some threshold can abort the load, what it has not yet
-/// handed to the live timeline.
+/// One recorder's metrics, and the seconds it has not yet handed to the timeline.
 struct Recorder {
     metrics: Metrics,
-    live: Option<Publisher>,
+    live: Publisher,
 }
 
 impl Recorder {
-    fn new(live: Option<Arc<Live>>) -> Self {
+    fn new(live: Arc<Live>) -> Self {
         Recorder {
             metrics: Metrics::default(),
-            live: live.map(Publisher::new),
+            live: Publisher::new(live),
         }
     }
 }
@@ -296,13 +323,10 @@ fn finish(
     metrics.failed_requests += u64::from(failed);
     let index = scheduled.saturating_duration_since(run_start).as_secs() as usize;
     let ended_index = ended.saturating_duration_since(run_start).as_secs() as usize;
-    record_second(metrics.second(index), record, ended - scheduled, failed);
-    metrics.second(ended_index).completed += 1;
-    if let Some(live) = &mut recorder.live {
-        record_second(live.second(index), record, ended - scheduled, failed);
-        live.second(ended_index).completed += 1;
-        live.completed_in(ended_index);
-    }
+    let live = &mut recorder.live;
+    record_second(live.second(index), record, ended - scheduled, failed);
+    live.second(ended_index).completed += 1;
+    live.completed_in(ended_index);
     failed
 }
 

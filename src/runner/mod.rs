@@ -171,7 +171,8 @@ pub async fn run_with_prices(
         options.cancel.clone(),
     ));
     let aborted = Arc::new(live::Aborted::default());
-    let live = watch_aborts(scenario, run_start, &options.cancel, &aborted);
+    let live = live::Live::new(run_start);
+    watch_aborts(scenario, &live, &options.cancel, &aborted);
     let setup_events = workload.setup_events();
     tracing::info!(scenario = %scenario.name, model = ?scenario.load.model, "load started");
     let (mut metrics, target_rate) = drive(
@@ -180,9 +181,11 @@ pub async fn run_with_prices(
         progress.clone(),
         &options,
         run_start,
-        live,
+        live.clone(),
     )
     .await;
+    // Every recorder has handed its seconds over by now.
+    metrics.timeline = live.seconds();
     tracing::info!(
         requests = metrics.requests,
         "load finished; flushing events"
@@ -356,14 +359,14 @@ fn first_action(scenario: &Scenario) -> Option<Duration> {
         .min()
 }
 
-/// With thresholds that may abort the load, the live timeline they are judged on, and the
-/// task that judges them every second (it ends with the load).
+/// With thresholds that may abort the load, starts the task that judges them on the live
+/// timeline every second (it ends with the load).
 fn watch_aborts(
     scenario: &Scenario,
-    run_start: Instant,
+    live: &Arc<live::Live>,
     cancel: &CancellationToken,
     aborted: &Arc<live::Aborted>,
-) -> Option<Arc<live::Live>> {
+) {
     let thresholds: Vec<_> = scenario
         .checks
         .iter()
@@ -375,16 +378,14 @@ fn watch_aborts(
         })
         .collect();
     if thresholds.is_empty() {
-        return None;
+        return;
     }
-    let live = live::Live::new(run_start);
     tokio::spawn(live::watch(
         live.clone(),
         thresholds,
         cancel.clone(),
         aborted.clone(),
     ));
-    Some(live)
 }
 
 fn rollout_data(
@@ -438,7 +439,7 @@ async fn drive(
     progress: Arc<Progress>,
     options: &RunOptions,
     run_start: Instant,
-    live: Option<Arc<live::Live>>,
+    live: Arc<live::Live>,
 ) -> (Metrics, Option<f64>) {
     let load = &scenario.load;
     let cancel = options.cancel.clone();

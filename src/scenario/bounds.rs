@@ -4,21 +4,21 @@
 //!
 //! Per-unit memory figures were measured with the debug binary's peak RSS (`/usr/bin/time
 //! -f %M`) on a one-variation scenario with `time_scale = 0`, differences between two runs:
-//! 1,000 and 10 virtual users (1.93 GB and 64 MB); an open run of 40 s and 5 s (172 and
-//! 103 MB); event capacity 1,000,000 and 1,000 (633 and 75 MB); 20 SDK clients and 1 (113
-//! and 75 MB). They are rough, and they are what the messages quote.
+//! 1,000 and 10 virtual users (321 and 220 MB, 20,000 requests); an open run of 45 s and 5 s
+//! at 200 requests/s (138 and 128 MB); event capacity 1,000,000 and 1,000 (633 and 75 MB);
+//! 20 SDK clients and 1 (113 and 75 MB). They are rough, and they are what the messages
+//! quote.
 
 use std::time::Duration;
 
 const KB: u64 = 1_000;
 const MB: u64 = 1_000_000;
 
-/// Closed model: one virtual user is a tokio task with its own `Metrics`, whose HDR
-/// histograms (188 KB each at 3 significant digits: 2 per worker and 5 per variation it
-/// serves) and per-second timeline (two 26 KB histograms per second) dominate: measured
-/// about 1.9 MB each.
+/// Closed model: one virtual user is a tokio task and its connection to the LLM endpoint
+/// (both ends, since mock-ld is in the process); users share a few recorders per thread:
+/// measured about 100 KB each.
 pub const MAX_CONCURRENCY: u64 = 1_000;
-pub const BYTES_PER_VIRTUAL_USER: u64 = 2 * MB;
+pub const BYTES_PER_VIRTUAL_USER: u64 = 100 * KB;
 
 /// Each SDK client is about six threads, a stream connection and its event buffers:
 /// measured about 2 MB each with a capacity of 1,000. The process's address space also
@@ -36,10 +36,11 @@ pub const BYTES_PER_EVENT_SLOT: u64 = 560;
 pub const MAX_IN_FLIGHT: u64 = 100_000;
 pub const BYTES_PER_REQUEST_IN_FLIGHT: u64 = 16 * KB;
 
-/// Open model: each of the ~34 recorders (32 shards and the dispatchers) keeps two 26 KB
-/// histograms per second of the run: measured about 2 MB per second.
-pub const MAX_OPEN_DURATION: Duration = Duration::from_secs(15 * 60);
-pub const BYTES_PER_OPEN_SECOND: u64 = 2 * MB;
+/// Open model: the run's timeline keeps two 2-digit latency histograms per second (at most
+/// 26 KB each, less while latencies stay short), and mock-ld stores the events the second
+/// brought (within its byte bound): measured about 250 KB per second at 200 requests/s.
+pub const MAX_OPEN_DURATION: Duration = Duration::from_secs(4 * 3600);
+pub const BYTES_PER_OPEN_SECOND: u64 = 250 * KB;
 
 /// Requests in all (`iterations`, `rate` × `duration`, the stages, or one per context):
 /// requests cost no memory, but time: at the ~110,000 evaluations/s the harness reaches
@@ -119,7 +120,7 @@ mod tests {
     fn sizes_and_counts_read_well() {
         assert_eq!(bytes(512.0), "512 bytes");
         assert_eq!(bytes(1_930_000_000.0), "1.9 GB");
-        assert_eq!(need(4_294_967_297.0, BYTES_PER_VIRTUAL_USER), "8.6 PB");
+        assert_eq!(need(4_294_967_297.0, BYTES_PER_VIRTUAL_USER), "429 TB");
         assert_eq!(count(4_294_967_297), "4,294,967,297");
         assert_eq!(count(100), "100");
     }

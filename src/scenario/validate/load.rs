@@ -51,7 +51,7 @@ fn check_sizes(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
         bounds::MAX_CONCURRENCY,
         Some((
             bounds::BYTES_PER_VIRTUAL_USER,
-            "per virtual user, whose own latency histograms also grow with each second it runs; for more load, use the open model",
+            "per virtual user (a task and its connection); for more load, use the open model",
         )),
     )?;
     let clients = load.sdk_clients as u64;
@@ -241,7 +241,7 @@ pub(super) fn open_duration(
     Err(c.error(
         path,
         format!(
-            "a load of {} would need about {} for its per-second timeline (about {} per second); at most {}",
+            "a load of {} would need about {} for its per-second timeline and the events it stores (about {} per second); at most {}",
             human(d),
             need(d.as_secs_f64(), bounds::BYTES_PER_OPEN_SECOND),
             bounds::bytes(bounds::BYTES_PER_OPEN_SECOND as f64),

@@ -397,7 +397,7 @@ model = { name = "gpt-4o" }
     #[test]
     fn the_reported_absurd_values_are_located_errors() {
         let cases = [
-            ("\n[load]\nconcurrency = 4294967297\n", "s.toml:18:15: field `load.concurrency`: concurrency 4,294,967,297 would need about 8.6 PB"),
+            ("\n[load]\nconcurrency = 4294967297\n", "s.toml:18:15: field `load.concurrency`: concurrency 4,294,967,297 would need about 429 TB"),
             ("\n[load]\nmodel = \"open\"\nrate = 1e300\nduration = \"10s\"\n", "s.toml:19:8: field `load.rate`: rate 1e300"),
             ("\n[llm]\ntime_scale = inf\n", "s.toml:18:14: field `llm.time_scale`: time_scale inf"),
             ("\n[[ai_configs.targeting]]\nkind = \"updateFallthroughVariationOrRollout\"\nrollout = { small = 160, large = -60 }\n", "s.toml:19:34: field `ai_configs[0].targeting[0].rollout.large`: rollout weight -60"),
@@ -439,7 +439,7 @@ model = { name = "gpt-4o" }
             ("\n[load.events]\ncapacity = 0\n", "capacity must be at least 1"),
             ("\n[load.events]\nflush_interval = \"0s\"\n", "field `load.events.flush_interval`"),
             ("\n[load]\niterations = 0\n", "field `load.iterations`"),
-            ("\n[load]\nmodel = \"open\"\nrate = 10\nduration = \"100000h\"\n", "field `load.duration`: a load of 11years 4months 27days 3h 45m 36s would need about 720 TB for its per-second timeline"),
+            ("\n[load]\nmodel = \"open\"\nrate = 10\nduration = \"100000h\"\n", "field `load.duration`: a load of 11years 4months 27days 3h 45m 36s would need about 90 TB for its per-second timeline"),
             ("\n[load]\nmodel = \"open\"\nrate = 1000000\nduration = \"10m\"\n", "field `load.rate`: the schedule makes 600,000,000 requests"),
             ("\n[load]\nmodel = \"open\"\nstages = [{ duration = \"1s\", target = nan }]\n", "field `load.stages[0].target`"),
             ("\n[load]\nstall_after = \"100000h\"\n", "field `load.stall_after`"),

@@ -35,7 +35,8 @@
 //! `-- --streams N` (1 to 20,000) change them. Without `--bench` (as `cargo test --benches`
 //! runs it) or with `--test`: 50 streams for a few seconds, with `--max-stat-keys 100` so
 //! the overflow path runs. `SOAK_MOCK_LD=/path/to/mock-ld` runs that binary without
-//! building it. Only 127.0.0.1 is used.
+//! building it; `SOAK_MOCK_LD_ARGS="--max-stat-keys 0"` passes more flags to mock-ld (to
+//! tell what grows). Only 127.0.0.1 is used.
 
 mod common;
 
@@ -84,6 +85,16 @@ struct Plan {
 }
 
 fn plan() -> Plan {
+    let mut plan = base_plan();
+    // More mock-ld flags, to find what grows (e.g. `--max-stat-keys 0`).
+    if let Ok(extra) = std::env::var("SOAK_MOCK_LD_ARGS") {
+        plan.mock_args
+            .extend(extra.split_whitespace().map(str::to_owned));
+    }
+    plan
+}
+
+fn base_plan() -> Plan {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
     let arg = |name: &str| -> Option<u64> {
@@ -886,12 +897,19 @@ fn print_row(
     stats: &EventStats,
     shared: &Shared,
 ) {
-    let rate = stats.events.saturating_sub(last.1.events) as f64 / last.0.elapsed().as_secs_f64();
+    let since = last.0.elapsed().as_secs_f64();
+    let rate = stats.events.saturating_sub(last.1.events) as f64 / since;
+    // The start row comes right after the last warm-up row: no rate over so short a time.
+    let rate = if since < 0.5 {
+        "-".to_owned()
+    } else {
+        format!("{rate:.0}")
+    };
     let vs = start.map_or("".to_owned(), |s| {
         format!("{:+.1}%", (rss as f64 / s as f64 - 1.0) * 100.0)
     });
     println!(
-        "{phase:>8} {:>8.0} {rss:>10} {vs:>7} {:>10} {rate:>9.0}  {}  {}",
+        "{phase:>8} {:>8.0} {rss:>10} {vs:>7} {:>10} {rate:>9}  {}  {}",
         at.as_secs_f64(),
         stats.events,
         window_cell(&shared.flag.take_window()),

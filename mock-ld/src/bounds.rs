@@ -46,8 +46,10 @@ pub struct Bounds {
     pub max_audit_bytes: usize,
     /// Distinct keys each map of counts holds (custom event keys, flag × variation pairs,
     /// event kinds, per environment; model names). A run with thousands of flags or metric
-    /// keys fits; a fuzz sending a new key per event stops growing there (about 100 bytes
-    /// a key).
+    /// keys fits; a fuzz sending a new key per event stops growing there. Measured on the
+    /// release binary: a new custom event key together with a new flag (a feature event and
+    /// a summary counter) costs about 1.3 KB over the four maps they enter, so the maps of
+    /// one environment stop at about 14 MB by default (BENCHMARKS.md, Soak).
     pub max_stat_keys: usize,
     /// Versions each AI Config variation keeps (the newest; version numbers keep rising).
     /// Every update is one; a script updating a variation every second for a day would

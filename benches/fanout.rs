@@ -25,22 +25,20 @@
 //! shows how much). `MIMALLOC_ALLOW_THP=0` in the environment (inherited by the child) turns
 //! that off for a finer per-stream figure.
 //!
-//! Only 127.0.0.1 is used.
+//! The child process, the `/proc` readings and the stream client are `benches/common`,
+//! shared with `benches/soak.rs`. Only 127.0.0.1 is used.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{cpu_ns, find, huge_kib, ms, percentile, rss_kib, MockLdProcess, SDK_KEY};
 use launchdarkly_server_sdk::{Client, ContextBuilder};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
-const SDK_KEY: &str = "sdk-default-test";
 const FLAG: &str = "bench-flag";
 const MARKER: &[u8] = b"bench-seq-";
 
@@ -87,143 +85,6 @@ fn streams_arg(args: &[String]) -> Option<usize> {
     let at = args.iter().position(|a| a == "--streams")?;
     let n: usize = args.get(at + 1)?.parse().ok()?;
     Some(n.clamp(1, 20_000))
-}
-
-// ---------------------------------------------------------------------------------------
-// The mock-ld child process
-// ---------------------------------------------------------------------------------------
-
-/// Kills the child when dropped, also on a panic.
-struct MockLdProcess {
-    child: Child,
-    base_url: String,
-}
-
-impl Drop for MockLdProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl MockLdProcess {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-/// `target/<profile>`: this bench executable lives in `target/<profile>/deps/`.
-fn profile_dir() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    Some(exe.parent()?.parent()?.to_path_buf())
-}
-
-fn mock_ld_binary() -> Result<PathBuf, String> {
-    if let Some(bin) = std::env::var_os("FANOUT_MOCK_LD") {
-        // An explicit binary is used as it is, without building.
-        let bin = PathBuf::from(bin);
-        return if bin.exists() {
-            Ok(bin)
-        } else {
-            Err(format!("FANOUT_MOCK_LD={} does not exist", bin.display()))
-        };
-    }
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = profile_dir().ok_or("cannot find this bench's target directory")?;
-    let release = dir.file_name().is_some_and(|n| n == "release");
-    let bin = dir.join(format!("mock-ld{}", std::env::consts::EXE_SUFFIX));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut build = Command::new(&cargo);
-    build
-        .current_dir(manifest_dir)
-        .args(["build", "--quiet", "-p", "mock-ld", "--bin", "mock-ld"]);
-    if release {
-        build.arg("--release");
-    }
-    eprintln!(
-        "fanout: building mock-ld ({}) …",
-        if release { "release" } else { "debug" }
-    );
-    let built = build.status();
-    match (&built, bin.exists()) {
-        (Ok(status), true) if status.success() => Ok(bin),
-        (_, true) => {
-            eprintln!(
-                "fanout: WARNING: `{cargo} build -p mock-ld` failed ({built:?}); using the existing {} (may be stale)",
-                bin.display()
-            );
-            Ok(bin)
-        }
-        (_, false) => Err(format!(
-            "no mock-ld binary at {} and `{cargo} build -p mock-ld{}` failed ({built:?}); build it first",
-            bin.display(),
-            if release { " --release" } else { "" }
-        )),
-    }
-}
-
-fn start_mock_ld(bin: &Path) -> Result<MockLdProcess, String> {
-    let mut child = Command::new(bin)
-        .args(["--listen", "127.0.0.1:0", "--heartbeat-secs", "60"])
-        .env("RUST_LOG", "mock_ld=warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next();
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    let mut process = MockLdProcess {
-        child,
-        base_url: String::new(),
-    };
-    let line = match first {
-        Some(Ok(line)) => line,
-        other => return Err(format!("mock-ld printed no first line: {other:?}")),
-    };
-    let url = line
-        .strip_prefix("mock-ld listening on ")
-        .ok_or_else(|| format!("unexpected first line from mock-ld: {line:?}"))?
-        .trim()
-        .to_owned();
-    process.base_url = url;
-    Ok(process)
-}
-
-/// VmRSS of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// AnonHugePages of a process, in KiB: the part of its RSS in 2 MiB transparent huge pages
-/// (mimalloc asks for them), which makes RSS grow in 2 MiB steps.
-fn huge_kib(pid: u32) -> u64 {
-    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    rollup
-        .lines()
-        .find_map(|l| l.strip_prefix("AnonHugePages:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// CPU time of every thread of a process so far (from `/proc/PID/task/*/schedstat`, ns).
-fn cpu_ns(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -326,164 +187,42 @@ impl Shared {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Chunked transfer decoding, fed incrementally.
-#[derive(Default)]
-struct Dechunker {
-    raw: Vec<u8>,
-    /// Bytes still due in the current chunk (plus its CRLF), or `None` before a size line.
-    remaining: Option<usize>,
-}
-
-impl Dechunker {
-    /// Moves decoded bytes into `out`; `false` once the last chunk arrived.
-    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
-        self.raw.extend_from_slice(input);
-        let mut pos = 0;
-        let mut open = true;
-        loop {
-            match self.remaining {
-                None => {
-                    let Some(eol) = find(&self.raw[pos..], b"\r\n") else {
-                        break;
-                    };
-                    let line = std::str::from_utf8(&self.raw[pos..pos + eol]).unwrap_or("");
-                    let size =
-                        usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
-                            .unwrap_or(0);
-                    pos += eol + 2;
-                    if size == 0 {
-                        open = false;
-                        break;
-                    }
-                    self.remaining = Some(size + 2);
-                }
-                Some(due) => {
-                    let available = self.raw.len() - pos;
-                    if available == 0 {
-                        break;
-                    }
-                    let take = due.min(available);
-                    // The last two bytes of a chunk are its CRLF.
-                    let data_end = (pos + take).min(pos + due.saturating_sub(2));
-                    if data_end > pos {
-                        out.extend_from_slice(&self.raw[pos..data_end]);
-                    }
-                    pos += take;
-                    self.remaining = if take == due { None } else { Some(due - take) };
-                }
-            }
-        }
-        self.raw.drain(..pos);
-        open
-    }
-}
-
 /// One `/all` stream: returns, per change, when its `patch` was read.
 async fn sse_stream(
     addr: String,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<Vec<Option<Instant>>, String> {
     let mut times = vec![None; shared.received.len()];
-    let mut socket = TcpStream::connect(&addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    socket.set_nodelay(true).ok();
-    let request = format!(
-        "GET /all HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {SDK_KEY}\r\nAccept: text/event-stream\r\nUser-Agent: fanout-bench/1\r\n\r\n"
-    );
-    socket
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("write: {e}"))?;
-
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut head = Vec::new();
-    let mut dechunker = Dechunker::default();
-    let mut sse = Vec::new();
-    let mut in_body = false;
     let mut got_put = false;
-    loop {
-        let n = tokio::select! {
-            biased;
-            _ = stop.changed() => return Ok(times),
-            read = socket.read(&mut buf) => read.map_err(|e| format!("read: {e}"))?,
-        };
-        let now = Instant::now();
-        if n == 0 {
-            return if *stop.borrow() {
-                Ok(times)
-            } else {
-                Err("stream closed by mock-ld".into())
-            };
-        }
-        let mut body = &buf[..n];
-        if !in_body {
-            head.extend_from_slice(body);
-            let Some(end) = find(&head, b"\r\n\r\n") else {
-                continue;
-            };
-            let headers = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
-            if !headers.starts_with("http/1.1 200") {
-                return Err(format!("unexpected response: {headers}"));
+    common::read_sse(&addr, "fanout-bench/1", 16 * 1024, stop, |frame, now| {
+        if frame.starts_with(b"event: put") {
+            if !got_put {
+                got_put = true;
+                shared.bump(&shared.ready);
             }
-            if !headers.contains("transfer-encoding: chunked") {
-                return Err(format!("expected a chunked stream: {headers}"));
-            }
-            in_body = true;
-            let rest = head.split_off(end + 4);
-            dechunker.feed(&rest, &mut sse);
-            body = &[];
-        }
-        if !body.is_empty() && !dechunker.feed(body, &mut sse) {
-            return Err("stream ended".into());
-        }
-        // Complete frames end with an empty line.
-        while let Some(end) = find(&sse, b"\n\n") {
-            let frame = &sse[..end];
-            if frame.starts_with(b"event: put") {
-                if !got_put {
-                    got_put = true;
-                    shared.bump(&shared.ready);
-                }
-            } else if frame.starts_with(b"event: patch") {
-                if let Some(seq) = find(frame, MARKER)
-                    .and_then(|at| frame.get(at + MARKER.len()..at + MARKER.len() + 4))
-                    .and_then(|d| std::str::from_utf8(d).ok()?.parse::<usize>().ok())
-                {
-                    // Change `seq` (1-based) is index seq - 1; the initial flag is seq 0.
-                    if let Some(slot) = seq.checked_sub(1).and_then(|i| times.get_mut(i)) {
-                        if slot.is_none() {
-                            *slot = Some(now);
-                            shared.bump(&shared.received[seq - 1]);
-                        }
+        } else if frame.starts_with(b"event: patch") {
+            if let Some(seq) = find(frame, MARKER)
+                .and_then(|at| frame.get(at + MARKER.len()..at + MARKER.len() + 4))
+                .and_then(|d| std::str::from_utf8(d).ok()?.parse::<usize>().ok())
+            {
+                // Change `seq` (1-based) is index seq - 1; the initial flag is seq 0.
+                if let Some(slot) = seq.checked_sub(1).and_then(|i| times.get_mut(i)) {
+                    if slot.is_none() {
+                        *slot = Some(now);
+                        shared.bump(&shared.received[seq - 1]);
                     }
                 }
             }
-            sse.drain(..end + 2);
         }
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1e3)
+    })
+    .await?;
+    Ok(times)
 }
 
 async fn raw_streams(plan: &Plan, mock: &MockLdProcess, http: &reqwest::Client) {
     let base = &mock.base_url;
-    let addr = base.trim_start_matches("http://").to_owned();
+    let addr = mock.addr();
     let pid = mock.pid();
     let n = plan.streams;
 
@@ -785,14 +524,14 @@ async fn sdk_clients(plan: &Plan, mock: &MockLdProcess, http: &reqwest::Client) 
 
 fn main() {
     let plan = plan();
-    let bin = match mock_ld_binary() {
+    let bin = match common::mock_ld_binary("fanout", "FANOUT_MOCK_LD") {
         Ok(bin) => bin,
         Err(message) => {
             eprintln!("fanout: {message}");
             std::process::exit(1);
         }
     };
-    let mock = match start_mock_ld(&bin) {
+    let mock = match common::start_mock_ld(&bin, &[], None) {
         Ok(mock) => mock,
         Err(message) => {
             eprintln!("fanout: {message}");

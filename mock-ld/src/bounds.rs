@@ -1,4 +1,4 @@
-//! Every byte bound mock-ld keeps, in one place, so that no input (hostile, absurd or just
+//! Every bound mock-ld keeps, in one place, so that no input (hostile, absurd or just
 //! long-running) grows its memory without limit. Each has a `mock-ld` flag of the same
 //! name (`--max-event-body-bytes`, …) and is a field of [`crate::Config::bounds`].
 //!
@@ -11,8 +11,18 @@
 //!   which would stop an SDK's events), counted as a rejected payload;
 //! - stored events: [`crate::events::log::EventLog`] drops the oldest past `max_stored_events`
 //!   or `max_stored_event_bytes` (counted as `evictedEvents`);
+//! - counts by key: each map of `/admin/events/stats` (per environment) and the per-model
+//!   counts of `/admin/llm/stats` hold at most `max_stat_keys` distinct keys; what a full
+//!   map has no room for is counted apart (`overflow`, or model `(other)`), never dropped;
 //! - the audit log: [`crate::api`] keeps each entry as patches and drops the oldest entries
-//!   past `max_audit_bytes`.
+//!   past `max_audit_bytes`;
+//! - AI Config variation versions: each variation keeps its newest `max_variation_versions`.
+//!
+//! Bounds that change nothing a client can see are constants beside what they bound, not
+//! flags: payload ids remembered for deduplication (`events::log::SEEN_PAYLOADS`), audit
+//! entries (`api::audit::CAPACITY`), frames a slow stream may lag (`store::STREAM_BACKLOG`),
+//! and deleted items' versions (`store::MAX_TOMBSTONES`, past which versions rise from a
+//! floor instead).
 //!
 //! JSON depth: serde_json refuses REST bodies nested deeper than 128 (400); events keep
 //! their first 100 levels and the rest as text ([`crate::events::servable`]).
@@ -34,6 +44,17 @@ pub struct Bounds {
     /// Bytes of the audit log: entries, their patches and the newest state of each
     /// resource they describe.
     pub max_audit_bytes: usize,
+    /// Distinct keys each map of counts holds (custom event keys, flag × variation pairs,
+    /// event kinds, per environment; model names). A run with thousands of flags or metric
+    /// keys fits; a fuzz sending a new key per event stops growing there. Measured on the
+    /// release binary: a new custom event key together with a new flag (a feature event and
+    /// a summary counter) costs about 1.3 KB over the four maps they enter, so the maps of
+    /// one environment stop at about 14 MB by default (BENCHMARKS.md, Soak).
+    pub max_stat_keys: usize,
+    /// Versions each AI Config variation keeps (the newest; version numbers keep rising).
+    /// Every update is one; a script updating a variation every second for a day would
+    /// otherwise keep 86,400.
+    pub max_variation_versions: usize,
 }
 
 impl Default for Bounds {
@@ -44,6 +65,8 @@ impl Default for Bounds {
             max_api_body_bytes: 16 * MIB,
             max_stored_event_bytes: 512 * MIB,
             max_audit_bytes: 64 * MIB,
+            max_stat_keys: 10_000,
+            max_variation_versions: 1_000,
         }
     }
 }

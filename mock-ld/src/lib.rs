@@ -225,13 +225,18 @@ impl MockLd {
         })?;
         let state = AppState {
             store,
-            events: Arc::new(EventLog::with_limits(
-                config.max_stored_events,
-                config.bounds.max_stored_event_bytes,
-            )),
+            events: Arc::new(
+                EventLog::with_limits(
+                    config.max_stored_events,
+                    config.bounds.max_stored_event_bytes,
+                )
+                .with_max_stat_keys(config.bounds.max_stat_keys),
+            ),
             shutdown: CancellationToken::new(),
             heartbeat: config.heartbeat,
-            llm: Arc::new(llm::Simulator::new(config.llm_seed)),
+            llm: Arc::new(
+                llm::Simulator::new(config.llm_seed).with_max_models(config.bounds.max_stat_keys),
+            ),
             api,
             bounds: config.bounds,
             admin_token: config.admin_token.as_deref().map(Arc::from),

@@ -82,6 +82,14 @@ struct Cli {
     /// Bytes of the audit log (entries kept as patches); the oldest entries go first.
     #[arg(long, default_value = "64MiB", value_parser = bytes, value_name = "SIZE")]
     max_audit_bytes: usize,
+    /// Distinct keys each map of counts holds, per environment (`/admin/events/stats`:
+    /// custom event keys, flag × variation pairs, kinds) and in `/admin/llm/stats` (model
+    /// names); past it, new keys are counted in `overflow` (events) or `(other)` (models).
+    #[arg(long, default_value_t = mock_ld::bounds::Bounds::default().max_stat_keys, value_name = "N")]
+    max_stat_keys: usize,
+    /// Versions each AI Config variation keeps; the oldest go first, numbers keep rising.
+    #[arg(long, default_value_t = mock_ld::bounds::Bounds::default().max_variation_versions, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_variation_versions: usize,
 }
 
 /// A secret as start-up shows it: enough to tell which one, not enough to use it
@@ -139,6 +147,8 @@ async fn main() -> ExitCode {
             max_api_body_bytes: cli.max_api_body_bytes,
             max_stored_event_bytes: cli.max_stored_event_bytes,
             max_audit_bytes: cli.max_audit_bytes,
+            max_stat_keys: cli.max_stat_keys,
+            max_variation_versions: cli.max_variation_versions,
         },
         admin_token: cli.admin_token,
     };

@@ -18,6 +18,13 @@ use crate::sdk::frames;
 /// How many frames a slow stream may fall behind before it is resynchronized with a `put`.
 const STREAM_BACKLOG: usize = 1024;
 
+/// Deleted items' versions each collection (flags, segments) of an environment remembers.
+/// Past it, the older half is forgotten and the highest forgotten version becomes a floor
+/// that every item without a tombstone starts above: a key deleted long ago still comes
+/// back with a higher version (so SDKs that saw the delete take it), at the cost of a
+/// brand-new key starting above 1 once a script has deleted this many distinct keys.
+pub const MAX_TOMBSTONES: usize = 10_000;
+
 /// The flags and segments of one environment at one moment, serialized once and shared by
 /// every stream and poll that asks for it until the next change.
 pub struct Snapshot {
@@ -35,9 +42,52 @@ struct EnvData {
     segments: BTreeMap<String, Segment>,
     /// Versions of deleted items: a re-created item must get a higher version than its
     /// tombstone, or SDKs that saw the delete would ignore it.
-    deleted_flags: HashMap<String, u64>,
-    deleted_segments: HashMap<String, u64>,
+    deleted_flags: Tombstones,
+    deleted_segments: Tombstones,
     snapshot: Option<Arc<Snapshot>>,
+}
+
+/// The versions of a collection's deleted items, at most [`MAX_TOMBSTONES`] of them, and the
+/// floor above which every item without one starts.
+#[derive(Default)]
+struct Tombstones {
+    versions: HashMap<String, u64>,
+    /// At least the version of every tombstone forgotten.
+    floor: u64,
+}
+
+impl Tombstones {
+    fn new(versions: BTreeMap<String, u64>, floor: u64) -> Self {
+        let mut tombstones = Tombstones {
+            versions: versions.into_iter().collect(),
+            floor,
+        };
+        tombstones.forget_beyond_capacity();
+        tombstones
+    }
+
+    /// The version `key`'s next item must exceed, its tombstone gone.
+    fn take(&mut self, key: &str) -> u64 {
+        self.versions.remove(key).unwrap_or(0).max(self.floor)
+    }
+
+    fn insert(&mut self, key: &str, version: u64) {
+        self.versions.insert(key.to_owned(), version);
+        self.forget_beyond_capacity();
+    }
+
+    /// Forgets the lower half (by version) when past capacity, raising the floor to cover
+    /// them: each tombstone is looked at a few times over its life, not once per delete.
+    fn forget_beyond_capacity(&mut self) {
+        if self.versions.len() <= MAX_TOMBSTONES {
+            return;
+        }
+        let mut versions: Vec<u64> = self.versions.values().copied().collect();
+        let middle = versions.len() / 2;
+        let (_, &mut cut, _) = versions.select_nth_unstable(middle);
+        self.versions.retain(|_, version| *version > cut);
+        self.floor = self.floor.max(cut);
+    }
 }
 
 /// Everything an environment serves, with the versions of deleted items: what durable state
@@ -51,6 +101,15 @@ pub struct Items {
     pub deleted_flags: BTreeMap<String, u64>,
     #[serde(default)]
     pub deleted_segments: BTreeMap<String, u64>,
+    /// The version floors of forgotten tombstones (see [`MAX_TOMBSTONES`]); 0 while none was.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub flag_version_floor: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub segment_version_floor: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One environment of a project: its SDK key, its data and its live streams.
@@ -88,8 +147,9 @@ impl Environment {
                 .into_iter()
                 .map(|s| (s.key.clone(), s))
                 .collect();
-            data.deleted_flags = items.deleted_flags.into_iter().collect();
-            data.deleted_segments = items.deleted_segments.into_iter().collect();
+            data.deleted_flags = Tombstones::new(items.deleted_flags, items.flag_version_floor);
+            data.deleted_segments =
+                Tombstones::new(items.deleted_segments, items.segment_version_floor);
         }
         env
     }
@@ -100,8 +160,10 @@ impl Environment {
         Items {
             flags: data.flags.values().cloned().collect(),
             segments: data.segments.values().cloned().collect(),
-            deleted_flags: data.deleted_flags.clone().into_iter().collect(),
-            deleted_segments: data.deleted_segments.clone().into_iter().collect(),
+            deleted_flags: data.deleted_flags.versions.clone().into_iter().collect(),
+            deleted_segments: data.deleted_segments.versions.clone().into_iter().collect(),
+            flag_version_floor: data.deleted_flags.floor,
+            segment_version_floor: data.deleted_segments.floor,
         }
     }
 
@@ -188,15 +250,14 @@ impl Environment {
 
 fn upsert<T: Versioned>(
     items: &mut BTreeMap<String, T>,
-    deleted: &mut HashMap<String, u64>,
+    deleted: &mut Tombstones,
     mut item: T,
 ) -> T {
     let key = item.key().to_owned();
     let previous = items
         .get(&key)
         .map(Versioned::version)
-        .or_else(|| deleted.remove(&key))
-        .unwrap_or(0);
+        .unwrap_or_else(|| deleted.take(&key));
     // A caller may ask for a higher version (a data file, a replayed export); never lower.
     let version = (previous + 1).max(item.version());
     item.set_identity(&key, version);
@@ -206,11 +267,11 @@ fn upsert<T: Versioned>(
 
 fn remove<T: Versioned>(
     items: &mut BTreeMap<String, T>,
-    deleted: &mut HashMap<String, u64>,
+    deleted: &mut Tombstones,
     key: &str,
 ) -> Option<u64> {
     let version = items.remove(key)?.version() + 1;
-    deleted.insert(key.to_owned(), version);
+    deleted.insert(key, version);
     Some(version)
 }
 
@@ -436,6 +497,34 @@ mod tests {
         assert_eq!(restored.items(), items);
         assert_eq!(restored.snapshot().etag, env.snapshot().etag);
         assert_eq!(restored.upsert_flag(flag("gone", 0)).version, 3);
+    }
+
+    #[test]
+    fn tombstones_are_bounded_and_versions_still_rise_past_forgotten_ones() {
+        let env = Environment::new("p", "e", "sdk-x");
+        let n = MAX_TOMBSTONES + 1;
+        for i in 0..n {
+            let key = format!("f{i}");
+            env.upsert_flag(flag(&key, i as u64 + 1));
+            assert_eq!(env.delete_flag(&key), Some(i as u64 + 2));
+        }
+        let items = env.items();
+        assert!(items.deleted_flags.len() <= MAX_TOMBSTONES / 2 + 1);
+        assert!(items.flag_version_floor > 0);
+        // Forgotten or remembered, a deleted key comes back above its delete.
+        assert!(!items.deleted_flags.contains_key("f0"));
+        assert!(env.upsert_flag(flag("f0", 0)).version > 2);
+        let newest = format!("f{}", n - 1);
+        assert_eq!(items.deleted_flags[&newest], n as u64 + 1);
+        assert_eq!(env.upsert_flag(flag(&newest, 0)).version, n as u64 + 2);
+        // A brand-new key starts above the floor.
+        let floor = items.flag_version_floor;
+        assert_eq!(env.upsert_flag(flag("new", 0)).version, floor + 1);
+        // The floor survives a round trip through durable state.
+        let json = serde_json::to_string(&env.items()).unwrap();
+        let restored =
+            Environment::with_items("p", "e", "sdk-x", serde_json::from_str(&json).unwrap());
+        assert_eq!(restored.upsert_flag(flag("other", 0)).version, floor + 1);
     }
 
     #[test]

@@ -290,3 +290,92 @@ async fn odd_events_the_sdks_may_send_are_listed() {
     assert_eq!(stats["byCustomKey"]["huge"], 1);
     assert_eq!(stats["customMetricSums"]["plain"], 2.0);
 }
+
+/// A fuzz naming a new custom event key, flag and event kind in every event grew
+/// `/admin/events/stats` by a few hundred bytes an event, for ever. Each map now holds at
+/// most `--max-stat-keys` keys; the rest is counted in `overflow`, so a reader can tell
+/// that a missing key may have arrived. The same bound holds the simulated provider's
+/// per-model counts, the rest under `(other)`.
+#[tokio::test]
+async fn distinct_keys_past_the_bound_are_counted_as_overflow() {
+    const KEYS: usize = 100;
+    const EVENTS: usize = 20_000;
+    let mock = Mock::start(&["--max-stat-keys", &KEYS.to_string()]);
+    let events: Vec<Value> = (0..EVENTS)
+        .map(|i| match i % 3 {
+            0 => json!({"kind": "custom", "key": format!("fuzz-{i}"), "metricValue": 1,
+                        "context": {"kind": "user", "key": format!("u{i}")}}),
+            1 => json!({"kind": "feature", "key": format!("flag-{i}"), "variation": i % 7,
+                        "version": 1, "context": {"kind": "user", "key": format!("u{i}")}}),
+            _ => json!({"kind": format!("kind-{i}")}),
+        })
+        .collect();
+    let body = serde_json::to_vec(&events).unwrap();
+    let (status, _) = mock.bulk(body, false).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let summary = json!([{"kind": "summary", "features": (0..2 * KEYS)
+        .map(|i| (format!("flag-{i}"), json!({"counters": [{"variation": 0, "count": 2}]})))
+        .collect::<serde_json::Map<_, _>>()}]);
+    let (status, _) = mock
+        .bulk(serde_json::to_vec(&summary).unwrap(), false)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    let stats = mock.get("/admin/events/stats").await;
+    let len = |field: &str| stats[field].as_object().unwrap().len();
+    assert_eq!(stats["events"], EVENTS as u64 + 1);
+    for field in [
+        "byKind",
+        "byCustomKey",
+        "customMetricSums",
+        "featureEventVariations",
+    ] {
+        assert_eq!(len(field), KEYS, "{field}");
+    }
+    assert_eq!(len("flagVariations"), KEYS);
+    let custom = EVENTS.div_ceil(3) as u64;
+    let overflow = &stats["overflow"];
+    assert_eq!(overflow["customEvents"], custom - KEYS as u64);
+    assert_eq!(overflow["customMetricSum"], (custom - KEYS as u64) as f64);
+    assert_eq!(
+        overflow["featureEvents"],
+        custom - KEYS as u64,
+        "as many as custom"
+    );
+    assert_eq!(overflow["flagEvaluations"], 2 * KEYS as u64);
+    let counted: u64 = stats["byKind"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        counted + overflow["kinds"].as_u64().unwrap(),
+        EVENTS as u64 + 1
+    );
+
+    // The simulated provider: three models with room for one.
+    let mock = Mock::start(&["--max-stat-keys", "1"]);
+    for model in ["a", "b", "c"] {
+        let response = mock
+            .http
+            .put(format!("{}/admin/llm/models/{model}", mock.url))
+            .json(&json!({"timeScale": 0}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let response = mock
+            .http
+            .post(format!("{}/v1/chat/completions", mock.url))
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{model}");
+    }
+    let stats = mock.get("/admin/llm/stats").await;
+    assert_eq!(stats["a"]["requests"], 1);
+    assert_eq!(stats["(other)"]["requests"], 2);
+    assert_eq!(stats.as_object().unwrap().len(), 2);
+}

@@ -21,10 +21,12 @@ struct Script {
 
 impl Script {
     async fn start() -> Self {
+        Self::with_config(Config::default()).await
+    }
+
+    async fn with_config(config: Config) -> Self {
         Script {
-            mock: MockLd::start(Config::default())
-                .await
-                .expect("mock-ld starts"),
+            mock: MockLd::start(config).await.expect("mock-ld starts"),
             http: Client::new(),
         }
     }
@@ -848,4 +850,33 @@ async fn segment_match_clauses_in_the_older_form_are_normalized_for_sdks() {
         "Python requires an attribute: {clause}"
     );
     assert!(clause.get("contextKind").is_none(), "{clause}");
+}
+
+#[tokio::test]
+async fn a_variation_keeps_its_newest_versions_within_the_bound() {
+    let mut config = Config::default();
+    config.bounds.max_variation_versions = 3;
+    let script = Script::with_config(config).await;
+    script.chat_config().await;
+    let path = "/projects/default/ai-configs/chat/variations/basic";
+    let mut ids = std::collections::BTreeSet::new();
+    for i in 2..=6 {
+        let (status, body) = script
+            .patch(path, json!({"instructions": format!("version {i}")}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["version"], i);
+        ids.insert(body["_id"].to_string());
+    }
+    assert_eq!(ids.len(), 1, "the same _id throughout");
+    let (_, versions) = script.get(path).await;
+    let listed: Vec<i64> = versions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(listed, [6, 5, 4], "the newest three, newest first");
+    assert_eq!(versions["totalCount"], 3);
+    assert_eq!(versions["items"][0]["instructions"], "version 6");
 }

@@ -2,7 +2,8 @@
 //! the AI layer handed to an SDK must have reached mock-ld, key by key; every AI call must
 //! show up as a success or error event; every evaluation must be in a summary counter; and
 //! no payload may have been rejected. Needs mock-ld's event log, so against LaunchDarkly or
-//! a Relay Proxy it is inconclusive.
+//! a Relay Proxy it is inconclusive; so is a shortfall when mock-ld counted events without
+//! their key (its `--max-stat-keys` bound reached), since the missing ones may be those.
 
 use crate::results::checks::{
     CheckOutcome, Details, EvaluationCount, EventDetails, KeyCount, Status,
@@ -79,7 +80,18 @@ fn verdict(d: &EventDetails) -> (Status, String) {
             worst.key, worst.lost, worst.tracked
         );
     }
-    (if complete { Status::Pass } else { Status::Fail }, summary)
+    let status = if complete {
+        Status::Pass
+    } else if d.uncounted_by_key > 0 && d.rejected_payloads == 0 {
+        summary += &format!(
+            "; inconclusive: mock-ld counted {} events without their key (--max-stat-keys reached), so the shortfall may be among them",
+            d.uncounted_by_key
+        );
+        Status::Inconclusive
+    } else {
+        Status::Fail
+    };
+    (status, summary)
 }
 
 /// Tracker events the SDKs were handed that mock-ld never received.
@@ -123,6 +135,38 @@ fn details(events: &EventResults, ai_calls: u64) -> EventDetails {
         payloads: events.payloads,
         duplicate_payloads: events.duplicate_payloads,
         rejected_payloads: events.rejected_payloads,
+        uncounted_by_key: events.uncounted_by_key,
         note: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn results(received: u64, uncounted_by_key: u64) -> EventResults {
+        let key = "$ld:ai:generation:success".to_owned();
+        EventResults {
+            tracked: [(key.clone(), 10)].into(),
+            received: [(key, received)].into(),
+            evaluations: Default::default(),
+            payloads: 1,
+            duplicate_payloads: 0,
+            rejected_payloads: 0,
+            flush_latency: Default::default(),
+            complete: received >= 10,
+            uncounted_by_key,
+        }
+    }
+
+    #[test]
+    fn a_shortfall_is_a_failure_unless_mock_ld_counted_events_without_their_key() {
+        let verdict_of = |events: &EventResults| verdict(&details(events, 10)).0;
+        assert_eq!(verdict_of(&results(10, 0)), Status::Pass);
+        assert_eq!(verdict_of(&results(10, 5)), Status::Pass);
+        assert_eq!(verdict_of(&results(7, 0)), Status::Fail);
+        let (status, summary) = verdict(&details(&results(7, 5), 10));
+        assert_eq!(status, Status::Inconclusive);
+        assert!(summary.contains("--max-stat-keys"), "{summary}");
     }
 }

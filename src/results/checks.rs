@@ -211,6 +211,9 @@ pub struct EventDetails {
     /// Retried payloads mock-ld recognised by payload id and counted once.
     pub duplicate_payloads: u64,
     pub rejected_payloads: u64,
+    /// Events and summary counts mock-ld counted without their key (`--max-stat-keys`).
+    #[serde(default)]
+    pub uncounted_by_key: u64,
     pub note: Option<String>,
 }
 

@@ -147,6 +147,10 @@ pub struct EventResults {
     pub flush_latency: LatencySummary,
     /// Whether every event arrived before the wait gave up.
     pub complete: bool,
+    /// Custom events and summary counts mock-ld received but counted without their key,
+    /// its maps being full (`--max-stat-keys`): a key's shortfall may be among them.
+    #[serde(default)]
+    pub uncounted_by_key: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]

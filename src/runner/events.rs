@@ -26,6 +26,16 @@ struct Stats {
     rejected_payloads: u64,
     by_custom_key: BTreeMap<String, u64>,
     flag_variations: BTreeMap<String, BTreeMap<String, u64>>,
+    /// What mock-ld counted without its key (its `--max-stat-keys` was reached).
+    #[serde(default)]
+    overflow: Overflow,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Overflow {
+    custom_events: u64,
+    flag_evaluations: u64,
 }
 
 /// Flushes every client at once and times how long until mock-ld has received everything
@@ -68,6 +78,7 @@ pub async fn flush_and_verify(
             .map(|(k, n)| ((*k).to_owned(), *n))
             .collect(),
         received: stats.by_custom_key,
+        uncounted_by_key: stats.overflow.custom_events + stats.overflow.flag_evaluations,
         evaluations,
         payloads: stats.payloads,
         duplicate_payloads: stats.duplicate_payloads,

@@ -1,6 +1,7 @@
-//! `/projects/{p}/ai-configs/{c}/variations`: create, get (every version, newest first),
-//! update (each update a new version) and delete. A variation keeps its `_id` across
-//! versions, because targeting names variations by `_id`.
+//! `/projects/{p}/ai-configs/{c}/variations`: create, get (every version kept, newest
+//! first), update (each update a new version) and delete. A variation keeps its `_id` across
+//! versions, because targeting names variations by `_id`. It keeps its newest
+//! `--max-variation-versions` versions ([`crate::bounds::Bounds::max_variation_versions`]).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -41,6 +42,13 @@ pub struct Variation {
 impl Variation {
     pub fn current(&self) -> &VariationVersion {
         self.versions.last().expect("a variation has a version")
+    }
+
+    /// Adds `version` as the newest and drops the oldest past `max` (never the newest).
+    pub fn push_version(&mut self, version: VariationVersion, max: usize) {
+        self.versions.push(version);
+        let excess = self.versions.len().saturating_sub(max.max(1));
+        self.versions.drain(..excess);
     }
 }
 
@@ -240,6 +248,7 @@ async fn update(
     let mut data = entry.lock();
     let resource = ai_config_resource(&project, &config_key);
     let change = Change::new(&caller, "updateAIConfigVariation", resource).with_comment(comment);
+    let max_versions = state.bounds.max_variation_versions;
     let answer = change.commit(&state.api, &mut *data, |data| {
         let config = data
             .ai_configs
@@ -255,7 +264,7 @@ async fn update(
         let mut raw = variation.current().raw.clone();
         raw.extend(body);
         let version = new_version(variation.current().version + 1, raw)?;
-        variation.versions.push(version);
+        variation.push_version(version, max_versions);
         let answer = variation_json(&project, &config_key, variation, variation.current());
         config.touch();
         ai_flag::publish(

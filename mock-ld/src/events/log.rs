@@ -37,6 +37,10 @@ pub struct StoredEvent {
 /// Counts a test asserts on. `flagVariations` comes from summary counters, which count
 /// every evaluation once; feature events are counted apart in `featureEventVariations`
 /// because a tracked evaluation produces both, and adding them would count it twice.
+///
+/// Each map by key holds at most [`crate::bounds::Bounds::max_stat_keys`] distinct keys
+/// per environment (`flagVariations` and `featureEventVariations` count flag × variation
+/// pairs); what arrives under a key a full map does not hold is counted in `overflow`.
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
@@ -57,37 +61,87 @@ pub struct Stats {
     pub custom_metric_sums: BTreeMap<String, f64>,
     pub flag_variations: BTreeMap<String, BTreeMap<String, u64>>,
     pub feature_event_variations: BTreeMap<String, BTreeMap<String, u64>>,
+    /// What the maps above had no room for. All zero unless a map reached its bound; then a
+    /// key missing from it may have arrived all the same, so its absence proves nothing.
+    pub overflow: Overflow,
 }
 
-impl Stats {
-    fn count_event(&mut self, event: &Result<Event<'_>, super::wire::EventError>, kind: &str) {
-        self.events += 1;
-        *self.by_kind.entry(kind.to_owned()).or_default() += 1;
+/// Counts of events whose key found a full map (`--max-stat-keys`): they are in `events`
+/// and `byKind` (if there was room for their kind), but not under their key.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Overflow {
+    /// Events of a kind `byKind` had no room for.
+    pub kinds: u64,
+    /// Custom events of a key `byCustomKey` had no room for.
+    pub custom_events: u64,
+    /// Their `metricValue`s, summed.
+    pub custom_metric_sum: f64,
+    /// Summary counts of a flag and variation `flagVariations` had no room for.
+    pub flag_evaluations: u64,
+    /// Feature events of a flag and variation `featureEventVariations` had no room for.
+    pub feature_events: u64,
+}
+
+impl Overflow {
+    /// True when every count by key is complete.
+    pub fn is_empty(&self) -> bool {
+        *self == Overflow::default()
+    }
+
+    fn add(&mut self, other: &Overflow) {
+        self.kinds += other.kinds;
+        self.custom_events += other.custom_events;
+        self.custom_metric_sum += other.custom_metric_sum;
+        self.flag_evaluations += other.flag_evaluations;
+        self.feature_events += other.feature_events;
+    }
+}
+
+/// One environment's [`Stats`] and how many flag × variation pairs its two nested maps hold
+/// (their bound counts pairs, and counting them on each event would cost a walk).
+#[derive(Default)]
+struct Counts {
+    stats: Stats,
+    flag_pairs: usize,
+    feature_pairs: usize,
+}
+
+impl Counts {
+    fn count_event(&mut self, event: &EventResult<'_>, kind: &str, max_keys: usize) {
+        let stats = &mut self.stats;
+        stats.events += 1;
+        match room(&mut stats.by_kind, kind, max_keys) {
+            Some(n) => *n += 1,
+            None => stats.overflow.kinds += 1,
+        }
         match event {
             Ok(Event::Custom(custom)) => {
-                *self
-                    .by_custom_key
-                    .entry(custom.key.to_string())
-                    .or_default() += 1;
-                if let Some(value) = custom.metric_value {
-                    *self
-                        .custom_metric_sums
-                        .entry(custom.key.to_string())
-                        .or_default() += value;
+                let value = custom.metric_value;
+                if let Some(n) = room(&mut stats.by_custom_key, &custom.key, max_keys) {
+                    *n += 1;
+                    // Its keys are some of `by_custom_key`'s, so within the same bound.
+                    if let Some(value) = value {
+                        *stats
+                            .custom_metric_sums
+                            .entry(custom.key.to_string())
+                            .or_default() += value;
+                    }
+                } else {
+                    stats.overflow.custom_events += 1;
+                    stats.overflow.custom_metric_sum += value.unwrap_or(0.0);
                 }
             }
             Ok(Event::Feature(eval)) => {
-                let by_variation = self
-                    .feature_event_variations
-                    .entry(eval.key.to_string())
-                    .or_default();
-                *by_variation
-                    .entry(variation_label(eval.variation, false))
-                    .or_default() += 1;
+                let label = variation_label(eval.variation, false);
+                let map = &mut stats.feature_event_variations;
+                match pair_room(map, &mut self.feature_pairs, &eval.key, &label, max_keys) {
+                    Some(n) => *n += 1,
+                    None => stats.overflow.feature_events += 1,
+                }
             }
             Ok(Event::Summary(summary)) => {
                 for (flag, counts) in &summary.features {
-                    let by_variation = self.flag_variations.entry(flag.to_string()).or_default();
                     for Counter {
                         variation,
                         count,
@@ -95,18 +149,59 @@ impl Stats {
                         ..
                     } in &counts.counters
                     {
-                        *by_variation
-                            .entry(variation_label(*variation, *unknown))
-                            .or_default() += count;
+                        let label = variation_label(*variation, *unknown);
+                        let map = &mut stats.flag_variations;
+                        match pair_room(map, &mut self.flag_pairs, flag, &label, max_keys) {
+                            Some(n) => *n += count,
+                            None => stats.overflow.flag_evaluations += count,
+                        }
                     }
                 }
             }
-            Ok(Event::Diagnostic { dropped_events }) => self.sdk_dropped_events += dropped_events,
+            Ok(Event::Diagnostic { dropped_events }) => stats.sdk_dropped_events += dropped_events,
             Ok(_) => {}
-            Err(_) => self.malformed_events += 1,
+            Err(_) => stats.malformed_events += 1,
         }
     }
+}
 
+/// `key`'s count in `map`, added if the map holds fewer than `max` keys; `None` when the
+/// map is full without it.
+fn room<'m, V: Default>(
+    map: &'m mut BTreeMap<String, V>,
+    key: &str,
+    max: usize,
+) -> Option<&'m mut V> {
+    if !map.contains_key(key) {
+        if map.len() >= max {
+            return None;
+        }
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key)
+}
+
+/// The count of (`flag`, `label`) in a nested map holding `pairs` pairs, added if there
+/// are fewer than `max`; `None` when full without it.
+fn pair_room<'m>(
+    map: &'m mut BTreeMap<String, BTreeMap<String, u64>>,
+    pairs: &mut usize,
+    flag: &str,
+    label: &str,
+    max: usize,
+) -> Option<&'m mut u64> {
+    let held = map.get(flag).is_some_and(|by| by.contains_key(label));
+    if !held {
+        if *pairs >= max {
+            return None;
+        }
+        *pairs += 1;
+    }
+    let by_variation = map.entry(flag.to_owned()).or_default();
+    Some(by_variation.entry(label.to_owned()).or_default())
+}
+
+impl Stats {
     fn merge(&mut self, other: &Stats) {
         self.payloads += other.payloads;
         self.duplicate_payloads += other.duplicate_payloads;
@@ -134,6 +229,7 @@ impl Stats {
                 counts,
             );
         }
+        self.overflow.add(&other.overflow);
     }
 }
 
@@ -176,7 +272,7 @@ struct Inner {
     /// What `events` holds, by [`StoredEvent::footprint`].
     bytes: usize,
     seen: SeenPayloads,
-    stats: BTreeMap<Source, Stats>,
+    stats: BTreeMap<Source, Counts>,
 }
 
 /// The payload ids of the newest [`SEEN_PAYLOADS`] payloads, as hashes: a retry comes a
@@ -215,6 +311,8 @@ pub struct EventLog {
     inner: Mutex<Inner>,
     max_events: usize,
     max_bytes: usize,
+    /// Distinct keys per map of counts, per environment.
+    max_keys: usize,
 }
 
 impl Default for EventLog {
@@ -288,7 +386,15 @@ impl EventLog {
             inner: Mutex::default(),
             max_events,
             max_bytes,
+            max_keys: crate::bounds::Bounds::default().max_stat_keys,
         }
+    }
+
+    /// The same log, its maps of counts holding at most `max_keys` distinct keys each per
+    /// environment ([`crate::bounds::Bounds::max_stat_keys`]).
+    pub fn with_max_stat_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = max_keys;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -301,23 +407,23 @@ impl EventLog {
     pub fn record(&self, payload: Payload<'_>, received_at: u64) -> Outcome {
         let mut inner = self.lock();
         let inner = &mut *inner;
-        let stats = inner.stats.entry(payload.source.clone()).or_default();
+        let counts = inner.stats.entry(payload.source.clone()).or_default();
         if let Some(id) = &payload.payload_id {
             if !inner.seen.insert(id) {
-                stats.duplicate_payloads += 1;
+                counts.stats.duplicate_payloads += 1;
                 return Outcome::Duplicate;
             }
         }
-        stats.payloads += 1;
+        counts.stats.payloads += 1;
         let count = payload.events.len();
         // Events the list could not keep anyway are counted, not copied.
         let listed_from = self.first_kept(&payload.events);
         let mut stored = Vec::with_capacity(count - listed_from);
         for (i, (raw, event)) in payload.events.into_iter().enumerate() {
             let (kind, key) = kind_and_key(&event);
-            stats.count_event(&event, &kind);
+            counts.count_event(&event, &kind, self.max_keys);
             if i < listed_from {
-                stats.evicted_events += 1;
+                counts.stats.evicted_events += 1;
                 continue;
             }
             stored.push(StoredEvent {
@@ -364,7 +470,7 @@ impl EventLog {
                 project: oldest.project,
                 env: oldest.env,
             };
-            inner.stats.entry(source).or_default().evicted_events += 1;
+            inner.stats.entry(source).or_default().stats.evicted_events += 1;
         }
     }
 
@@ -373,6 +479,7 @@ impl EventLog {
             .stats
             .entry(source)
             .or_default()
+            .stats
             .rejected_payloads += 1;
     }
 
@@ -387,12 +494,12 @@ impl EventLog {
     pub fn stats(&self, filter: &Filter) -> Stats {
         let inner = self.lock();
         let mut total = Stats::default();
-        for (_, stats) in inner
+        for (_, counts) in inner
             .stats
             .iter()
             .filter(|(source, _)| filter.selects_source(source))
         {
-            total.merge(stats);
+            total.merge(&counts.stats);
         }
         total
     }
@@ -403,7 +510,7 @@ impl EventLog {
     }
 }
 
-fn kind_and_key(event: &Result<Event<'_>, super::wire::EventError>) -> (String, Option<String>) {
+fn kind_and_key(event: &EventResult<'_>) -> (String, Option<String>) {
     match event {
         Ok(Event::Index) => ("index".into(), None),
         Ok(Event::Identify) => ("identify".into(), None),
@@ -466,6 +573,59 @@ mod tests {
         assert_eq!(stats.flag_variations["cfg"]["0"], 6);
         assert_eq!(stats.flag_variations["cfg"]["1"], 4);
         assert_eq!(stats.feature_event_variations["cfg"]["1"], 1);
+    }
+
+    #[test]
+    fn counts_by_key_stop_at_their_bound_and_count_the_rest_as_overflow() {
+        let log = EventLog::default().with_max_stat_keys(2);
+        let mut events = Vec::new();
+        for i in 0..5 {
+            events.push(format!(
+                r#"{{"kind":"custom","key":"k{i}","metricValue":{i},"context":{{"kind":"user","key":"u"}}}}"#
+            ));
+            events.push(format!(
+                r#"{{"kind":"feature","key":"f{i}","variation":0,"version":1,"context":{{"kind":"user","key":"u"}}}}"#
+            ));
+        }
+        events.push(
+            r#"{"kind":"summary","features":{"f0":{"counters":[{"variation":0,"count":3},{"variation":1,"count":4},{"variation":2,"count":5}]}}}"#
+                .to_owned(),
+        );
+        events.push(r#"{"kind":"made-up"}"#.to_owned());
+        let body = format!("[{}]", events.join(","));
+        log.record(payload(body.as_bytes(), Some("p1")), 1);
+        // Keys already held keep counting.
+        log.record(payload(BODY, Some("p2")), 2);
+        let stats = log.stats(&Filter::default());
+        assert_eq!(stats.events, 12 + 5);
+        assert_eq!(
+            stats.by_kind.keys().collect::<Vec<_>>(),
+            ["custom", "feature"]
+        );
+        assert_eq!(stats.by_kind["custom"], 7);
+        assert_eq!(stats.by_custom_key.keys().collect::<Vec<_>>(), ["k0", "k1"]);
+        assert_eq!(stats.custom_metric_sums["k1"], 1.0);
+        assert_eq!(stats.feature_event_variations.len(), 2);
+        assert_eq!(stats.flag_variations["f0"].len(), 2);
+        let overflow = &stats.overflow;
+        assert_eq!(overflow.kinds, 4, "two summaries, made-up, malformed");
+        assert_eq!(
+            overflow.custom_events,
+            3 + 2,
+            "k2..k4 and BODY's custom key"
+        );
+        assert_eq!(overflow.custom_metric_sum, 2.0 + 3.0 + 4.0 + 30.0 + 12.0);
+        assert_eq!(overflow.feature_events, 3 + 1, "f2..f4 and BODY's cfg");
+        assert_eq!(
+            overflow.flag_evaluations,
+            5 + 6 + 4,
+            "f0/2 and BODY's cfg/0, cfg/1"
+        );
+        assert!(!overflow.is_empty());
+        let json = serde_json::to_value(&stats).unwrap();
+        assert_eq!(json["overflow"]["customEvents"], 5);
+        log.clear();
+        assert!(log.stats(&Filter::default()).overflow.is_empty());
     }
 
     #[test]

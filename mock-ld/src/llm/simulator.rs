@@ -14,6 +14,10 @@ use super::wire::ChatRequest;
 /// The profile that answers for every model without one of its own.
 pub const DEFAULT_MODEL: &str = "default";
 
+/// Where the stats count requests for a model once they count
+/// [`crate::bounds::Bounds::max_stat_keys`] others (a fuzz naming a new model per request).
+pub const OTHER_MODELS: &str = "(other)";
+
 /// The simulated provider's state, shared by every request.
 ///
 /// Each request draws from its own RNG, keyed by the simulator's seed and either the
@@ -26,6 +30,8 @@ pub struct Simulator {
     requests: AtomicU64,
     profiles: RwLock<HashMap<String, Profile>>,
     stats: Mutex<HashMap<String, ModelStats>>,
+    /// Model names `stats` counts apart; the rest go under [`OTHER_MODELS`].
+    max_models: usize,
 }
 
 /// What the simulator served for one model name.
@@ -61,7 +67,14 @@ impl Simulator {
             requests: AtomicU64::new(0),
             profiles: RwLock::new(profiles),
             stats: Mutex::default(),
+            max_models: crate::bounds::Bounds::default().max_stat_keys,
         }
+    }
+
+    /// The same simulator, counting at most `max_models` model names apart.
+    pub fn with_max_models(mut self, max_models: usize) -> Self {
+        self.max_models = max_models;
+        self
     }
 
     /// Sets how `model` behaves; [`DEFAULT_MODEL`] sets it for every model without a profile.
@@ -110,10 +123,18 @@ impl Simulator {
             request.max_tokens(),
         );
         let mut stats = self.stats.lock().expect("stats lock");
-        stats
-            .entry(request.model.clone())
-            .or_default()
-            .record(&plan, request.streams());
+        let known = stats.contains_key(&request.model);
+        let model = if known || stats.len() < self.max_models {
+            request.model.as_str()
+        } else {
+            OTHER_MODELS
+        };
+        if let Some(counts) = stats.get_mut(model) {
+            counts.record(&plan, request.streams());
+        } else {
+            let counts = stats.entry(model.to_owned()).or_default();
+            counts.record(&plan, request.streams());
+        }
         (number, plan)
     }
 
@@ -210,5 +231,22 @@ mod tests {
         );
         sim.reset_stats();
         assert!(sim.stats().is_empty());
+    }
+
+    #[test]
+    fn stats_count_a_bounded_number_of_models_and_the_rest_together() {
+        let sim = Simulator::new(0).with_max_models(3);
+        for i in 0..10 {
+            sim.plan(&request(&format!("m{i}"), false), None);
+        }
+        sim.plan(&request("m0", false), None);
+        let stats = sim.stats();
+        assert_eq!(
+            stats.keys().map(String::as_str).collect::<Vec<_>>(),
+            [OTHER_MODELS, "m0", "m1", "m2"]
+        );
+        assert_eq!(stats["m0"].requests, 2);
+        assert_eq!(stats[OTHER_MODELS].requests, 7);
+        assert_eq!(stats.values().map(|s| s.requests).sum::<u64>(), 11);
     }
 }

@@ -30,7 +30,10 @@ fn flag() -> Flag {
 }
 
 /// Applies `instructions` to a draft of `flag`; returns the draft's flag and defaults.
-fn patch(flag: &Flag, instructions: Value) -> Result<(Flag, Defaults), InstructionError> {
+fn patch(
+    flag: &Flag,
+    instructions: Value,
+) -> Result<(Flag, Defaults), InstructionError> {
     let refs = refs();
     let raw = instructions.as_array().unwrap().clone();
     let steps = parse::<targeting::Instruction>(&raw)?;
@@ -284,6 +287,21 @@ fn clauses_are_checked_and_segment_match_is_normalized() {
         json!([{"kind": "addRule", "variation": 1, "clauses": [{"op": "segmentMatch", "values": [3]}]}]),
         0,
         "addRule",
+    );
+    assert!(message.contains("segment keys"), "{message}");
+}
+
+#[test]
+fn values_added_to_a_segment_match_clause_are_segment_keys() {
+    let flag = patched(json!([{"kind": "addRule", "variation": 1,
+        "clauses": [{"op": "segmentMatch", "values": ["beta"]}]}]));
+    let rule = &flag.rules[0];
+    let message = refusal(
+        &flag,
+        json!([{"kind": "addValuesToClause", "ruleId": rule.id,
+                "clauseId": rule.clauses[0].id, "values": ["vip", null]}]),
+        0,
+        "addValuesToClause",
     );
     assert!(message.contains("segment keys"), "{message}");
 }
@@ -555,6 +573,20 @@ fn segment_targets_go_to_their_kind_and_never_both_sides() {
     .segment;
     assert!(cleared.included_contexts.is_empty());
     assert_eq!(cleared.excluded, ["u8"]);
+}
+
+#[test]
+fn adding_no_keys_of_a_new_kind_leaves_no_empty_list() {
+    let draft = segment_patch(
+        &Segment::default(),
+        json!([{"kind": "addIncludedTargets", "contextKind": "organization", "values": []}]),
+    )
+    .unwrap();
+    assert!(
+        draft.segment.included_contexts.is_empty(),
+        "{:?}",
+        draft.segment
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use super::targeting::{self, Defaults, Draft};
 use super::{apply, parse, InstructionError, VariationRef};
 use crate::model::{Flag, Segment, VariationOrRollout};
 
-fn refs() -> Vec<VariationRef> {
+pub(super) fn refs() -> Vec<VariationRef> {
     ["disabled", "basic", "premium"]
         .iter()
         .map(|key| VariationRef {
@@ -19,7 +19,7 @@ fn refs() -> Vec<VariationRef> {
         .collect()
 }
 
-fn flag() -> Flag {
+pub(super) fn flag() -> Flag {
     Flag {
         key: "chat".into(),
         on: true,
@@ -30,7 +30,7 @@ fn flag() -> Flag {
 }
 
 /// Applies `instructions` to a draft of `flag`; returns the draft's flag and defaults.
-fn patch(
+pub(super) fn patch(
     flag: &Flag,
     instructions: Value,
 ) -> Result<(Flag, Defaults), InstructionError> {
@@ -523,7 +523,7 @@ fn rules_without_ids_get_ids_derived_from_their_position() {
     );
 }
 
-fn segment_patch(
+pub(super) fn segment_patch(
     segment: &Segment,
     instructions: Value,
 ) -> Result<segment::Draft, InstructionError> {

@@ -37,6 +37,8 @@ pub struct StoredEvent {
 /// Counts a test asserts on. `flagVariations` comes from summary counters, which count
 /// every evaluation once; feature events are counted apart in `featureEventVariations`
 /// because a tracked evaluation produces both, and adding them would count it twice.
+/// Counts an SDK reports (summary counters, `droppedEvents`) are summed saturating: a
+/// client's nonsense must not overflow them.
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
@@ -95,13 +97,16 @@ impl Stats {
                         ..
                     } in &counts.counters
                     {
-                        *by_variation
+                        let total = by_variation
                             .entry(variation_label(*variation, *unknown))
-                            .or_default() += count;
+                            .or_default();
+                        *total = total.saturating_add(*count);
                     }
                 }
             }
-            Ok(Event::Diagnostic { dropped_events }) => self.sdk_dropped_events += dropped_events,
+            Ok(Event::Diagnostic { dropped_events }) => {
+                self.sdk_dropped_events = self.sdk_dropped_events.saturating_add(*dropped_events);
+            }
             Ok(_) => {}
             Err(_) => self.malformed_events += 1,
         }
@@ -113,7 +118,9 @@ impl Stats {
         self.rejected_payloads += other.rejected_payloads;
         self.events += other.events;
         self.malformed_events += other.malformed_events;
-        self.sdk_dropped_events += other.sdk_dropped_events;
+        self.sdk_dropped_events = self
+            .sdk_dropped_events
+            .saturating_add(other.sdk_dropped_events);
         self.evicted_events += other.evicted_events;
         add_counts(&mut self.by_kind, &other.by_kind);
         add_counts(&mut self.by_custom_key, &other.by_custom_key);
@@ -139,7 +146,8 @@ impl Stats {
 
 fn add_counts(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
     for (key, n) in from {
-        *into.entry(key.clone()).or_default() += n;
+        let total = into.entry(key.clone()).or_default();
+        *total = total.saturating_add(*n);
     }
 }
 
@@ -585,6 +593,23 @@ mod tests {
         assert_eq!(json["items"][1]["event"]["metricValue"], "1e999");
         assert!(json["items"][2]["event"]["data"].is_array());
         assert_eq!(log.stats(&Filter::default()).by_custom_key["k\u{fffd}"], 1);
+    }
+
+    #[test]
+    fn counts_an_sdk_reports_saturate() {
+        let log = EventLog::default();
+        let body = format!(
+            r#"[{{"kind":"summary","features":{{"f":{{"counters":[{{"variation":1,"count":{max}}},{{"variation":1,"count":{max}}}]}}}}}},
+                {{"kind":"diagnostic","droppedEvents":{max}}},{{"kind":"diagnostic","droppedEvents":1}}]"#,
+            max = u64::MAX
+        );
+        log.record(payload(body.as_bytes(), None), 1);
+        let mut other = payload(body.as_bytes(), None);
+        other.source.env = "production".into();
+        log.record(other, 1);
+        let stats = log.stats(&Filter::default());
+        assert_eq!(stats.flag_variations["f"]["1"], u64::MAX);
+        assert_eq!(stats.sdk_dropped_events, u64::MAX);
     }
 
     #[test]

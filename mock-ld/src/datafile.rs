@@ -121,8 +121,11 @@ pub fn parse_as<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, DataF
     if is_json {
         let de = &mut serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
-            let position = Some((e.inner().line(), e.inner().column()));
-            error(position, e.path().to_string(), e.inner().to_string())
+            let inner = e.inner();
+            // serde_json's columns count from 1, but it says 0 at the start of a line (the
+            // end of an empty file), and line 0 when it knows no position.
+            let position = (inner.line() > 0).then(|| (inner.line(), inner.column().max(1)));
+            error(position, e.path().to_string(), inner.to_string())
         })
     } else {
         let de = yaml_serde::Deserializer::from_str(text);
@@ -211,6 +214,14 @@ mod tests {
         let err = parse(Path::new("seed.json"), text).unwrap_err().to_string();
         assert!(err.starts_with("seed.json:3:"), "{err}");
         assert!(err.contains("field `flags.f.on`"), "{err}");
+    }
+
+    #[test]
+    fn a_json_file_that_ends_too_soon_is_refused_at_a_column_from_1() {
+        for (text, at) in [("", "e.json:1:1: "), ("{\n", "e.json:2:1: ")] {
+            let err = parse(Path::new("e.json"), text).unwrap_err().to_string();
+            assert!(err.starts_with(at), "{err}");
+        }
     }
 
     #[test]

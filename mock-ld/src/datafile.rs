@@ -184,6 +184,9 @@ pub fn tidy(message: &str, field: &str) -> String {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

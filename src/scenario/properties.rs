@@ -310,7 +310,7 @@ fn toml_soup() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(config(32))]
+    #![proptest_config(config(256))]
 
     #[test]
     fn a_generated_scenario_loads_with_its_values(document in scenario()) {

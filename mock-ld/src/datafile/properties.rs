@@ -433,7 +433,7 @@ fn yaml_soup() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(config(48))]
+    #![proptest_config(config(256))]
 
     #[test]
     fn a_written_data_file_loads_back_equal(content in content(), yaml in any::<bool>()) {

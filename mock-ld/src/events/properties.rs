@@ -371,7 +371,7 @@ fn check_counts(stats: &Stats, listed: usize) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(config(48))]
+    #![proptest_config(config(256))]
 
     #[test]
     fn posted_events_are_counted_and_listed_as_sent(

@@ -286,7 +286,7 @@ fn stable(draft: &Draft) -> (Segment, String, Vec<String>) {
 }
 
 proptest! {
-    #![proptest_config(config(64))]
+    #![proptest_config(config(256))]
 
     #[test]
     fn a_valid_segment_patch_applies_as_the_model_says((instructions, model) in valid_patch()) {

@@ -540,7 +540,7 @@ fn stable(flag: &Flag, defaults: &Defaults) -> (Flag, Defaults) {
 }
 
 proptest! {
-    #![proptest_config(config(64))]
+    #![proptest_config(config(256))]
 
     #[test]
     fn a_valid_patch_applies_as_the_model_says((instructions, model) in valid_patch()) {

@@ -104,7 +104,7 @@ impl Json {
         match self {
             Json::Null => Value::Null,
             Json::Bool(b) => Value::Bool(*b),
-            // Beyond f64 to either Rust's parser or serde_json's: its text.
+            // Beyond f64: its text.
             Json::Number(text) => match serde_json::from_str(text) {
                 Ok(number) if text.parse::<f64>().is_ok_and(f64::is_finite) => number,
                 _ => Value::String(text.clone()),

@@ -34,7 +34,9 @@ impl Latency {
     }
 
     pub fn merge(&mut self, other: &Latency) {
-        self.0.add(&other.0).expect("histograms grow to fit what is added");
+        self.0
+            .add(&other.0)
+            .expect("histograms grow to fit what is added");
     }
 
     /// Takes away `other`'s values, which must have been merged in before.

@@ -121,15 +121,54 @@ pub fn parse_as<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, DataF
     if is_json {
         let de = &mut serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
-            let position = Some((e.inner().line(), e.inner().column()));
-            error(position, e.path().to_string(), e.inner().to_string())
+            let inner = e.inner();
+            // serde_json's columns count from 1, but it says 0 at the start of a line (the
+            // end of an empty file), and line 0 when it knows no position.
+            let position = (inner.line() > 0).then(|| (inner.line(), inner.column().max(1)));
+            error(position, e.path().to_string(), inner.to_string())
         })
     } else {
         let de = yaml_serde::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
-            let position = e.inner().location().map(|l| (l.line(), l.column()));
-            error(position, e.path().to_string(), e.inner().to_string())
+            let (position, message) = match e.inner().location() {
+                Some(l) => (Some((l.line(), l.column())), e.inner().to_string()),
+                None => after_first_document(text, e.inner()),
+            };
+            error(position, e.path().to_string(), message)
         })
+    }
+}
+
+/// yaml_serde refuses whatever follows the first document without saying where, and calls
+/// even a syntax error there "more than one document". Read on its own, the second
+/// document says what is wrong there, or at least where it starts.
+fn after_first_document(text: &str, error: &yaml_serde::Error) -> (Option<(usize, usize)>, String) {
+    let at = |e: &yaml_serde::Error| e.location().map(|l| (l.line(), l.column()));
+    // `nth`, never a loop: the iterator repeats a syntax error forever.
+    let second = || yaml_serde::Deserializer::from_str(text).nth(1);
+    match second().map(serde::de::IgnoredAny::deserialize) {
+        Some(Err(syntax)) if syntax.location().is_some() => (at(&syntax), syntax.to_string()),
+        Some(Ok(_)) => {
+            let start = second().and_then(|doc| NoNode::deserialize(doc).err());
+            (start.as_ref().and_then(at), error.to_string())
+        }
+        _ => (None, error.to_string()),
+    }
+}
+
+/// What no YAML node is: reading one fails at the node, which says where it starts.
+struct NoNode;
+
+impl<'de> Deserialize<'de> for NoNode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Refuse;
+        impl serde::de::Visitor<'_> for Refuse {
+            type Value = NoNode;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("no second document")
+            }
+        }
+        deserializer.deserialize_any(Refuse)
     }
 }
 
@@ -143,6 +182,9 @@ pub fn tidy(message: &str, field: &str) -> String {
         .unwrap_or(message);
     message.to_owned()
 }
+
+#[cfg(test)]
+mod properties;
 
 #[cfg(test)]
 mod tests {
@@ -211,6 +253,30 @@ mod tests {
         let err = parse(Path::new("seed.json"), text).unwrap_err().to_string();
         assert!(err.starts_with("seed.json:3:"), "{err}");
         assert!(err.contains("field `flags.f.on`"), "{err}");
+    }
+
+    #[test]
+    fn what_follows_the_first_yaml_document_is_located() {
+        // A syntax error after a complete first document, which yaml_serde alone reports
+        // as "more than one document", without a place.
+        let err = parse(Path::new("s.yaml"), "!!str }")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("s.yaml:1:7: "), "{err}");
+        assert!(err.contains("document start"), "{err}");
+        let err = parse(Path::new("s.yaml"), "flags: {}\n---\nflagValues: {}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("s.yaml:3:1: "), "{err}");
+        assert!(err.contains("more than one document"), "{err}");
+    }
+
+    #[test]
+    fn a_json_file_that_ends_too_soon_is_refused_at_a_column_from_1() {
+        for (text, at) in [("", "e.json:1:1: "), ("{\n", "e.json:2:1: ")] {
+            let err = parse(Path::new("e.json"), text).unwrap_err().to_string();
+            assert!(err.starts_with(at), "{err}");
+        }
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub mod llm;
 pub mod logging;
 pub mod model;
 pub mod process;
+#[cfg(test)]
+mod properties;
 pub mod sdk;
 pub mod state;
 pub mod store;

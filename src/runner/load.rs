@@ -31,7 +31,11 @@ impl Shards {
     fn new(most: usize, live: &Arc<Live>) -> Self {
         let threads = tokio::runtime::Handle::current().metrics().num_workers();
         let n = (threads.max(1) * SHARDS_PER_THREAD).min(most.max(1));
-        Shards((0..n).map(|_| Mutex::new(Recorder::new(live.clone()))).collect())
+        Shards(
+            (0..n)
+                .map(|_| Mutex::new(Recorder::new(live.clone())))
+                .collect(),
+        )
     }
 
     fn get(&self, index: u64) -> std::sync::MutexGuard<'_, Recorder> {

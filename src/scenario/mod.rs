@@ -9,6 +9,8 @@ pub mod checks;
 mod overrides;
 mod parse;
 pub mod population;
+#[cfg(test)]
+mod properties;
 pub mod rules;
 mod validate;
 

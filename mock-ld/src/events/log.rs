@@ -41,6 +41,8 @@ pub struct StoredEvent {
 /// Each map by key holds at most [`crate::bounds::Bounds::max_stat_keys`] distinct keys
 /// per environment (`flagVariations` and `featureEventVariations` count flag × variation
 /// pairs); what arrives under a key a full map does not hold is counted in `overflow`.
+/// Counts an SDK reports (summary counters, `droppedEvents`) are summed saturating: a
+/// client's nonsense must not overflow them.
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
@@ -152,13 +154,18 @@ impl Counts {
                         let label = variation_label(*variation, *unknown);
                         let map = &mut stats.flag_variations;
                         match pair_room(map, &mut self.flag_pairs, flag, &label, max_keys) {
-                            Some(n) => *n += count,
-                            None => stats.overflow.flag_evaluations += count,
+                            Some(n) => *n = n.saturating_add(*count),
+                            None => {
+                                stats.overflow.flag_evaluations =
+                                    stats.overflow.flag_evaluations.saturating_add(*count)
+                            }
                         }
                     }
                 }
             }
-            Ok(Event::Diagnostic { dropped_events }) => stats.sdk_dropped_events += dropped_events,
+            Ok(Event::Diagnostic { dropped_events }) => {
+                stats.sdk_dropped_events = stats.sdk_dropped_events.saturating_add(*dropped_events);
+            }
             Ok(_) => {}
             Err(_) => stats.malformed_events += 1,
         }
@@ -208,7 +215,9 @@ impl Stats {
         self.rejected_payloads += other.rejected_payloads;
         self.events += other.events;
         self.malformed_events += other.malformed_events;
-        self.sdk_dropped_events += other.sdk_dropped_events;
+        self.sdk_dropped_events = self
+            .sdk_dropped_events
+            .saturating_add(other.sdk_dropped_events);
         self.evicted_events += other.evicted_events;
         add_counts(&mut self.by_kind, &other.by_kind);
         add_counts(&mut self.by_custom_key, &other.by_custom_key);
@@ -235,7 +244,8 @@ impl Stats {
 
 fn add_counts(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
     for (key, n) in from {
-        *into.entry(key.clone()).or_default() += n;
+        let total = into.entry(key.clone()).or_default();
+        *total = total.saturating_add(*n);
     }
 }
 
@@ -745,6 +755,23 @@ mod tests {
         assert_eq!(json["items"][1]["event"]["metricValue"], "1e999");
         assert!(json["items"][2]["event"]["data"].is_array());
         assert_eq!(log.stats(&Filter::default()).by_custom_key["k\u{fffd}"], 1);
+    }
+
+    #[test]
+    fn counts_an_sdk_reports_saturate() {
+        let log = EventLog::default();
+        let body = format!(
+            r#"[{{"kind":"summary","features":{{"f":{{"counters":[{{"variation":1,"count":{max}}},{{"variation":1,"count":{max}}}]}}}}}},
+                {{"kind":"diagnostic","droppedEvents":{max}}},{{"kind":"diagnostic","droppedEvents":1}}]"#,
+            max = u64::MAX
+        );
+        log.record(payload(body.as_bytes(), None), 1);
+        let mut other = payload(body.as_bytes(), None);
+        other.source.env = "production".into();
+        log.record(other, 1);
+        let stats = log.stats(&Filter::default());
+        assert_eq!(stats.flag_variations["f"]["1"], u64::MAX);
+        assert_eq!(stats.sdk_dropped_events, u64::MAX);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! refusal is counted in `rejectedPayloads`. The bounds sit far above what an SDK sends.
 
 pub mod log;
+#[cfg(test)]
+mod properties;
 pub mod servable;
 pub mod wire;
 

@@ -79,12 +79,19 @@ impl ClauseInput {
 /// the attribute `segmentMatch`, as LaunchDarkly writes it: the Python SDK requires an
 /// `attribute` string on every clause, and Rust reads an empty `contextKind` as invalid.
 fn segment_match_target(values: &[Value]) -> Result<(Option<String>, String), String> {
-    if let Some(value) = values.iter().find(|v| !v.is_string()) {
-        return Err(format!(
-            "segmentMatch values are segment keys (strings), not {value}"
-        ));
-    }
+    check_values("segmentMatch", values)?;
     Ok((None, "segmentMatch".to_owned()))
+}
+
+/// Values a clause of `op` may hold: for `segmentMatch`, segment keys (strings) only. Every
+/// instruction that puts values into a clause checks them here.
+pub fn check_values(op: &str, values: &[Value]) -> Result<(), String> {
+    match values.iter().find(|v| !v.is_string()) {
+        Some(value) if op == "segmentMatch" => Err(format!(
+            "segmentMatch values are segment keys (strings), not {value}"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Each input as a clause, naming the position of the first that is wrong.

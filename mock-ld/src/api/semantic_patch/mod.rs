@@ -16,6 +16,8 @@ use crate::error::AppError;
 
 mod clauses;
 pub use clauses::OPERATORS;
+#[cfg(test)]
+mod properties;
 mod rules;
 pub mod segment;
 mod serve;

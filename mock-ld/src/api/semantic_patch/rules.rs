@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::clauses::{new_clauses, ClauseInput};
+use super::clauses::{check_values, new_clauses, ClauseInput};
 use crate::model::{Clause, FlagRule, SegmentRule};
 
 /// A flag rule or a segment rule, as far as instructions are concerned.
@@ -188,6 +188,7 @@ pub fn update_clause<R: Rule>(rules: &mut [R], edit: ClauseUpdate) -> Result<(),
 
 pub fn add_values<R: Rule>(rules: &mut [R], edit: ClauseValues) -> Result<(), String> {
     let clause = clause_mut(find(rules, &edit.rule_id)?, &edit.clause_id)?;
+    check_values(&clause.op, &edit.values)?;
     for value in edit.values {
         if !clause.values.contains(&value) {
             clause.values.push(value);

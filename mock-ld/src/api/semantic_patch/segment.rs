@@ -233,6 +233,8 @@ fn add_keys(
             list.push(key);
         }
     }
+    // Adding no keys of a new kind must not leave its empty list behind.
+    prune_empty(segment);
     Ok(())
 }
 

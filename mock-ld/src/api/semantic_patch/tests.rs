@@ -7,7 +7,7 @@ use super::targeting::{self, Defaults, Draft};
 use super::{apply, parse, InstructionError, VariationRef};
 use crate::model::{Flag, Segment, VariationOrRollout};
 
-fn refs() -> Vec<VariationRef> {
+pub(super) fn refs() -> Vec<VariationRef> {
     ["disabled", "basic", "premium"]
         .iter()
         .map(|key| VariationRef {
@@ -19,7 +19,7 @@ fn refs() -> Vec<VariationRef> {
         .collect()
 }
 
-fn flag() -> Flag {
+pub(super) fn flag() -> Flag {
     Flag {
         key: "chat".into(),
         on: true,
@@ -30,7 +30,10 @@ fn flag() -> Flag {
 }
 
 /// Applies `instructions` to a draft of `flag`; returns the draft's flag and defaults.
-fn patch(flag: &Flag, instructions: Value) -> Result<(Flag, Defaults), InstructionError> {
+pub(super) fn patch(
+    flag: &Flag,
+    instructions: Value,
+) -> Result<(Flag, Defaults), InstructionError> {
     let refs = refs();
     let raw = instructions.as_array().unwrap().clone();
     let steps = parse::<targeting::Instruction>(&raw)?;
@@ -289,6 +292,21 @@ fn clauses_are_checked_and_segment_match_is_normalized() {
 }
 
 #[test]
+fn values_added_to_a_segment_match_clause_are_segment_keys() {
+    let flag = patched(json!([{"kind": "addRule", "variation": 1,
+        "clauses": [{"op": "segmentMatch", "values": ["beta"]}]}]));
+    let rule = &flag.rules[0];
+    let message = refusal(
+        &flag,
+        json!([{"kind": "addValuesToClause", "ruleId": rule.id,
+                "clauseId": rule.clauses[0].id, "values": ["vip", null]}]),
+        0,
+        "addValuesToClause",
+    );
+    assert!(message.contains("segment keys"), "{message}");
+}
+
+#[test]
 fn user_targets_get_context_target_placeholders() {
     let flag = patched(json!([
         {"kind": "addTargets", "values": ["qa-1", "qa-2"], "variationId": "id-premium"},
@@ -505,7 +523,7 @@ fn rules_without_ids_get_ids_derived_from_their_position() {
     );
 }
 
-fn segment_patch(
+pub(super) fn segment_patch(
     segment: &Segment,
     instructions: Value,
 ) -> Result<segment::Draft, InstructionError> {
@@ -555,6 +573,20 @@ fn segment_targets_go_to_their_kind_and_never_both_sides() {
     .segment;
     assert!(cleared.included_contexts.is_empty());
     assert_eq!(cleared.excluded, ["u8"]);
+}
+
+#[test]
+fn adding_no_keys_of_a_new_kind_leaves_no_empty_list() {
+    let draft = segment_patch(
+        &Segment::default(),
+        json!([{"kind": "addIncludedTargets", "contextKind": "organization", "values": []}]),
+    )
+    .unwrap();
+    assert!(
+        draft.segment.included_contexts.is_empty(),
+        "{:?}",
+        draft.segment
+    );
 }
 
 #[test]

@@ -303,3 +303,57 @@ fn overrides_are_applied_and_recorded_and_a_ci_log_gets_progress_lines() {
         text(&bad.stderr)
     );
 }
+
+/// What a run's seed decides, as results.json carries it: per variation the counts, errors,
+/// tokens and feedback, and the cost; latencies and timings excluded.
+fn seeded_figures(results: &Value) -> Value {
+    let mut variations = serde_json::Map::new();
+    for (config, c) in results["configs"].as_object().unwrap() {
+        for (key, v) in c["variations"].as_object().unwrap() {
+            let mut v = v.clone();
+            v.as_object_mut().unwrap().remove("latency");
+            variations.insert(format!("{config}/{key}"), v);
+        }
+    }
+    serde_json::json!({"variations": variations, "cost": results["cost"]})
+}
+
+#[test]
+fn the_same_seed_gives_the_same_tokens_errors_feedback_and_cost() {
+    // The quickstart: three models with error rates, a rollout and 10 % feedback, at 48
+    // virtual users, so requests reach the simulated provider in a different order each run.
+    let runs: Vec<Value> = (0..2)
+        .map(|i| {
+            let dir = Workdir::new(&format!("seeded-{i}"));
+            let out = Command::new(env!("CARGO_BIN_EXE_aiconfig-harness"))
+                .args([
+                    "run",
+                    "--iterations",
+                    "1500",
+                    "--concurrency",
+                    "48",
+                    "--json",
+                ])
+                .arg("--out")
+                .arg(dir.join("out"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.code().is_some_and(|c| c <= 1),
+                "{}",
+                text(&out.stderr)
+            );
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect();
+    let (a, b) = (seeded_figures(&runs[0]), seeded_figures(&runs[1]));
+    // Errors happen (so the comparison covers them) and the same ones in both runs.
+    let errors: u64 = a["variations"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v["errors"].as_u64().unwrap())
+        .sum();
+    assert!(errors > 0, "{a:#}");
+    assert_eq!(a, b);
+}

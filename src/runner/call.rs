@@ -183,7 +183,13 @@ impl Workload {
         let mut ended = Instant::now();
         for step in 0..self.steps.len() {
             let record = self
-                .step(ai, step, (context_index, &context), &mut rng, ended)
+                .step(
+                    ai,
+                    step,
+                    (context_index, &context),
+                    (&mut rng, request_seed(index, step)),
+                    ended,
+                )
                 .await;
             ended = record.ended;
             steps.push(record);
@@ -201,13 +207,14 @@ impl Workload {
     }
 
     /// Runs step `index` of the workload; `context` is the context and its index in the
-    /// population; the step starts at `started`.
+    /// population; `rng` draws feedback, `seed` keys the simulated LLM's reply; the step
+    /// starts at `started`.
     async fn step(
         &self,
         ai: &AiClient,
         step_index: usize,
         (index, context): (u64, &Context),
-        rng: &mut SmallRng,
+        (rng, seed): (&mut SmallRng, u64),
         started: Instant,
     ) -> StepRecord {
         let step = &self.steps[step_index];
@@ -230,7 +237,7 @@ impl Workload {
         if resolved.enabled && step.call_llm {
             // Boxed: the HTTP call's future is kilobytes, and inline it would make every
             // request's future that large, LLM call or not.
-            let outcome = Box::pin(self.call_llm(&resolved, step)).await;
+            let outcome = Box::pin(self.call_llm(&resolved, step, seed)).await;
             let tracking = Instant::now();
             track_outcome(&resolved.tracker, &outcome, &mut tracked);
             feedback = give_feedback(&resolved.tracker, step, rng, &mut tracked);
@@ -253,7 +260,7 @@ impl Workload {
         }
     }
 
-    async fn call_llm(&self, resolved: &Resolved, step: &PreparedStep) -> LlmOutcome {
+    async fn call_llm(&self, resolved: &Resolved, step: &PreparedStep, seed: u64) -> LlmOutcome {
         let mut messages: Vec<Value> = resolved
             .messages
             .iter()
@@ -264,9 +271,23 @@ impl Workload {
             model: model_name(resolved.model.as_deref()),
             messages: Value::Array(messages),
             stream: self.stream,
+            seed,
         };
         chat(&self.http, &self.llm_base, &request).await
     }
+}
+
+/// The identity of step `step` of request `index`, as the simulated LLM's seed: distinct per
+/// request and step, the same in every run (the simulator mixes in its own seed, the
+/// scenario's).
+fn request_seed(index: u64, step: usize) -> u64 {
+    // SplitMix64's finalizer: neighbouring identities give unrelated seeds.
+    let mut z = index
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add((step as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The parts of a completion or agent config a step uses.

@@ -43,7 +43,14 @@ pub struct ChatRequest<'a> {
     pub model: &'a str,
     pub messages: Value,
     pub stream: bool,
+    /// The request's identity, sent as `X-Mock-Seed`: mock-ld's simulator draws the reply's
+    /// latency, tokens and failure from it, so the same request gets the same reply in every
+    /// run whatever the order of arrival. Other providers ignore the header.
+    pub seed: u64,
 }
+
+/// The header mock-ld's simulated provider keys its draws by.
+pub const SEED_HEADER: &str = "x-mock-seed";
 
 #[derive(Default, Deserialize)]
 struct Usage {
@@ -79,6 +86,7 @@ pub async fn chat(http: &reqwest::Client, base: &str, request: &ChatRequest<'_>)
     });
     let response = match http
         .post(format!("{base}/chat/completions"))
+        .header(SEED_HEADER, request.seed)
         .json(&body)
         .send()
         .await
@@ -575,6 +583,7 @@ mod tests {
             model: "m",
             messages: json!([{"role": "user", "content": "hi"}]),
             stream: true,
+            seed: 7,
         };
         tokio::time::timeout(BOUND, chat(&http, base, &request))
             .await

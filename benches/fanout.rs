@@ -40,6 +40,11 @@ use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
 
 const FLAG: &str = "bench-flag";
+
+/// The flag of change `seq`: every variation tagged `bench-seq-NNNN`.
+fn flag(seq: usize) -> Value {
+    common::ai_config_flag(FLAG, &format!("bench-seq-{seq:04}"), seq)
+}
 const MARKER: &[u8] = b"bench-seq-";
 
 struct Plan {
@@ -91,47 +96,11 @@ fn streams_arg(args: &[String]) -> Option<usize> {
 // The flag
 // ---------------------------------------------------------------------------------------
 
-/// A ~2 KB AI Config: three JSON variations, a 60/40 rollout rule for premium users,
-/// fallthrough to the mini model. Every variation carries `bench-seq-NNNN` for change `seq`.
-fn ai_config_flag(seq: usize) -> Value {
-    let tag = format!("bench-seq-{seq:04}");
-    let variation = |key: &str, model: &str, provider: &str, temperature: f64| {
-        json!({
-            "_ldMeta": {"enabled": true, "variationKey": key, "version": seq, "mode": "completion", "benchTag": tag},
-            "model": {"name": model, "parameters": {"temperature": temperature, "maxTokens": 1024, "topP": 0.9}},
-            "provider": {"name": provider},
-            "messages": [
-                {"role": "system", "content": "You are a concise, friendly support assistant for {{ ldctx.tier }} customers of ACME Cloud. Answer in the user's language, cite the relevant documentation page, and never reveal internal ticket notes."},
-                {"role": "user", "content": "{{ question }}"}
-            ]
-        })
-    };
-    json!({
-        "key": FLAG,
-        "on": true,
-        "salt": "b3c1f0e2d4a5",
-        "trackEvents": false,
-        "variations": [
-            variation("premium-gpt4o", "gpt-4o", "openai", 0.2),
-            variation("premium-claude", "claude-3-5-sonnet", "anthropic", 0.3),
-            variation("standard-mini", "gpt-4o-mini", "openai", 0.5)
-        ],
-        "offVariation": 2,
-        "fallthrough": {"variation": 2},
-        "rules": [{
-            "id": "premium-split",
-            "clauses": [{"contextKind": "user", "attribute": "tier", "op": "in", "values": ["premium"], "negate": false}],
-            "rollout": {"variations": [{"variation": 0, "weight": 60000}, {"variation": 1, "weight": 40000}], "bucketBy": "key"},
-            "trackEvents": false
-        }]
-    })
-}
-
 async fn put_flag(http: &reqwest::Client, base: &str, seq: usize) -> Duration {
     let t = Instant::now();
     let response = http
         .put(format!("{base}/admin/environments/test/flags/{FLAG}"))
-        .json(&ai_config_flag(seq))
+        .json(&flag(seq))
         .send()
         .await
         .expect("PUT flag");
@@ -305,7 +274,7 @@ async fn raw_streams(plan: &Plan, mock: &MockLdProcess, http: &reqwest::Client) 
     println!(
         "== SSE fan-out: {n} raw /all streams, {} changes of a {}-byte flag ==",
         plan.changes,
-        serde_json::to_vec(&ai_config_flag(1)).map_or(0, |v| v.len())
+        serde_json::to_vec(&flag(1)).map_or(0, |v| v.len())
     );
     if plan.quick {
         println!("(test mode: tiny run, not a measurement)");

@@ -291,37 +291,10 @@ async fn stream(
 // The changes
 // ---------------------------------------------------------------------------------------
 
-/// A ~2 KB AI Config as `fanout` sends: three JSON variations, a 60/40 rollout rule;
-/// every variation carries the change's sequence number.
+/// The flag of change `seq`, as `fanout` sends it; every variation tagged with
+/// [`FLAG_MARKER`] and the sequence number.
 fn ai_config_flag(seq: usize) -> Value {
-    let tag = format!("soak-flag-seq-{seq:06}");
-    let variation = |key: &str, model: &str, provider: &str, temperature: f64| {
-        json!({
-            "_ldMeta": {"enabled": true, "variationKey": key, "version": seq, "mode": "completion", "benchTag": tag},
-            "model": {"name": model, "parameters": {"temperature": temperature, "maxTokens": 1024, "topP": 0.9}},
-            "provider": {"name": provider},
-            "messages": [
-                {"role": "system", "content": "You are a concise, friendly support assistant for {{ ldctx.tier }} customers of ACME Cloud. Answer in the user's language, cite the relevant documentation page, and never reveal internal ticket notes."},
-                {"role": "user", "content": "{{ question }}"}
-            ]
-        })
-    };
-    json!({
-        "key": FLAG, "on": true, "salt": "b3c1f0e2d4a5", "trackEvents": false,
-        "variations": [
-            variation("premium-gpt4o", "gpt-4o", "openai", 0.2),
-            variation("premium-claude", "claude-3-5-sonnet", "anthropic", 0.3),
-            variation("standard-mini", "gpt-4o-mini", "openai", 0.5)
-        ],
-        "offVariation": 2,
-        "fallthrough": {"variation": 2},
-        "rules": [{
-            "id": "premium-split",
-            "clauses": [{"contextKind": "user", "attribute": "tier", "op": "in", "values": ["premium"], "negate": false}],
-            "rollout": {"variations": [{"variation": 0, "weight": 60000}, {"variation": 1, "weight": 40000}], "bucketBy": "key"},
-            "trackEvents": false
-        }]
-    })
+    common::ai_config_flag(FLAG, &format!("soak-flag-seq-{seq:06}"), seq)
 }
 
 fn segment_key(seq: usize) -> String {

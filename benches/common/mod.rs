@@ -333,3 +333,39 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 pub fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
+
+/// A ~2 KB AI Config flag `key`, as both benches send it: three JSON variations, a 60/40
+/// rollout rule for premium users, fallthrough to the mini model. Every variation carries
+/// `tag` (the change's sequence number, which readers look for) and version `seq`.
+pub fn ai_config_flag(key: &str, tag: &str, seq: usize) -> serde_json::Value {
+    let variation = |key: &str, model: &str, provider: &str, temperature: f64| {
+        serde_json::json!({
+            "_ldMeta": {"enabled": true, "variationKey": key, "version": seq, "mode": "completion", "benchTag": tag},
+            "model": {"name": model, "parameters": {"temperature": temperature, "maxTokens": 1024, "topP": 0.9}},
+            "provider": {"name": provider},
+            "messages": [
+                {"role": "system", "content": "You are a concise, friendly support assistant for {{ ldctx.tier }} customers of ACME Cloud. Answer in the user's language, cite the relevant documentation page, and never reveal internal ticket notes."},
+                {"role": "user", "content": "{{ question }}"}
+            ]
+        })
+    };
+    serde_json::json!({
+        "key": key,
+        "on": true,
+        "salt": "b3c1f0e2d4a5",
+        "trackEvents": false,
+        "variations": [
+            variation("premium-gpt4o", "gpt-4o", "openai", 0.2),
+            variation("premium-claude", "claude-3-5-sonnet", "anthropic", 0.3),
+            variation("standard-mini", "gpt-4o-mini", "openai", 0.5)
+        ],
+        "offVariation": 2,
+        "fallthrough": {"variation": 2},
+        "rules": [{
+            "id": "premium-split",
+            "clauses": [{"contextKind": "user", "attribute": "tier", "op": "in", "values": ["premium"], "negate": false}],
+            "rollout": {"variations": [{"variation": 0, "weight": 60000}, {"variation": 1, "weight": 40000}], "bucketBy": "key"},
+            "trackEvents": false
+        }]
+    })
+}

@@ -298,7 +298,7 @@ async fn overhead_round(contexts: u64, events: bool) -> Round {
     let load = &through_run.load;
     let run_rate = Rate {
         wall: load.achieved_rate,
-        cpu: load.requests as f64 / load.cpu_seconds.expect("process CPU time"),
+        cpu: load.requests as f64 / through_run.harness.cpu_seconds.expect("process CPU time"),
     };
     Round {
         rates: [run_rate, bare, sdk_calls, bare_ai, building],

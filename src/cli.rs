@@ -318,11 +318,20 @@ fn comparison(
         ));
     }
     let current = compare::baseline::metrics(results).map_err(|e| e.to_string())?;
+    let overload = results.harness.overload_note().or_else(|| {
+        (!baseline.overloaded.is_empty()).then(|| {
+            format!(
+                "the baseline's load generator was overloaded ({})",
+                baseline.overloaded.join("; ")
+            )
+        })
+    });
     compare::compare(
         &baseline.name,
         &baseline.metrics,
         &current,
         &flags.options(),
+        overload,
     )
     .map_err(|e| e.to_string())
 }
@@ -381,10 +390,15 @@ pub struct BaselineSaveArgs {
     pub name: String,
     #[arg(long, value_name = "DIR", default_value = compare::baseline::DIR)]
     pub dir: PathBuf,
+    /// Save an inconclusive run too (e.g. the load generator was overloaded); the file
+    /// records the verdict's headline, and latency comparisons against a run whose load
+    /// generator was overloaded are inconclusive.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn baseline_save(args: BaselineSaveArgs) -> u8 {
-    match compare::baseline::save(&args.results, &args.name, &args.dir) {
+    match compare::baseline::save(&args.results, &args.name, &args.dir, args.force) {
         Ok(path) => {
             say_line!("baseline `{}` saved: {}", args.name, path.display());
             OK

@@ -16,7 +16,7 @@
 //!   SDK over thousands of contexts, and what arrived.
 //! - [`metrics`]: HDR latency histograms and counts per variation, kind and second.
 //! - [`process`]: the harness's own process: no transparent huge pages, and its CPU time
-//!   (a run's `load.cpuSeconds`).
+//!   (a run's `harness.cpuSeconds`).
 //! - [`results`]: everything a run produces, and its verdict: the one model every output
 //!   renders (`results.json`, schema generated from it).
 //! - [`served`]: what each context was served, recorded by the runner for the exact

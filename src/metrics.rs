@@ -209,6 +209,9 @@ pub struct Metrics {
     pub requests_raw: Latency,
     pub requests: u64,
     pub failed_requests: u64,
+    /// Open model: how late the harness itself started each request (see
+    /// `results::harness::HarnessHealth::schedule_lag`).
+    pub schedule_lag: Latency,
     /// Per second since the load started, for latency-over-time charts and windowed
     /// thresholds. Recorders hand their seconds to the runner's one live timeline instead of
     /// keeping their own, so this is set from it once the load has ended, and not merged.
@@ -263,6 +266,7 @@ impl Metrics {
         }
         self.requests_corrected.merge(&o.requests_corrected);
         self.requests_raw.merge(&o.requests_raw);
+        self.schedule_lag.merge(&o.schedule_lag);
         self.requests += o.requests;
         self.failed_requests += o.failed_requests;
     }

@@ -65,6 +65,10 @@ kind = "events_complete"
 kind = "threshold"
 metric = "llm.p99"
 max = "10s"
+
+# This test judges check logic; whether the harness kept up is tests/starvation.rs's.
+[load.overload]
+lag_p99 = "1h"
 "#;
 
 /// Runs the scenario and writes results.json and the reports into a fresh directory.

@@ -46,6 +46,10 @@ count = 500
 concurrency = 8
 iterations = {iterations}
 
+# This test judges check logic; whether the harness kept up is tests/starvation.rs's.
+[load.overload]
+lag_p99 = "1h"
+
 [llm.models.model-a]
 latency = {{ median = "10ms", p99 = "10ms" }}
 output_tokens = {{ median = 5, p99 = 5 }}

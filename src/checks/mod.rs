@@ -97,7 +97,11 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Vec<CheckOutcome> {
         }
     }
     outcomes.extend(actions::outcome(&inputs.results.actions));
-    outcomes.extend(stall::outcome(inputs.scenario, &inputs.metrics.timeline));
+    outcomes.extend(stall::outcome(
+        inputs.scenario,
+        &inputs.metrics.timeline,
+        inputs.results.harness.overload_note(),
+    ));
     outcomes
 }
 

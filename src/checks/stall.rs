@@ -13,7 +13,8 @@
 //! of k seconds in which nothing completed while something was in flight means a silence of
 //! at least k seconds, and the check fails when k exceeds the limit. It never fails for
 //! a silence shorter than the limit, and catches any longer than the limit plus 2 s.
-//! `[load] stall_check = false` turns it off.
+//! `[load] stall_check = false` turns it off. When the load generator was overloaded
+//! (`results::harness`), a stall that would fail the check is inconclusive instead.
 
 use std::time::Duration;
 
@@ -104,8 +105,14 @@ pub fn longest(timeline: &[Second]) -> Option<(usize, u64)> {
     best
 }
 
-/// `None` when the scenario turned the check off.
-pub fn outcome(scenario: &Scenario, timeline: &[Second]) -> Option<CheckOutcome> {
+/// `None` when the scenario turned the check off. With the load generator overloaded
+/// (`overload` says how), a stall may have been the harness's own, so one that would fail
+/// is inconclusive; no stall is still no stall.
+pub fn outcome(
+    scenario: &Scenario,
+    timeline: &[Second],
+    overload: Option<String>,
+) -> Option<CheckOutcome> {
     if !scenario.load.stall_check {
         return None;
     }
@@ -119,7 +126,7 @@ pub fn outcome(scenario: &Scenario, timeline: &[Second]) -> Option<CheckOutcome>
     } else {
         Status::Pass
     };
-    let summary = match found {
+    let mut summary = match found {
         Some((from, n)) => format!(
             "longest stretch with requests in flight and none completed: {n} s from second {from} (limit {:.2} s: {rule})",
             limit.as_secs_f64()
@@ -129,6 +136,13 @@ pub fn outcome(scenario: &Scenario, timeline: &[Second]) -> Option<CheckOutcome>
             "no second with requests in flight and none completed (limit {:.2} s: {rule})",
             limit.as_secs_f64()
         ),
+    };
+    let status = match overload {
+        Some(note) if status == Status::Fail => {
+            summary = format!("{summary}; {note}");
+            Status::Inconclusive
+        }
+        _ => status,
     };
     Some(CheckOutcome {
         name: "no stall".into(),
@@ -220,17 +234,33 @@ latency = {{ median = "100ms", p99 = "2s" }}
             Duration::from_secs(7)
         );
         let off = scenario("[load]\nstall_check = false\n");
-        assert!(outcome(&off, &timeline(&[(1, 0), (0, 0), (0, 0), (0, 1)])).is_none());
+        assert!(outcome(&off, &timeline(&[(1, 0), (0, 0), (0, 0), (0, 1)]), None).is_none());
     }
 
     #[test]
     fn a_stall_longer_than_the_limit_fails() {
         let s = scenario("[load]\nstall_after = \"2s\"\n");
         let two = timeline(&[(5, 4), (0, 0), (0, 0), (0, 1)]);
-        assert_eq!(outcome(&s, &two).unwrap().status, Status::Pass);
+        assert_eq!(outcome(&s, &two, None).unwrap().status, Status::Pass);
         let three = timeline(&[(5, 4), (0, 0), (0, 0), (0, 0), (0, 1)]);
-        let o = outcome(&s, &three).unwrap();
+        let o = outcome(&s, &three, None).unwrap();
         assert_eq!(o.status, Status::Fail, "{}", o.summary);
         assert!(o.summary.contains("3 s from second 1"), "{}", o.summary);
+    }
+
+    #[test]
+    fn an_overloaded_load_generator_makes_a_stall_inconclusive_and_no_stall_still_passes() {
+        let s = scenario("[load]\nstall_after = \"2s\"\n");
+        let overload = || Some("the load generator was overloaded (lag probe p99 900 ms)".into());
+        let three = timeline(&[(5, 4), (0, 0), (0, 0), (0, 0), (0, 1)]);
+        let o = outcome(&s, &three, overload()).unwrap();
+        assert_eq!(o.status, Status::Inconclusive, "{}", o.summary);
+        assert!(
+            o.summary.ends_with("(lag probe p99 900 ms)"),
+            "{}",
+            o.summary
+        );
+        let none = timeline(&[(5, 4), (0, 1)]);
+        assert_eq!(outcome(&s, &none, overload()).unwrap().status, Status::Pass);
     }
 }

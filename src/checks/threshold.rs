@@ -75,6 +75,18 @@ pub fn outcome(name: String, threshold: &Threshold, measured: &Measured<'_>) -> 
             Status::Inconclusive
         }
     };
+    // A late load generator is in every latency it measured and every rate it drove.
+    let overload = measured.results.harness.overload_note();
+    let status = match overload {
+        Some(note) if is_timing(threshold.metric) && status != Status::Inconclusive => {
+            r.note = Some(match r.note.take() {
+                Some(n) => format!("{note}; {n}"),
+                None => note,
+            });
+            Status::Inconclusive
+        }
+        _ => status,
+    };
     let window_text = match (threshold.window, r.window) {
         (Some(w), Some((start, judged))) => format!(
             " in the worst {} s window (from second {start}; {judged} windows judged)",
@@ -115,6 +127,12 @@ pub fn outcome(name: String, threshold: &Threshold, measured: &Measured<'_>) -> 
         summary,
         details: Details::Threshold(details),
     }
+}
+
+/// Whether the harness's own lateness can move the metric: latencies and throughput, not
+/// counts, rates of errors, tokens or cost.
+fn is_timing(metric: Metric) -> bool {
+    matches!(metric, Metric::Latency(..) | Metric::Throughput)
 }
 
 /// The worst window of the run's timeline.

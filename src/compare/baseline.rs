@@ -7,10 +7,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::results::latency::{HistogramError, LatencySummary as Summary};
+use crate::results::verdict::Outcome;
 use crate::results::{self, ResultsError, RunResults as Results, ScenarioInfo, Stage};
 
 /// Bumped whenever a metric changes meaning.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// The metric of requests completed per second.
+pub const THROUGHPUT: &str = "throughput";
 
 /// Where `--baseline NAME` looks.
 pub const DIR: &str = "reports/baselines";
@@ -23,6 +27,13 @@ pub struct Baseline {
     pub scenario: ScenarioInfo,
     /// By metric name (see [`metrics`]).
     pub metrics: BTreeMap<String, Metric>,
+    /// The run's verdict headline when it was inconclusive and saved with `--force`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inconclusive: Option<String>,
+    /// Why the run's load generator was overloaded (`results::harness`), if it was: its
+    /// latencies are not the system's, so latency comparisons against it are inconclusive.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overloaded: Vec<String>,
 }
 
 /// One metric of a run.
@@ -51,6 +62,8 @@ pub enum BaselineError {
     Name(String),
     #[error("{0}: an incomplete run (interrupted, aborted or not set up) is not a baseline; rerun it to the end")]
     Partial(String),
+    #[error("{path}: an inconclusive run ({headline}) is not a baseline; rerun it on a quiet machine, or save it anyway with --force (the file says so)")]
+    Inconclusive { path: String, headline: String },
     #[error("baseline {path}: {source} (save one with `aiconfig-harness baseline save RESULTS --name NAME`)")]
     Read {
         path: String,
@@ -110,7 +123,7 @@ pub fn metrics(r: &Results) -> Result<BTreeMap<String, Metric>, HistogramError> 
         unit: "requests/s".to_owned(),
         higher_is_better: true,
     };
-    m.insert("throughput".to_owned(), throughput);
+    m.insert(THROUGHPUT.to_owned(), throughput);
     let cost = Metric::Value {
         value: r.cost.per_thousand_requests_usd,
         unit: "USD per 1,000 requests".to_owned(),
@@ -143,11 +156,20 @@ pub fn of_results(name: &str, results: &Results) -> Result<Baseline, BaselineErr
         name: name.to_owned(),
         scenario: results.scenario.clone(),
         metrics: metrics(results)?,
+        inconclusive: (results.verdict.outcome == Outcome::Inconclusive)
+            .then(|| results.verdict.headline.clone()),
+        overloaded: results.harness.overloaded.clone(),
     })
 }
 
-/// `baseline save`: writes `dir/NAME.json` and returns its path.
-pub fn save(results_path: &Path, name: &str, dir: &Path) -> Result<PathBuf, BaselineError> {
+/// `baseline save`: writes `dir/NAME.json` and returns its path. An inconclusive run is
+/// refused unless `force`, and then marked in the file.
+pub fn save(
+    results_path: &Path,
+    name: &str,
+    dir: &Path,
+    force: bool,
+) -> Result<PathBuf, BaselineError> {
     if name.is_empty()
         || !name
             .chars()
@@ -158,6 +180,12 @@ pub fn save(results_path: &Path, name: &str, dir: &Path) -> Result<PathBuf, Base
     let results = results::load(results_path)?;
     if !results.status.is_complete() {
         return Err(BaselineError::Partial(results_path.display().to_string()));
+    }
+    if results.verdict.outcome == Outcome::Inconclusive && !force {
+        return Err(BaselineError::Inconclusive {
+            path: results_path.display().to_string(),
+            headline: results.verdict.headline.clone(),
+        });
     }
     let baseline = of_results(name, &results)?;
     let path = dir.join(format!("{name}.json"));

@@ -55,11 +55,14 @@ impl Default for Options {
     }
 }
 
+/// With `overload` (why either run's load generator was overloaded), every latency and
+/// throughput compared is inconclusive: the harness's lateness is in them.
 pub fn compare(
     name: &str,
     baseline: &BTreeMap<String, Metric>,
     current: &BTreeMap<String, Metric>,
     options: &Options,
+    overload: Option<String>,
 ) -> Result<Comparison, HistogramError> {
     let mut names: Vec<&String> = baseline
         .keys()
@@ -67,14 +70,31 @@ pub fn compare(
         .collect();
     // Run-wide metrics first, then per variation.
     names.sort_by_key(|n| (n.contains('/'), n.as_str()));
-    let rows = names
+    let mut rows: Vec<Row> = names
         .into_iter()
         .map(|metric| row(metric, baseline.get(metric), current.get(metric), options))
         .collect::<Result<_, _>>()?;
+    if overload.is_some() {
+        rows.iter_mut()
+            .filter(|r| is_timing(r))
+            .for_each(|r| r.status = Status::Inconclusive);
+    }
     Ok(Comparison {
         baseline: name.to_owned(),
         rows,
+        overload,
     })
+}
+
+/// A compared latency or throughput: what a late load generator moves.
+fn is_timing(row: &Row) -> bool {
+    let compared = !matches!(row.status, Status::Missing | Status::New);
+    let timing = match row.kind {
+        RowKind::Latency { .. } => true,
+        RowKind::Value { .. } => row.metric == baseline::THROUGHPUT,
+        RowKind::Ratio { .. } | RowKind::Unmatched => false,
+    };
+    compared && timing
 }
 
 fn row(

@@ -49,6 +49,7 @@ fn a_rerun_with_noise_passes() {
         &run(1, 40.0, 30, 1000.0),
         &run(2, 40.0, 38, 930.0),
         &Options::default(),
+        None,
     )
     .unwrap();
     assert_eq!(c.regressions(), 0, "{}", c.text());
@@ -66,6 +67,7 @@ fn doubled_llm_latency_regresses_on_percentiles_and_distribution() {
         &run(1, 40.0, 30, 1000.0),
         &run(2, 80.0, 30, 1000.0),
         &Options::default(),
+        None,
     )
     .unwrap();
     assert_eq!(status(&c, "llm"), Status::Regressed);
@@ -87,7 +89,14 @@ fn a_large_relative_jump_below_the_absolute_tolerance_passes() {
     // absolute tolerance that makes it matter.
     let mut now = run(2, 40.0, 30, 1000.0);
     now.insert("evaluation".into(), latency(102, 5_000, 0.04));
-    let c = compare("b", &run(1, 40.0, 30, 1000.0), &now, &Options::default()).unwrap();
+    let c = compare(
+        "b",
+        &run(1, 40.0, 30, 1000.0),
+        &now,
+        &Options::default(),
+        None,
+    )
+    .unwrap();
     assert_eq!(status(&c, "evaluation"), Status::Ok, "{}", c.text());
     let tight = Options {
         tolerances: tolerance::Tolerances {
@@ -95,7 +104,7 @@ fn a_large_relative_jump_below_the_absolute_tolerance_passes() {
         },
         ..Options::default()
     };
-    let c = compare("b", &run(1, 40.0, 30, 1000.0), &now, &tight).unwrap();
+    let c = compare("b", &run(1, 40.0, 30, 1000.0), &now, &tight, None).unwrap();
     assert_eq!(status(&c, "evaluation"), Status::Regressed, "{}", c.text());
 }
 
@@ -110,7 +119,7 @@ fn the_effect_size_floor_keeps_a_significant_tiny_shift() {
         ..Options::default()
     };
     let big = |seed, median| BTreeMap::from([("llm".to_owned(), latency(seed, 100_000, median))]);
-    let c = compare("b", &big(1, 40.0), &big(2, 43.2), &options).unwrap();
+    let c = compare("b", &big(1, 40.0), &big(2, 43.2), &options, None).unwrap();
     let RowKind::Latency { ks, .. } = &c.rows.iter().find(|r| r.metric == "llm").unwrap().kind
     else {
         panic!()
@@ -130,6 +139,7 @@ fn error_rate_and_throughput_regress_beyond_tolerance_and_noise() {
         &run(1, 40.0, 30, 1000.0),
         &run(2, 40.0, 150, 500.0),
         &Options::default(),
+        None,
     )
     .unwrap();
     assert_eq!(status(&c, "error_rate"), Status::Regressed, "{}", c.text());
@@ -140,6 +150,7 @@ fn error_rate_and_throughput_regress_beyond_tolerance_and_noise() {
         &run(1, 40.0, 30, 1000.0),
         &run(2, 40.0, 45, 1000.0),
         &Options::default(),
+        None,
     )
     .unwrap();
     assert_eq!(status(&c, "error_rate"), Status::Ok);
@@ -150,7 +161,14 @@ fn faster_is_improved_and_one_sided_metrics_are_listed() {
     let mut now = run(2, 20.0, 30, 1000.0);
     now.remove("throughput");
     now.insert("c/v/llm".into(), latency(3, 100, 20.0));
-    let c = compare("b", &run(1, 40.0, 30, 1000.0), &now, &Options::default()).unwrap();
+    let c = compare(
+        "b",
+        &run(1, 40.0, 30, 1000.0),
+        &now,
+        &Options::default(),
+        None,
+    )
+    .unwrap();
     assert_eq!(status(&c, "llm"), Status::Improved);
     assert_eq!(status(&c, "throughput"), Status::Missing);
     assert_eq!(status(&c, "c/v/llm"), Status::New);
@@ -165,4 +183,39 @@ fn faster_is_improved_and_one_sided_metrics_are_listed() {
         "{}",
         c.markdown()
     );
+}
+
+#[test]
+fn an_overloaded_load_generator_makes_latency_and_throughput_inconclusive_not_errors() {
+    let overload = "the load generator was overloaded (lag probe p99 34.2 ms > 20 ms (n = 600))";
+    // Doubled LLM latency, halved throughput and five times the errors.
+    let c = compare(
+        "b",
+        &run(1, 40.0, 30, 1000.0),
+        &run(2, 80.0, 150, 500.0),
+        &Options::default(),
+        Some(overload.into()),
+    )
+    .unwrap();
+    assert_eq!(status(&c, "llm"), Status::Inconclusive, "{}", c.text());
+    assert_eq!(status(&c, "evaluation"), Status::Inconclusive);
+    assert_eq!(status(&c, "throughput"), Status::Inconclusive);
+    assert_eq!(
+        status(&c, "error_rate"),
+        Status::Regressed,
+        "counts still judge"
+    );
+    assert_eq!((c.regressions(), c.inconclusive()), (1, 3));
+    assert!(c.headline().contains(overload), "{}", c.headline());
+    assert!(c.markdown().starts_with("### ❌"), "{}", c.markdown());
+    // Without the regression, the comparison is never shown as passed.
+    let c = compare(
+        "b",
+        &run(1, 40.0, 30, 1000.0),
+        &run(2, 40.0, 30, 1000.0),
+        &Options::default(),
+        Some(overload.into()),
+    )
+    .unwrap();
+    assert!(c.markdown().starts_with("### ⚠️"), "{}", c.markdown());
 }

@@ -11,6 +11,7 @@ impl Status {
             Status::Improved => "improved",
             Status::Missing => "not in this run",
             Status::New => "not in baseline",
+            Status::Inconclusive => "INCONCLUSIVE",
             Status::Regressed => "REGRESSED",
         }
     }
@@ -22,6 +23,7 @@ impl Status {
             Status::Improved => "🟢 improved",
             Status::Missing => "➖ not in this run",
             Status::New => "🆕 not in baseline",
+            Status::Inconclusive => "⚠️ inconclusive",
             Status::Regressed => "❌ regressed",
         }
     }
@@ -38,10 +40,18 @@ impl Comparison {
             .iter()
             .filter(|r| !matches!(r.status, Status::Missing | Status::New))
             .count();
-        format!(
+        let inconclusive = self.inconclusive();
+        let mut line = format!(
             "{n} {what} in {compared} compared metrics against baseline `{}`",
             self.baseline
-        )
+        );
+        if inconclusive > 0 {
+            line += &format!(", {inconclusive} inconclusive");
+        }
+        if let Some(overload) = &self.overload {
+            line += &format!(" (latency and throughput: {overload})");
+        }
+        line
     }
 
     pub fn latency_table(&self, marks: bool) -> Table {
@@ -156,10 +166,12 @@ impl Comparison {
 
     /// For `summary.md` and `$GITHUB_STEP_SUMMARY`.
     pub fn markdown(&self) -> String {
-        let mark = if self.regressions() == 0 {
-            "✅"
-        } else {
+        let mark = if self.regressions() > 0 {
             "❌"
+        } else if self.inconclusive() > 0 {
+            "⚠️"
+        } else {
+            "✅"
         };
         format!(
             "### {mark} {}\n\n#### Latency\n\n{}\n#### Rates\n\n{}",

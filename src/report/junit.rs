@@ -107,6 +107,7 @@ fn baseline_case(suite: &str, baseline: &str, row: &Row) -> Option<Case> {
     let kind = match row.status {
         comparison::Status::Regressed => CaseKind::Failure,
         comparison::Status::Ok | comparison::Status::Improved => CaseKind::Pass,
+        comparison::Status::Inconclusive => CaseKind::Skipped,
         comparison::Status::Missing | comparison::Status::New => return None,
     };
     let name = format!("{} against baseline {baseline}", row.metric);

@@ -2,6 +2,7 @@
 //! (`cat summary.md >> "$GITHUB_STEP_SUMMARY"`).
 
 use super::format::{self, ms};
+use super::harness_section;
 use super::table::{markdown_cell, Table};
 use crate::results::latency::HistogramError;
 use crate::results::{LatencySummary as Summary, RunResults as Results, Stage};
@@ -26,6 +27,11 @@ pub fn render(r: &Results) -> Result<String, HistogramError> {
     if !r.actions.is_empty() {
         out += &format!("### Timed changes\n\n{}\n", actions(r).markdown());
     }
+    out += &format!("### {}\n\n", harness_section::TITLE);
+    for line in harness_section::lines(&r.harness) {
+        out += &format!("- {}\n", markdown_cell(&line));
+    }
+    out.push('\n');
     if let Some(c) = &r.baseline {
         out += &c.markdown();
         out.push('\n');

@@ -6,6 +6,7 @@ use hdrhistogram::Histogram;
 
 use super::charts;
 use super::format::{self, ms};
+use super::harness_section;
 use super::html::{esc, figure, note, section, table};
 use super::table::Table;
 use crate::results::latency::HistogramError;
@@ -235,6 +236,19 @@ fn percentiles(name: &str, s: &Summary) -> Vec<String> {
 }
 
 /// How long each timed change took to reach every SDK client.
+/// The load generator's own lag, CPU and the machine's pressure, and whether it kept up.
+pub fn load_generator(r: &Results) -> String {
+    let items: String = harness_section::lines(&r.harness)
+        .iter()
+        .map(|line| format!("<li>{}</li>\n", esc(line)))
+        .collect();
+    section(
+        "load-generator",
+        harness_section::TITLE,
+        &format!("<ul>\n{items}</ul>\n"),
+    )
+}
+
 pub fn propagation(r: &Results) -> String {
     if r.actions.is_empty() {
         return section(

@@ -1,6 +1,7 @@
 //! The plain-text summary for the terminal, CI logs and `summary.txt`: the figures with
 //! their sample counts, the checks, the baseline comparison, and last the verdict.
 
+use super::harness_section;
 use crate::results::checks::Details;
 use crate::results::cost::{CostLine, CostReport};
 use crate::results::{LatencySummary, RunResults};
@@ -32,6 +33,10 @@ fn summary(r: &RunResults) -> String {
     out += &variations(r);
     out += &events(r);
     out += &actions(r);
+    out += &format!("\n{}:\n", harness_section::TITLE.to_lowercase());
+    for line in harness_section::lines(&r.harness) {
+        out += &format!("  {line}\n");
+    }
     out += &cost(&r.cost);
     out += &checks(r);
     if let Some(c) = &r.baseline {
@@ -42,7 +47,7 @@ fn summary(r: &RunResults) -> String {
 }
 
 fn run_line(r: &RunResults) -> String {
-    let cpu = r.load.cpu_seconds.map_or(String::new(), |cpu| {
+    let cpu = r.harness.cpu_seconds.map_or(String::new(), |cpu| {
         format!(
             "; harness CPU {cpu:.1} s ({:.1} cores)",
             cpu / (r.duration_ms / 1000.0).max(1e-9)

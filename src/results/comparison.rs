@@ -17,6 +17,9 @@ pub enum Status {
     Missing,
     /// In this run but not in the baseline.
     New,
+    /// Compared, but not to be trusted either way: the load generator was overloaded
+    /// (`Comparison::overload` says how), and this is a latency or throughput.
+    Inconclusive,
     Regressed,
 }
 
@@ -71,14 +74,22 @@ pub struct KsOutcome {
 pub struct Comparison {
     pub baseline: String,
     pub rows: Vec<Row>,
+    /// Why latency and throughput rows are inconclusive: this run's or the baseline's
+    /// load generator was overloaded.
+    pub overload: Option<String>,
 }
 
 impl Comparison {
     pub fn regressions(&self) -> usize {
-        self.rows
-            .iter()
-            .filter(|r| r.status == Status::Regressed)
-            .count()
+        self.count(Status::Regressed)
+    }
+
+    pub fn inconclusive(&self) -> usize {
+        self.count(Status::Inconclusive)
+    }
+
+    fn count(&self, status: Status) -> usize {
+        self.rows.iter().filter(|r| r.status == status).count()
     }
 }
 

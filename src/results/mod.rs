@@ -5,11 +5,13 @@
 //! generated from these types (`cargo test --test schema`, `UPDATE_SCHEMA=1` to rewrite).
 //!
 //! Modules: [`latency`] (percentiles with their n, and the HDR histogram), [`checks`]
-//! (outcomes), [`cost`], [`comparison`] (against a baseline), [`verdict`].
+//! (outcomes), [`cost`], [`comparison`] (against a baseline), [`harness`] (the load
+//! generator's own health), [`verdict`].
 
 pub mod checks;
 pub mod comparison;
 pub mod cost;
+pub mod harness;
 pub mod latency;
 pub mod verdict;
 
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use checks::CheckOutcome;
 use comparison::Comparison;
 use cost::CostReport;
+use harness::HarnessHealth;
 pub use latency::LatencySummary;
 use latency::{empty_histogram, HistogramError};
 use verdict::{RunStatus, Verdict};
@@ -30,8 +33,9 @@ use verdict::{RunStatus, Verdict};
 /// Bumped whenever a field changes meaning or disappears; a file of another version is
 /// refused with both versions named. 3: one verdict, the run's status (was `partial`), the
 /// baseline comparison, checks as a list (were `{schemaVersion, passed, outcomes}`),
-/// `prices` only under `cost`.
-pub const SCHEMA_VERSION: u32 = 3;
+/// `prices` only under `cost`. 4: `harness` (lag, CPU, pressure, overload; `cpuSeconds`
+/// moved there from `load`), inconclusive baseline rows.
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -42,6 +46,9 @@ pub struct RunResults {
     pub status: RunStatus,
     pub duration_ms: f64,
     pub load: LoadInfo,
+    /// The load generator's own lag, CPU and the machine's pressure, and whether it was
+    /// overloaded (then latency checks and comparisons are inconclusive).
+    pub harness: HarnessHealth,
     /// Whole requests: `corrected` from the scheduled start (coordinated omission),
     /// `raw` from the actual start.
     pub requests_corrected: LatencySummary,
@@ -84,10 +91,6 @@ pub struct LoadInfo {
     /// Open model: the scheduled rate; `achieved_rate` is what was started.
     pub target_rate: Option<f64>,
     pub achieved_rate: f64,
-    /// CPU time the harness process used during the load (all threads: SDK clients, their
-    /// event threads, an embedded mock-ld). Near the machine's cores × duration, the load
-    /// generator itself was the bottleneck.
-    pub cpu_seconds: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -276,7 +279,12 @@ impl RunResults {
     /// Computes the verdict from the checks, the baseline comparison and the status: the
     /// only place a run's result is decided.
     pub fn decide(&mut self) {
-        self.verdict = Verdict::of(&self.checks, self.baseline.as_ref(), &self.status);
+        self.verdict = Verdict::of(
+            &self.checks,
+            self.baseline.as_ref(),
+            &self.status,
+            self.harness.overload_note(),
+        );
     }
 }
 
@@ -342,10 +350,10 @@ mod tests {
         std::fs::write(&path, r#"{"schemaVersion": 2, "partial": false}"#).unwrap();
         let message = load(&path).unwrap_err().to_string();
         assert!(
-            message.contains("schema version 2, this build reads 3"),
+            message.contains("schema version 2, this build reads 4"),
             "{message}"
         );
-        std::fs::write(&path, r#"{"schemaVersion": 3}"#).unwrap();
+        std::fs::write(&path, r#"{"schemaVersion": 4}"#).unwrap();
         let message = load(&path).unwrap_err().to_string();
         assert!(message.contains("not a results file"), "{message}");
         std::fs::remove_dir_all(dir).ok();

@@ -136,10 +136,13 @@ impl Tally {
 pub const NO_CHECKS: &str = "no checks: this run cannot fail";
 
 impl Verdict {
+    /// `overload` is why the load generator was overloaded, if it was: the checks and
+    /// rows it made inconclusive are already so; the headline says why.
     pub fn of(
         checks: &[CheckOutcome],
         comparison: Option<&Comparison>,
         status: &RunStatus,
+        overload: Option<String>,
     ) -> Verdict {
         let tally = tally_checks(checks);
         let baseline = comparison.map(tally_baseline);
@@ -149,7 +152,7 @@ impl Verdict {
             Outcome::Incomplete
         } else if failed > 0 {
             Outcome::Failed
-        } else if tally.inconclusive > 0 {
+        } else if tally.inconclusive + baseline.map_or(0, |b| b.inconclusive) > 0 {
             Outcome::Inconclusive
         } else if asked_for == 0 && baseline.is_none() {
             Outcome::Unchecked
@@ -159,7 +162,7 @@ impl Verdict {
         Verdict {
             outcome,
             exit_code: outcome.exit_code(),
-            headline: headline(outcome, &tally, baseline.as_ref(), status),
+            headline: headline(outcome, &tally, baseline.as_ref(), status, overload),
             checks: tally,
             baseline,
         }
@@ -182,6 +185,7 @@ fn tally_baseline(c: &Comparison) -> Tally {
         match row.status {
             comparison::Status::Regressed => tally.failed += 1,
             comparison::Status::Ok | comparison::Status::Improved => tally.passed += 1,
+            comparison::Status::Inconclusive => tally.inconclusive += 1,
             comparison::Status::Missing | comparison::Status::New => {}
         }
     }
@@ -193,9 +197,11 @@ fn headline(
     checks: &Tally,
     baseline: Option<&Tally>,
     status: &RunStatus,
+    overload: Option<String>,
 ) -> String {
     // The outcome's word (`INCOMPLETE`, `FAILED`, ...) is each output's to show beside it.
     let mut parts: Vec<String> = status.incomplete_reason().into_iter().collect();
+    parts.extend(overload);
     if outcome == Outcome::Unchecked {
         parts.push(NO_CHECKS.to_owned());
     } else if checks.total() > 0 {
@@ -223,11 +229,19 @@ fn tally_line(t: &Tally, what: &str) -> String {
 }
 
 fn baseline_line(b: &Tally) -> String {
-    if b.failed > 0 {
+    let mut line = if b.failed > 0 {
         format!("{} of {} baseline metrics regressed", b.failed, b.total())
     } else {
-        format!("{} baseline metrics within tolerance", b.total())
+        format!(
+            "{} of {} baseline metrics within tolerance",
+            b.passed,
+            b.total()
+        )
+    };
+    if b.inconclusive > 0 {
+        line += &format!(", {} inconclusive", b.inconclusive);
     }
+    line
 }
 
 #[cfg(test)]
@@ -259,6 +273,7 @@ mod tests {
         };
         Comparison {
             baseline: "b".into(),
+            overload: None,
             rows: vec![
                 row(comparison::Status::Ok),
                 row(comparison::Status::Regressed),
@@ -270,11 +285,16 @@ mod tests {
     #[test]
     fn each_outcome_has_its_exit_code_and_headline() {
         let complete = RunStatus::Complete;
-        let v = Verdict::of(&[check(Status::Pass)], None, &complete);
+        let v = Verdict::of(&[check(Status::Pass)], None, &complete, None);
         assert_eq!((v.outcome, v.exit_code), (Outcome::Passed, 0));
         assert_eq!(v.headline, "1 of 1 checks passed");
 
-        let v = Verdict::of(&[check(Status::Pass), check(Status::Fail)], None, &complete);
+        let v = Verdict::of(
+            &[check(Status::Pass), check(Status::Fail)],
+            None,
+            &complete,
+            None,
+        );
         assert_eq!((v.outcome, v.exit_code), (Outcome::Failed, 1));
         assert_eq!(v.headline, "1 of 2 checks failed");
 
@@ -282,11 +302,12 @@ mod tests {
             &[check(Status::Pass), check(Status::Inconclusive)],
             None,
             &complete,
+            None,
         );
         assert_eq!((v.outcome, v.exit_code), (Outcome::Inconclusive, 3));
         assert_eq!(v.headline, "1 of 2 checks passed, 1 inconclusive");
 
-        let v = Verdict::of(&[], None, &complete);
+        let v = Verdict::of(&[], None, &complete, None);
         assert_eq!((v.outcome, v.exit_code), (Outcome::Unchecked, 0));
         assert_eq!(v.headline, NO_CHECKS);
     }
@@ -294,14 +315,14 @@ mod tests {
     #[test]
     fn a_regression_alone_fails_and_one_sided_metrics_are_not_counted() {
         let c = regressed_comparison();
-        let v = Verdict::of(&[check(Status::Pass)], Some(&c), &RunStatus::Complete);
+        let v = Verdict::of(&[check(Status::Pass)], Some(&c), &RunStatus::Complete, None);
         assert_eq!((v.outcome, v.exit_code), (Outcome::Failed, 1));
         assert_eq!(
             v.headline,
             "1 of 1 checks passed; 1 of 2 baseline metrics regressed"
         );
         // A baseline is something that can fail: with it, a run without checks is checked.
-        let v = Verdict::of(&[], Some(&c), &RunStatus::Complete);
+        let v = Verdict::of(&[], Some(&c), &RunStatus::Complete, None);
         assert_eq!(v.outcome, Outcome::Failed);
     }
 
@@ -317,7 +338,7 @@ mod tests {
             },
         ] {
             for checks in [vec![check(Status::Pass)], vec![check(Status::Fail)], vec![]] {
-                let v = Verdict::of(&checks, None, &status);
+                let v = Verdict::of(&checks, None, &status, None);
                 assert_eq!((v.outcome, v.exit_code), (Outcome::Incomplete, 4));
                 let reason = status.incomplete_reason().unwrap();
                 assert!(v.headline.starts_with(&reason), "{}", v.headline);
@@ -326,10 +347,28 @@ mod tests {
     }
 
     #[test]
+    fn inconclusive_baseline_rows_make_the_run_inconclusive_and_the_headline_says_why() {
+        let mut c = regressed_comparison();
+        c.rows[1].status = comparison::Status::Inconclusive;
+        let overload = "the load generator was overloaded (lag probe p99 34.2 ms > 20 ms)";
+        let v = Verdict::of(
+            &[check(Status::Pass)],
+            Some(&c),
+            &RunStatus::Complete,
+            Some(overload.into()),
+        );
+        assert_eq!((v.outcome, v.exit_code), (Outcome::Inconclusive, 3));
+        assert_eq!(
+            v.headline,
+            format!("{overload}; 1 of 1 checks passed; 1 of 2 baseline metrics within tolerance, 1 inconclusive")
+        );
+    }
+
+    #[test]
     fn built_in_checks_alone_leave_a_run_unchecked_but_still_fail_it() {
-        let v = Verdict::of(&[built_in(Status::Pass)], None, &RunStatus::Complete);
+        let v = Verdict::of(&[built_in(Status::Pass)], None, &RunStatus::Complete, None);
         assert_eq!(v.outcome, Outcome::Unchecked);
-        let v = Verdict::of(&[built_in(Status::Fail)], None, &RunStatus::Complete);
+        let v = Verdict::of(&[built_in(Status::Fail)], None, &RunStatus::Complete, None);
         assert_eq!(v.outcome, Outcome::Failed);
     }
 }

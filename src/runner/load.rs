@@ -224,6 +224,9 @@ async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
     let a = &*arrivals;
     let mut metrics = Recorder::new(a.live.clone());
     let mut tally = Tally::new(&a.progress);
+    // When this dispatcher was last free to start a request: a request due before then
+    // waited for the one before it (the system), not for the harness.
+    let mut free_at = Instant::now();
     while !a.cancel.is_cancelled() {
         let n = a.next.fetch_add(1, Ordering::Relaxed);
         // `total` bounds it exactly (the progress bar counts to it); `due` is floating point.
@@ -239,17 +242,26 @@ async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
                 () = tokio::time::sleep_until(scheduled.into()) => {}
             }
         }
-        let slot = match a.slots.clone().try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => tokio::select! {
-                () = a.cancel.cancelled() => break,
-                slot = a.slots.clone().acquire_owned() => match slot {
-                    Ok(slot) => slot,
-                    Err(_) => break,
-                },
-            },
+        let (slot, slot_wait) = match a.slots.clone().try_acquire_owned() {
+            Ok(slot) => (slot, Duration::ZERO),
+            Err(_) => {
+                let waiting = Instant::now();
+                tokio::select! {
+                    () = a.cancel.cancelled() => break,
+                    slot = a.slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => (slot, waiting.elapsed()),
+                        Err(_) => break,
+                    },
+                }
+            }
         };
         let started = Instant::now();
+        // The harness's own delay: its timer and runtime, not the slot's wait.
+        let lag = started.saturating_duration_since(scheduled.max(free_at));
+        metrics
+            .metrics
+            .schedule_lag
+            .record(lag.saturating_sub(slot_wait));
         let workload = a.workload.clone();
         let mut request = Box::pin(async move { workload.request(n).await });
         match std::future::poll_fn(|cx| Poll::Ready(request.as_mut().poll(cx))).await {
@@ -264,8 +276,10 @@ async fn dispatch(arrivals: Arc<Arrivals>) -> Metrics {
                 );
                 tally.add(failed, record.ended, record.ended - scheduled);
                 drop(slot);
+                free_at = record.ended;
             }
             Poll::Pending => {
+                free_at = started;
                 let arrivals = arrivals.clone();
                 // The task's first poll registers its own waker in place of ours.
                 tokio::spawn(async move {

@@ -6,7 +6,8 @@
 //! [`llm_call`] (OpenAI-compatible client), [`load`] (closed and open models),
 //! [`schedule`] (open-model arrival times), [`actions`] (timed changes and propagation;
 //! [`llm_action`] changes the simulated LLM), [`live`] (the timeline while the load runs,
-//! for thresholds that abort it), [`events`] (flush and completeness), [`progress`],
+//! for thresholds that abort it), [`events`] (flush and completeness), [`health`] (the
+//! load generator's own lag and the machine's pressure), [`progress`],
 //! [`collect`] (metrics into results).
 //!
 //! After the load, the cost ([`crate::cost`]) and the checks ([`crate::checks`]) are
@@ -16,6 +17,7 @@ pub mod actions;
 pub mod call;
 mod collect;
 pub mod events;
+pub mod health;
 pub mod live;
 pub mod llm_action;
 pub mod llm_call;
@@ -39,6 +41,7 @@ use crate::ld_api::{ApiError, LdApi};
 use crate::ld_client::{start_client, EventOptions, SdkOptions};
 use crate::metrics::Metrics;
 use crate::process;
+use crate::results::harness::HarnessHealth;
 use crate::results::verdict::{RunStatus, Verdict};
 use crate::results::{self, LoadInfo, RunResults};
 use crate::scenario::population::Generator;
@@ -152,6 +155,8 @@ pub async fn run_with_prices(
     let progress = Arc::new(Progress::default());
     let run_start = Instant::now();
     let cpu_start = process::cpu_time();
+    let stalls_start = health::StallTotals::read();
+    let probe = health::LagProbe::start();
     let served = Arc::new(served_log(scenario, &targetings, run_start));
     let workload = Arc::new(Workload::new(
         scenario,
@@ -197,6 +202,17 @@ pub async fn run_with_prices(
     let cpu = process::cpu_time()
         .zip(cpu_start)
         .map(|(end, start)| end.saturating_sub(start));
+    let pressure = stalls_start
+        .zip(health::StallTotals::read())
+        .map(|(start, end)| start.until(&end, elapsed));
+    let harness = harness_health(
+        scenario,
+        &metrics,
+        probe.stop().await,
+        cpu,
+        pressure,
+        elapsed,
+    );
     let status = match aborted.by() {
         Some(threshold) => RunStatus::Aborted { threshold },
         None if options.cancel.is_cancelled() => RunStatus::Interrupted,
@@ -223,7 +239,7 @@ pub async fn run_with_prices(
     close_clients(clients).await;
     let figures = LoadFigures {
         elapsed,
-        cpu,
+        harness,
         target_rate,
         status,
         events,
@@ -242,7 +258,10 @@ pub async fn run_with_prices(
 pub fn setup_failed(scenario: &Scenario, message: &str) -> RunResults {
     let figures = LoadFigures {
         elapsed: Duration::ZERO,
-        cpu: None,
+        harness: HarnessHealth {
+            bounds: scenario.load.overload.bounds(),
+            ..HarnessHealth::default()
+        },
         target_rate: None,
         status: RunStatus::SetupFailed {
             message: message.to_owned(),
@@ -263,8 +282,7 @@ pub fn setup_failed(scenario: &Scenario, message: &str) -> RunResults {
 /// What the load and its aftermath produced besides the metrics.
 struct LoadFigures {
     elapsed: Duration,
-    /// CPU time of the process during the load.
-    cpu: Option<Duration>,
+    harness: HarnessHealth,
     target_rate: Option<f64>,
     status: RunStatus,
     events: Option<results::EventResults>,
@@ -280,7 +298,7 @@ fn assemble(
 ) -> RunResults {
     let LoadFigures {
         elapsed,
-        cpu,
+        harness,
         target_rate,
         status,
         events,
@@ -298,8 +316,8 @@ fn assemble(
             failed_requests: metrics.failed_requests,
             target_rate,
             achieved_rate: metrics.requests as f64 / elapsed.as_secs_f64().max(1e-9),
-            cpu_seconds: cpu.map(|c| c.as_secs_f64()),
         },
+        harness,
         requests_corrected: metrics.requests_corrected.summary(),
         requests_raw: metrics.requests_raw.summary(),
         configs: collect::config_results(metrics),
@@ -310,8 +328,35 @@ fn assemble(
         cost: cost::compute(metrics, prices),
         checks: Vec::new(),
         baseline: None,
-        verdict: Verdict::of(&[], None, &RunStatus::Complete),
+        verdict: Verdict::of(&[], None, &RunStatus::Complete, None),
     }
+}
+
+/// The load generator's own figures over the load, judged against the scenario's bounds.
+fn harness_health(
+    scenario: &Scenario,
+    metrics: &Metrics,
+    lag_probe: results::LatencySummary,
+    cpu: Option<Duration>,
+    pressure: Option<results::harness::Pressure>,
+    elapsed: Duration,
+) -> HarnessHealth {
+    let cores = health::cores();
+    let wall = elapsed.as_secs_f64().max(1e-9) * cores as f64;
+    let mut harness = HarnessHealth {
+        lag_probe,
+        probe_interval_ms: health::PROBE_INTERVAL.as_secs_f64() * 1e3,
+        schedule_lag: (scenario.load.model == LoadModel::Open)
+            .then(|| metrics.schedule_lag.summary()),
+        cpu_seconds: cpu.map(|c| c.as_secs_f64()),
+        cpu_share: cpu.map(|c| c.as_secs_f64() / wall),
+        cores,
+        pressure,
+        bounds: scenario.load.overload.bounds(),
+        overloaded: Vec::new(),
+    };
+    health::judge(&mut harness, &[]);
+    harness
 }
 
 /// The targeting of every AI Config a rollout check covers, or why it could not be read.

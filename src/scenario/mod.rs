@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::results::harness::OverloadBounds;
 use checks::CheckSpec;
 
 pub use overrides::Overrides;
@@ -276,6 +277,9 @@ pub struct Load {
     /// The stall check's limit, instead of the longest planned request.
     #[serde(default, with = "humantime_serde")]
     pub stall_after: Option<Duration>,
+    /// When the load generator counts as overloaded.
+    #[serde(default)]
+    pub overload: OverloadSpec,
 }
 
 impl Default for Load {
@@ -336,6 +340,36 @@ fn default_capacity() -> usize {
 
 fn default_flush() -> Duration {
     Duration::from_secs(5)
+}
+
+/// `[load.overload]`: when the load generator counts as overloaded, and latency checks and
+/// latency baseline comparisons become inconclusive (`results::harness`). Each bound left
+/// out keeps its default ([`OverloadBounds::default`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverloadSpec {
+    /// p99 of the lag probe, the open model's schedule lag and the simulator's lateness.
+    #[serde(default, with = "humantime_serde")]
+    pub lag_p99: Option<Duration>,
+    /// The harness's CPU time over the load's wall time on every core.
+    pub cpu_share: Option<f64>,
+    /// Shares of the load's wall time the machine stalled (`/proc/pressure/*`, `some`).
+    pub cpu_pressure: Option<f64>,
+    pub memory_pressure: Option<f64>,
+    pub io_pressure: Option<f64>,
+}
+
+impl OverloadSpec {
+    pub fn bounds(&self) -> OverloadBounds {
+        let d = OverloadBounds::default();
+        OverloadBounds {
+            lag_p99_ms: self.lag_p99.map_or(d.lag_p99_ms, |l| l.as_secs_f64() * 1e3),
+            cpu_share: self.cpu_share.unwrap_or(d.cpu_share),
+            cpu_pressure: self.cpu_pressure.unwrap_or(d.cpu_pressure),
+            memory_pressure: self.memory_pressure.unwrap_or(d.memory_pressure),
+            io_pressure: self.io_pressure.unwrap_or(d.io_pressure),
+        }
+    }
 }
 
 /// How the simulated LLM provider behaves.

@@ -13,7 +13,34 @@ pub(super) fn check_load(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioEr
     check_sizes(s, c)?;
     check_events(s, c)?;
     check_rates(s, c)?;
-    check_shape(s, c)
+    check_shape(s, c)?;
+    check_overload(s, c)
+}
+
+/// `[load.overload]`: a lag above 0, shares of time from 0 to 1.
+fn check_overload(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
+    let o = &s.load.overload;
+    let at = |key| [Seg::Key("load"), Seg::Key("overload"), Seg::Key(key)];
+    if let Some(lag) = o.lag_p99 {
+        if lag.is_zero() {
+            return Err(c.error(&at("lag_p99"), "lag_p99 must be above 0"));
+        }
+        at_most(c, &at("lag_p99"), lag, bounds::MAX_DURATION, "")?;
+    }
+    for (key, share) in [
+        ("cpu_share", o.cpu_share),
+        ("cpu_pressure", o.cpu_pressure),
+        ("memory_pressure", o.memory_pressure),
+        ("io_pressure", o.io_pressure),
+    ] {
+        if let Some(x) = share.filter(|x| !(0.0..=1.0).contains(x)) {
+            return Err(c.error(
+                &at(key),
+                format!("{key} {} is not a share of time from 0 to 1", number(x)),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn at(key: &str) -> [Seg<'_>; 2] {

@@ -4,7 +4,8 @@
 //! Modules: [`terminal`] (the summary on the terminal and in `summary.txt`), [`html`] with
 //! [`sections`], [`cost_section`] and [`rollout_section`] (`report.html`), [`charts`]
 //! (inline SVG), [`markdown`] (`summary.md`), [`junit`] (`junit.xml`), [`comparison`] (a
-//! baseline comparison as tables), [`table`] and [`format`] (shared rendering).
+//! baseline comparison as tables), [`simulated`] (the simulated-provider label, planned and
+//! excess latencies, the simulator's lateness), [`table`] and [`format`] (shared rendering).
 //! The JSON itself is `results.json`, documented by `docs/results.schema.json`.
 
 pub mod charts;
@@ -16,6 +17,7 @@ pub mod junit;
 pub mod markdown;
 pub mod rollout_section;
 pub mod sections;
+pub mod simulated;
 pub mod table;
 pub mod terminal;
 

@@ -3,10 +3,11 @@
 //! [`RunResults`], with their cost, checks and verdict.
 //!
 //! Modules: [`setup`] (REST API), [`call`] (one request: AI Config, LLM, tracker),
-//! [`llm_call`] (OpenAI-compatible client), [`load`] (closed and open models),
+//! [`llm_call`] (OpenAI-compatible client; [`llm_plan`] reads the simulator's plan), [`load`] (closed and open models),
 //! [`schedule`] (open-model arrival times), [`actions`] (timed changes and propagation;
 //! [`llm_action`] changes the simulated LLM), [`live`] (the timeline while the load runs,
-//! for thresholds that abort it), [`events`] (flush and completeness), [`progress`],
+//! for thresholds that abort it), [`events`] (flush and completeness), [`simulated`] (the
+//! simulated provider's profiles and lateness), [`progress`],
 //! [`collect`] (metrics into results).
 //!
 //! After the load, the cost ([`crate::cost`]) and the checks ([`crate::checks`]) are
@@ -19,11 +20,13 @@ pub mod events;
 pub mod live;
 pub mod llm_action;
 pub mod llm_call;
+pub mod llm_plan;
 pub mod load;
 pub mod mock_admin;
 pub mod progress;
 pub mod schedule;
 pub mod setup;
+pub mod simulated;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -138,6 +141,11 @@ pub async fn run_with_prices(
     if let Some(admin) = &endpoints.admin {
         admin.set_llm_profiles(scenario).await?;
     }
+    // mock-ld's simulator answers the LLM calls unless the scenario names another provider.
+    let simulator = match &endpoints.admin {
+        Some(admin) if scenario.llm.url.is_none() => Some((admin, simulated::Before::read(admin, scenario).await)),
+        _ => None,
+    };
     // Read back before the load: what was configured is what the rollout checks predict from.
     let targetings = read_targetings(&api, scenario, endpoints.admin.as_ref()).await;
     let clients = start_clients(scenario, &endpoints).await?;
@@ -197,6 +205,10 @@ pub async fn run_with_prices(
     let cpu = process::cpu_time()
         .zip(cpu_start)
         .map(|(end, start)| end.saturating_sub(start));
+    let simulated = match simulator {
+        Some((admin, before)) => Some(before.finish(admin).await),
+        None => None,
+    };
     let status = match aborted.by() {
         Some(threshold) => RunStatus::Aborted { threshold },
         None if options.cancel.is_cancelled() => RunStatus::Interrupted,
@@ -228,6 +240,7 @@ pub async fn run_with_prices(
         status,
         events,
         actions,
+        simulated,
     };
     let prices = prices.with_scenario(&scenario.prices);
     let mut results = assemble(scenario, &metrics, figures, &prices);
@@ -249,6 +262,7 @@ pub fn setup_failed(scenario: &Scenario, message: &str) -> RunResults {
         },
         events: None,
         actions: Vec::new(),
+        simulated: None,
     };
     let mut results = assemble(
         scenario,
@@ -269,6 +283,7 @@ struct LoadFigures {
     status: RunStatus,
     events: Option<results::EventResults>,
     actions: Vec<results::ActionResults>,
+    simulated: Option<results::simulated::SimulatedInfo>,
 }
 
 /// The results of a run, its checks still to be evaluated and its verdict decided.
@@ -285,6 +300,7 @@ fn assemble(
         status,
         events,
         actions,
+        simulated,
     } = figures;
     RunResults {
         schema_version: results::SCHEMA_VERSION,
@@ -305,6 +321,7 @@ fn assemble(
         configs: collect::config_results(metrics),
         context_kinds: metrics.context_kinds.clone(),
         timeline: collect::timeline(metrics),
+        simulated,
         events,
         actions,
         cost: cost::compute(metrics, prices),

@@ -71,7 +71,10 @@ async fn run(scenario: &Scenario) -> RunResults {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulated_run_records_its_plans_and_lateness_and_says_so() {
     let results = run(&parse(&scenario_text(""))).await;
-    let sim = results.simulated.as_ref().expect("mock-ld simulated the calls");
+    let sim = results
+        .simulated
+        .as_ref()
+        .expect("mock-ld simulated the calls");
     assert_eq!(sim.time_scale, Some(0.05));
     let (fixed, other) = (&sim.profiles["fixed"], &sim.profiles["other"]);
     assert!(!fixed.default && other.default, "{:?}", sim.profiles);
@@ -84,7 +87,11 @@ async fn a_simulated_run_records_its_plans_and_lateness_and_says_so() {
         assert!(v.ai_calls > 0, "variation {key} was served");
         assert_eq!(l.llm.count, v.ai_calls, "{key}");
         assert_eq!(l.llm_planned_real_time.count, v.ai_calls, "{key}");
-        assert_eq!(l.llm_excess.count + v.llm_ahead_of_plan, v.ai_calls, "{key}");
+        assert_eq!(
+            l.llm_excess.count + v.llm_ahead_of_plan,
+            v.ai_calls,
+            "{key}"
+        );
         calls += v.ai_calls;
     }
     // A fixed draw of 100 ms is planned as 5 ms and reported as 100 ms in real time (its
@@ -97,10 +104,21 @@ async fn a_simulated_run_records_its_plans_and_lateness_and_says_so() {
     assert_eq!(sim.lateness.last_chunk.count, calls);
 
     let summary = markdown::render(&results).unwrap();
-    assert!(summary.contains("Simulated: LLM, TTFT and end-to-end latencies come from mock-ld's simulated provider"), "{summary}");
+    assert!(
+        summary.contains(
+            "Simulated: LLM, TTFT and end-to-end latencies come from mock-ld's simulated provider"
+        ),
+        "{summary}"
+    );
     assert!(summary.contains("time_scale 0.05"), "{summary}");
-    assert!(summary.contains("other (mock-ld default) log-normal"), "{summary}");
-    assert!(summary.contains("planned (real time) n / p50 / p99 ms"), "{summary}");
+    assert!(
+        summary.contains("other (mock-ld default) log-normal"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("planned (real time) n / p50 / p99 ms"),
+        "{summary}"
+    );
     assert!(summary.contains("simulator lateness, first token (sent − planned)"));
 }
 
@@ -121,5 +139,8 @@ async fn another_provider_gets_no_simulated_section() {
     assert_eq!((calls, planned), (200, 200));
     let summary = markdown::render(&results).unwrap();
     assert!(!summary.contains("Simulated: "), "{summary}");
-    assert!(summary.contains("its profiles and lateness were not read"), "{summary}");
+    assert!(
+        summary.contains("its profiles and lateness were not read"),
+        "{summary}"
+    );
 }

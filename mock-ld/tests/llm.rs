@@ -480,23 +480,47 @@ async fn responses_tell_their_plan_and_every_answer_counts_its_lateness() {
 
     // A fixed profile's plan is its median times the scale, to the microsecond.
     let whole = seeded(&mock, 1, &chat("fixed", json!({}))).await;
-    assert_eq!(whole, (200, [Some("5.000".into()), None, Some("0.05".into())]));
+    assert_eq!(
+        whole,
+        (200, [Some("5.000".into()), None, Some("0.05".into())])
+    );
     let stream = seeded(&mock, 1, &chat("fixed", streamed.clone())).await;
-    let told = [Some("5.000".into()), Some("2.000".into()), Some("0.05".into())];
+    let told = [
+        Some("5.000".into()),
+        Some("2.000".into()),
+        Some("0.05".into()),
+    ];
     assert_eq!(stream, (200, told));
 
     // A random profile: the same seed tells the same plan, whatever the order.
     let mut answers = Vec::new();
     for seed in 0..12 {
-        let body = chat("random", if seed % 2 == 0 { streamed.clone() } else { json!({}) });
+        let body = chat(
+            "random",
+            if seed % 2 == 0 {
+                streamed.clone()
+            } else {
+                json!({})
+            },
+        );
         answers.push(seeded(&mock, seed, &body).await);
     }
     for seed in (0..12).rev() {
-        let body = chat("random", if seed % 2 == 0 { streamed.clone() } else { json!({}) });
+        let body = chat(
+            "random",
+            if seed % 2 == 0 {
+                streamed.clone()
+            } else {
+                json!({})
+            },
+        );
         assert_eq!(seeded(&mock, seed, &body).await, answers[seed as usize]);
     }
     let failed = answers.iter().filter(|(status, _)| *status == 500).count();
-    assert!(failed > 0 && failed < 12, "some errors, some replies: {failed}");
+    assert!(
+        failed > 0 && failed < 12,
+        "some errors, some replies: {failed}"
+    );
     for (seed, (status, [latency, ttft, time_scale])) in answers.iter().enumerate() {
         assert!(latency.as_deref().unwrap().parse::<f64>().unwrap() > 0.0);
         let streamed_reply = *status == 200 && seed % 2 == 0;
@@ -504,7 +528,10 @@ async fn responses_tell_their_plan_and_every_answer_counts_its_lateness() {
         assert_eq!(time_scale.as_deref(), Some("0.05"));
     }
     let latencies: std::collections::BTreeSet<_> = answers.iter().map(|a| &a.1[0]).collect();
-    assert!(latencies.len() > 6, "seeds draw different plans: {latencies:?}");
+    assert!(
+        latencies.len() > 6,
+        "seeds draw different plans: {latencies:?}"
+    );
 
     // Every answer, whole, streamed or failed, counted its first token and last chunk.
     let http = Client::new();

@@ -21,7 +21,9 @@ pub fn render(r: &Results) -> Result<String, HistogramError> {
     );
     if let Some(label) = super::simulated::label(r) {
         out += &format!("{}\n\n", markdown_cell(&label));
-        if r.variations().any(|(_, _, v)| v.latency.llm_excess.count > 0) {
+        if r.variations()
+            .any(|(_, _, v)| v.latency.llm_excess.count > 0)
+        {
             out += &format!("{}\n", super::simulated::plan_table(r).markdown());
         }
     }

@@ -113,7 +113,9 @@ pub fn observability(r: &Results) -> Html {
     body += &table(&variation_table(r));
     if let Some(label) = super::simulated::label(r) {
         body += &note(&label);
-        if r.variations().any(|(_, _, v)| v.latency.llm_excess.count > 0) {
+        if r.variations()
+            .any(|(_, _, v)| v.latency.llm_excess.count > 0)
+        {
             body += &table(&super::simulated::plan_table(r));
         }
     }

@@ -14,7 +14,10 @@ pub fn label(r: &RunResults) -> Option<String> {
     if calls == 0 {
         return None;
     }
-    let planned: u64 = r.variations().map(|(_, _, v)| v.latency.llm_excess.count).sum();
+    let planned: u64 = r
+        .variations()
+        .map(|(_, _, v)| v.latency.llm_excess.count)
+        .sum();
     Some(match &r.simulated {
         Some(sim) => simulated(sim),
         None if planned > 0 => "LLM latencies: the provider's answers told a mock-ld \

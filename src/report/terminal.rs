@@ -118,7 +118,9 @@ fn simulated(r: &RunResults) -> String {
         return String::new();
     };
     let mut out = format!("\n{label}\n");
-    if r.variations().any(|(_, _, v)| v.latency.llm_excess.count > 0) {
+    if r.variations()
+        .any(|(_, _, v)| v.latency.llm_excess.count > 0)
+    {
         out += &super::simulated::plan_table(r).text();
     }
     if let Some(line) = super::simulated::lateness_line(r) {

@@ -26,8 +26,8 @@ use checks::CheckOutcome;
 use comparison::Comparison;
 use cost::CostReport;
 pub use latency::LatencySummary;
-use simulated::SimulatedInfo;
 use latency::{empty_histogram, HistogramError};
+use simulated::SimulatedInfo;
 use verdict::{RunStatus, Verdict};
 
 /// Bumped whenever a field changes meaning or disappears; a file of another version is

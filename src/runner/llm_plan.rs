@@ -21,7 +21,13 @@ impl Planned {
     /// The plan's headers, if the answer has both and they are numbers.
     pub fn from_headers(headers: &HeaderMap) -> Option<Planned> {
         let number = |name: &str| -> Option<f64> {
-            let value = headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok()?;
+            let value = headers
+                .get(name)?
+                .to_str()
+                .ok()?
+                .trim()
+                .parse::<f64>()
+                .ok()?;
             (value.is_finite() && value >= 0.0).then_some(value)
         };
         let latency = Duration::try_from_secs_f64(number(PLAN_LATENCY_HEADER)? / 1e3).ok()?;

@@ -143,7 +143,9 @@ pub async fn run_with_prices(
     }
     // mock-ld's simulator answers the LLM calls unless the scenario names another provider.
     let simulator = match &endpoints.admin {
-        Some(admin) if scenario.llm.url.is_none() => Some((admin, simulated::Before::read(admin, scenario).await)),
+        Some(admin) if scenario.llm.url.is_none() => {
+            Some((admin, simulated::Before::read(admin, scenario).await))
+        }
         _ => None,
     };
     // Read back before the load: what was configured is what the rollout checks predict from.

@@ -60,7 +60,10 @@ fn named_profiles(
     all: &serde_json::Map<String, Value>,
 ) -> BTreeMap<String, SimulatedProfile> {
     let variations = scenario.ai_configs.iter().flat_map(|c| &c.variations);
-    let updates = scenario.actions.iter().filter_map(|a| a.update_variation.as_ref());
+    let updates = scenario
+        .actions
+        .iter()
+        .filter_map(|a| a.update_variation.as_ref());
     let names = variations
         .map(|v| v.model.name.as_str())
         .chain(updates.filter_map(|u| u.model.as_ref().map(|m| m.name.as_str())))

@@ -105,7 +105,13 @@ impl Lateness {
 
 fn summary(h: &Histogram<u64>) -> LatenessSummary {
     let ms = |micros: u64| Duration::from_micros(micros).as_secs_f64() * 1e3;
-    let at = |q: f64| if h.is_empty() { 0.0 } else { ms(h.value_at_quantile(q)) };
+    let at = |q: f64| {
+        if h.is_empty() {
+            0.0
+        } else {
+            ms(h.value_at_quantile(q))
+        }
+    };
     let mut encoded = Vec::new();
     V2DeflateSerializer::new()
         .serialize(h, &mut encoded)
@@ -132,9 +138,17 @@ mod tests {
     fn lateness_is_sent_minus_planned_per_mark_and_early_is_zero() {
         let lateness = Lateness::default();
         let planned = Instant::now();
-        lateness.record(Mark::FirstToken, planned, planned + Duration::from_millis(3));
+        lateness.record(
+            Mark::FirstToken,
+            planned,
+            planned + Duration::from_millis(3),
+        );
         lateness.record(Mark::LastChunk, planned + Duration::from_millis(1), planned);
-        lateness.record(Mark::LastChunk, planned, planned + Duration::from_secs(7200));
+        lateness.record(
+            Mark::LastChunk,
+            planned,
+            planned + Duration::from_secs(7200),
+        );
         let report = lateness.report();
         assert_eq!(report.first_token.count, 1);
         assert!((report.first_token.p50_ms - 3.0).abs() < 0.01, "{report:?}");

@@ -77,6 +77,14 @@ pub struct VariationMetrics {
     /// The AI Config layer around it: parsing, interpolation, tracker.
     pub ai_layer: Latency,
     pub llm: Latency,
+    /// Of the LLM calls whose simulator told its plan: the latency it drew, in real time
+    /// (the scheduled wait over the time scale).
+    pub llm_planned_real_time: Latency,
+    /// Of the same calls: measured minus planned as scheduled (both after the time scale),
+    /// what the harness, the network and the simulator's lateness added.
+    pub llm_excess: Latency,
+    /// Calls measured shorter than their plan, counted rather than put in `llm_excess`.
+    pub llm_ahead_of_plan: u64,
     pub time_to_first_token: Latency,
     /// Evaluation, LLM call and tracking together.
     pub end_to_end: Latency,
@@ -118,6 +126,9 @@ impl VariationMetrics {
         self.evaluation.merge(&o.evaluation);
         self.ai_layer.merge(&o.ai_layer);
         self.llm.merge(&o.llm);
+        self.llm_planned_real_time.merge(&o.llm_planned_real_time);
+        self.llm_excess.merge(&o.llm_excess);
+        self.llm_ahead_of_plan += o.llm_ahead_of_plan;
         self.time_to_first_token.merge(&o.time_to_first_token);
         self.end_to_end.merge(&o.end_to_end);
         for (model, kinds) in &o.usage {
@@ -125,6 +136,18 @@ impl VariationMetrics {
             for (kind, counts) in kinds {
                 mine.entry(kind.clone()).or_default().add(counts);
             }
+        }
+    }
+
+    /// Adds the plan of a call whose simulator told one: the drawn latency in real time (if
+    /// known), and how much longer than planned the call was measured (`None`: shorter).
+    pub fn record_plan(&mut self, real_time: Option<Duration>, excess: Option<Duration>) {
+        if let Some(real_time) = real_time {
+            self.llm_planned_real_time.record(real_time);
+        }
+        match excess {
+            Some(excess) => self.llm_excess.record(excess),
+            None => self.llm_ahead_of_plan += 1,
         }
     }
 

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use mock_ld::llm::{Dist, Profile};
+use mock_ld::llm::{Dist, Profile, PLAN_LATENCY_HEADER, PLAN_TTFT_HEADER, TIME_SCALE_HEADER};
 use mock_ld::{Config, MockLd, MockLdHandle};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -436,6 +436,119 @@ async fn the_same_seed_gives_the_same_answer() {
         .unwrap();
     assert_eq!(seeded["usage"], again["usage"]);
     assert_ne!(seeded["id"], again["id"], "ids stay unique");
+}
+
+/// The plan a response's headers tell, as strings: latency, time to first token, scale.
+fn plan_headers(response: &reqwest::Response) -> [Option<String>; 3] {
+    [PLAN_LATENCY_HEADER, PLAN_TTFT_HEADER, TIME_SCALE_HEADER].map(|name| {
+        let value = response.headers().get(name)?;
+        Some(value.to_str().unwrap().to_owned())
+    })
+}
+
+/// Posts `body` with `X-Mock-Seed: seed`, reads the whole answer, and returns its status
+/// and plan headers.
+async fn seeded(mock: &MockLdHandle, seed: u64, body: &Value) -> (u16, [Option<String>; 3]) {
+    let response = Client::new()
+        .post(format!("{}/v1/chat/completions", mock.base_url()))
+        .header("X-Mock-Seed", seed)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let answer = (response.status().as_u16(), plan_headers(&response));
+    response.bytes().await.unwrap();
+    answer
+}
+
+#[tokio::test]
+async fn responses_tell_their_plan_and_every_answer_counts_its_lateness() {
+    let mock = start().await;
+    let scale = 0.05;
+    let fixed_scaled = Profile {
+        time_scale: scale,
+        ..fixed(100.0, 40.0, 5.0)
+    };
+    mock.llm().set_profile("fixed", fixed_scaled);
+    let random = Profile {
+        time_scale: scale,
+        error_rate: 0.3,
+        ..Profile::default()
+    };
+    mock.llm().set_profile("random", random);
+    let streamed = json!({"stream": true});
+
+    // A fixed profile's plan is its median times the scale, to the microsecond.
+    let whole = seeded(&mock, 1, &chat("fixed", json!({}))).await;
+    assert_eq!(
+        whole,
+        (200, [Some("5.000".into()), None, Some("0.05".into())])
+    );
+    let stream = seeded(&mock, 1, &chat("fixed", streamed.clone())).await;
+    let told = [
+        Some("5.000".into()),
+        Some("2.000".into()),
+        Some("0.05".into()),
+    ];
+    assert_eq!(stream, (200, told));
+
+    // A random profile: the same seed tells the same plan, whatever the order.
+    let mut answers = Vec::new();
+    for seed in 0..12 {
+        let body = chat(
+            "random",
+            if seed % 2 == 0 {
+                streamed.clone()
+            } else {
+                json!({})
+            },
+        );
+        answers.push(seeded(&mock, seed, &body).await);
+    }
+    for seed in (0..12).rev() {
+        let body = chat(
+            "random",
+            if seed % 2 == 0 {
+                streamed.clone()
+            } else {
+                json!({})
+            },
+        );
+        assert_eq!(seeded(&mock, seed, &body).await, answers[seed as usize]);
+    }
+    let failed = answers.iter().filter(|(status, _)| *status == 500).count();
+    assert!(
+        failed > 0 && failed < 12,
+        "some errors, some replies: {failed}"
+    );
+    for (seed, (status, [latency, ttft, time_scale])) in answers.iter().enumerate() {
+        assert!(latency.as_deref().unwrap().parse::<f64>().unwrap() > 0.0);
+        let streamed_reply = *status == 200 && seed % 2 == 0;
+        assert_eq!(ttft.is_some(), streamed_reply, "a streamed reply's only");
+        assert_eq!(time_scale.as_deref(), Some("0.05"));
+    }
+    let latencies: std::collections::BTreeSet<_> = answers.iter().map(|a| &a.1[0]).collect();
+    assert!(
+        latencies.len() > 6,
+        "seeds draw different plans: {latencies:?}"
+    );
+
+    // Every answer, whole, streamed or failed, counted its first token and last chunk.
+    let http = Client::new();
+    let url = format!("{}/admin/llm/lateness", mock.base_url());
+    let lateness: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(keys(&lateness), ["firstToken", "lastChunk"]);
+    for mark in ["firstToken", "lastChunk"] {
+        assert_eq!(lateness[mark]["count"], 26, "{mark}: {lateness}");
+        assert!(lateness[mark]["p99Ms"].as_f64().unwrap() >= 0.0);
+        assert!(!lateness[mark]["hdr"].as_str().unwrap().is_empty());
+    }
+    http.post(format!("{}/admin/reset", mock.base_url()))
+        .send()
+        .await
+        .unwrap();
+    let lateness: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(lateness["firstToken"]["count"], 0);
 }
 
 /// Sleeping must not hold a thread: 1,000 concurrent 200 ms completions on two worker

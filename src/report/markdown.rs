@@ -20,6 +20,14 @@ pub fn render(r: &Results) -> Result<String, HistogramError> {
         "### LLM calls per variation\n\n{}\n",
         variations(r).markdown()
     );
+    if let Some(label) = super::simulated::label(r) {
+        out += &format!("{}\n\n", markdown_cell(&label));
+        if r.variations()
+            .any(|(_, _, v)| v.latency.llm_excess.count > 0)
+        {
+            out += &format!("{}\n", super::simulated::plan_table(r).markdown());
+        }
+    }
     out += &format!(
         "### Latency, all variations\n\n{}\n",
         latencies(r)?.markdown()
@@ -122,6 +130,9 @@ fn latencies(r: &Results) -> Result<Table, HistogramError> {
     }
     if let Some(e) = &r.events {
         push("event flush", &e.flush_latency);
+    }
+    for (name, s) in super::simulated::lateness_rows(r) {
+        push(name, s);
     }
     Ok(t)
 }

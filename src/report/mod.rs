@@ -5,7 +5,8 @@
 //! [`sections`], [`cost_section`] and [`rollout_section`] (`report.html`), [`charts`]
 //! (inline SVG), [`markdown`] (`summary.md`), [`junit`] (`junit.xml`), [`comparison`] (a
 //! baseline comparison as tables), [`harness_section`] (the load generator's own figures,
-//! the same lines everywhere), [`table`] and [`format`] (shared rendering).
+//! the same lines everywhere), [`simulated`] (the simulated-provider label, planned and
+//! excess latencies, the simulator's lateness), [`table`] and [`format`] (shared rendering).
 //! The JSON itself is `results.json`, documented by `docs/results.schema.json`.
 
 pub mod charts;
@@ -18,6 +19,7 @@ pub mod junit;
 pub mod markdown;
 pub mod rollout_section;
 pub mod sections;
+pub mod simulated;
 pub mod table;
 pub mod terminal;
 

@@ -112,6 +112,14 @@ pub fn observability(r: &Results) -> Html {
         r.load.requests
     ));
     body += &table(&variation_table(r));
+    if let Some(label) = super::simulated::label(r) {
+        body += &note(&label);
+        if r.variations()
+            .any(|(_, _, v)| v.latency.llm_excess.count > 0)
+        {
+            body += &table(&super::simulated::plan_table(r));
+        }
+    }
     if !r.timeline.is_empty() {
         body += &figure(&charts::timeline(&r.timeline)?, "p50 and p99 of the requests started in each second (corrected for coordinated omission).");
     }
@@ -203,6 +211,9 @@ pub fn baselines(r: &Results) -> Html {
     }
     if let Some(e) = &r.events {
         t.push(percentiles("event flush", &e.flush_latency));
+    }
+    for (name, s) in super::simulated::lateness_rows(r) {
+        t.push(percentiles(name, s));
     }
     for (config, key, v) in r.variations() {
         for stage in Stage::ALL {

@@ -31,6 +31,7 @@ fn summary(r: &RunResults) -> String {
         r.requests_raw.p99_ms
     );
     out += &variations(r);
+    out += &simulated(r);
     out += &events(r);
     out += &actions(r);
     out += &format!("\n{}:\n", harness_section::TITLE.to_lowercase());
@@ -112,6 +113,24 @@ fn variations(r: &RunResults) -> String {
             tail(&l.llm, 1),
             tail(&l.time_to_first_token, 1),
         );
+    }
+    out
+}
+
+/// What the LLM latencies are; with a plan, measured beside planned and excess; lateness.
+fn simulated(r: &RunResults) -> String {
+    let Some(label) = super::simulated::label(r) else {
+        return String::new();
+    };
+    let mut out = format!("\n{label}\n");
+    if r.variations()
+        .any(|(_, _, v)| v.latency.llm_excess.count > 0)
+    {
+        out += &super::simulated::plan_table(r).text();
+    }
+    if let Some(line) = super::simulated::lateness_line(r) {
+        out += &line;
+        out.push('\n');
     }
     out
 }

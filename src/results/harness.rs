@@ -58,7 +58,7 @@ pub struct Pressure {
 #[serde(rename_all = "camelCase")]
 pub struct OverloadBounds {
     /// p99 of the lag probe, of the open model's schedule lag and of the simulated
-    /// provider's lateness, in ms.
+    /// provider's lateness (`simulated.lateness`), in ms.
     pub lag_p99_ms: f64,
     /// `cpuShare` at most.
     pub cpu_share: f64,

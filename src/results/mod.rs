@@ -6,13 +6,15 @@
 //!
 //! Modules: [`latency`] (percentiles with their n, and the HDR histogram), [`checks`]
 //! (outcomes), [`cost`], [`comparison`] (against a baseline), [`harness`] (the load
-//! generator's own health), [`verdict`].
+//! generator's own health), [`simulated`] (the simulated LLM provider's profiles and
+//! lateness), [`verdict`].
 
 pub mod checks;
 pub mod comparison;
 pub mod cost;
 pub mod harness;
 pub mod latency;
+pub mod simulated;
 pub mod verdict;
 
 use std::collections::BTreeMap;
@@ -28,6 +30,7 @@ use cost::CostReport;
 use harness::HarnessHealth;
 pub use latency::LatencySummary;
 use latency::{empty_histogram, HistogramError};
+use simulated::SimulatedInfo;
 use verdict::{RunStatus, Verdict};
 
 /// Bumped whenever a field changes meaning or disappears; a file of another version is
@@ -56,6 +59,10 @@ pub struct RunResults {
     pub configs: BTreeMap<String, ConfigResults>,
     pub context_kinds: BTreeMap<String, u64>,
     pub timeline: Vec<SecondResults>,
+    /// The simulated LLM provider, when mock-ld's simulator answered the LLM calls; `None`
+    /// for a real provider (`[llm] url`) or a target without mock-ld's control API.
+    #[serde(default)]
+    pub simulated: Option<SimulatedInfo>,
     pub events: Option<EventResults>,
     pub actions: Vec<ActionResults>,
     /// What the LLM calls cost, per model, config, variation and context kind.
@@ -111,6 +118,9 @@ pub struct VariationResults {
     pub feedback_positive: u64,
     pub feedback_negative: u64,
     pub latency: VariationLatency,
+    /// LLM calls measured shorter than their simulator's plan, left out of `llmExcess`.
+    #[serde(default)]
+    pub llm_ahead_of_plan: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -119,6 +129,15 @@ pub struct VariationLatency {
     pub evaluation: LatencySummary,
     pub ai_layer: LatencySummary,
     pub llm: LatencySummary,
+    /// The LLM latency the simulator drew, scaled back to real time (its planned wait over
+    /// the time scale), for the calls whose answer told its plan: synthetic, not measured.
+    /// Empty for a real provider and at time scale 0.
+    #[serde(default)]
+    pub llm_planned_real_time: LatencySummary,
+    /// Measured minus planned LLM latency, both as scheduled (after the time scale, not
+    /// scaled back): what the harness, the network and the simulator's lateness added.
+    #[serde(default)]
+    pub llm_excess: LatencySummary,
     pub time_to_first_token: LatencySummary,
     pub end_to_end: LatencySummary,
 }

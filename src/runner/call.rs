@@ -365,6 +365,9 @@ impl Workload {
             let Some(llm) = &step.llm else { continue };
             v.ai_calls += 1;
             v.llm.record(llm.duration);
+            if let Some(plan) = &llm.plan {
+                v.record_plan(plan.real_time(), plan.excess(llm.duration));
+            }
             if let Some(ttft) = llm.time_to_first_token {
                 v.time_to_first_token.record(ttft);
             }

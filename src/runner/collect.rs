@@ -42,10 +42,13 @@ fn variation_results(v: &VariationMetrics) -> VariationResults {
         output_tokens: v.output_tokens,
         feedback_positive: v.feedback_positive,
         feedback_negative: v.feedback_negative,
+        llm_ahead_of_plan: v.llm_ahead_of_plan,
         latency: VariationLatency {
             evaluation: v.evaluation.summary(),
             ai_layer: v.ai_layer.summary(),
             llm: v.llm.summary(),
+            llm_planned_real_time: v.llm_planned_real_time.summary(),
+            llm_excess: v.llm_excess.summary(),
             time_to_first_token: v.time_to_first_token.summary(),
             end_to_end: v.end_to_end.summary(),
         },

@@ -18,6 +18,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sse_stream::SseByteStream;
 
+use super::llm_plan::Planned;
+
 /// The most one streamed answer may send without completing an event (comments and partial
 /// lines included). Past it the call fails, so a provider that sends an endless line cannot
 /// grow the harness's memory: a stream holds at most this much plus one network read.
@@ -36,6 +38,8 @@ pub struct LlmOutcome {
     pub output_tokens: u64,
     /// `None` on success; the status or transport error otherwise.
     pub error: Option<String>,
+    /// What mock-ld's simulator planned for the call; none from another provider.
+    pub plan: Option<Planned>,
 }
 
 /// A chat request: the model and the interpolated messages.
@@ -94,13 +98,19 @@ pub async fn chat(http: &reqwest::Client, base: &str, request: &ChatRequest<'_>)
         Ok(response) => response,
         Err(e) => return failed(started, format!("request failed: {e}")),
     };
+    let plan = Planned::from_headers(response.headers());
+    let outcome = read_answer(response, started, request.stream).await;
+    LlmOutcome { plan, ..outcome }
+}
+
+async fn read_answer(response: reqwest::Response, started: Instant, stream: bool) -> LlmOutcome {
     if !response.status().is_success() {
         let status = response.status();
         // Read the body so the connection can be reused.
         let _ = response.bytes().await;
         return failed(started, format!("HTTP {}", status.as_u16()));
     }
-    if request.stream {
+    if stream {
         read_sse(response.bytes_stream(), started).await
     } else {
         match response.json::<Reply>().await {
@@ -340,6 +350,7 @@ fn finished(started: Instant, first_token: Option<Duration>, usage: Option<Usage
         cached_input_tokens: usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
         output_tokens: usage.completion_tokens,
         error: None,
+        plan: None,
     }
 }
 

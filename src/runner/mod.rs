@@ -3,11 +3,12 @@
 //! [`RunResults`], with their cost, checks and verdict.
 //!
 //! Modules: [`setup`] (REST API), [`call`] (one request: AI Config, LLM, tracker),
-//! [`llm_call`] (OpenAI-compatible client), [`load`] (closed and open models),
+//! [`llm_call`] (OpenAI-compatible client; [`llm_plan`] reads the simulator's plan), [`load`] (closed and open models),
 //! [`schedule`] (open-model arrival times), [`actions`] (timed changes and propagation;
 //! [`llm_action`] changes the simulated LLM), [`live`] (the timeline while the load runs,
 //! for thresholds that abort it), [`events`] (flush and completeness), [`health`] (the
-//! load generator's own lag and the machine's pressure), [`progress`],
+//! load generator's own lag and the machine's pressure), [`simulated`] (the simulated
+//! provider's profiles and lateness), [`progress`],
 //! [`collect`] (metrics into results).
 //!
 //! After the load, the cost ([`crate::cost`]) and the checks ([`crate::checks`]) are
@@ -21,11 +22,13 @@ pub mod health;
 pub mod live;
 pub mod llm_action;
 pub mod llm_call;
+pub mod llm_plan;
 pub mod load;
 pub mod mock_admin;
 pub mod progress;
 pub mod schedule;
 pub mod setup;
+pub mod simulated;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -141,6 +144,13 @@ pub async fn run_with_prices(
     if let Some(admin) = &endpoints.admin {
         admin.set_llm_profiles(scenario).await?;
     }
+    // mock-ld's simulator answers the LLM calls unless the scenario names another provider.
+    let simulator = match &endpoints.admin {
+        Some(admin) if scenario.llm.url.is_none() => {
+            Some((admin, simulated::Before::read(admin, scenario).await))
+        }
+        _ => None,
+    };
     // Read back before the load: what was configured is what the rollout checks predict from.
     let targetings = read_targetings(&api, scenario, endpoints.admin.as_ref()).await;
     let clients = start_clients(scenario, &endpoints).await?;
@@ -202,12 +212,17 @@ pub async fn run_with_prices(
     let cpu = process::cpu_time()
         .zip(cpu_start)
         .map(|(end, start)| end.saturating_sub(start));
+    let simulated = match simulator {
+        Some((admin, before)) => Some(before.finish(admin).await),
+        None => None,
+    };
     let pressure = stalls_start
         .zip(health::StallTotals::read())
         .map(|(start, end)| start.until(&end, elapsed));
     let harness = harness_health(
         scenario,
         &metrics,
+        simulated.as_ref(),
         probe.stop().await,
         cpu,
         pressure,
@@ -244,6 +259,7 @@ pub async fn run_with_prices(
         status,
         events,
         actions,
+        simulated,
     };
     let prices = prices.with_scenario(&scenario.prices);
     let mut results = assemble(scenario, &metrics, figures, &prices);
@@ -268,6 +284,7 @@ pub fn setup_failed(scenario: &Scenario, message: &str) -> RunResults {
         },
         events: None,
         actions: Vec::new(),
+        simulated: None,
     };
     let mut results = assemble(
         scenario,
@@ -287,6 +304,7 @@ struct LoadFigures {
     status: RunStatus,
     events: Option<results::EventResults>,
     actions: Vec<results::ActionResults>,
+    simulated: Option<results::simulated::SimulatedInfo>,
 }
 
 /// The results of a run, its checks still to be evaluated and its verdict decided.
@@ -303,6 +321,7 @@ fn assemble(
         status,
         events,
         actions,
+        simulated,
     } = figures;
     RunResults {
         schema_version: results::SCHEMA_VERSION,
@@ -323,6 +342,7 @@ fn assemble(
         configs: collect::config_results(metrics),
         context_kinds: metrics.context_kinds.clone(),
         timeline: collect::timeline(metrics),
+        simulated,
         events,
         actions,
         cost: cost::compute(metrics, prices),
@@ -336,6 +356,7 @@ fn assemble(
 fn harness_health(
     scenario: &Scenario,
     metrics: &Metrics,
+    simulated: Option<&results::simulated::SimulatedInfo>,
     lag_probe: results::LatencySummary,
     cpu: Option<Duration>,
     pressure: Option<results::harness::Pressure>,
@@ -355,7 +376,13 @@ fn harness_health(
         bounds: scenario.load.overload.bounds(),
         overloaded: Vec::new(),
     };
-    health::judge(&mut harness, &[]);
+    let lateness = simulated.map(|s| {
+        [
+            ("simulator first-token lateness", &s.lateness.first_token),
+            ("simulator last-chunk lateness", &s.lateness.last_chunk),
+        ]
+    });
+    health::judge(&mut harness, lateness.as_ref().map_or(&[], |l| &l[..]));
     harness
 }
 

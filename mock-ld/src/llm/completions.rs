@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -15,7 +16,10 @@ use futures::Stream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::lateness::Mark;
 use super::profile::{Plan, Reply};
+use super::sent::{timed_whole, with_plan_headers};
+use super::simulator::Simulator;
 use super::wire::{completion, ApiError, ChatRequest, Chunk, Ids, Usage, DONE_FRAME};
 use crate::AppState;
 
@@ -58,19 +62,21 @@ async fn respond(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
     // The header is mock-ld's own override, so it wins over the body's `seed`.
     let seed = header_seed(headers)?.or(request.seed.map(|seed| seed as u64));
     let start = Instant::now();
-    let (number, plan) = state.llm.plan(&request, seed);
+    let drawn = state.llm.plan(&request, seed);
     let ids = Ids {
-        id: format!("chatcmpl-mock{number}"),
+        id: format!("chatcmpl-mock{}", drawn.number),
         created: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs(),
         model: request.model.clone(),
     };
-    match plan {
+    let llm = state.llm.clone();
+    let response = match drawn.plan {
         Plan::Fail { status, after } => {
             pause_until(start + after, &state.shutdown).await?;
-            Err(ApiError::simulated(status, &request.model))
+            let error = ApiError::simulated(status, &request.model).into_response();
+            timed_whole(error, llm, start + after)
         }
         Plan::Reply(reply) if request.streams() => {
             let stream = TokenStream::new(
@@ -78,17 +84,19 @@ async fn respond(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
                 reply,
                 request.include_usage(),
                 start,
-                state.shutdown.clone(),
+                (state.shutdown.clone(), llm),
             );
-            Ok(sse_response(stream.into_frames()))
+            sse_response(stream.into_frames())
         }
         Plan::Reply(reply) => {
             pause_until(start + reply.latency, &state.shutdown).await?;
             let usage = Usage::new(reply.prompt_tokens, reply.completion_tokens);
             let content = filler(0..reply.completion_tokens);
-            Ok(Json(completion(&ids, &content, finish_reason(&reply), usage)).into_response())
+            let answer = Json(completion(&ids, &content, finish_reason(&reply), usage));
+            timed_whole(answer.into_response(), llm, start + reply.latency)
         }
-    }
+    };
+    Ok(with_plan_headers(response, &drawn, request.streams()))
 }
 
 fn header_seed(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
@@ -155,6 +163,8 @@ struct TokenStream {
     sent: u32,
     step: Step,
     shutdown: CancellationToken,
+    /// Where the stream records how late its first token and `[DONE]` went out.
+    llm: Arc<Simulator>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -172,7 +182,7 @@ impl TokenStream {
         reply: Reply,
         include_usage: bool,
         start: Instant,
-        shutdown: CancellationToken,
+        (shutdown, llm): (CancellationToken, Arc<Simulator>),
     ) -> Self {
         TokenStream {
             ids,
@@ -182,6 +192,7 @@ impl TokenStream {
             sent: 0,
             step: Step::Tokens,
             shutdown,
+            llm,
         }
     }
 
@@ -223,6 +234,11 @@ impl TokenStream {
             }
             Step::Done => {
                 self.step = Step::End;
+                // Recorded as the frame is handed to hyper, which polls for it right after
+                // writing the one before.
+                let planned = self.start + self.reply.latency;
+                let lateness = self.llm.lateness();
+                lateness.record(Mark::LastChunk, planned, Instant::now());
                 Some(Bytes::from_static(DONE_FRAME))
             }
             Step::End => None,
@@ -243,6 +259,10 @@ impl TokenStream {
         }
         let text = filler(self.sent..end);
         let frame = Chunk::content(&self.ids, &text, self.sent == 0, self.include_usage).frame();
+        if self.sent == 0 {
+            let lateness = self.llm.lateness();
+            lateness.record(Mark::FirstToken, self.due(0), Instant::now());
+        }
         self.sent = end;
         if end == n {
             self.step = Step::Finish;
@@ -281,7 +301,7 @@ mod tests {
             reply,
             false,
             Instant::now(),
-            CancellationToken::new(),
+            (CancellationToken::new(), Arc::new(Simulator::new(0))),
         );
         let offsets: Vec<u128> = (0..5)
             .map(|i| (stream.due(i) - stream.start).as_millis())

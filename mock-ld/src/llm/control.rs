@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::Json;
 
+use super::lateness::LatenessReport;
 use super::profile::Profile;
 use super::simulator::ModelStats;
 use crate::datafile::tidy;
@@ -38,4 +39,8 @@ pub async fn put_model(
 
 pub async fn stats(State(state): State<AppState>) -> Json<BTreeMap<String, ModelStats>> {
     Json(state.llm.stats())
+}
+
+pub async fn lateness(State(state): State<AppState>) -> Json<LatenessReport> {
+    Json(state.llm.lateness().report())
 }

@@ -6,15 +6,19 @@
 //!
 //! - [`profile`]: the behaviour model (log-normal distributions) and one request's plan.
 //! - `simulator`: profiles by model, seeded per-request randomness, counts.
+//! - `lateness`: how late the simulator's answers went out against their plan.
 //! - `wire`: OpenAI's request, response, chunk and error shapes.
 //! - `completions`: the endpoint, including the timed SSE stream.
+//! - `sent`: the plan told in response headers, and when a whole answer left.
 //! - `control`: the `/admin/llm` routes.
 //! - `file`: `--llm-profiles` files.
 
 mod completions;
 mod control;
 mod file;
+pub mod lateness;
 pub mod profile;
+mod sent;
 mod simulator;
 mod wire;
 
@@ -22,8 +26,10 @@ use axum::routing::{get, post, put};
 use axum::Router;
 
 pub use file::{load_profiles, Profiles};
+pub use lateness::{LatenessReport, LatenessSummary};
 pub use profile::{Dist, Profile, MAX_OUTPUT_TOKENS};
-pub use simulator::{ModelStats, Simulator, DEFAULT_MODEL};
+pub use sent::{PLAN_LATENCY_HEADER, PLAN_TTFT_HEADER, TIME_SCALE_HEADER};
+pub use simulator::{Drawn, ModelStats, Simulator, DEFAULT_MODEL};
 
 use crate::AppState;
 
@@ -34,4 +40,5 @@ pub fn routes() -> Router<AppState> {
         // A wildcard, so model names with a slash (`meta-llama/Llama-3-8B`) need no escaping.
         .route("/admin/llm/models/{*model}", put(control::put_model))
         .route("/admin/llm/stats", get(control::stats))
+        .route("/admin/llm/lateness", get(control::lateness))
 }

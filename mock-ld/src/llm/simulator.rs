@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::Serialize;
 
+use super::lateness::Lateness;
 use super::profile::{Plan, Profile};
 use super::wire::ChatRequest;
 
@@ -32,6 +33,16 @@ pub struct Simulator {
     stats: Mutex<HashMap<String, ModelStats>>,
     /// Model names `stats` counts apart; the rest go under [`OTHER_MODELS`].
     max_models: usize,
+    lateness: Lateness,
+}
+
+/// One request's draw: its arrival number, its plan, and the time scale the plan's waits
+/// were multiplied by (its profile's).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Drawn {
+    pub number: u64,
+    pub plan: Plan,
+    pub time_scale: f64,
 }
 
 /// What the simulator served for one model name.
@@ -68,6 +79,7 @@ impl Simulator {
             profiles: RwLock::new(profiles),
             stats: Mutex::default(),
             max_models: crate::bounds::Bounds::default().max_stat_keys,
+            lateness: Lateness::default(),
         }
     }
 
@@ -108,20 +120,23 @@ impl Simulator {
         stats.iter().map(|(model, s)| (model.clone(), *s)).collect()
     }
 
-    /// Forgets the counts; profiles stay.
+    /// How late the simulator's own answers went out.
+    pub fn lateness(&self) -> &Lateness {
+        &self.lateness
+    }
+
+    /// Forgets the counts and the lateness; profiles stay.
     pub fn reset_stats(&self) {
         self.stats.lock().expect("stats lock").clear();
+        self.lateness.reset();
     }
 
     /// Numbers the request, draws its plan and counts it.
-    pub(crate) fn plan(&self, request: &ChatRequest, seed: Option<u64>) -> (u64, Plan) {
+    pub(crate) fn plan(&self, request: &ChatRequest, seed: Option<u64>) -> Drawn {
         let number = self.requests.fetch_add(1, Ordering::Relaxed);
         let mut rng = self.rng(number, seed);
-        let plan = self.profile(&request.model).plan(
-            &mut rng,
-            request.prompt_tokens(),
-            request.max_tokens(),
-        );
+        let profile = self.profile(&request.model);
+        let plan = profile.plan(&mut rng, request.prompt_tokens(), request.max_tokens());
         let mut stats = self.stats.lock().expect("stats lock");
         let known = stats.contains_key(&request.model);
         let model = if known || stats.len() < self.max_models {
@@ -135,7 +150,11 @@ impl Simulator {
             let counts = stats.entry(model.to_owned()).or_default();
             counts.record(&plan, request.streams());
         }
-        (number, plan)
+        Drawn {
+            number,
+            plan,
+            time_scale: profile.time_scale,
+        }
     }
 
     /// The request's RNG. Seeded and unseeded requests use different key spaces, so seed 5
@@ -184,7 +203,7 @@ mod tests {
         let plans = |sim_seed, request_seed| {
             let sim = Simulator::new(sim_seed);
             (0..20)
-                .map(|_| sim.plan(&request("m", false), request_seed).1)
+                .map(|_| sim.plan(&request("m", false), request_seed).plan)
                 .collect::<Vec<_>>()
         };
         assert_eq!(plans(1, None), plans(1, None));
@@ -207,7 +226,7 @@ mod tests {
                 ..Profile::default()
             },
         );
-        let (_, plan) = sim.plan(&request("good", true), None);
+        let plan = sim.plan(&request("good", true), None).plan;
         sim.plan(&request("bad", false), None);
         let Plan::Reply(reply) = plan else {
             panic!("no errors configured")

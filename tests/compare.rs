@@ -170,6 +170,8 @@ fn exit_codes(base: &Run, rerun: &Run, slow: &Run) {
         String::from_utf8_lossy(&lenient.stdout)
     );
 
+    overloaded(&dir, base, &saved, (&slow, &rerun));
+
     let missing = harness(&["compare", &rerun, "--baseline", "no-such-baseline"]);
     assert_eq!(missing.status.code(), Some(2));
     let other = std::fs::read_to_string(&saved)
@@ -189,6 +191,77 @@ fn exit_codes(base: &Run, rerun: &Run, slow: &Run) {
         Some(2)
     );
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// An overloaded load generator: the slow run, had its harness been late, exits 3 (not 1)
+/// with the overload named; such a run is no baseline unless `--force`, which marks the file,
+/// and an on-time rerun compared against that file is inconclusive too.
+fn overloaded(dir: &Path, base: &Run, saved: &str, (slow, rerun): (&str, &str)) {
+    let reason = "lag probe p99 99.0 ms > 20 ms (n = 300)";
+    let mark = |r: &Results| {
+        let mut r = r.clone();
+        r.harness.overloaded = vec![reason.to_owned()];
+        r.decide();
+        r
+    };
+    let slow: Results = serde_json::from_str(&std::fs::read_to_string(slow).unwrap()).unwrap();
+    let late_slow = dir.join("late-slow.json");
+    std::fs::write(&late_slow, serde_json::to_string(&mark(&slow)).unwrap()).unwrap();
+    let out = harness(&["compare", late_slow.to_str().unwrap(), "--baseline", saved]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.contains(reason) && stdout.contains("INCONCLUSIVE"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("REGRESSED"), "{stdout}");
+
+    // An overloaded run compared with a baseline is inconclusive, so no baseline by default.
+    let mut late = mark(&base.results);
+    let baseline = baseline::of_results("base", &base.results).unwrap();
+    let current = baseline::metrics(&late).unwrap();
+    let note = late.harness.overload_note();
+    let options = Options::default();
+    late.set_baseline(Some(
+        compare::compare("base", &baseline.metrics, &current, &options, note).unwrap(),
+    ));
+    let late_path = dir.join("late.json");
+    std::fs::write(&late_path, serde_json::to_string(&late).unwrap()).unwrap();
+    let baselines = dir.join("baselines");
+    let save = |extra: &[&str]| {
+        let args = [
+            "baseline",
+            "save",
+            late_path.to_str().unwrap(),
+            "--name",
+            "late",
+        ];
+        let dir_args = ["--dir", baselines.to_str().unwrap()];
+        harness(&[&args[..], &dir_args, extra].concat())
+    };
+    let refused = save(&[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("inconclusive run") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert!(!baselines.join("late.json").exists());
+    assert_eq!(save(&["--force"]).status.code(), Some(0));
+    let forced = std::fs::read_to_string(baselines.join("late.json")).unwrap();
+    assert!(
+        forced.contains("\"inconclusive\": \"the load generator was overloaded"),
+        "{forced}"
+    );
+    assert!(forced.contains(reason), "{forced}");
+    // Against a baseline whose harness was late, latencies cannot be judged either.
+    let against = harness(&[
+        "compare",
+        rerun,
+        "--baseline",
+        baselines.join("late.json").to_str().unwrap(),
+    ]);
+    assert_eq!(against.status.code(), Some(3));
 }
 
 /// `baseline save` into `dir/baselines`; returns the file's path.

@@ -213,6 +213,7 @@ fn ingest_in_process(log: &EventLog, gz: &[u8]) {
         body: gz,
         gzipped: true,
         inflated_limit: usize::MAX,
+        received_at: mock_ld::events::now_millis(),
     };
     let outcome = mock_ld::events::ingest(log, source(), Some(next_payload_id()), received)
         .expect("payload accepted");

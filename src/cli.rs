@@ -165,7 +165,7 @@ pub struct CompareFlags {
     /// absolute, both must be exceeded to regress. Repeatable; e.g. `llm=10%,5ms`,
     /// `*/error_rate=50%,0.005`. A latency's percentiles are METRIC.p50, .p95 and .p99.
     /// Defaults: p50/p95 20%,5ms; p99 50%,10ms; SDK evaluation and AI layer 100%,20ms;
-    /// flush 200%,1s; error rates 50%,0.005; throughput 30%,0; cost per 1,000 requests 10%,0.
+    /// flush 200%,1s; event delivery 50%,500ms; error rates 50%,0.005; throughput 30%,0; cost per 1,000 requests 10%,0.
     #[arg(long, value_name = "PATTERN=REL%,ABS")]
     pub tolerance: Vec<Rule>,
     /// Significance level of the Kolmogorov–Smirnov test on latency histograms.

@@ -344,3 +344,47 @@ async fn the_exact_check_compares_only_evaluations_before_the_first_action() {
         Status::Pass
     );
 }
+
+/// Three seconds of load flushed every 250 ms: flush latency is a series of many samples,
+/// and mock-ld's delivery latency covers every event it received, kind by kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn flush_latency_is_sampled_over_the_run_and_delivery_covers_every_event() {
+    let extra =
+        "[[checks]]\nkind = \"events_complete\"\n\n[load.events]\nflush_interval = \"250ms\"\n";
+    let text = rollout_scenario(extra).replace(
+        "[load]\nconcurrency = 64\n",
+        "[load]\nmodel = \"open\"\nrate = 300\nduration = \"3s\"\n",
+    );
+    let results = run(&parse(&text), Target::Embedded).await;
+    let complete = outcome(&results, "(events complete)");
+    assert_eq!(complete.status, Status::Pass, "{}", complete.summary);
+    let events = results.events.as_ref().expect("events were verified");
+    let flush = &events.flush_latency;
+    assert!(
+        flush.count > 1,
+        "only the final flush was sampled: {flush:?}"
+    );
+    assert_eq!(events.flushes_unconfirmed, 0);
+    assert!(flush.histogram().unwrap().len() == flush.count);
+    for kind in ["custom", "summary", "index"] {
+        assert!(
+            events.delivery.contains_key(kind),
+            "{kind}: {:?}",
+            events.delivery.keys()
+        );
+    }
+    for (kind, received) in &events.received_by_kind {
+        let d = &events.delivery[kind];
+        assert_eq!(
+            d.latency.count + d.undated + d.future + d.too_old,
+            *received,
+            "{kind}: every event received is in its delivery figures"
+        );
+        assert_eq!(d.undated, 0, "{kind}: the SDK dates every event");
+    }
+    let all = events.delivery.values().map(|d| &d.latency);
+    for s in all.chain([flush]) {
+        let figures = [s.min_ms, s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms];
+        assert!(figures.iter().all(|f| f.is_finite() && *f >= 0.0), "{s:?}");
+    }
+}

@@ -212,7 +212,7 @@ async fn list_events(
 }
 
 async fn event_stats(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
-    Json(state.events.stats(&filter)).into_response()
+    Json(state.events.stats_answer(&filter)).into_response()
 }
 
 async fn reset(State(state): State<AppState>) -> StatusCode {

@@ -4,7 +4,8 @@
 //! - [`model`]: flags and segments in canonical wire form.
 //! - [`store`]: projects, environments, versions, and the broadcast of changes to streams.
 //! - [`sdk`]: what SDKs call for data: the `/all` stream and the polling endpoints.
-//! - [`events`]: `/bulk` and `/diagnostic` intake, typed records, counts.
+//! - [`events`]: `/bulk` and `/diagnostic` intake, typed records, counts, delivery latency.
+//! - [`hdr`]: HDR histograms as JSON carries them (V2-deflate, base64), shared with the harness.
 //! - [`admin`]: `/admin`, the control API for tests and scripts.
 //! - [`datafile`]: seed data in the SDK file-data-source format.
 //! - [`api`]: `/api/v2`, LaunchDarkly's REST API for AI Configs, targeting and segments, with
@@ -24,6 +25,7 @@ pub mod bounds;
 pub mod datafile;
 pub mod error;
 pub mod events;
+pub mod hdr;
 pub mod llm;
 pub mod logging;
 pub mod model;

@@ -287,6 +287,67 @@ async fn bulk_accepts_gzip_and_plain_json_and_deduplicates_retries() {
     assert_eq!(stats["events"], 0);
 }
 
+/// Events made a known time before they are posted: their delivery latency is at least
+/// that; events without a date or dated ahead are counted apart.
+#[tokio::test]
+async fn event_stats_give_the_delivery_latency_per_kind_with_its_n() {
+    let mock = start().await;
+    let http = Client::new();
+    let made = mock_ld::events::now_millis() - 1500;
+    let ahead = made + 86_400_000;
+    let events = json!([
+        {"kind": "custom", "key": "k", "creationDate": made, "context": {"kind": "user", "key": "u"}},
+        {"kind": "custom", "key": "k", "creationDate": made, "context": {"kind": "user", "key": "u"}},
+        {"kind": "custom", "key": "k", "context": {"kind": "user", "key": "u"}},
+        {"kind": "index", "creationDate": ahead, "context": {"kind": "user", "key": "u"}},
+        {"kind": "summary", "startDate": 1, "endDate": made, "features": {}},
+        {"kind": "made-up", "creationDate": made}
+    ]);
+    let response = http
+        .post(format!("{}/bulk", mock.base_url()))
+        .header("Authorization", KEY)
+        .json(&events)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let stats = |query: &'static str| {
+        let url = format!("{}/admin/events/stats?{query}", mock.base_url());
+        let http = http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let all = stats("env=test").await;
+    let delivery = &all["delivery"];
+    let custom = &delivery["custom"];
+    assert_eq!(
+        (custom["count"].as_u64(), custom["undated"].as_u64()),
+        (Some(2), Some(1))
+    );
+    for kind in ["custom", "summary", "(other)"] {
+        let d = &delivery[kind];
+        let p50 = d["p50Ms"].as_f64().unwrap();
+        assert!(p50 >= 1499.0 && p50.is_finite(), "{kind}: {d}");
+        assert!(d["p99Ms"].as_f64().unwrap() >= p50, "{kind}: {d}");
+        assert!(!d["hdr"].as_str().unwrap().is_empty(), "{kind}: {d}");
+    }
+    assert_eq!(delivery["index"]["count"], 0);
+    assert_eq!(delivery["index"]["future"], 1);
+    assert_eq!(all["byKind"]["custom"], 3);
+    let counts_only = stats("env=test&delivery=false").await;
+    assert!(counts_only.get("delivery").is_none(), "{counts_only}");
+    assert_eq!(counts_only["byKind"], all["byKind"]);
+    let other_env = stats("env=production").await;
+    assert_eq!(other_env["delivery"], json!({}));
+}
+
 #[tokio::test]
 async fn bulk_never_answers_with_a_status_that_disables_sdk_events() {
     let mock = start().await;

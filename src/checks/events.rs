@@ -153,9 +153,9 @@ mod tests {
             payloads: 1,
             duplicate_payloads: 0,
             rejected_payloads: 0,
-            flush_latency: Default::default(),
             complete: received >= 10,
             uncounted_by_key,
+            ..Default::default()
         }
     }
 

@@ -86,7 +86,7 @@ pub enum BaselineError {
 }
 
 /// Every metric `compare` knows, by name: `requests`, `requests.raw`, each stage over all
-/// variations (`llm`, `ttft`, ...), `flush`, `error_rate`, `throughput`,
+/// variations (`llm`, `ttft`, ...), `flush`, `delivery.KIND` (per event kind), `error_rate`, `throughput`,
 /// `cost_per_1k_requests`, and per variation
 /// `CONFIG/VARIATION/STAGE` and `CONFIG/VARIATION/error_rate`.
 pub fn metrics(r: &Results) -> Result<BTreeMap<String, Metric>, HistogramError> {
@@ -110,6 +110,12 @@ pub fn metrics(r: &Results) -> Result<BTreeMap<String, Metric>, HistogramError> 
             "flush".to_owned(),
             Metric::Latency(events.flush_latency.clone()),
         );
+        for (kind, d) in &events.delivery {
+            m.insert(
+                format!("delivery.{kind}"),
+                Metric::Latency(d.latency.clone()),
+            );
+        }
     }
     m.insert(
         "error_rate".to_owned(),

@@ -61,9 +61,12 @@ fn parse_abs(s: &str) -> Option<f64> {
 
 /// The defaults, first match wins; each line says why.
 const DEFAULTS: &[(&str, f64, f64)] = &[
-    // One sample per SDK client, and compressing and posting every event of the run moves
-    // with the machine's load: only gross changes (a stuck flush) count.
+    // Compressing and posting a flush's events moves with the machine's load, and a flush
+    // during the load competes with it: only gross changes (a stuck flush) count.
     ("flush.*", 2.0, 1000.0),
+    // An event waits in its SDK until the next flush, so delivery spans the flush interval
+    // and moves with where the requests fall between flushes: only large changes count.
+    ("delivery.*", 0.5, 500.0),
     // Half a percentage point, or half the baseline's rate, whichever is larger.
     ("*error_rate", 0.5, 0.005),
     // Achieved requests per second: machine-dependent, so only a large drop counts.

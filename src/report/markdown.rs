@@ -32,6 +32,9 @@ pub fn render(r: &Results) -> Result<String, HistogramError> {
         "### Latency, all variations\n\n{}\n",
         latencies(r)?.markdown()
     );
+    if let Some(note) = r.events.as_ref().and_then(super::events::left_out) {
+        out += &format!("{}\n\n", markdown_cell(&note));
+    }
     if !r.actions.is_empty() {
         out += &format!("### Timed changes\n\n{}\n", actions(r).markdown());
     }
@@ -129,7 +132,9 @@ fn latencies(r: &Results) -> Result<Table, HistogramError> {
         push(stage.label(), &Summary::of(&r.overall(stage)?));
     }
     if let Some(e) = &r.events {
-        push("event flush", &e.flush_latency);
+        for (name, s) in super::events::latencies(e) {
+            push(&name, s);
+        }
     }
     for (name, s) in super::simulated::lateness_rows(r) {
         push(name, s);

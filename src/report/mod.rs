@@ -4,14 +4,16 @@
 //! Modules: [`terminal`] (the summary on the terminal and in `summary.txt`), [`html`] with
 //! [`sections`], [`cost_section`] and [`rollout_section`] (`report.html`), [`charts`]
 //! (inline SVG), [`markdown`] (`summary.md`), [`junit`] (`junit.xml`), [`comparison`] (a
-//! baseline comparison as tables), [`harness_section`] (the load generator's own figures,
-//! the same lines everywhere), [`simulated`] (the simulated-provider label, planned and
-//! excess latencies, the simulator's lateness), [`table`] and [`format`] (shared rendering).
+//! baseline comparison as tables), [`events`] (the event latencies' rows),
+//! [`harness_section`] (the load generator's own figures, the same lines everywhere),
+//! [`simulated`] (the simulated-provider label, planned and excess latencies, the
+//! simulator's lateness), [`table`] and [`format`] (shared rendering).
 //! The JSON itself is `results.json`, documented by `docs/results.schema.json`.
 
 pub mod charts;
 pub mod comparison;
 pub mod cost_section;
+pub mod events;
 pub mod format;
 pub mod harness_section;
 pub mod html;

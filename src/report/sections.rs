@@ -210,7 +210,9 @@ pub fn baselines(r: &Results) -> Html {
         t.push(percentiles(stage.label(), &Summary::of(h)));
     }
     if let Some(e) = &r.events {
-        t.push(percentiles("event flush", &e.flush_latency));
+        for (name, s) in super::events::latencies(e) {
+            t.push(percentiles(&name, s));
+        }
     }
     for (name, s) in super::simulated::lateness_rows(r) {
         t.push(percentiles(name, s));
@@ -229,6 +231,9 @@ pub fn baselines(r: &Results) -> Html {
         .collect();
     let mut body = figure(&charts::percentile_curves("Latency by stage, all variations", &series, true)?, "Both axes are logarithmic: the SDK evaluation takes microseconds, the LLM call milliseconds.");
     body += &table(&t);
+    if let Some(left_out) = r.events.as_ref().and_then(super::events::left_out) {
+        body += &note(&left_out);
+    }
     if let Some(c) = &r.baseline {
         body += &format!(
             "<h3>{}</h3>\n{}{}",

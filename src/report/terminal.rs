@@ -151,17 +151,23 @@ fn events(r: &RunResults) -> String {
         return String::new();
     };
     let (tracked, received) = e.tracker_totals();
-    let f = &e.flush_latency;
-    format!(
-        "\nevents: {received} of {tracked} tracker events received{}, flush (n = {}) p50 {:.1} ms, max {:.1} ms, {} payloads ({} duplicate, {} rejected)\n",
+    let mut out = format!(
+        "\nevents: {received} of {tracked} tracker events received{}, {} payloads ({} duplicate, {} rejected)\n",
         if e.complete { "" } else { " (INCOMPLETE)" },
-        f.count,
-        f.p50_ms,
-        f.max_ms,
         e.payloads,
         e.duplicate_payloads,
         e.rejected_payloads
-    )
+    );
+    for (name, s) in super::events::latencies(e) {
+        out += &format!(
+            "  {name} (n = {}): p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms\n",
+            s.count, s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms
+        );
+    }
+    if let Some(note) = super::events::left_out(e) {
+        out += &format!("  {note}\n");
+    }
+    out
 }
 
 fn actions(r: &RunResults) -> String {

@@ -1,8 +1,6 @@
 //! A latency as results carry it: percentiles in milliseconds with their sample count, and
 //! the HDR histogram itself, so that baselines compare distributions and reports merge them.
 
-use base64::Engine;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -39,7 +37,7 @@ pub struct LatencySummary {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
-    /// The histogram of microseconds, HdrHistogram V2-deflate, base64.
+    /// The histogram of microseconds, HdrHistogram V2-deflate, base64 ([`mock_ld::hdr`]).
     pub hdr: String,
 }
 
@@ -59,10 +57,6 @@ impl LatencySummary {
                 ms(h.value_at_quantile(q))
             }
         };
-        let mut encoded = Vec::new();
-        V2DeflateSerializer::new()
-            .serialize(h, &mut encoded)
-            .expect("writing to a Vec cannot fail");
         LatencySummary {
             count: h.len(),
             min_ms: if h.is_empty() { 0.0 } else { ms(h.min()) },
@@ -73,7 +67,7 @@ impl LatencySummary {
             p99_ms: at(0.99),
             p999_ms: at(0.999),
             max_ms: if h.is_empty() { 0.0 } else { ms(h.max()) },
-            hdr: base64::engine::general_purpose::STANDARD.encode(encoded),
+            hdr: mock_ld::hdr::encode(h),
         }
     }
 
@@ -82,13 +76,9 @@ impl LatencySummary {
         if self.count == 0 && self.hdr.is_empty() {
             return Ok(empty_histogram());
         }
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(&self.hdr)
-            .map_err(|e| HistogramError(e.to_string()))?;
-        Deserializer::new()
-            .deserialize(&mut &bytes[..])
+        mock_ld::hdr::decode(&self.hdr)
             .map(growing)
-            .map_err(|e| HistogramError(format!("{e:?}")))
+            .map_err(HistogramError)
     }
 }
 

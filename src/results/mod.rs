@@ -153,7 +153,7 @@ pub struct SecondResults {
 }
 
 /// What the SDKs sent versus what mock-ld received.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventResults {
     /// Tracker events the AI layer handed to the SDKs, by key.
@@ -165,14 +165,45 @@ pub struct EventResults {
     pub payloads: u64,
     pub duplicate_payloads: u64,
     pub rejected_payloads: u64,
-    /// From `flush()` to mock-ld holding every event, per SDK client.
+    /// One sample per flush the harness asked of every SDK client at once: every
+    /// `[load.events] flush_interval` during the load (one flush outstanding at a time),
+    /// from the flush until mock-ld had received as many custom events as had been handed
+    /// to the SDKs before it, and the final flush after the load, until every tracked event
+    /// had arrived.
     pub flush_latency: LatencySummary,
+    /// Flushes whose events had not all arrived when the wait gave up: not in
+    /// `flush_latency`. After a lost event every later flush during the load is one.
+    #[serde(default)]
+    pub flushes_unconfirmed: u64,
     /// Whether every event arrived before the wait gave up.
     pub complete: bool,
     /// Custom events and summary counts mock-ld received but counted without their key,
     /// its maps being full (`--max-stat-keys`): a key's shortfall may be among them.
     #[serde(default)]
     pub uncounted_by_key: u64,
+    /// Events mock-ld received, by kind (`custom`, `feature`, `index`, `summary`, ...).
+    #[serde(default)]
+    pub received_by_kind: BTreeMap<String, u64>,
+    /// Per event kind, from each event's creation to mock-ld's receipt of it; kinds no
+    /// SDK sends share `(other)`.
+    #[serde(default)]
+    pub delivery: BTreeMap<String, DeliveryResults>,
+}
+
+/// One event kind's delivery latency, as mock-ld measured it: its receipt of the request
+/// minus the event's `creationDate` (a summary's `endDate`: its newest evaluation). The
+/// dates are milliseconds, so are the figures.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryResults {
+    pub latency: LatencySummary,
+    /// Events without a usable date: not in `latency`.
+    pub undated: u64,
+    /// Events dated after their receipt (the SDK's clock ahead of mock-ld's): not in
+    /// `latency`.
+    pub future: u64,
+    /// Events dated more than an hour before their receipt: not in `latency`.
+    pub too_old: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]

@@ -2,6 +2,7 @@
 //! flag with the real SDK), call the LLM when the config is enabled, and track the outcome
 //! with the config's tracker, exactly as an application using LaunchDarkly's AI SDK would.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,9 @@ pub struct Workload {
     /// The context-kind label of each fixed context, then the one every generated context
     /// shares: made once rather than per request.
     kind_labels: Vec<String>,
+    /// Custom events handed to the SDKs so far, setup's included: what a flush asked for
+    /// during the load waits on ([`super::events::FlushSampler`]).
+    handed: Arc<AtomicU64>,
 }
 
 /// A scenario step with its variables converted once, not per request.
@@ -145,7 +149,16 @@ impl Workload {
                 .map(|a| (a.clone(), Reference::new(a)))
                 .collect(),
             kind_labels,
+            // One AI client per SDK client, each with its setup event (`setup_events`).
+            handed: Arc::new(AtomicU64::new(clients.len() as u64)),
         }
+    }
+
+    /// The live count of custom events handed to the SDKs. Added to after the events of a
+    /// step were handed over (`Release`), so a flush after reading it (`Acquire`) follows
+    /// them in each SDK's inbox.
+    pub fn handed_events(&self) -> Arc<AtomicU64> {
+        self.handed.clone()
     }
 
     /// Tracker events sent before the load: `$ld:ai:sdk:info`, once per AI client.
@@ -245,6 +258,8 @@ impl Workload {
             ai_layer += ended - tracking;
             llm = Some(outcome);
         }
+        self.handed
+            .fetch_add(tracked.keys().len() as u64, Ordering::Release);
         StepRecord {
             step: step_index,
             model: resolved.model,

@@ -1,21 +1,31 @@
-//! After the load: flush every SDK client and wait until mock-ld holds every event, which
-//! both measures flush latency and tells whether any event was lost.
+//! Flush latency and event completeness. During the load a [`FlushSampler`] flushes every
+//! SDK client each `flush_interval` and times each flush until mock-ld holds what had been
+//! handed over before it; after the load [`flush_and_verify`] flushes once more and waits
+//! until mock-ld holds every tracked event, which both is the last flush sample and tells
+//! whether any event was lost. mock-ld's delivery latency per event kind is read last.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use launchdarkly_server_sdk::Client;
+use mock_ld::events::delivery::KindDelivery;
 use serde::Deserialize;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{Latency, Metrics};
-use crate::results::EventResults;
+use crate::metrics::{growing, Latency, LatencySummary, Metrics};
+use crate::results::{DeliveryResults, EventResults};
 
 /// How long to wait for events after a flush before calling them lost.
 const FLUSH_WAIT: Duration = Duration::from_secs(20);
 /// A flush arrives as one payload within a few hundred milliseconds; when nothing new has
 /// arrived for this long, the rest was dropped.
 const QUIET_WAIT: Duration = Duration::from_secs(3);
+/// Between two reads of mock-ld's counts while waiting: each read costs mock-ld a copy of
+/// its counts, and the embedded one shares the harness's cores.
+const POLL: Duration = Duration::from_millis(5);
 
 /// The part of mock-ld's `/admin/events/stats` answer this needs.
 #[derive(Debug, Default, Deserialize)]
@@ -24,11 +34,16 @@ struct Stats {
     payloads: u64,
     duplicate_payloads: u64,
     rejected_payloads: u64,
+    #[serde(default)]
+    by_kind: BTreeMap<String, u64>,
     by_custom_key: BTreeMap<String, u64>,
     flag_variations: BTreeMap<String, BTreeMap<String, u64>>,
     /// What mock-ld counted without its key (its `--max-stat-keys` was reached).
     #[serde(default)]
     overflow: Overflow,
+    /// Present unless asked for without (`delivery=false`).
+    #[serde(default)]
+    delivery: BTreeMap<String, KindDelivery>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -38,27 +53,146 @@ struct Overflow {
     flag_evaluations: u64,
 }
 
+/// mock-ld's event counts for one environment: `/admin/events/stats?project=…&env=…`.
+#[derive(Clone)]
+pub struct EventStats {
+    /// mock-ld's admin client.
+    pub http: reqwest::Client,
+    /// The stats URL with its project and environment query.
+    pub url: String,
+}
+
+impl EventStats {
+    /// The counts without the delivery histograms, which only the last read needs.
+    async fn counts(&self) -> Option<Stats> {
+        self.read("&delivery=false").await
+    }
+
+    async fn read(&self, query: &str) -> Option<Stats> {
+        let response = self.http.get(format!("{}{query}", self.url)).send().await;
+        response.ok()?.json::<Stats>().await.ok()
+    }
+}
+
+/// Flush latencies sampled during the load.
+#[derive(Debug, Default)]
+pub struct FlushSeries {
+    pub latency: Latency,
+    /// Flushes whose events had not arrived when the wait gave up.
+    pub unconfirmed: u64,
+}
+
+/// Flushes every SDK client each `interval` during the load, one flush outstanding at a
+/// time, and times each until mock-ld has received as many custom events as had been
+/// handed to the SDKs before it. Custom events are the one kind the harness counts as it
+/// hands them over (index and summary events are the SDK's own), and a flush sends every
+/// event in an SDK's queue as one payload, so their arrival is the flush's. Events the
+/// SDKs' own timer sent in between count too: the wait is for the events, not a payload.
+pub struct FlushSampler {
+    task: JoinHandle<FlushSeries>,
+    stop: CancellationToken,
+}
+
+impl FlushSampler {
+    pub fn start(
+        stats: EventStats,
+        clients: Vec<Arc<Client>>,
+        handed: Arc<AtomicU64>,
+        interval: Duration,
+    ) -> Self {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(sample_flushes(
+            stats,
+            clients,
+            handed,
+            interval,
+            stop.clone(),
+        ));
+        FlushSampler { task, stop }
+    }
+
+    /// Stops sampling; a flush still outstanding is dropped, neither a sample nor
+    /// unconfirmed (the final flush follows at once).
+    pub async fn finish(self) -> FlushSeries {
+        self.stop.cancel();
+        self.task.await.unwrap_or_default()
+    }
+}
+
+async fn sample_flushes(
+    stats: EventStats,
+    clients: Vec<Arc<Client>>,
+    handed: Arc<AtomicU64>,
+    interval: Duration,
+    stop: CancellationToken,
+) -> FlushSeries {
+    let mut series = FlushSeries::default();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return series,
+            () = tokio::time::sleep(interval) => {}
+        }
+        let target = handed.load(Ordering::Acquire);
+        let started = Instant::now();
+        clients.iter().for_each(|c| c.flush());
+        tokio::select! {
+            () = stop.cancelled() => return series,
+            arrived = wait_for_custom(&stats, target, started) => match arrived {
+                true => series.latency.record(started.elapsed()),
+                false => series.unconfirmed += 1,
+            },
+        }
+    }
+}
+
+/// Polls until mock-ld has received `target` custom events; false when the wait ends first.
+async fn wait_for_custom(stats: &EventStats, target: u64, started: Instant) -> bool {
+    while started.elapsed() < FLUSH_WAIT {
+        let received = stats
+            .counts()
+            .await
+            .map(|s| s.by_kind.get("custom").copied());
+        if received.flatten().unwrap_or(0) >= target {
+            return true;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    false
+}
+
 /// Flushes every client at once and times how long until mock-ld has received everything
-/// tracked. `stats_url` is mock-ld's `/admin/events/stats?env=…`.
+/// tracked: the last sample of `series`. Then reads mock-ld's counts and delivery latency.
 pub async fn flush_and_verify(
-    http: &reqwest::Client,
-    stats_url: &str,
+    stats: &EventStats,
     clients: &[Arc<Client>],
     metrics: &Metrics,
+    mut series: FlushSeries,
 ) -> EventResults {
-    let mut flush_latency = Latency::default();
     let started = Instant::now();
     for client in clients {
         client.flush();
     }
-    let (stats, complete) =
-        match wait_for_events(http, stats_url, &metrics.tracked_events, started).await {
-            Ok(stats) => {
-                flush_latency.record(started.elapsed());
-                (stats, true)
-            }
-            Err(stats) => (stats, false),
-        };
+    let (counted, complete) = match wait_for_events(stats, &metrics.tracked_events, started).await {
+        Ok(counted) => {
+            series.latency.record(started.elapsed());
+            (counted, true)
+        }
+        Err(counted) => {
+            series.unconfirmed += 1;
+            (counted, false)
+        }
+    };
+    // Read again with the histograms: the counts and the histograms of one answer agree.
+    let stats = stats.read("").await.unwrap_or(counted);
+    event_results(stats, metrics, &series, complete)
+}
+
+fn event_results(
+    stats: Stats,
+    metrics: &Metrics,
+    series: &FlushSeries,
+    complete: bool,
+) -> EventResults {
     let evaluations = metrics
         .variations
         .iter()
@@ -83,29 +217,52 @@ pub async fn flush_and_verify(
         payloads: stats.payloads,
         duplicate_payloads: stats.duplicate_payloads,
         rejected_payloads: stats.rejected_payloads,
-        flush_latency: flush_latency.summary(),
+        flush_latency: series.latency.summary(),
+        flushes_unconfirmed: series.unconfirmed,
         complete,
+        received_by_kind: stats.by_kind,
+        delivery: stats
+            .delivery
+            .into_iter()
+            .filter_map(|(kind, d)| Some((kind, delivery_results(d)?)))
+            .collect(),
     }
+}
+
+/// One kind's delivery latency from mock-ld's answer, its percentiles computed the way
+/// every latency of the results is; `None` (and a warning) for a histogram that does not
+/// decode.
+fn delivery_results(d: KindDelivery) -> Option<DeliveryResults> {
+    let histogram = match mock_ld::hdr::decode(&d.hdr) {
+        Ok(h) => growing(h),
+        Err(e) => {
+            tracing::warn!(error = %e, "mock-ld's delivery latency histogram does not decode");
+            return None;
+        }
+    };
+    Some(DeliveryResults {
+        latency: LatencySummary::of(&histogram),
+        undated: d.undated,
+        future: d.future,
+        too_old: d.too_old,
+    })
 }
 
 /// Polls until every tracked key has arrived at least as often as tracked. `Err` with the
 /// last stats when nothing more arrives for a while (events were dropped) or the wait ends.
 async fn wait_for_events(
-    http: &reqwest::Client,
-    url: &str,
+    stats: &EventStats,
     tracked: &BTreeMap<&'static str, u64>,
     started: Instant,
 ) -> Result<Stats, Stats> {
     let mut latest = Stats::default();
     let mut last_change = Instant::now();
     while started.elapsed() < FLUSH_WAIT && last_change.elapsed() < QUIET_WAIT {
-        if let Ok(response) = http.get(url).send().await {
-            if let Ok(stats) = response.json::<Stats>().await {
-                if stats.by_custom_key != latest.by_custom_key {
-                    last_change = Instant::now();
-                }
-                latest = stats;
+        if let Some(counted) = stats.counts().await {
+            if counted.by_custom_key != latest.by_custom_key {
+                last_change = Instant::now();
             }
+            latest = counted;
         }
         let arrived = tracked
             .iter()
@@ -113,7 +270,7 @@ async fn wait_for_events(
         if arrived {
             return Ok(latest);
         }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(POLL).await;
     }
     Err(latest)
 }

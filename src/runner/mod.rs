@@ -6,9 +6,10 @@
 //! [`llm_call`] (OpenAI-compatible client; [`llm_plan`] reads the simulator's plan), [`load`] (closed and open models),
 //! [`schedule`] (open-model arrival times), [`actions`] (timed changes and propagation;
 //! [`llm_action`] changes the simulated LLM), [`live`] (the timeline while the load runs,
-//! for thresholds that abort it), [`events`] (flush and completeness), [`health`] (the
-//! load generator's own lag and the machine's pressure), [`simulated`] (the simulated
-//! provider's profiles and lateness), [`progress`],
+//! for thresholds that abort it), [`events`] (flush latency during and after the load,
+//! completeness, delivery latency), [`health`] (the load generator's own lag and the
+//! machine's pressure), [`simulated`] (the simulated provider's profiles and lateness),
+//! [`progress`],
 //! [`collect`] (metrics into results).
 //!
 //! After the load, the cost ([`crate::cost`]) and the checks ([`crate::checks`]) are
@@ -189,6 +190,15 @@ pub async fn run_with_prices(
     let live = live::Live::new(run_start);
     watch_aborts(scenario, &live, &options.cancel, &aborted);
     let setup_events = workload.setup_events();
+    let event_stats = event_stats(scenario, &endpoints);
+    let sampler = event_stats.clone().map(|stats| {
+        events::FlushSampler::start(
+            stats,
+            clients.clone(),
+            workload.handed_events(),
+            scenario.load.events.flush_interval,
+        )
+    });
     tracing::info!(scenario = %scenario.name, model = ?scenario.load.model, "load started");
     let (mut metrics, target_rate) = drive(
         scenario,
@@ -201,6 +211,10 @@ pub async fn run_with_prices(
     .await;
     // Every recorder has handed its seconds over by now.
     metrics.timeline = live.seconds();
+    let flushes = match sampler {
+        Some(sampler) => Some(sampler.finish().await),
+        None => None,
+    };
     tracing::info!(
         requests = metrics.requests,
         "load finished; flushing events"
@@ -237,13 +251,9 @@ pub async fn run_with_prices(
     options.cancel.cancel();
     let actions = actions.await.unwrap_or_default();
 
-    let events = match &endpoints.events_admin {
-        Some(admin) if scenario.load.events.enabled => {
-            let url = format!(
-                "{}/events/stats?project={}&env={}",
-                admin.base, scenario.project, scenario.environment
-            );
-            Some(events::flush_and_verify(&admin.http, &url, &clients, &metrics).await)
+    let events = match (event_stats, flushes) {
+        (Some(stats), Some(series)) => {
+            Some(events::flush_and_verify(&stats, &clients, &metrics, series).await)
         }
         // Events off, or a target without mock-ld's event log to verify against.
         _ => {
@@ -267,6 +277,19 @@ pub async fn run_with_prices(
     results.checks = evaluate_checks(scenario, &results, &metrics, &rollouts)?;
     results.decide();
     Ok(results)
+}
+
+/// mock-ld's event counts for the scenario's environment, when its events go to a mock-ld
+/// and are on.
+fn event_stats(scenario: &Scenario, endpoints: &Endpoints) -> Option<events::EventStats> {
+    let admin = endpoints.events_admin.as_ref()?;
+    scenario.load.events.enabled.then(|| events::EventStats {
+        http: admin.http.clone(),
+        url: format!(
+            "{}/events/stats?project={}&env={}",
+            admin.base, scenario.project, scenario.environment
+        ),
+    })
 }
 
 /// The results of a run whose setup failed: nothing measured, status `setupFailed` with

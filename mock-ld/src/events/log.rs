@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use super::delivery::{Delivery, KindDelivery};
 use super::wire::{Counter, Event};
 
 /// Where a payload came from: the environment its SDK key selects.
@@ -107,10 +108,22 @@ struct Counts {
     stats: Stats,
     flag_pairs: usize,
     feature_pairs: usize,
+    delivery: Delivery,
 }
 
 impl Counts {
-    fn count_event(&mut self, event: &EventResult<'_>, kind: &str, max_keys: usize) {
+    /// Counts one event of `kind`, received at `received_at` (ms since the epoch).
+    fn count_event(
+        &mut self,
+        incoming: &Incoming<'_>,
+        kind: &str,
+        received_at: u64,
+        max_keys: usize,
+    ) {
+        let event = &incoming.event;
+        if event.is_ok() {
+            self.delivery.record(kind, incoming.date, received_at);
+        }
         let stats = &mut self.stats;
         stats.events += 1;
         match room(&mut stats.by_kind, kind, max_keys) {
@@ -270,7 +283,35 @@ pub enum Outcome {
 pub struct Payload<'a> {
     pub source: Source,
     pub payload_id: Option<String>,
-    pub events: Vec<(&'a RawValue, EventResult<'a>)>,
+    pub events: Vec<Incoming<'a>>,
+}
+
+/// One event of a payload.
+pub struct Incoming<'a> {
+    /// As sent (or made servable), which `/admin/events` lists.
+    pub raw: &'a RawValue,
+    pub event: EventResult<'a>,
+    /// When it was made, ms since the epoch, as far as it says ([`super::delivery`]).
+    pub date: Option<f64>,
+}
+
+impl<'a> Incoming<'a> {
+    /// `raw`, read as its kind.
+    pub fn parse(raw: &'a RawValue) -> Self {
+        let (event, date) = Event::parse_dated(raw);
+        Incoming { raw, event, date }
+    }
+}
+
+/// `/admin/events/stats`: the counts, and the delivery latency per kind unless the query
+/// leaves it out (`delivery=false`: encoding the histograms costs more than the counts,
+/// and a client polling for counts does not need them).
+#[derive(Serialize)]
+pub struct StatsAnswer {
+    #[serde(flatten)]
+    pub stats: Stats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<BTreeMap<String, KindDelivery>>,
 }
 
 /// An event read as its kind, or why it could not be.
@@ -342,6 +383,8 @@ pub struct Filter {
     pub env: Option<String>,
     pub kind: Option<String>,
     pub key: Option<String>,
+    /// `/admin/events/stats` only: `false` leaves the delivery latency out.
+    pub delivery: Option<bool>,
 }
 
 impl Filter {
@@ -413,7 +456,8 @@ impl EventLog {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Records a payload unless its payload id was seen before (an SDK's retry).
+    /// Records a payload unless its payload id was seen before (an SDK's retry);
+    /// `received_at` is when it arrived, ms since the epoch.
     pub fn record(&self, payload: Payload<'_>, received_at: u64) -> Outcome {
         let mut inner = self.lock();
         let inner = &mut *inner;
@@ -429,9 +473,9 @@ impl EventLog {
         // Events the list could not keep anyway are counted, not copied.
         let listed_from = self.first_kept(&payload.events);
         let mut stored = Vec::with_capacity(count - listed_from);
-        for (i, (raw, event)) in payload.events.into_iter().enumerate() {
-            let (kind, key) = kind_and_key(&event);
-            counts.count_event(&event, &kind, self.max_keys);
+        for (i, incoming) in payload.events.into_iter().enumerate() {
+            let (kind, key) = kind_and_key(&incoming.event);
+            counts.count_event(&incoming, &kind, received_at, self.max_keys);
             if i < listed_from {
                 counts.stats.evicted_events += 1;
                 continue;
@@ -443,7 +487,7 @@ impl EventLog {
                 received_at,
                 kind,
                 key,
-                event: raw.to_owned(),
+                event: incoming.raw.to_owned(),
             });
         }
         for event in stored {
@@ -456,14 +500,14 @@ impl EventLog {
 
     /// The index of the first of `events` that the list can hold, counting from the newest;
     /// the raw JSON stands for each event's size.
-    fn first_kept(&self, events: &[(&RawValue, EventResult<'_>)]) -> usize {
+    fn first_kept(&self, events: &[Incoming<'_>]) -> usize {
         let mut bytes = 0;
         let kept = events
             .iter()
             .rev()
             .take(self.max_events)
-            .take_while(|(raw, _)| {
-                bytes += raw.get().len();
+            .take_while(|incoming| {
+                bytes += incoming.raw.get().len();
                 bytes <= self.max_bytes
             })
             .count();
@@ -502,16 +546,37 @@ impl EventLog {
     }
 
     pub fn stats(&self, filter: &Filter) -> Stats {
+        self.merged(filter, false).0
+    }
+
+    /// What `/admin/events/stats` answers: the counts and the delivery latencies of one
+    /// moment, so that they agree.
+    pub fn stats_answer(&self, filter: &Filter) -> StatsAnswer {
+        let with_delivery = filter.delivery != Some(false);
+        let (stats, delivery) = self.merged(filter, with_delivery);
+        StatsAnswer {
+            stats,
+            delivery: with_delivery.then(|| delivery.report()),
+        }
+    }
+
+    /// The counts of the environments the filter selects, and their delivery latencies
+    /// when asked for (merging histograms costs more than adding counts).
+    fn merged(&self, filter: &Filter, with_delivery: bool) -> (Stats, Delivery) {
         let inner = self.lock();
-        let mut total = Stats::default();
+        let mut stats = Stats::default();
+        let mut delivery = Delivery::default();
         for (_, counts) in inner
             .stats
             .iter()
             .filter(|(source, _)| filter.selects_source(source))
         {
-            total.merge(&counts.stats);
+            stats.merge(&counts.stats);
+            if with_delivery {
+                delivery.merge(&counts.delivery);
+            }
         }
-        total
+        (stats, delivery)
     }
 
     /// Forgets every event, count and payload id.
@@ -522,17 +587,16 @@ impl EventLog {
 
 fn kind_and_key(event: &EventResult<'_>) -> (String, Option<String>) {
     match event {
-        Ok(Event::Index) => ("index".into(), None),
-        Ok(Event::Identify) => ("identify".into(), None),
-        Ok(Event::Feature(e)) => ("feature".into(), Some(e.key.to_string())),
-        Ok(Event::Debug(e)) => ("debug".into(), Some(e.key.to_string())),
-        Ok(Event::Custom(c)) => ("custom".into(), Some(c.key.to_string())),
-        Ok(Event::Summary(_)) => ("summary".into(), None),
-        Ok(Event::DiagnosticInit) => ("diagnostic-init".into(), None),
-        Ok(Event::Diagnostic { .. }) => ("diagnostic".into(), None),
-        Ok(Event::MigrationOp) => ("migration_op".into(), None),
-        Ok(Event::Other(kind)) => (kind.to_string(), None),
-        Err(_) => ("malformed".into(), None),
+        Ok(Event::Feature(e) | Event::Debug(e)) => (event_kind(event), Some(e.key.to_string())),
+        Ok(Event::Custom(c)) => (event_kind(event), Some(c.key.to_string())),
+        _ => (event_kind(event), None),
+    }
+}
+
+fn event_kind(event: &EventResult<'_>) -> String {
+    match event {
+        Ok(event) => event.kind().to_owned(),
+        Err(_) => "malformed".into(),
     }
 }
 
@@ -545,7 +609,7 @@ mod tests {
         let events = split_payload(body)
             .unwrap()
             .into_iter()
-            .map(|r| (r, Event::parse(r)))
+            .map(Incoming::parse)
             .collect();
         Payload {
             source: Source {
@@ -636,6 +700,50 @@ mod tests {
         assert_eq!(json["overflow"]["customEvents"], 5);
         log.clear();
         assert!(log.stats(&Filter::default()).overflow.is_empty());
+    }
+
+    #[test]
+    fn each_events_delivery_is_its_receipt_minus_its_date_and_odd_dates_are_counted_apart() {
+        let log = EventLog::default();
+        let now: u64 = 1_800_000_000_000;
+        let body = format!(
+            r#"[{{"kind":"custom","key":"a","creationDate":{c1}}},
+                {{"kind":"custom","key":"a","creationDate":{c2}}},
+                {{"kind":"custom","key":"a"}},
+                {{"kind":"index","creationDate":{ahead},"context":{{"kind":"user","key":"u"}}}},
+                {{"kind":"summary","startDate":1,"endDate":{c2},"features":{{}}}},
+                {{"kind":"custom","creationDate":{c1}}}]"#,
+            c1 = now - 40,
+            c2 = now - 2000,
+            ahead = now + 5,
+        );
+        log.record(payload(body.as_bytes(), Some("p1")), now);
+        let answer = log.stats_answer(&Filter::default());
+        let delivery = answer.delivery.unwrap();
+        let custom = &delivery["custom"];
+        assert_eq!(
+            (custom.count, custom.undated),
+            (2, 1),
+            "the malformed one is in neither"
+        );
+        assert!((custom.p50_ms - 40.0).abs() < 0.1, "{custom:?}");
+        assert!((custom.max_ms - 2000.0).abs() < 2.0, "{custom:?}");
+        assert_eq!((delivery["index"].count, delivery["index"].future), (0, 1));
+        let summary = &delivery["summary"];
+        assert_eq!(summary.count, 1);
+        assert!(
+            (summary.p50_ms - 2000.0).abs() < 2.0,
+            "from endDate: {summary:?}"
+        );
+        assert_eq!(answer.stats.by_kind["custom"], 3);
+        let without = Filter {
+            delivery: Some(false),
+            ..Filter::default()
+        };
+        assert!(log.stats_answer(&without).delivery.is_none());
+        let json = serde_json::to_value(log.stats_answer(&Filter::default())).unwrap();
+        assert_eq!(json["delivery"]["custom"]["count"], 2);
+        assert_eq!(json["byKind"]["custom"], 3, "the counts sit beside it");
     }
 
     #[test]
@@ -731,10 +839,7 @@ mod tests {
         let events = raw
             .iter()
             .zip(&fixed)
-            .map(|(r, f)| {
-                let r: &RawValue = f.as_deref().unwrap_or(r);
-                (r, Event::parse(r))
-            })
+            .map(|(r, f)| Incoming::parse(f.as_deref().unwrap_or(r)))
             .collect();
         let source = Source {
             project: "default".into(),

@@ -6,6 +6,7 @@
 //! answer 400, which the SDKs treat as recoverable, like a body that is not JSON. Every
 //! refusal is counted in `rejectedPayloads`. The bounds sit far above what an SDK sends.
 
+pub mod delivery;
 pub mod log;
 #[cfg(test)]
 mod properties;
@@ -24,10 +25,10 @@ use futures::StreamExt;
 
 use crate::error::AppError;
 use crate::AppState;
-use log::{EventLog, Outcome, Payload, Source};
+use log::{EventLog, Incoming, Outcome, Payload, Source};
 use serde_json::value::RawValue;
 use servable::servable_raw;
-use wire::{split_payload, Event};
+use wire::split_payload;
 
 const PAYLOAD_ID: &str = "x-launchdarkly-payload-id";
 
@@ -57,6 +58,7 @@ async fn intake(state: AppState, headers: HeaderMap, body: Body) -> Response {
     let gzipped = headers
         .get(header::CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let received_at = now_millis();
     let log = state.events.clone();
     let inflated_limit = state.bounds.max_inflated_bytes;
     // Decompressing and parsing a 10,000-event payload takes milliseconds; keep it off the
@@ -66,6 +68,7 @@ async fn intake(state: AppState, headers: HeaderMap, body: Body) -> Response {
             body: &body,
             gzipped,
             inflated_limit,
+            received_at,
         };
         ingest(&log, source, payload_id, received)
     })
@@ -105,6 +108,9 @@ pub struct Received<'a> {
     pub gzipped: bool,
     /// Where decompression stops and the payload is refused.
     pub inflated_limit: usize,
+    /// When the whole body had been read, ms since the epoch: events' delivery latency
+    /// ends here, before mock-ld's own decompressing and parsing.
+    pub received_at: u64,
 }
 
 /// Bytes of an oversized body read and thrown away, so that its client reads the 400
@@ -173,10 +179,7 @@ pub fn ingest(
     let events = raw_events
         .iter()
         .zip(&rewritten)
-        .map(|(raw, fixed)| {
-            let raw: &RawValue = fixed.as_deref().unwrap_or(raw);
-            (raw, Event::parse(raw))
-        })
+        .map(|(raw, fixed)| Incoming::parse(fixed.as_deref().unwrap_or(raw)))
         .collect();
     Ok(log.record(
         Payload {
@@ -184,7 +187,7 @@ pub fn ingest(
             payload_id,
             events,
         },
-        now_millis(),
+        received.received_at,
     ))
 }
 

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use super::log::{EventLog, Filter, Outcome, Source, Stats};
 use super::servable::MAX_DEPTH;
-use super::{ingest, Received};
+use super::{ingest, now_millis, Received};
 use crate::properties::config;
 
 /// One character of a JSON string as written.
@@ -385,7 +385,7 @@ proptest! {
         let mut expected = Vec::new();
         for post in &posts {
             let body = post.body();
-            let received = Received { body: &body, gzipped: post.gzipped, inflated_limit };
+            let received = Received { body: &body, gzipped: post.gzipped, inflated_limit, received_at: now_millis() };
             let outcome = ingest(&log, source(), post.payload_id.clone(), received);
             if post.gzipped && post.text().len() > inflated_limit {
                 let error = outcome.expect_err("over the inflated limit");
@@ -431,7 +431,7 @@ proptest! {
         gzipped in any::<bool>(),
     ) {
         let log = EventLog::default();
-        let received = Received { body: &body, gzipped, inflated_limit: 1 << 20 };
+        let received = Received { body: &body, gzipped, inflated_limit: 1 << 20, received_at: now_millis() };
         let stats = match ingest(&log, source(), None, received) {
             Ok(outcome) => {
                 let stats = log.stats(&Filter::default());

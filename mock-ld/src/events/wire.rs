@@ -97,6 +97,11 @@ struct Fields<'a> {
     features: Option<HashMap<Cow<'a, str>, SummaryFlag>>,
     #[serde(default)]
     dropped_events: Option<u64>,
+    #[serde(default, deserialize_with = "finite_number")]
+    creation_date: Option<f64>,
+    /// A summary's: when the newest evaluation it counts was made.
+    #[serde(default, deserialize_with = "finite_number")]
+    end_date: Option<f64>,
 }
 
 /// A number, or none for anything else: a `metricValue` beyond f64 arrives as its text
@@ -117,7 +122,27 @@ pub enum EventError {
 
 impl<'a> Event<'a> {
     pub fn parse(raw: &'a RawValue) -> Result<Self, EventError> {
-        let f: Fields<'a> = serde_json::from_str(raw.get())?;
+        Event::parse_dated(raw).0
+    }
+
+    /// The event, and when it was made in milliseconds since the epoch, as far as it says
+    /// (see [`super::delivery`]): its `creationDate`, or a summary's `endDate` (a summary
+    /// has no `creationDate`; it is complete at its newest evaluation, so that is when its
+    /// delivery starts). The date is read even when the event is not of its kind's shape.
+    pub fn parse_dated(raw: &'a RawValue) -> (Result<Self, EventError>, Option<f64>) {
+        let f: Fields<'a> = match serde_json::from_str(raw.get()) {
+            Ok(f) => f,
+            Err(e) => return (Err(e.into()), None),
+        };
+        let date = if f.kind == "summary" {
+            f.end_date
+        } else {
+            f.creation_date
+        };
+        (Event::of_fields(f), date)
+    }
+
+    fn of_fields(f: Fields<'a>) -> Result<Self, EventError> {
         let key = |f: &Fields<'a>| {
             f.key.clone().ok_or_else(|| EventError::MissingKey {
                 kind: f.kind.to_string(),
@@ -152,6 +177,22 @@ impl<'a> Event<'a> {
             "migration_op" => Event::MigrationOp,
             _ => Event::Other(f.kind),
         })
+    }
+
+    /// Its `kind` as sent.
+    pub fn kind(&self) -> &str {
+        match self {
+            Event::Index => "index",
+            Event::Identify => "identify",
+            Event::Feature(_) => "feature",
+            Event::Debug(_) => "debug",
+            Event::Custom(_) => "custom",
+            Event::Summary(_) => "summary",
+            Event::DiagnosticInit => "diagnostic-init",
+            Event::Diagnostic { .. } => "diagnostic",
+            Event::MigrationOp => "migration_op",
+            Event::Other(kind) => kind,
+        }
     }
 }
 

@@ -13,7 +13,8 @@
 //! (`yes`). Each leg prints p50/p95/p99 with n; each place and condition prints the A legs
 //! pooled against the B legs pooled, and their ratios.
 //!
-//! `cargo bench --bench isolation [-- --secs 6 --rate 40 --modes shared,thread,process]`;
+//! `cargo bench --bench isolation [-- --secs 6 --rate 40 --modes shared,thread,process]`
+//! (hey gets `-c rate/10 -q 10`);
 //! `cargo test --benches` runs one short leg of each tool (and skips `hey` when it is absent).
 
 mod common;
@@ -35,9 +36,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MODEL: &str = "iso-model";
 const SYSTEM: &str = "Be brief.";
 const PROMPT: &str = "Hello";
-/// hey's workers each tick at rate/WORKERS; at 40/s that is 100 ms apart, well over the
-/// 40 ms a request takes, so no worker falls behind its ticks.
-const HEY_WORKERS: usize = 4;
+/// Requests per second of each hey worker (`-q`): 100 ms apart, well over the 40 ms a
+/// request takes, so no worker falls behind its ticks.
+const HEY_WORKER_RATE: f64 = 10.0;
 /// The busy loops end by themselves even if the bench is killed.
 const BUSY_LIMIT_SECS: u64 = 900;
 
@@ -147,17 +148,31 @@ async fn harness_leg(base_url: &str, rate: f64, secs: u64) -> Leg {
     let results = runner::run(&scenario(&key, rate, secs), options)
         .await
         .expect("the harness leg runs");
-    assert_eq!(results.load.failed_requests, 0, "the harness leg had failures");
+    assert_eq!(
+        results.load.failed_requests, 0,
+        "the harness leg had failures"
+    );
     let mut latency = Histogram::new(3).unwrap();
     for variation in results.configs[&key].variations.values() {
         latency
-            .add(variation.latency.llm.histogram().expect("a valid histogram"))
+            .add(
+                variation
+                    .latency
+                    .llm
+                    .histogram()
+                    .expect("a valid histogram"),
+            )
             .unwrap();
     }
     Leg {
         tool: "harness",
         latency,
     }
+}
+
+/// hey's workers (`-c`) for `rate`; its `-q` is per worker.
+fn hey_workers(rate: f64) -> usize {
+    (rate / HEY_WORKER_RATE).ceil().max(1.0) as usize
 }
 
 fn hey_available() -> bool {
@@ -185,12 +200,20 @@ fn request_body() -> String {
 /// the same way.
 async fn hey_leg(base_url: &str, rate: f64, secs: u64) -> Leg {
     let url = format!("{base_url}/v1/chat/completions");
+    let workers = hey_workers(rate);
     let output = tokio::process::Command::new("timeout")
         .arg((secs + 30).to_string())
         .arg("hey")
-        .args(["-z", &format!("{secs}s"), "-c", &HEY_WORKERS.to_string()])
-        .args(["-q", &format!("{}", rate / HEY_WORKERS as f64)])
-        .args(["-m", "POST", "-T", "application/json", "-d", &request_body()])
+        .args(["-z", &format!("{secs}s"), "-c", &workers.to_string()])
+        .args(["-q", &format!("{}", rate / workers as f64)])
+        .args([
+            "-m",
+            "POST",
+            "-T",
+            "application/json",
+            "-d",
+            &request_body(),
+        ])
         .args(["-o", "csv", &url])
         .output()
         .await
@@ -258,13 +281,13 @@ async fn alternate(label: &str, base_url: &str, rate: f64, secs: u64, pairs: usi
         }
     }
     for leg in &pooled {
-        println!(
-            "{label} pooled {}",
-            summary_line(leg.tool, &leg.latency)
-        );
+        println!("{label} pooled {}", summary_line(leg.tool, &leg.latency));
     }
     if let [a, b] = &pooled[..] {
-        let (a, b) = (LatencySummary::of(&a.latency), LatencySummary::of(&b.latency));
+        let (a, b) = (
+            LatencySummary::of(&a.latency),
+            LatencySummary::of(&b.latency),
+        );
         println!(
             "{label} ratio harness/hey: p50 {:.3}  p95 {:.3}  p99 {:.3}",
             a.p50_ms / b.p50_ms,
@@ -296,7 +319,11 @@ fn args() -> Args {
                 .unwrap_or_else(|_| panic!("{flag} takes a number"))
         })
     };
-    let default_modes = if quick { "thread" } else { "shared,thread,process" };
+    let default_modes = if quick {
+        "thread"
+    } else {
+        "shared,thread,process"
+    };
     Args {
         quick,
         secs: number("--secs", if quick { 1.0 } else { 6.0 }) as u64,
@@ -319,19 +346,36 @@ async fn main() {
     }
     let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "isolation: {} s legs at {}/s, hey -c {HEY_WORKERS}; load average at start: {}",
+        "isolation: {} s legs at {}/s, hey -c {}; load average at start: {}",
         args.secs,
         args.rate,
+        hey_workers(args.rate),
         loadavg.trim()
     );
     let pairs = if args.quick { 1 } else { 2 };
     for mode in &args.modes {
         let place = Place::start(mode).await;
         let url = place.base_url();
-        alternate(&format!("{mode} idle"), &url, args.rate, args.secs, pairs, hey).await;
+        alternate(
+            &format!("{mode} idle"),
+            &url,
+            args.rate,
+            args.secs,
+            pairs,
+            hey,
+        )
+        .await;
         if !args.quick {
             let busy = Busy::start(2);
-            alternate(&format!("{mode} busy×2"), &url, args.rate, args.secs, pairs, hey).await;
+            alternate(
+                &format!("{mode} busy×2"),
+                &url,
+                args.rate,
+                args.secs,
+                pairs,
+                hey,
+            )
+            .await;
             drop(busy);
         }
     }

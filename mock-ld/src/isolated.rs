@@ -62,7 +62,9 @@ impl Deref for IsolatedMockLd {
     type Target = MockLdHandle;
 
     fn deref(&self) -> &MockLdHandle {
-        self.handle.as_ref().expect("a started mock-ld has a handle")
+        self.handle
+            .as_ref()
+            .expect("a started mock-ld has a handle")
     }
 }
 
@@ -124,7 +126,9 @@ mod tests {
         };
         let error = IsolatedMockLd::start(config).await.err().unwrap();
         assert!(
-            error.to_string().contains(&taken.local_addr().unwrap().to_string()),
+            error
+                .to_string()
+                .contains(&taken.local_addr().unwrap().to_string()),
             "{error}"
         );
     }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use launchdarkly_server_sdk::{Client, Context, ContextBuilder, FlagValue, Reason};
 use mock_ld::events::log::Filter;
-use mock_ld::{MockLd, MockLdHandle};
+use mock_ld::isolated::IsolatedMockLd;
+use mock_ld::MockLdHandle;
 use serde_json::json;
 
 use crate::ld_client::{start_client, EventOptions, SdkOptions};
@@ -102,8 +103,9 @@ pub async fn run(contexts: usize) -> Result<DemoReport, DemoError> {
     })
 }
 
-async fn start_mock() -> Result<MockLdHandle, DemoError> {
-    let mock = MockLd::start(mock_ld::Config::default()).await?;
+/// On its own runtime, as `run` embeds it: the demo's evaluations block their thread.
+async fn start_mock() -> Result<IsolatedMockLd, DemoError> {
+    let mock = IsolatedMockLd::start(mock_ld::Config::default()).await?;
     let data = mock_ld::datafile::parse("scenarios/demo-data.yaml".as_ref(), DEMO_DATA)?;
     let env = mock
         .store()

@@ -17,7 +17,9 @@
 //! - [`process`]: process settings at start (transparent huge pages off, the open-file limit
 //!   raised), for mock-ld's binary and the harness's.
 //!
-//! Embed it with [`MockLd::start`]; the `mock-ld` binary is a thin command line around it.
+//! Embed it with [`MockLd::start`] (on the caller's runtime) or [`isolated::IsolatedMockLd`]
+//! (on a runtime of its own, beside a load generator); the `mock-ld` binary is a thin
+//! command line around it.
 
 pub mod admin;
 pub mod api;
@@ -26,6 +28,7 @@ pub mod datafile;
 pub mod error;
 pub mod events;
 pub mod hdr;
+pub mod isolated;
 pub mod llm;
 pub mod logging;
 pub mod model;
@@ -143,6 +146,8 @@ pub enum StartError {
     Roles(datafile::DataFileError),
     #[error("--state: {0}")]
     State(#[from] state::StateError),
+    #[error("cannot start its own tokio runtime: {0}")]
+    Runtime(std::io::Error),
     #[error("--data names environment {0:?}, which the default project does not have (it has test and production)")]
     UnknownEnvironment(String),
 }

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use launchdarkly_server_sdk::Client;
-use mock_ld::{MockLd, MockLdHandle};
+use mock_ld::isolated::IsolatedMockLd;
 use tokio_util::sync::CancellationToken;
 
 use crate::checks::targeting::Targeting;
@@ -64,7 +64,8 @@ const EMBEDDED_EVENT_LIST: usize = 0;
 /// Where LaunchDarkly is.
 #[derive(Clone, Debug)]
 pub enum Target {
-    /// A mock-ld started in-process on 127.0.0.1:0.
+    /// A mock-ld started in-process on 127.0.0.1:0, on a tokio runtime and threads of its
+    /// own, so that what it serves is not late because the load generator was busy.
     Embedded,
     /// A running mock-ld, Relay Proxy or LaunchDarkly: base URL of the SDK endpoints, the
     /// streaming and events URLs where they differ from it (LaunchDarkly has a host for
@@ -115,7 +116,7 @@ struct Endpoints {
     admin: Option<MockAdmin>,
     /// The admin API where events are verified, when the events URL is a mock-ld.
     events_admin: Option<MockAdmin>,
-    _embedded: Option<MockLdHandle>,
+    _embedded: Option<IsolatedMockLd>,
 }
 
 /// Runs a scenario, pricing its LLM calls with the shipped list prices under the
@@ -621,7 +622,7 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
                 admin_token: Some(admin_token.clone()),
                 ..mock_ld::Config::default()
             };
-            let mock = MockLd::start(config).await?;
+            let mock = IsolatedMockLd::start(config).await?;
             let admin = MockAdmin::new(format!("{}/admin", mock.base_url()), Some(&admin_token))?;
             let env = mock
                 .store()

@@ -79,6 +79,8 @@ impl Place {
 struct Leg {
     tool: &'static str,
     latency: Histogram<u64>,
+    /// The harness's judgement of itself (results.harness): its lag and whether it kept up.
+    health: Option<String>,
 }
 
 fn summary_line(label: &str, h: &Histogram<u64>) -> String {
@@ -164,9 +166,17 @@ async fn harness_leg(base_url: &str, rate: f64, secs: u64) -> Leg {
             )
             .unwrap();
     }
+    let h = &results.harness;
+    let health = format!(
+        "lag probe p99 {:.2} ms (n = {}); {}",
+        h.lag_probe.p99_ms,
+        h.lag_probe.count,
+        h.overload_note().unwrap_or_else(|| "kept up".into())
+    );
     Leg {
         tool: "harness",
         latency,
+        health: Some(health),
     }
 }
 
@@ -231,6 +241,7 @@ async fn hey_leg(base_url: &str, rate: f64, secs: u64) -> Leg {
     Leg {
         tool: "hey",
         latency,
+        health: None,
     }
 }
 
@@ -274,6 +285,9 @@ async fn alternate(label: &str, base_url: &str, rate: f64, secs: u64, pairs: usi
         }
         for leg in legs {
             println!("  {label} {}", summary_line(leg.tool, &leg.latency));
+            if let Some(health) = &leg.health {
+                println!("    {health}");
+            }
             match pooled.iter_mut().find(|p| p.tool == leg.tool) {
                 Some(p) => p.latency.add(&leg.latency).unwrap(),
                 None => pooled.push(leg),

@@ -10,8 +10,6 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use base64::Engine;
-use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::time::Instant;
@@ -47,7 +45,7 @@ pub struct LatenessSummary {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
-    /// HdrHistogram V2-deflate, base64.
+    /// HdrHistogram V2-deflate, base64 ([`crate::hdr`]).
     pub hdr: String,
 }
 
@@ -112,10 +110,6 @@ fn summary(h: &Histogram<u64>) -> LatenessSummary {
             ms(h.value_at_quantile(q))
         }
     };
-    let mut encoded = Vec::new();
-    V2DeflateSerializer::new()
-        .serialize(h, &mut encoded)
-        .expect("writing to a Vec cannot fail");
     LatenessSummary {
         count: h.len(),
         min_ms: if h.is_empty() { 0.0 } else { ms(h.min()) },
@@ -126,7 +120,7 @@ fn summary(h: &Histogram<u64>) -> LatenessSummary {
         p99_ms: at(0.99),
         p999_ms: at(0.999),
         max_ms: if h.is_empty() { 0.0 } else { ms(h.max()) },
-        hdr: base64::engine::general_purpose::STANDARD.encode(encoded),
+        hdr: crate::hdr::encode(h),
     }
 }
 

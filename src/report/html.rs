@@ -98,7 +98,7 @@ fn class(cell: &str) -> &'static str {
         && !cell.contains(char::is_alphabetic);
     match cell {
         "pass" | "ok" | "improved" => " class=\"pass\"",
-        "inconclusive" => " class=\"warn\"",
+        "inconclusive" | "INCONCLUSIVE" => " class=\"warn\"",
         "FAIL" | "REGRESSED" => " class=\"fail\"",
         _ if numeric => " class=\"num\"",
         _ => "",

@@ -82,10 +82,11 @@ fn variations(r: &Results) -> Table {
         "config / variation",
         "AI calls",
         "errors",
+        "LLM n",
         "LLM p50 ms",
         "LLM p95 ms",
         "LLM p99 ms",
-        "TTFT p95 ms",
+        "TTFT n / p95 ms",
         "tokens in / out",
         "cost",
     ]);
@@ -101,10 +102,15 @@ fn variations(r: &Results) -> Table {
             format!("{config} / {key}"),
             v.ai_calls.to_string(),
             v.errors.to_string(),
+            l.llm.count.to_string(),
             ms(l.llm.p50_ms),
             ms(l.llm.p95_ms),
             ms(l.llm.p99_ms),
-            ms(l.time_to_first_token.p95_ms),
+            format!(
+                "{} / {}",
+                l.time_to_first_token.count,
+                ms(l.time_to_first_token.p95_ms)
+            ),
             format!("{} / {}", v.input_tokens, v.output_tokens),
             format::usd(cost),
         ]);

@@ -146,9 +146,11 @@ fn variation_table(r: &Results) -> Table {
         "AI calls",
         "errors",
         "error rate",
+        "LLM n",
         "LLM p50 ms",
         "LLM p95 ms",
         "LLM p99 ms",
+        "TTFT n",
         "TTFT p50 ms",
         "TTFT p95 ms",
         "tokens in / out",
@@ -160,9 +162,11 @@ fn variation_table(r: &Results) -> Table {
             v.ai_calls.to_string(),
             v.errors.to_string(),
             format::percent(v.errors as f64 / v.ai_calls.max(1) as f64),
+            llm.count.to_string(),
             ms(llm.p50_ms),
             ms(llm.p95_ms),
             ms(llm.p99_ms),
+            ttft.count.to_string(),
             ms(ttft.p50_ms),
             ms(ttft.p95_ms),
             format!("{} / {}", v.input_tokens, v.output_tokens),
@@ -178,7 +182,14 @@ pub fn alert_rules(r: &Results) -> String {
         t.push([o.name.as_str(), o.status.word(), o.summary.as_str()]);
     }
     if let Some(c) = &r.baseline {
-        let word = if c.regressions() == 0 { "pass" } else { "FAIL" };
+        // Never "pass" while a compared metric could not be judged.
+        let word = if c.regressions() > 0 {
+            "FAIL"
+        } else if c.inconclusive() > 0 {
+            "inconclusive"
+        } else {
+            "pass"
+        };
         t.push([
             format!("no regression against baseline `{}`", c.baseline),
             word.to_owned(),

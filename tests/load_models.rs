@@ -91,6 +91,16 @@ async fn an_open_run_short_of_slots_counts_the_wait_in_corrected_latency_only() 
         r.requests_corrected
     );
     assert!(r.requests_corrected.p99_ms > r.requests_raw.p99_ms);
+    // Every request's schedule lag is recorded, and a wait for a slot is the system's, not
+    // the harness's: the lag stays far below the 1.4 s the last requests waited.
+    let lag = r
+        .harness
+        .schedule_lag
+        .as_ref()
+        .expect("an open run has a schedule");
+    assert_eq!(lag.count, 200);
+    assert!(lag.p99_ms < r.requests_corrected.max_ms / 2.0, "{lag:?}");
+    assert!(r.harness.lag_probe.count > 0, "{:?}", r.harness.lag_probe);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,8 +126,9 @@ async fn a_closed_run_makes_its_iterations_with_its_virtual_users() {
     assert_eq!(ai_calls(&r), 50);
     // 5 users, 10 calls of 50 ms each, one after the other.
     assert!(r.duration_ms >= 490.0, "{} ms", r.duration_ms);
-    // Closed-model requests start when a user is free: nothing to correct.
+    // Closed-model requests start when a user is free: nothing to correct, no schedule.
     assert_eq!(r.requests_corrected.count, r.requests_raw.count);
+    assert_eq!(r.harness.schedule_lag, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,6 +40,7 @@ concurrency = 64
 # This test judges check logic; whether the harness kept up is tests/starvation.rs's.
 [load.overload]
 lag_p99 = "1h"
+memory_pressure = 1.0
 
 [llm]
 time_scale = 0.25

@@ -69,6 +69,7 @@ max = "10s"
 # This test judges check logic; whether the harness kept up is tests/starvation.rs's.
 [load.overload]
 lag_p99 = "1h"
+memory_pressure = 1.0
 "#;
 
 /// Runs the scenario and writes results.json and the reports into a fresh directory.
@@ -190,6 +191,9 @@ async fn the_html_report_renders_with_its_charts_in_chromium() {
         "Performance baselines",
         "Rollout validation",
         "Propagation of timed changes",
+        "Load generator",
+        "lag probe (every 10 ms",
+        "Simulated: LLM, TTFT and end-to-end latencies come from mock-ld",
     ] {
         assert!(
             dom.contains(heading),

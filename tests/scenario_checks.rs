@@ -57,6 +57,7 @@ fn quick(file: &str, load: &[(&str, Value)]) -> Table {
         .or_insert_with(|| Value::Table(Table::new()));
     let mut overload = Table::new();
     overload.insert("lag_p99".into(), Value::String("1h".into()));
+    overload.insert("memory_pressure".into(), Value::Float(1.0));
     load.as_table_mut()
         .unwrap()
         .insert("overload".into(), Value::Table(overload));

@@ -49,6 +49,7 @@ iterations = {iterations}
 # This test judges check logic; whether the harness kept up is tests/starvation.rs's.
 [load.overload]
 lag_p99 = "1h"
+memory_pressure = 1.0
 
 [llm.models.model-a]
 latency = {{ median = "10ms", p99 = "10ms" }}

@@ -41,6 +41,7 @@ count = 300
 # This test judges check logic; whether the harness kept up is tests/starvation.rs's.
 [load.overload]
 lag_p99 = "1h"
+memory_pressure = 1.0
 [llm]
 time_scale = {time_scale}
 [llm.models.model-v]

@@ -76,15 +76,17 @@ pub struct OverloadBounds {
 /// show the moment it does not. The harness's CPU share and the machine's CPU and I/O
 /// pressure are therefore reported but judged only when a scenario sets a bound below 1
 /// (a closed model that saturates the CPU on purpose, as a throughput run does, is not
-/// overloaded unless it runs late). Memory pressure is judged: reclaim stalls every thread
-/// of the process at once, for seconds at a time.
+/// overloaded unless it runs late). Memory pressure is judged only past half the time: a
+/// machine stalled on memory that long stalls every thread of the process for seconds at a
+/// time, while a CI host reclaiming page cache during parallel builds showed 10 % with 22 GB
+/// available and a harness that woke on time.
 impl Default for OverloadBounds {
     fn default() -> Self {
         OverloadBounds {
             lag_p99_ms: 20.0,
             cpu_share: 1.0,
             cpu_pressure: 1.0,
-            memory_pressure: 0.10,
+            memory_pressure: 0.5,
             io_pressure: 1.0,
         }
     }

@@ -208,7 +208,7 @@ mod tests {
         h.bounds.cpu_share = 0.95;
         h.cpu_share = Some(0.99);
         h.pressure = Some(Pressure {
-            memory_some: 0.12,
+            memory_some: 0.62,
             ..Pressure::default()
         });
         judge(&mut h, &[("simulator last chunk lateness", &lag(25.0, 40))]);
@@ -218,7 +218,7 @@ mod tests {
                 "lag probe p99 34.2 ms > 20 ms (n = 6,012)",
                 "simulator last chunk lateness p99 25.0 ms > 20 ms (n = 40)",
                 "harness CPU 99.0 % > 95.0 % of 2 cores",
-                "memory pressure 12.0 % > 10.0 % of the time",
+                "memory pressure 62.0 % > 50.0 % of the time",
             ]
         );
         assert!(h

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mock_ld::events::log::{EventLog, Filter, Outcome, Source};
-use mock_ld::events::{ingest, Received};
+use mock_ld::events::{ingest, now_millis, Received};
 
 fuzz_target!(|data: &[u8]| {
     // The first byte says whether the body claims to be gzipped.
@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
         body,
         gzipped: flags & 1 == 1,
         inflated_limit: 1 << 20,
+        received_at: now_millis(),
     };
     let stats = match ingest(&log, source, None, received) {
         Ok(outcome) => {

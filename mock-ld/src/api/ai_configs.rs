@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::ai_flag;
-use super::auth::Caller;
+use super::access::auth::Caller;
 use super::change::{ai_config_resource, Change, Outcome};
 use super::json::ListQuery;
 use super::json::{

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::audit::AuditEntry;
-use super::auth::Caller;
+use super::access::auth::Caller;
 use super::persist::ProjectState;
 use super::registry::{Api, ProjectData, ProjectEntry};
 use crate::error::AppError;

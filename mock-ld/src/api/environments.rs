@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ai_flag;
-use super::auth::Caller;
+use super::access::auth::Caller;
 use super::change::{env_resource, Change, Outcome};
 use super::json::{
     check_key, collection, comment_in, link, object_id, parse, query, uuid, ListQuery,

@@ -10,8 +10,8 @@
 //!
 //! Modules:
 //! - [`registry`]: the API's state, one lock per project.
-//! - [`auth`]: the access token; [`roles`]: tokens and their roles (`--roles`); [`policy`]:
-//!   policy statements and resource specifiers.
+//! - [`access`]: the access token, tokens and their roles (`--roles`), policy statements and
+//!   resource specifiers.
 //! - [`change`]: the write door; [`json`]: shared helpers.
 //! - [`audit`]: the audit log and `/auditlog`; [`ledger`]: where changes are recorded;
 //!   [`persist`]: a project as durable state keeps it; [`durable`]: recovery, journaling and
@@ -21,10 +21,10 @@
 //! - [`ai_flag`]: an AI Config as the flag SDKs evaluate.
 //! - [`semantic_patch`]: instruction parsing and application, atomic per request.
 
+mod access;
 mod ai_configs;
 mod ai_flag;
 mod audit;
-mod auth;
 mod change;
 mod durable;
 mod environments;
@@ -32,10 +32,8 @@ mod json;
 mod ledger;
 mod model_configs;
 mod persist;
-mod policy;
 mod projects;
 mod registry;
-mod roles;
 mod segments;
 pub mod semantic_patch;
 mod targeting;
@@ -48,7 +46,7 @@ use serde_json::{json, Value};
 
 pub use durable::{compact_when_due, write_snapshot};
 pub use registry::Api;
-pub use roles::{Token, Tokens};
+pub use access::roles::{Token, Tokens};
 
 use crate::error::AppError;
 use crate::AppState;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::ai_flag;
-use super::auth::Caller;
+use super::access::auth::Caller;
 use super::change::{model_config_resource, Change, Outcome};
 use super::json::{check_key, comment_in, parse};
 use super::registry::ProjectData;

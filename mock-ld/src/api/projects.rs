@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::auth::Caller;
+use super::access::auth::Caller;
 use super::change::{project_resource, Change, Outcome};
 use super::environments::{self, EnvMeta};
 use super::json::{check_key, collection, comment_in, link, object_id, parse, query, ListQuery};

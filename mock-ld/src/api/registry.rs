@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 
 use super::ai_configs::AiConfig;
 use super::audit::AuditLog;
-use super::auth::Caller;
+use super::access::auth::Caller;
 use super::environments::EnvMeta;
 use super::ledger::Ledger;
 use super::model_configs::ModelConfig;
 use super::projects::ProjectMeta;
-use super::roles::Tokens;
+use super::access::roles::Tokens;
 use super::segments::SegmentMeta;
 use crate::error::AppError;
 use crate::store::{Environment, Store};

@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::auth::Caller;
+use super::access::auth::Caller;
 use super::change::{segment_resource, Change, Outcome};
 use super::json::{
     check_key, collection, comment_in, link, now_ms, parse, query, stable_salt, ListQuery,

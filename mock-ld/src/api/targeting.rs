@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::ai_configs::AiConfig;
 use super::ai_flag;
-use super::auth::Caller;
+use super::access::auth::Caller;
 use super::change::{targeting_resource, Change, Outcome};
 use super::json::{now_ms, parse};
 use super::registry::{EnvEntry, ProjectData};

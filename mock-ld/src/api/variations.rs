@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::ai_configs::AiConfig;
 use super::ai_flag::{self, DISABLED_KEY};
-use super::auth::Caller;
+use super::access::auth::Caller;
 use super::change::{ai_config_resource, Change, Outcome};
 use super::json::{check_key, comment_in, from_value, link, now_ms, parse, uuid};
 use crate::error::AppError;

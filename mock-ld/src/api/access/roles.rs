@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::json::stable_salt;
+use crate::api::json::stable_salt;
 use super::policy::{Effect, Policy, Statement, ACTIONS, RESOURCE_TYPES};
 use crate::datafile::{self, DataFileError};
 
@@ -276,7 +276,7 @@ fn warn_about_unknown_names(path: &Path, file: &RolesFile) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::policy::Verdict;
+    use crate::api::access::policy::Verdict;
 
     const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/roles.yaml");
 

@@ -20,10 +20,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::ai_configs::{AiConfig, Mode};
-use super::model_configs::ModelConfig;
+use super::records::ai_config::{AiConfig, Mode};
+use super::records::model_config::ModelConfig;
+use super::records::variation::{Variation, VariationFields};
 use super::semantic_patch::VariationRef;
-use super::variations::{Variation, VariationFields};
 use crate::model::{Flag, VariationOrRollout};
 use crate::store::Environment;
 

@@ -29,9 +29,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::access::auth::Caller;
+use super::access::policy::Specifier;
 use super::change::Change;
 use super::json::{link, now_ms, object_id, query};
-use super::access::policy::Specifier;
 use crate::error::AppError;
 use crate::AppState;
 

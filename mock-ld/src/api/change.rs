@@ -12,10 +12,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::audit::AuditEntry;
 use super::access::auth::Caller;
+use super::audit::AuditEntry;
 use super::persist::ProjectState;
-use super::registry::{Api, ProjectData, ProjectEntry};
+use super::records::project::ProjectData;
+use super::registry::{Api, ProjectEntry};
 use crate::error::AppError;
 use crate::store::Store;
 

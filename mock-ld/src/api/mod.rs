@@ -33,6 +33,7 @@ mod ledger;
 mod model_configs;
 mod persist;
 mod projects;
+mod records;
 mod registry;
 mod segments;
 pub mod semantic_patch;
@@ -44,9 +45,9 @@ use axum::http::{Method, StatusCode};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+pub use access::roles::{Token, Tokens};
 pub use durable::{compact_when_due, write_snapshot};
 pub use registry::Api;
-pub use access::roles::{Token, Tokens};
 
 use crate::error::AppError;
 use crate::AppState;

@@ -8,15 +8,16 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::ai_configs::{AiConfig, Mode};
-use super::environments::EnvMeta;
 use super::json::from_value;
-use super::model_configs::ModelConfig;
-use super::projects::ProjectMeta;
-use super::registry::{EnvEntry, ProjectData};
-use super::segments::SegmentMeta;
+use super::records::ai_config::{AiConfig, Mode};
+use super::records::environment::EnvEntry;
+use super::records::environment::EnvMeta;
+use super::records::model_config::ModelConfig;
+use super::records::project::ProjectData;
+use super::records::project::ProjectMeta;
+use super::records::segment::SegmentMeta;
+use super::records::variation::{Variation, VariationVersion};
 use super::semantic_patch::targeting::Defaults;
-use super::variations::{Variation, VariationVersion};
 use crate::store::{self, Environment, Items, Store};
 
 /// One project, complete.

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::access::auth::Caller;
@@ -16,7 +16,9 @@ use super::change::{segment_resource, Change, Outcome};
 use super::json::{
     check_key, collection, comment_in, link, now_ms, parse, query, stable_salt, ListQuery,
 };
-use super::registry::{EnvEntry, ProjectData};
+use super::records::environment::EnvEntry;
+use super::records::project::ProjectData;
+use super::records::segment::SegmentMeta;
 use super::semantic_patch::segment::{self as instructions, Draft, Instruction};
 use super::semantic_patch::{self, PatchBody};
 use crate::error::AppError;
@@ -30,30 +32,6 @@ pub fn routes() -> Router<AppState> {
             "/segments/{project}/{env}/{segment}",
             get(read).patch(update).delete(delete),
         )
-}
-
-/// A segment's REST-only fields.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SegmentMeta {
-    pub name: String,
-    pub description: String,
-    pub tags: Vec<String>,
-    pub creation_date: u64,
-    pub last_modified: u64,
-}
-
-impl SegmentMeta {
-    /// For a segment the API did not create (seed data, the admin API): named by its key.
-    fn unknown(key: &str) -> Self {
-        SegmentMeta {
-            name: key.to_owned(),
-            description: String::new(),
-            tags: Vec::new(),
-            creation_date: 0,
-            last_modified: 0,
-        }
-    }
 }
 
 #[derive(Deserialize)]

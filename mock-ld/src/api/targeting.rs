@@ -10,12 +10,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::ai_configs::AiConfig;
-use super::ai_flag;
 use super::access::auth::Caller;
+use super::ai_flag;
 use super::change::{targeting_resource, Change, Outcome};
 use super::json::{now_ms, parse};
-use super::registry::{EnvEntry, ProjectData};
+use super::records::ai_config::AiConfig;
+use super::records::environment::EnvEntry;
+use super::records::project::ProjectData;
 use super::semantic_patch::targeting::{self as instructions, Draft, Instruction};
 use super::semantic_patch::{self, PatchBody, VariationRef};
 use crate::error::AppError;

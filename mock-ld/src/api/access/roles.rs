@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::api::json::stable_salt;
 use super::policy::{Effect, Policy, Statement, ACTIONS, RESOURCE_TYPES};
+use crate::api::json::stable_salt;
 use crate::datafile::{self, DataFileError};
 
 /// LaunchDarkly's built-in token roles.

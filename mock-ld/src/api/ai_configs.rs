@@ -15,7 +15,6 @@ use serde_json::{json, Map, Value};
 
 use super::access::auth::Caller;
 use super::ai_flag;
-use super::change::{ai_config_resource, Change, Outcome};
 use super::json::ListQuery;
 use super::json::{
     check_key, collection, comment_in, from_value, link, now_ms, parse, query, stable_salt, uuid,
@@ -24,6 +23,7 @@ use super::records::ai_config::{AiConfig, Mode};
 use super::records::project::ProjectData;
 use super::semantic_patch::targeting::Defaults;
 use super::variations;
+use super::write::change::{ai_config_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::AppState;
 

@@ -14,13 +14,13 @@ use serde_json::Value;
 
 use super::access::auth::Caller;
 use super::ai_flag;
-use super::change::{env_resource, Change, Outcome};
 use super::json::{
     check_key, collection, comment_in, link, object_id, parse, query, uuid, ListQuery,
 };
 use super::records::environment::EnvEntry;
 use super::records::environment::EnvMeta;
 use super::records::project::ProjectData;
+use super::write::change::{env_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::store::{Environment, Store};
 use crate::AppState;

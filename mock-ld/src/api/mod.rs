@@ -24,21 +24,16 @@
 mod access;
 mod ai_configs;
 mod ai_flag;
-mod audit;
-mod change;
-mod durable;
 mod environments;
 mod json;
-mod ledger;
 mod model_configs;
-mod persist;
 mod projects;
 mod records;
-mod registry;
 mod segments;
 pub mod semantic_patch;
 mod targeting;
 mod variations;
+mod write;
 
 use axum::extract::OriginalUri;
 use axum::http::{Method, StatusCode};
@@ -46,8 +41,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 pub use access::roles::{Token, Tokens};
-pub use durable::{compact_when_due, write_snapshot};
-pub use registry::Api;
+pub use write::durable::{compact_when_due, write_snapshot};
+pub use write::registry::Api;
 
 use crate::error::AppError;
 use crate::AppState;
@@ -62,7 +57,7 @@ pub fn routes() -> Router<AppState> {
         .merge(model_configs::routes())
         .merge(targeting::routes())
         .merge(segments::routes())
-        .merge(audit::routes())
+        .merge(write::audit::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_method);
     Router::new().nest("/api/v2", v2)

@@ -11,10 +11,10 @@ use serde_json::Value;
 
 use super::access::auth::Caller;
 use super::ai_flag;
-use super::change::{model_config_resource, Change, Outcome};
 use super::json::{check_key, comment_in, parse};
 use super::records::model_config::ModelConfig;
 use super::records::project::ProjectData;
+use super::write::change::{model_config_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::AppState;
 

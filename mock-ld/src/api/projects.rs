@@ -13,13 +13,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::access::auth::Caller;
-use super::change::{project_resource, Change, Outcome};
 use super::environments;
 use super::json::{check_key, collection, comment_in, link, parse, query, ListQuery};
 use super::records::environment::EnvMeta;
 use super::records::project::ProjectData;
 use super::records::project::ProjectMeta;
-use super::registry::ProjectEntry;
+use super::write::change::{project_resource, Change, Outcome};
+use super::write::registry::ProjectEntry;
 use crate::error::AppError;
 use crate::model::ClientSideAvailability;
 use crate::store::Project;

@@ -12,7 +12,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::access::auth::Caller;
-use super::change::{segment_resource, Change, Outcome};
 use super::json::{
     check_key, collection, comment_in, link, now_ms, parse, query, stable_salt, ListQuery,
 };
@@ -21,6 +20,7 @@ use super::records::project::ProjectData;
 use super::records::segment::SegmentMeta;
 use super::semantic_patch::segment::{self as instructions, Draft, Instruction};
 use super::semantic_patch::{self, PatchBody};
+use super::write::change::{segment_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::model::Segment;
 use crate::AppState;

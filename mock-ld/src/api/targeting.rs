@@ -12,13 +12,13 @@ use serde_json::{json, Map, Value};
 
 use super::access::auth::Caller;
 use super::ai_flag;
-use super::change::{targeting_resource, Change, Outcome};
 use super::json::{now_ms, parse};
 use super::records::ai_config::AiConfig;
 use super::records::environment::EnvEntry;
 use super::records::project::ProjectData;
 use super::semantic_patch::targeting::{self as instructions, Draft, Instruction};
 use super::semantic_patch::{self, PatchBody, VariationRef};
+use super::write::change::{targeting_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::model::Flag;
 use crate::AppState;

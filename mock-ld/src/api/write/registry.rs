@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::access::auth::Caller;
-use super::access::roles::Tokens;
 use super::audit::AuditLog;
 use super::ledger::Ledger;
-use super::records::environment::{EnvEntry, EnvMeta};
-use super::records::project::{ProjectData, ProjectMeta};
+use crate::api::access::auth::Caller;
+use crate::api::access::roles::Tokens;
+use crate::api::records::environment::{EnvEntry, EnvMeta};
+use crate::api::records::project::{ProjectData, ProjectMeta};
 use crate::error::AppError;
 use crate::store::Store;
 

@@ -8,16 +8,16 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::json::from_value;
-use super::records::ai_config::{AiConfig, Mode};
-use super::records::environment::EnvEntry;
-use super::records::environment::EnvMeta;
-use super::records::model_config::ModelConfig;
-use super::records::project::ProjectData;
-use super::records::project::ProjectMeta;
-use super::records::segment::SegmentMeta;
-use super::records::variation::{Variation, VariationVersion};
-use super::semantic_patch::targeting::Defaults;
+use crate::api::json::from_value;
+use crate::api::records::ai_config::{AiConfig, Mode};
+use crate::api::records::environment::EnvEntry;
+use crate::api::records::environment::EnvMeta;
+use crate::api::records::model_config::ModelConfig;
+use crate::api::records::project::ProjectData;
+use crate::api::records::project::ProjectMeta;
+use crate::api::records::segment::SegmentMeta;
+use crate::api::records::variation::{Variation, VariationVersion};
+use crate::api::semantic_patch::targeting::Defaults;
 use crate::store::{self, Environment, Items, Store};
 
 /// One project, complete.

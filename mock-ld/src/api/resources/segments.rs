@@ -11,16 +11,16 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::access::auth::Caller;
-use super::json::{
+use crate::api::access::auth::Caller;
+use crate::api::json::{
     check_key, collection, comment_in, link, now_ms, parse, query, stable_salt, ListQuery,
 };
-use super::records::environment::EnvEntry;
-use super::records::project::ProjectData;
-use super::records::segment::SegmentMeta;
-use super::semantic_patch::segment::{self as instructions, Draft, Instruction};
-use super::semantic_patch::{self, PatchBody};
-use super::write::change::{segment_resource, Change, Outcome};
+use crate::api::records::environment::EnvEntry;
+use crate::api::records::project::ProjectData;
+use crate::api::records::segment::SegmentMeta;
+use crate::api::semantic_patch::segment::{self as instructions, Draft, Instruction};
+use crate::api::semantic_patch::{self, PatchBody};
+use crate::api::write::change::{segment_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::model::Segment;
 use crate::AppState;
@@ -214,7 +214,7 @@ fn semantic_body(body: &[u8], env: &str) -> Result<(Vec<Value>, Option<String>),
              patch are not supported",
         ));
     }
-    let mut patch: PatchBody = super::json::from_value(value)?;
+    let mut patch: PatchBody = crate::api::json::from_value(value)?;
     if let Some(named) = patch.environment_key.as_deref().filter(|k| *k != env) {
         return Err(AppError::bad_request(format!(
             "environmentKey {named:?} differs from the environment {env:?} in the path"

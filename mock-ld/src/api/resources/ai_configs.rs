@@ -13,17 +13,17 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::access::auth::Caller;
 use super::ai_flag;
-use super::json::ListQuery;
-use super::json::{
+use super::variations;
+use crate::api::access::auth::Caller;
+use crate::api::json::ListQuery;
+use crate::api::json::{
     check_key, collection, comment_in, from_value, link, now_ms, parse, query, stable_salt, uuid,
 };
-use super::records::ai_config::{AiConfig, Mode};
-use super::records::project::ProjectData;
-use super::semantic_patch::targeting::Defaults;
-use super::variations;
-use super::write::change::{ai_config_resource, Change, Outcome};
+use crate::api::records::ai_config::{AiConfig, Mode};
+use crate::api::records::project::ProjectData;
+use crate::api::semantic_patch::targeting::Defaults;
+use crate::api::write::change::{ai_config_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::AppState;
 

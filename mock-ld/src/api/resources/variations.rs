@@ -10,12 +10,12 @@ use axum::routing::{patch, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::access::auth::Caller;
 use super::ai_flag::{self, DISABLED_KEY};
-use super::json::{check_key, comment_in, from_value, link, now_ms, parse, uuid};
-use super::records::ai_config::AiConfig;
-use super::records::variation::{Variation, VariationFields, VariationVersion};
-use super::write::change::{ai_config_resource, Change, Outcome};
+use crate::api::access::auth::Caller;
+use crate::api::json::{check_key, comment_in, from_value, link, now_ms, parse, uuid};
+use crate::api::records::ai_config::AiConfig;
+use crate::api::records::variation::{Variation, VariationFields, VariationVersion};
+use crate::api::write::change::{ai_config_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::AppState;
 

@@ -12,15 +12,15 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::Value;
 
-use super::access::auth::Caller;
 use super::ai_flag;
-use super::json::{
+use crate::api::access::auth::Caller;
+use crate::api::json::{
     check_key, collection, comment_in, link, object_id, parse, query, uuid, ListQuery,
 };
-use super::records::environment::EnvEntry;
-use super::records::environment::EnvMeta;
-use super::records::project::ProjectData;
-use super::write::change::{env_resource, Change, Outcome};
+use crate::api::records::environment::EnvEntry;
+use crate::api::records::environment::EnvMeta;
+use crate::api::records::project::ProjectData;
+use crate::api::write::change::{env_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::store::{Environment, Store};
 use crate::AppState;

@@ -9,12 +9,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::Value;
 
-use super::access::auth::Caller;
 use super::ai_flag;
-use super::json::{check_key, comment_in, parse};
-use super::records::model_config::ModelConfig;
-use super::records::project::ProjectData;
-use super::write::change::{model_config_resource, Change, Outcome};
+use crate::api::access::auth::Caller;
+use crate::api::json::{check_key, comment_in, parse};
+use crate::api::records::model_config::ModelConfig;
+use crate::api::records::project::ProjectData;
+use crate::api::write::change::{model_config_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::AppState;
 

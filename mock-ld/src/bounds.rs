@@ -20,7 +20,7 @@
 //!
 //! Bounds that change nothing a client can see are constants beside what they bound, not
 //! flags: payload ids remembered for deduplication (`events::log::SEEN_PAYLOADS`), audit
-//! entries (`api::audit::CAPACITY`), frames a slow stream may lag (`store::STREAM_BACKLOG`),
+//! entries (`api::write::audit::CAPACITY`), frames a slow stream may lag (`store::STREAM_BACKLOG`),
 //! and deleted items' versions (`store::MAX_TOMBSTONES`, past which versions rise from a
 //! floor instead).
 //!

@@ -4,51 +4,42 @@
 //!
 //! Every change reaches the SDK streams of the environments it touches (a `patch` with a
 //! higher version) before the response is sent. Every write goes through
-//! [`change::Change::commit`], the one place that knows the caller, the action, the resource
-//! and the comment: it checks the caller's roles, and records the change in the audit log and
-//! (with `--state`) the journal before the response.
+//! [`Change::commit`](write::change::Change), the one place that knows the caller, the
+//! action, the resource and the comment: it checks the caller's roles, and records the
+//! change in the audit log and (with `--state`) the journal before the response.
 //!
-//! Modules:
-//! - [`registry`]: the API's state, one lock per project.
-//! - [`auth`]: the access token; [`roles`]: tokens and their roles (`--roles`); [`policy`]:
-//!   policy statements and resource specifiers.
-//! - [`change`]: the write door; [`json`]: shared helpers.
-//! - [`audit`]: the audit log and `/auditlog`; [`ledger`]: where changes are recorded;
-//!   [`persist`]: a project as durable state keeps it; [`durable`]: recovery, journaling and
-//!   compaction (`--state`).
-//! - One module per resource: [`projects`], [`environments`], [`ai_configs`], [`variations`],
-//!   [`model_configs`], [`targeting`], [`segments`].
-//! - [`ai_flag`]: an AI Config as the flag SDKs evaluate.
-//! - [`semantic_patch`]: instruction parsing and application, atomic per request.
+//! Layers, each importing only those below it (this file, the router, on top):
+//! - [`resources`]: one module per resource (projects, environments, AI Configs with their
+//!   variations and targeting, model configs, segments) and `ai_flag`, an AI Config as the
+//!   flag SDKs evaluate.
+//! - [`write`]: the write path: what a change is, the audit log (and `/auditlog`), durable
+//!   state, the ledger, the registry (the API's state, one lock per project), the commit
+//!   door, recovery and compaction.
+//! - [`records`]: what the registry keeps of each resource, one module per resource.
+//! - [`access`]: the access token, tokens and their roles (`--roles`), policy statements
+//!   and resource specifiers.
+//! - On the ground: [`json`], shared helpers, and [`semantic_patch`], instruction parsing
+//!   and application, atomic per request.
 
-mod ai_configs;
-mod ai_flag;
-mod audit;
-mod auth;
-mod change;
-mod durable;
-mod environments;
+mod access;
 mod json;
-mod ledger;
-mod model_configs;
-mod persist;
-mod policy;
-mod projects;
-mod registry;
-mod roles;
-mod segments;
+mod records;
+mod resources;
 pub mod semantic_patch;
-mod targeting;
-mod variations;
+mod write;
 
 use axum::extract::OriginalUri;
 use axum::http::{Method, StatusCode};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-pub use durable::{compact_when_due, write_snapshot};
-pub use registry::Api;
-pub use roles::{Token, Tokens};
+pub use access::roles::{Token, Tokens};
+pub use write::durable::{compact_when_due, write_snapshot};
+pub use write::registry::Api;
+
+use resources::{
+    ai_configs, environments, model_configs, projects, segments, targeting, variations,
+};
 
 use crate::error::AppError;
 use crate::AppState;
@@ -63,7 +54,7 @@ pub fn routes() -> Router<AppState> {
         .merge(model_configs::routes())
         .merge(targeting::routes())
         .merge(segments::routes())
-        .merge(audit::routes())
+        .merge(write::audit::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_method);
     Router::new().nest("/api/v2", v2)

@@ -224,7 +224,7 @@ impl Specifier {
         }
     }
 
-    /// Whether `resource` (a specifier without wildcards, as [`super::change`] builds them)
+    /// Whether `resource` (a specifier without wildcards, as [`crate::api::write::change`] builds them)
     /// is one this pattern names.
     pub fn matches(&self, resource: &str) -> bool {
         let Specifier::Parts(parts) = self else {

@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::json::stable_salt;
 use super::policy::{Effect, Policy, Statement, ACTIONS, RESOURCE_TYPES};
+use crate::api::json::stable_salt;
 use crate::datafile::{self, DataFileError};
 
 /// LaunchDarkly's built-in token roles.
@@ -276,7 +276,7 @@ fn warn_about_unknown_names(path: &Path, file: &RolesFile) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::policy::Verdict;
+    use crate::api::access::policy::Verdict;
 
     const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/roles.yaml");
 

@@ -8,17 +8,19 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::Caller;
-use super::change::{segment_resource, Change, Outcome};
-use super::json::{
+use crate::api::access::auth::Caller;
+use crate::api::json::{
     check_key, collection, comment_in, link, now_ms, parse, query, stable_salt, ListQuery,
 };
-use super::registry::{EnvEntry, ProjectData};
-use super::semantic_patch::segment::{self as instructions, Draft, Instruction};
-use super::semantic_patch::{self, PatchBody};
+use crate::api::records::environment::EnvEntry;
+use crate::api::records::project::ProjectData;
+use crate::api::records::segment::SegmentMeta;
+use crate::api::semantic_patch::segment::{self as instructions, Draft, Instruction};
+use crate::api::semantic_patch::{self, PatchBody};
+use crate::api::write::change::{segment_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::model::Segment;
 use crate::AppState;
@@ -30,30 +32,6 @@ pub fn routes() -> Router<AppState> {
             "/segments/{project}/{env}/{segment}",
             get(read).patch(update).delete(delete),
         )
-}
-
-/// A segment's REST-only fields.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SegmentMeta {
-    pub name: String,
-    pub description: String,
-    pub tags: Vec<String>,
-    pub creation_date: u64,
-    pub last_modified: u64,
-}
-
-impl SegmentMeta {
-    /// For a segment the API did not create (seed data, the admin API): named by its key.
-    fn unknown(key: &str) -> Self {
-        SegmentMeta {
-            name: key.to_owned(),
-            description: String::new(),
-            tags: Vec::new(),
-            creation_date: 0,
-            last_modified: 0,
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -236,7 +214,7 @@ fn semantic_body(body: &[u8], env: &str) -> Result<(Vec<Value>, Option<String>),
              patch are not supported",
         ));
     }
-    let mut patch: PatchBody = super::json::from_value(value)?;
+    let mut patch: PatchBody = crate::api::json::from_value(value)?;
     if let Some(named) = patch.environment_key.as_deref().filter(|k| *k != env) {
         return Err(AppError::bad_request(format!(
             "environmentKey {named:?} differs from the environment {env:?} in the path"

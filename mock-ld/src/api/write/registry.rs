@@ -8,17 +8,14 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::ai_configs::AiConfig;
 use super::audit::AuditLog;
-use super::auth::Caller;
-use super::environments::EnvMeta;
 use super::ledger::Ledger;
-use super::model_configs::ModelConfig;
-use super::projects::ProjectMeta;
-use super::roles::Tokens;
-use super::segments::SegmentMeta;
+use crate::api::access::auth::Caller;
+use crate::api::access::roles::Tokens;
+use crate::api::records::environment::{EnvEntry, EnvMeta};
+use crate::api::records::project::{ProjectData, ProjectMeta};
 use crate::error::AppError;
-use crate::store::{Environment, Store};
+use crate::store::Store;
 
 /// The REST API's state, shared by every handler.
 pub struct Api {
@@ -32,23 +29,6 @@ pub struct Api {
 /// One project and the lock that serializes writes to it.
 pub struct ProjectEntry {
     data: Mutex<ProjectData>,
-}
-
-/// Everything the API knows about one project.
-pub struct ProjectData {
-    pub meta: ProjectMeta,
-    pub environments: BTreeMap<String, EnvEntry>,
-    pub ai_configs: BTreeMap<String, AiConfig>,
-    pub model_configs: BTreeMap<String, ModelConfig>,
-    /// REST-only fields of segments, by environment and key. A segment without an entry
-    /// (seed data, the admin API) gets defaults.
-    pub segments: BTreeMap<(String, String), SegmentMeta>,
-}
-
-/// An environment: its REST fields and the store environment SDKs connect to.
-pub struct EnvEntry {
-    pub meta: EnvMeta,
-    pub env: Arc<Environment>,
 }
 
 impl Api {
@@ -134,35 +114,6 @@ impl ProjectEntry {
         self.data
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
-    }
-}
-
-impl ProjectData {
-    pub fn new(meta: ProjectMeta) -> Self {
-        ProjectData {
-            meta,
-            environments: BTreeMap::new(),
-            ai_configs: BTreeMap::new(),
-            model_configs: BTreeMap::new(),
-            segments: BTreeMap::new(),
-        }
-    }
-
-    pub fn env(&self, key: &str) -> Result<&EnvEntry, AppError> {
-        self.environments
-            .get(key)
-            .ok_or_else(|| AppError::not_found("environment", key))
-    }
-
-    pub fn ai_config(&self, key: &str) -> Result<&AiConfig, AppError> {
-        self.ai_configs
-            .get(key)
-            .ok_or_else(|| AppError::not_found("AI Config", key))
-    }
-
-    /// The store environments SDKs of this project connect to.
-    pub fn stores(&self) -> impl Iterator<Item = &Arc<Environment>> {
-        self.environments.values().map(|e| &e.env)
     }
 }
 

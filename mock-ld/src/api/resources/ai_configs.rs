@@ -10,19 +10,20 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::ai_flag;
-use super::auth::Caller;
-use super::change::{ai_config_resource, Change, Outcome};
-use super::json::ListQuery;
-use super::json::{
+use super::variations;
+use crate::api::access::auth::Caller;
+use crate::api::json::ListQuery;
+use crate::api::json::{
     check_key, collection, comment_in, from_value, link, now_ms, parse, query, stable_salt, uuid,
 };
-use super::registry::ProjectData;
-use super::semantic_patch::targeting::Defaults;
-use super::variations::{self, Variation};
+use crate::api::records::ai_config::{AiConfig, Mode};
+use crate::api::records::project::ProjectData;
+use crate::api::semantic_patch::targeting::Defaults;
+use crate::api::write::change::{ai_config_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::AppState;
 
@@ -33,56 +34,6 @@ pub fn routes() -> Router<AppState> {
             "/projects/{project}/ai-configs/{config}",
             get(read).patch(update).delete(delete),
         )
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    #[default]
-    Completion,
-    Agent,
-    Judge,
-}
-
-/// An AI Config and its variations.
-pub struct AiConfig {
-    pub key: String,
-    pub name: String,
-    pub description: String,
-    pub tags: Vec<String>,
-    pub mode: Mode,
-    /// Bumped by every change to the config, its variations or its targeting; the targeting
-    /// answer's `_version` too.
-    pub version: u64,
-    pub created_at: u64,
-    pub updated_at: u64,
-    /// Fields the mock does not interpret (`maintainerId`, `evaluationMetricKey`,
-    /// `archived`, …), kept and returned as sent.
-    pub extra: Map<String, Value>,
-    /// The bucketing salt, the same in every environment.
-    pub salt: String,
-    /// `_id` of the implicit disabled variation, index 0.
-    pub disabled_id: String,
-    /// In creation order: `variations[i]` is flag variation `i + 1`.
-    pub variations: Vec<Variation>,
-    /// What environments created later start serving.
-    pub defaults: Defaults,
-    /// When targeting last changed, by environment.
-    pub targeting_modified: BTreeMap<String, u64>,
-}
-
-impl AiConfig {
-    /// Records a change: a new version and modification time.
-    pub fn touch(&mut self) {
-        self.version += 1;
-        self.updated_at = now_ms();
-    }
-
-    /// The position of a variation in the flag (the disabled variation is 0).
-    pub fn flag_index(&self, key: &str) -> Option<i64> {
-        let position = self.variations.iter().position(|v| v.key == key)?;
-        Some(position as i64 + 1)
-    }
 }
 
 /// Fields of a POST body; anything else is kept in `extra`.

@@ -8,14 +8,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{patch, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::ai_configs::AiConfig;
 use super::ai_flag::{self, DISABLED_KEY};
-use super::auth::Caller;
-use super::change::{ai_config_resource, Change, Outcome};
-use super::json::{check_key, comment_in, from_value, link, now_ms, parse, uuid};
+use crate::api::access::auth::Caller;
+use crate::api::json::{check_key, comment_in, from_value, link, now_ms, parse, uuid};
+use crate::api::records::ai_config::AiConfig;
+use crate::api::records::variation::{Variation, VariationFields, VariationVersion};
+use crate::api::write::change::{ai_config_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::AppState;
 
@@ -29,84 +29,6 @@ pub fn routes() -> Router<AppState> {
             "/projects/{project}/ai-configs/{config}/variations/{variation}",
             patch(update).get(read).delete(delete),
         )
-}
-
-/// One variation key and every version of it.
-pub struct Variation {
-    pub id: String,
-    pub key: String,
-    /// Oldest first; never empty.
-    pub versions: Vec<VariationVersion>,
-}
-
-impl Variation {
-    pub fn current(&self) -> &VariationVersion {
-        self.versions.last().expect("a variation has a version")
-    }
-
-    /// Adds `version` as the newest and drops the oldest past `max` (never the newest).
-    pub fn push_version(&mut self, version: VariationVersion, max: usize) {
-        self.versions.push(version);
-        let excess = self.versions.len().saturating_sub(max.max(1));
-        self.versions.drain(..excess);
-    }
-}
-
-pub struct VariationVersion {
-    pub version: u64,
-    pub created_at: u64,
-    pub comment: Option<String>,
-    /// The fields as the client sent them (merged over earlier versions), returned as stored.
-    pub raw: Map<String, Value>,
-    /// The fields the SDK view reads, checked when the version was made.
-    pub fields: VariationFields,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VariationFields {
-    pub name: String,
-    pub instructions: Option<String>,
-    pub messages: Option<Vec<Message>>,
-    pub model: Option<Map<String, Value>>,
-    pub model_config_key: Option<String>,
-    pub tools: Option<Vec<ToolRef>>,
-    pub tool_keys: Option<Vec<String>>,
-    pub judge_configuration: Option<JudgeConfiguration>,
-}
-
-#[derive(Debug, Deserialize, Serialize)]
-pub struct Message {
-    pub role: Role,
-    pub content: String,
-}
-
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    System,
-    User,
-    Assistant,
-    Developer,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ToolRef {
-    pub key: String,
-    pub custom_parameters: Option<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct JudgeConfiguration {
-    pub judges: Option<Vec<JudgeRef>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JudgeRef {
-    pub judge_config_key: String,
-    pub sampling_rate: f64,
 }
 
 /// A variation version as the API returns it.

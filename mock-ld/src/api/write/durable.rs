@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use super::audit::AuditLog;
 use super::ledger::{Ledger, Persisted, Record};
 use super::persist::ProjectState;
-use super::registry::{Api, ProjectData, ProjectEntry};
+use super::registry::{Api, ProjectEntry};
+use crate::api::records::project::ProjectData;
 use crate::error::AppError;
 use crate::state::{StateDir, StateError};
 

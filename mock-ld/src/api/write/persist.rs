@@ -8,15 +8,16 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::ai_configs::{AiConfig, Mode};
-use super::environments::EnvMeta;
-use super::json::from_value;
-use super::model_configs::ModelConfig;
-use super::projects::ProjectMeta;
-use super::registry::{EnvEntry, ProjectData};
-use super::segments::SegmentMeta;
-use super::semantic_patch::targeting::Defaults;
-use super::variations::{Variation, VariationVersion};
+use crate::api::json::from_value;
+use crate::api::records::ai_config::{AiConfig, Mode};
+use crate::api::records::environment::EnvEntry;
+use crate::api::records::environment::EnvMeta;
+use crate::api::records::model_config::ModelConfig;
+use crate::api::records::project::ProjectData;
+use crate::api::records::project::ProjectMeta;
+use crate::api::records::segment::SegmentMeta;
+use crate::api::records::variation::{Variation, VariationVersion};
+use crate::api::semantic_patch::targeting::Defaults;
 use crate::store::{self, Environment, Items, Store};
 
 /// One project, complete.

@@ -10,16 +10,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ai_flag;
-use super::auth::Caller;
-use super::change::{env_resource, Change, Outcome};
-use super::json::{
+use crate::api::access::auth::Caller;
+use crate::api::json::{
     check_key, collection, comment_in, link, object_id, parse, query, uuid, ListQuery,
 };
-use super::registry::{EnvEntry, ProjectData};
+use crate::api::records::environment::EnvEntry;
+use crate::api::records::environment::EnvMeta;
+use crate::api::records::project::ProjectData;
+use crate::api::write::change::{env_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::store::{Environment, Store};
 use crate::AppState;
@@ -31,58 +32,6 @@ pub fn routes() -> Router<AppState> {
             "/projects/{project}/environments/{env}",
             get(read).delete(delete),
         )
-}
-
-/// An environment's REST fields; the POST body is the same shape without the ids.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EnvMeta {
-    /// The client-side ID.
-    #[serde(rename = "_id", skip_deserializing)]
-    pub id: String,
-    pub key: String,
-    pub name: String,
-    #[serde(skip_deserializing)]
-    pub mobile_key: String,
-    #[serde(default = "default_color")]
-    pub color: String,
-    #[serde(default)]
-    pub default_ttl: i64,
-    #[serde(default)]
-    pub secure_mode: bool,
-    #[serde(default)]
-    pub default_track_events: bool,
-    #[serde(default)]
-    pub require_comments: bool,
-    #[serde(default)]
-    pub confirm_changes: bool,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    #[serde(default)]
-    pub critical: bool,
-}
-
-fn default_color() -> String {
-    "7B42BC".to_owned()
-}
-
-impl EnvMeta {
-    pub fn new(key: &str, name: &str) -> Self {
-        EnvMeta {
-            id: object_id(),
-            key: key.to_owned(),
-            name: name.to_owned(),
-            mobile_key: format!("mob-{}", uuid()),
-            color: default_color(),
-            default_ttl: 0,
-            secure_mode: false,
-            default_track_events: false,
-            require_comments: false,
-            confirm_changes: false,
-            tags: Vec::new(),
-            critical: false,
-        }
-    }
 }
 
 /// An environment as the API returns it, with its SDK key as `apiKey`.

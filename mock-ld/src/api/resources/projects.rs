@@ -9,14 +9,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::Caller;
-use super::change::{project_resource, Change, Outcome};
-use super::environments::{self, EnvMeta};
-use super::json::{check_key, collection, comment_in, link, object_id, parse, query, ListQuery};
-use super::registry::{ProjectData, ProjectEntry};
+use super::environments;
+use crate::api::access::auth::Caller;
+use crate::api::json::{check_key, collection, comment_in, link, parse, query, ListQuery};
+use crate::api::records::environment::EnvMeta;
+use crate::api::records::project::ProjectData;
+use crate::api::records::project::ProjectMeta;
+use crate::api::write::change::{project_resource, Change, Outcome};
+use crate::api::write::registry::ProjectEntry;
 use crate::error::AppError;
 use crate::model::ClientSideAvailability;
 use crate::store::Project;
@@ -26,31 +29,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/projects", get(list).post(create))
         .route("/projects/{project}", get(read).delete(delete))
-}
-
-/// A project's own REST fields.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProjectMeta {
-    pub key: String,
-    pub id: String,
-    pub name: String,
-    pub tags: Vec<String>,
-    pub include_in_snippet_by_default: bool,
-    pub default_client_side_availability: ClientSideAvailability,
-}
-
-impl ProjectMeta {
-    pub fn new(key: &str, name: &str) -> Self {
-        ProjectMeta {
-            key: key.to_owned(),
-            id: object_id(),
-            name: name.to_owned(),
-            tags: Vec::new(),
-            include_in_snippet_by_default: false,
-            default_client_side_availability: ClientSideAvailability::default(),
-        }
-    }
 }
 
 #[derive(Deserialize)]

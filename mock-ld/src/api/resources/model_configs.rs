@@ -7,14 +7,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::ai_flag;
-use super::auth::Caller;
-use super::change::{model_config_resource, Change, Outcome};
-use super::json::{check_key, comment_in, parse};
-use super::registry::ProjectData;
+use crate::api::access::auth::Caller;
+use crate::api::json::{check_key, comment_in, parse};
+use crate::api::records::model_config::ModelConfig;
+use crate::api::records::project::ProjectData;
+use crate::api::write::change::{model_config_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::AppState;
 
@@ -32,36 +32,6 @@ pub fn routes() -> Router<AppState> {
             "/projects/{project}/ai-configs/model-configs/{model}",
             get(read).delete(delete),
         )
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ModelConfig {
-    pub key: String,
-    /// The provider's model id, e.g. `gpt-4o`: the `model.name` SDKs receive.
-    pub id: String,
-    pub name: String,
-    #[serde(default)]
-    pub provider: Option<String>,
-    #[serde(default)]
-    pub icon: Option<String>,
-    #[serde(default)]
-    pub params: Map<String, Value>,
-    #[serde(default)]
-    pub custom_params: Map<String, Value>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// US dollars per token.
-    #[serde(default)]
-    pub cost_per_input_token: Option<f64>,
-    #[serde(default)]
-    pub cost_per_output_token: Option<f64>,
-    #[serde(default, skip_deserializing)]
-    pub version: u64,
-    #[serde(default, skip_deserializing)]
-    pub global: bool,
-    #[serde(default, skip_deserializing)]
-    pub is_restricted: bool,
 }
 
 /// Serves every AI Config again: model configs feed `model.name` and `provider.name`.

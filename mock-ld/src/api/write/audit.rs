@@ -28,10 +28,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::auth::Caller;
 use super::change::Change;
-use super::json::{link, now_ms, object_id, query};
-use super::policy::Specifier;
+use crate::api::access::auth::Caller;
+use crate::api::access::policy::Specifier;
+use crate::api::json::{link, now_ms, object_id, query};
 use crate::error::AppError;
 use crate::AppState;
 

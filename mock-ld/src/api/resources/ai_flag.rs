@@ -20,10 +20,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::ai_configs::{AiConfig, Mode};
-use super::model_configs::ModelConfig;
-use super::semantic_patch::VariationRef;
-use super::variations::{Variation, VariationFields};
+use crate::api::records::ai_config::{AiConfig, Mode};
+use crate::api::records::model_config::ModelConfig;
+use crate::api::records::variation::{Variation, VariationFields};
+use crate::api::semantic_patch::VariationRef;
 use crate::model::{Flag, VariationOrRollout};
 use crate::store::Environment;
 

@@ -1,0 +1,60 @@
+//! An AI Config's record: its fields, its variations and what new environments serve.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::variation::Variation;
+use crate::api::json::now_ms;
+use crate::api::semantic_patch::targeting::Defaults;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Completion,
+    Agent,
+    Judge,
+}
+
+/// An AI Config and its variations.
+pub struct AiConfig {
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub mode: Mode,
+    /// Bumped by every change to the config, its variations or its targeting; the targeting
+    /// answer's `_version` too.
+    pub version: u64,
+    pub created_at: u64,
+    pub updated_at: u64,
+    /// Fields the mock does not interpret (`maintainerId`, `evaluationMetricKey`,
+    /// `archived`, …), kept and returned as sent.
+    pub extra: Map<String, Value>,
+    /// The bucketing salt, the same in every environment.
+    pub salt: String,
+    /// `_id` of the implicit disabled variation, index 0.
+    pub disabled_id: String,
+    /// In creation order: `variations[i]` is flag variation `i + 1`.
+    pub variations: Vec<Variation>,
+    /// What environments created later start serving.
+    pub defaults: Defaults,
+    /// When targeting last changed, by environment.
+    pub targeting_modified: BTreeMap<String, u64>,
+}
+
+impl AiConfig {
+    /// Records a change: a new version and modification time.
+    pub fn touch(&mut self) {
+        self.version += 1;
+        self.updated_at = now_ms();
+    }
+
+    /// The position of a variation in the flag (the disabled variation is 0).
+    pub fn flag_index(&self, key: &str) -> Option<i64> {
+        let position = self.variations.iter().position(|v| v.key == key)?;
+        Some(position as i64 + 1)
+    }
+}

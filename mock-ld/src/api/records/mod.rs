@@ -1,0 +1,10 @@
+//! What the API keeps of each resource, one module per resource: the types the registry
+//! holds and durable state writes, below the write path that stores them and the resource
+//! handlers that change them. They import nothing of the layers above.
+
+pub mod ai_config;
+pub mod environment;
+pub mod model_config;
+pub mod project;
+pub mod segment;
+pub mod variation;

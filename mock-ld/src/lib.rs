@@ -181,6 +181,11 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
+                refuse_declared_too_large(max_body, request, next)
+            },
+        ))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
                 admin::guard(admin_token.clone(), request, next)
             },
         ));
@@ -197,6 +202,37 @@ pub fn router(state: AppState) -> Router {
         .route("/diagnostic", post(events::diagnostic))
         .merge(bounded)
         .with_state(state)
+}
+
+/// Bytes of an oversized REST or admin body read and thrown away before the 413, so that
+/// its client reads the answer rather than a broken pipe (a 2 MiB `PUT` lost that race on a
+/// busy machine); past this the connection is dropped.
+const DRAIN_LIMIT: usize = 64 << 20;
+
+/// A body whose `Content-Length` is past the bound is refused before any handler: read to
+/// its end (up to [`DRAIN_LIMIT`]) without being kept, then answered 413. A body without a
+/// length is cut off by `DefaultBodyLimit` where it crosses the bound.
+async fn refuse_declared_too_large(
+    max_body: usize,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_none_or(|n| n <= max_body as u64) {
+        return next.run(request).await;
+    }
+    let mut chunks = request.into_body().into_data_stream();
+    let mut read = 0;
+    while let Some(Ok(chunk)) = futures::StreamExt::next(&mut chunks).await {
+        read += chunk.len();
+        if read > DRAIN_LIMIT {
+            break;
+        }
+    }
+    too_large_as_json(StatusCode::PAYLOAD_TOO_LARGE.into_response(), max_body)
 }
 
 /// axum's 413 for a body past the bound, as a `{code, message}` body.

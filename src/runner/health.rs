@@ -130,7 +130,10 @@ pub fn judge(health: &mut HarnessHealth, simulator: &[(&str, &LatencySummary)]) 
     for (what, s) in simulator {
         lag(what, s);
     }
-    if let Some(share) = health.cpu_share.filter(|&s| s > b.cpu_share) {
+    if let Some(share) = health
+        .cpu_share
+        .filter(|&s| judged(b.cpu_share) && s > b.cpu_share)
+    {
         over.push(format!(
             "harness CPU {} > {} of {} cores",
             percent(share),
@@ -144,7 +147,7 @@ pub fn judge(health: &mut HarnessHealth, simulator: &[(&str, &LatencySummary)]) 
             ("memory pressure", p.memory_some, b.memory_pressure),
             ("I/O pressure", p.io_some, b.io_pressure),
         ] {
-            if value > bound {
+            if judged(bound) && value > bound {
                 over.push(format!(
                     "{what} {} > {} of the time",
                     percent(value),
@@ -154,6 +157,12 @@ pub fn judge(health: &mut HarnessHealth, simulator: &[(&str, &LatencySummary)]) 
         }
     }
     health.overloaded = over;
+}
+
+/// A share bound of 1 (or more) is off: a share measured a hair past 1 (CPU time counted
+/// a tick late) must not make a run overloaded that the user asked not to judge.
+fn judged(bound: f64) -> bool {
+    bound < 1.0
 }
 
 fn percent(fraction: f64) -> String {
@@ -234,6 +243,19 @@ mod tests {
         h.schedule_lag = None;
         h.pressure = None;
         h.cpu_share = None;
+        judge(&mut h, &[]);
+        assert!(!h.is_overloaded(), "{:?}", h.overloaded);
+    }
+
+    #[test]
+    fn a_share_bound_of_1_is_off_even_for_a_share_a_hair_past_it() {
+        let mut h = healthy();
+        h.cpu_share = Some(1.002);
+        h.pressure = Some(Pressure {
+            cpu_some: 1.0,
+            io_some: 1.0,
+            ..Pressure::default()
+        });
         judge(&mut h, &[]);
         assert!(!h.is_overloaded(), "{:?}", h.overloaded);
     }

@@ -318,20 +318,23 @@ fn open_api(
         .as_deref()
         .map(|dir| api.recover(dir, &config.sdk_key))
         .transpose()?;
-    load_data(&store, &config.data)?;
+    load_data(&api, &config.data)?;
     if let Some(dir) = state_dir {
         api.start_journal(dir)?;
     }
     Ok(Arc::new(api))
 }
 
-fn load_data(store: &Store, data: &[DataSpec]) -> Result<(), StartError> {
+fn load_data(api: &api::Api, data: &[DataSpec]) -> Result<(), StartError> {
     for spec in data {
-        let env = store
+        let env = api
+            .store()
             .environment("default", &spec.env)
             .ok_or_else(|| StartError::UnknownEnvironment(spec.env.clone()))?;
         let (flags, segments) = datafile::load(&spec.path)?.into_items();
         tracing::info!(file = %spec.path.display(), env = %spec.env, flags = flags.len(), segments = segments.len(), "seed data loaded");
+        let ai_configs = api::adopt_seeded_ai_configs(api, "default", &flags);
+        tracing::debug!(ai_configs, "seeded AI Config flags listed as AI Configs");
         for flag in flags {
             env.upsert_flag(flag);
         }

@@ -880,3 +880,80 @@ async fn a_variation_keeps_its_newest_versions_within_the_bound() {
     assert_eq!(versions["totalCount"], 3);
     assert_eq!(versions["items"][0]["instructions"], "version 6");
 }
+
+/// An AI Config flag in a `--data` file is listed as an AI Config, its variations read back
+/// from their SDK values, and a targeting change through the API keeps what SDKs are served.
+#[tokio::test]
+async fn seeded_ai_config_flags_are_ai_configs() {
+    let variation = |key: &str, model: &str| {
+        json!({"_ldMeta": {"enabled": true, "variationKey": key, "version": 2, "mode": "completion"},
+               "model": {"name": model, "parameters": {"temperature": 0.2}},
+               "provider": {"name": "openai"},
+               "messages": [{"role": "system", "content": "You help {{ldctx.key}}."}]})
+    };
+    let seeded = json!({"key": "seeded-chat", "on": true, "salt": "seed-salt", "offVariation": 0,
+        "fallthrough": {"variation": 0},
+        "variations": [variation("standard", "gpt-4o-mini"), variation("premium", "gpt-4o")]});
+    let plain = json!({"key": "banner", "on": true, "variations": [true, false]});
+    let dir = std::env::temp_dir().join(format!("mock-ld-seeded-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("seed.json");
+    let file = json!({"flags": {"seeded-chat": seeded, "banner": plain}});
+    std::fs::write(&path, file.to_string()).unwrap();
+    let config = Config {
+        data: vec![format!("test={}", path.display()).parse().unwrap()],
+        ..Config::default()
+    };
+    let script = Script::with_config(config).await;
+    std::fs::remove_dir_all(&dir).ok();
+
+    let (status, list) = script.get("/projects/default/ai-configs").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let keys: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["seeded-chat"], "the plain flag stays a flag");
+    let (status, config) = script.get("/projects/default/ai-configs/seeded-chat").await;
+    assert_eq!(status, StatusCode::OK, "{config}");
+    let variations = config["variations"].as_array().unwrap();
+    let described: Vec<(&str, &str, u64)> = variations
+        .iter()
+        .map(|v| {
+            let model = v["model"]["modelName"].as_str().unwrap();
+            (
+                v["key"].as_str().unwrap(),
+                model,
+                v["version"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        described,
+        [("standard", "gpt-4o-mini", 2), ("premium", "gpt-4o", 2)]
+    );
+
+    let before = script.env("test").flag("seeded-chat").unwrap();
+    let premium = variations[1]["_id"].clone();
+    let (status, after) = script
+        .patch(
+            "/projects/default/ai-configs/seeded-chat/targeting",
+            json!({"environmentKey": "test", "instructions": [
+                {"kind": "updateFallthroughVariationOrRollout", "variationId": premium}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    let served = script.env("test").flag("seeded-chat").unwrap();
+    assert_eq!(
+        served.fallthrough.variation,
+        Some(1),
+        "indices kept: no disabled variation"
+    );
+    assert_eq!(
+        served.variations, before.variations,
+        "values served unchanged"
+    );
+    assert_eq!(served.salt, "seed-salt", "bucketing unchanged");
+}

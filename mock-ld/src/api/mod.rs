@@ -42,7 +42,18 @@ use resources::{
 };
 
 use crate::error::AppError;
+use crate::model::Flag;
 use crate::AppState;
+
+/// Lists the AI Config flags among `flags`, seeded into `project`, as AI Configs (see
+/// [`resources::seeded`]); returns how many it added.
+pub fn adopt_seeded_ai_configs(api: &Api, project: &str, flags: &[Flag]) -> usize {
+    let Ok(entry) = api.project(project) else {
+        return 0;
+    };
+    let mut data = entry.lock();
+    resources::seeded::adopt(&mut data, flags)
+}
 
 /// Every `/api/v2` route. The `LD-API-Version` header is accepted and never required.
 pub fn routes() -> Router<AppState> {

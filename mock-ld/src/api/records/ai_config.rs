@@ -35,9 +35,11 @@ pub struct AiConfig {
     pub extra: Map<String, Value>,
     /// The bucketing salt, the same in every environment.
     pub salt: String,
-    /// `_id` of the implicit disabled variation, index 0.
-    pub disabled_id: String,
-    /// In creation order: `variations[i]` is flag variation `i + 1`.
+    /// `_id` of the implicit disabled variation at index 0. A config adopted from seed data
+    /// whose flag has no disabled variation has none, so its flag keeps its indices.
+    pub disabled_id: Option<String>,
+    /// In creation order: `variations[i]` is flag variation `i + 1` (`i` without a disabled
+    /// variation).
     pub variations: Vec<Variation>,
     /// What environments created later start serving.
     pub defaults: Defaults,
@@ -52,9 +54,14 @@ impl AiConfig {
         self.updated_at = now_ms();
     }
 
-    /// The position of a variation in the flag (the disabled variation is 0).
+    /// The position of a variation in the flag (the disabled variation, if any, is 0).
     pub fn flag_index(&self, key: &str) -> Option<i64> {
         let position = self.variations.iter().position(|v| v.key == key)?;
-        Some(position as i64 + 1)
+        Some(position as i64 + self.first_index())
+    }
+
+    /// The flag index of `variations[0]`: 1 after the disabled variation, else 0.
+    pub fn first_index(&self) -> i64 {
+        i64::from(self.disabled_id.is_some())
     }
 }

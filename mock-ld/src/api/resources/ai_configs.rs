@@ -128,7 +128,7 @@ fn new_config(project: &str, post: ConfigPost, extra: Map<String, Value>) -> AiC
             on: disabled_id.clone(),
             off: disabled_id.clone(),
         },
-        disabled_id,
+        disabled_id: Some(disabled_id),
         variations: Vec::new(),
         targeting_modified: BTreeMap::new(),
     }

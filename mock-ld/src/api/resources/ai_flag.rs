@@ -36,21 +36,21 @@ pub fn variation_refs(
     config: &AiConfig,
     models: &BTreeMap<String, ModelConfig>,
 ) -> Vec<VariationRef> {
-    let disabled = VariationRef {
-        id: config.disabled_id.clone(),
+    let disabled = config.disabled_id.as_ref().map(|id| VariationRef {
+        id: id.clone(),
         key: DISABLED_KEY.to_owned(),
         name: DISABLED_NAME.to_owned(),
         value: json!({"_ldMeta": {
             "enabled": false, "variationKey": DISABLED_KEY, "version": 1, "mode": config.mode
         }}),
-    };
+    });
     let variations = config.variations.iter().map(|variation| VariationRef {
         id: variation.id.clone(),
         key: variation.key.clone(),
         name: variation.current().fields.name.clone(),
         value: variation_value(config.mode, variation, models, &config.extra),
     });
-    std::iter::once(disabled).chain(variations).collect()
+    disabled.into_iter().chain(variations).collect()
 }
 
 fn variation_value(
@@ -95,6 +95,64 @@ fn variation_value(
         value.insert("evaluationMetricKey".into(), metric.clone());
     }
     Value::Object(value)
+}
+
+/// The REST fields of a variation whose SDK value is `value`: the inverse of
+/// [`variation_value`] for a variation without a model config, so that seed data read back
+/// this way is served unchanged (`model.name` becomes `model.modelName`, `provider.name`
+/// `model.provider`, the `tools` map `tools`, judges' `key` `judgeConfigKey`). Fields
+/// `variation_value` does not write are not kept.
+pub fn rest_fields(key: &str, value: &Map<String, Value>) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("key".into(), json!(key));
+    fields.insert("name".into(), json!(key));
+    let mut model = Map::new();
+    if let Some(Value::Object(sdk_model)) = value.get("model") {
+        for (from, to) in [
+            ("name", "modelName"),
+            ("parameters", "parameters"),
+            ("custom", "custom"),
+        ] {
+            if let Some(v) = sdk_model.get(from) {
+                model.insert(to.into(), v.clone());
+            }
+        }
+    }
+    if let Some(name) = value.get("provider").and_then(|p| p.get("name")) {
+        model.insert("provider".into(), name.clone());
+    }
+    if !model.is_empty() {
+        fields.insert("model".into(), Value::Object(model));
+    }
+    for copied in ["messages", "instructions"] {
+        if let Some(v) = value.get(copied) {
+            fields.insert(copied.into(), v.clone());
+        }
+    }
+    if let Some(Value::Object(tools)) = value.get("tools") {
+        let tools: Vec<Value> = tools
+            .iter()
+            .map(|(key, tool)| {
+                let mut entry = json!({ "key": key });
+                if let Some(custom) = tool.get("customParameters") {
+                    entry["customParameters"] = custom.clone();
+                }
+                entry
+            })
+            .collect();
+        fields.insert("tools".into(), json!(tools));
+    }
+    if let Some(Value::Array(judges)) = value
+        .get("judgeConfiguration")
+        .and_then(|j| j.get("judges"))
+    {
+        let judges: Vec<Value> = judges
+            .iter()
+            .map(|j| json!({ "judgeConfigKey": j.get("key"), "samplingRate": j.get("samplingRate") }))
+            .collect();
+        fields.insert("judgeConfiguration".into(), json!({ "judges": judges }));
+    }
+    fields
 }
 
 fn model(fields: &VariationFields, catalog: Option<&ModelConfig>) -> Option<Value> {

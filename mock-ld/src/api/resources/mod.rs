@@ -9,6 +9,7 @@ pub mod ai_flag;
 pub mod environments;
 pub mod model_configs;
 pub mod projects;
+pub mod seeded;
 pub mod segments;
 pub mod targeting;
 pub mod variations;

@@ -231,10 +231,21 @@ async fn delete(
                 env.meta.key
             )));
         }
-        let removed = config.variations.remove(index as usize - 1);
+        let position = (index - config.first_index()) as usize;
+        let fallback = config.disabled_id.clone().or_else(|| {
+            let other = config.variations.iter().find(|v| v.key != key);
+            other.map(|v| v.id.clone())
+        });
+        let Some(fallback) = fallback else {
+            return Err(AppError::bad_request(format!(
+                "variation {key:?} is the last of AI Config {config_key:?}, which has no \
+                 disabled variation to serve instead (it came from seed data)"
+            )));
+        };
+        let removed = config.variations.remove(position);
         for default in [&mut config.defaults.on, &mut config.defaults.off] {
             if *default == removed.id {
-                default.clone_from(&config.disabled_id);
+                default.clone_from(&fallback);
             }
         }
         config.touch();

@@ -57,7 +57,9 @@ struct AiConfigState {
     updated_at: u64,
     extra: Map<String, Value>,
     salt: String,
-    disabled_id: String,
+    /// `None` for a config adopted from seed data without a disabled variation; a journal
+    /// written before that existed holds a string, read as `Some`.
+    disabled_id: Option<String>,
     variations: Vec<VariationState>,
     default_on: String,
     default_off: String,

@@ -8,14 +8,12 @@
 //! digits: at most about 190 KB each).
 
 use std::sync::Mutex;
-use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::time::Instant;
 
-/// Lateness past an hour is counted as an hour.
-const MAX_MICROS: u64 = 3_600_000_000;
+use crate::hdr::{empty_histogram, LatencySummary, MAX_MICROS};
 
 /// Which moment of an answer a lateness is of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,45 +28,20 @@ pub struct Lateness {
     histograms: Mutex<[Histogram<u64>; 2]>,
 }
 
-/// Lateness in milliseconds with its n, and the histogram of microseconds: the shape of
-/// the harness's `LatencySummary`, so a run can read it (and subtract an earlier read) as
-/// it reads its own latencies.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LatenessSummary {
-    pub count: u64,
-    pub min_ms: f64,
-    pub mean_ms: f64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub p999_ms: f64,
-    pub max_ms: f64,
-    /// HdrHistogram V2-deflate, base64 ([`crate::hdr`]).
-    pub hdr: String,
-}
-
 /// `GET /admin/llm/lateness`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LatenessReport {
-    pub first_token: LatenessSummary,
-    pub last_chunk: LatenessSummary,
+    pub first_token: LatencySummary,
+    pub last_chunk: LatencySummary,
 }
 
 impl Default for Lateness {
     fn default() -> Self {
         Lateness {
-            histograms: Mutex::new([empty(), empty()]),
+            histograms: Mutex::new([empty_histogram(), empty_histogram()]),
         }
     }
-}
-
-fn empty() -> Histogram<u64> {
-    let mut h = Histogram::new(3).expect("3 significant digits are valid");
-    h.auto(true);
-    h
 }
 
 impl Lateness {
@@ -90,8 +63,8 @@ impl Lateness {
     pub fn report(&self) -> LatenessReport {
         let histograms = self.histograms.lock().expect("lateness lock");
         LatenessReport {
-            first_token: summary(&histograms[0]),
-            last_chunk: summary(&histograms[1]),
+            first_token: LatencySummary::of(&histograms[0]),
+            last_chunk: LatencySummary::of(&histograms[1]),
         }
     }
 
@@ -101,31 +74,10 @@ impl Lateness {
     }
 }
 
-fn summary(h: &Histogram<u64>) -> LatenessSummary {
-    let ms = |micros: u64| Duration::from_micros(micros).as_secs_f64() * 1e3;
-    let at = |q: f64| {
-        if h.is_empty() {
-            0.0
-        } else {
-            ms(h.value_at_quantile(q))
-        }
-    };
-    LatenessSummary {
-        count: h.len(),
-        min_ms: if h.is_empty() { 0.0 } else { ms(h.min()) },
-        mean_ms: if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
-        p50_ms: at(0.50),
-        p90_ms: at(0.90),
-        p95_ms: at(0.95),
-        p99_ms: at(0.99),
-        p999_ms: at(0.999),
-        max_ms: if h.is_empty() { 0.0 } else { ms(h.max()) },
-        hdr: crate::hdr::encode(h),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

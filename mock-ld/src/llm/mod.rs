@@ -26,7 +26,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 
 pub use file::{load_profiles, Profiles};
-pub use lateness::{LatenessReport, LatenessSummary};
+pub use lateness::LatenessReport;
 pub use profile::{Dist, Profile, MAX_OUTPUT_TOKENS};
 pub use sent::{PLAN_LATENCY_HEADER, PLAN_TTFT_HEADER, TIME_SCALE_HEADER};
 pub use simulator::{Drawn, ModelStats, Simulator, DEFAULT_MODEL};

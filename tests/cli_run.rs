@@ -5,7 +5,7 @@
 //! checked and recorded; a CI log gets progress lines.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -43,29 +43,11 @@ time_scale = 0
 }
 
 /// A directory of its own for each test (they run in parallel), removed when dropped.
-struct Workdir(PathBuf);
-
-impl Workdir {
-    fn new(test: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("aiconfig-cli-run-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Workdir(dir)
-    }
-}
-
-impl std::ops::Deref for Workdir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn workdir(test: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("aiconfig-cli-run-{test}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn run(dir: &Path, text: &str, extra: &[&str]) -> Output {
@@ -88,18 +70,19 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn json_puts_the_results_alone_on_stdout_and_the_summary_on_stderr() {
-    let dir = Workdir::new("json");
+    let dir = workdir("json");
     let out = run(
-        &dir,
+        dir.path(),
         &scenario("[[checks]]\nkind = \"events_complete\"\n"),
         &["--json"],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let printed: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is JSON ({e}): {}", text(&out.stdout)));
-    let written: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("out/results.json")).unwrap())
-            .unwrap();
+    let written: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/results.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(printed, written);
     assert_eq!(printed["load"]["requests"], 200);
     let stderr = text(&out.stderr);
@@ -112,23 +95,23 @@ fn json_puts_the_results_alone_on_stdout_and_the_summary_on_stderr() {
 
 #[test]
 fn without_json_the_summary_is_on_stdout() {
-    let dir = Workdir::new("summary");
-    let out = run(&dir, &scenario(""), &[]);
+    let dir = workdir("summary");
+    let out = run(dir.path(), &scenario(""), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
         stdout.starts_with("scenario cli-run: 200 requests"),
         "{stdout}"
     );
-    assert!(dir.join("out/summary.txt").is_file());
+    assert!(dir.path().join("out/summary.txt").is_file());
 }
 
 #[test]
 fn a_failed_check_exits_1() {
-    let dir = Workdir::new("failed");
+    let dir = workdir("failed");
     // Every call takes at least a microsecond: a zero maximum cannot hold.
     let checks = "[[checks]]\nkind = \"threshold\"\nmetric = \"end_to_end.p50\"\nmax = \"0ms\"\n";
-    let out = run(&dir, &scenario(checks), &["--json"]);
+    let out = run(dir.path(), &scenario(checks), &["--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["verdict"]["outcome"], "failed", "{printed}");
@@ -137,9 +120,9 @@ fn a_failed_check_exits_1() {
 
 #[test]
 fn a_bad_scenario_exits_2_naming_file_line_and_column() {
-    let dir = Workdir::new("bad");
+    let dir = workdir("bad");
     let bad = scenario("").replace("count = 200", "count = 200\ncolour = \"blue\"");
-    let out = run(&dir, &bad, &["--json"]);
+    let out = run(dir.path(), &bad, &["--json"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
     let stderr = text(&out.stderr);
@@ -151,8 +134,11 @@ fn a_bad_scenario_exits_2_naming_file_line_and_column() {
 /// warning on stderr, since no run of it can fail; one with checks gets none.
 #[test]
 fn validate_warns_of_a_scenario_without_checks() {
-    let dir = Workdir::new("validate");
-    let (bare, checked) = (dir.join("bare.toml"), dir.join("checked.toml"));
+    let dir = workdir("validate");
+    let (bare, checked) = (
+        dir.path().join("bare.toml"),
+        dir.path().join("checked.toml"),
+    );
     std::fs::write(&bare, scenario("")).unwrap();
     std::fs::write(
         &checked,
@@ -181,8 +167,8 @@ fn validate_warns_of_a_scenario_without_checks() {
 
 #[test]
 fn ctrl_c_stops_the_load_and_writes_partial_results() {
-    let dir = Workdir::new("ctrl-c");
-    let file = dir.join("scenario.toml");
+    let dir = workdir("ctrl-c");
+    let file = dir.path().join("scenario.toml");
     // 1,500 requests over 30 s, unless stopped.
     let load = "[load]\nmodel = \"open\"\nrate = 50\nduration = \"30s\"\n";
     std::fs::write(&file, scenario(load)).unwrap();
@@ -190,7 +176,7 @@ fn ctrl_c_stops_the_load_and_writes_partial_results() {
         .arg("run")
         .arg(&file)
         .arg("--out")
-        .arg(dir.join("out"))
+        .arg(dir.path().join("out"))
         .arg("--json")
         .env("RUST_LOG", "aiconfig_harness=info")
         .stdout(Stdio::piped())
@@ -245,23 +231,23 @@ fn ctrl_c_stops_the_load_and_writes_partial_results() {
     assert_eq!(printed["verdict"]["outcome"], "incomplete");
     let requests = printed["load"]["requests"].as_u64().unwrap();
     assert!(requests < 1500, "{requests} requests");
-    assert!(dir.join("out/results.json").is_file());
+    assert!(dir.path().join("out/results.json").is_file());
 }
 
 /// Overrides replace the file's values and are recorded; with stderr not a terminal, as in
 /// CI, a progress line comes every 5 s; a bad override is an input error naming its flag.
 #[test]
 fn overrides_are_applied_and_recorded_and_a_ci_log_gets_progress_lines() {
-    let dir = Workdir::new("overrides");
+    let dir = workdir("overrides");
     let toml = scenario("[load]\nmodel = \"open\"\nrate = 1000\nduration = \"1s\"\n");
-    let file = dir.join("scenario.toml");
+    let file = dir.path().join("scenario.toml");
     std::fs::write(&file, toml).unwrap();
     let harness = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_aiconfig-harness"))
             .arg("run")
             .arg(&file)
             .arg("--out")
-            .arg(dir.join("out"))
+            .arg(dir.path().join("out"))
             .args(extra)
             .output()
             .unwrap()
@@ -359,13 +345,13 @@ fn without_timing(mut results: Value) -> Value {
 /// Runs the shipped scenario `name` twice with `args`; returns both results.
 fn twice(name: &str, args: &[&str]) -> [Value; 2] {
     [0, 1].map(|i| {
-        let dir = Workdir::new(&format!("seeded-{name}-{i}"));
+        let dir = workdir(&format!("seeded-{name}-{i}"));
         let out = Command::new(env!("CARGO_BIN_EXE_aiconfig-harness"))
             .arg("run")
             .arg(format!("scenarios/{name}.toml"))
             .args(args)
             .args(["--json", "--no-progress", "--out"])
-            .arg(dir.join("out"))
+            .arg(dir.path().join("out"))
             .output()
             .unwrap();
         // Latency checks may be inconclusive on a busy host (exit 3); nothing may fail.

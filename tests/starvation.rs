@@ -6,7 +6,7 @@
 //! checks still judge. The unstarved half runs the same scenario and may pass or, on a busy
 //! host, be inconclusive, but never fail.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -63,22 +63,12 @@ max = 0.01
 kind = "events_complete"
 "#;
 
-struct Workdir(PathBuf);
-
-impl Workdir {
-    fn new(test: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("aiconfig-starvation-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Workdir(dir)
-    }
-}
-
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A directory of its own for each test (they run in parallel), removed when dropped.
+fn workdir(test: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("aiconfig-starvation-{test}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn start(dir: &Path) -> Child {
@@ -148,15 +138,15 @@ fn status_of<'a>(r: &'a Value, name_part: &str) -> &'a str {
 
 #[test]
 fn a_starved_load_generator_is_reported_and_its_latency_checks_are_inconclusive() {
-    let dir = Workdir::new("starved");
-    let child = start(&dir.0);
+    let dir = workdir("starved");
+    let child = start(dir.path());
     let done = Arc::new(AtomicBool::new(false));
     let starver = starve(child.id(), done.clone());
     let (code, output) = finish(child, Duration::from_secs(240));
     done.store(true, Ordering::Relaxed);
     starver.join().unwrap();
 
-    let r = results(&dir.0);
+    let r = results(dir.path());
     let harness = &r["harness"];
     let probe = &harness["lagProbe"];
     println!("lag probe: {probe}\noverloaded: {}", harness["overloaded"]);
@@ -183,7 +173,7 @@ fn a_starved_load_generator_is_reported_and_its_latency_checks_are_inconclusive(
     // Counts are the system's whatever the harness's lateness.
     assert_eq!(status_of(&r, "error_rate"), "pass");
     assert_eq!(status_of(&r, "events complete"), "pass");
-    let summary = std::fs::read_to_string(dir.0.join("out/summary.md")).unwrap();
+    let summary = std::fs::read_to_string(dir.path().join("out/summary.md")).unwrap();
     assert!(
         summary.contains("OVERLOADED: the load generator"),
         "{summary}"
@@ -192,9 +182,9 @@ fn a_starved_load_generator_is_reported_and_its_latency_checks_are_inconclusive(
 
 #[test]
 fn an_unstarved_load_generator_passes_or_is_inconclusive_never_failed() {
-    let dir = Workdir::new("unstarved");
-    let (code, output) = finish(start(&dir.0), Duration::from_secs(240));
-    let r = results(&dir.0);
+    let dir = workdir("unstarved");
+    let (code, output) = finish(start(dir.path()), Duration::from_secs(240));
+    let r = results(dir.path());
     println!(
         "lag probe: {}\noverloaded: {}",
         r["harness"]["lagProbe"], r["harness"]["overloaded"]

@@ -37,24 +37,12 @@ const NUMBERS: &[&str] = &[
 /// What replaces each duration.
 const DURATIONS: &[&str] = &["\"0s\"", "\"100000h\""];
 
-struct Workdir(PathBuf);
-
-impl Workdir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "aiconfig-validate-bounds-{}-{name}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Workdir(dir)
-    }
-}
-
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A directory of its own for each test (they run in parallel), removed when dropped.
+fn workdir(test: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("aiconfig-validate-{test}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// The binary under `prlimit` (2 GiB of address space, 60 s of CPU) and a wall timeout.
@@ -252,15 +240,15 @@ fn list(accepted: &[&Variant]) {
 
 #[test]
 fn boundary_values_in_every_number_of_quickstart() {
-    let dir = Workdir::new("quickstart");
-    let variants = variants("quickstart.toml", &dir.0);
+    let dir = workdir("quickstart");
+    let variants = variants("quickstart.toml", dir.path());
     let accepted = validate_all(&variants);
     assert!(
         accepted.len() < variants.len(),
         "some boundary value must be refused"
     );
     list(&accepted);
-    let ran = run_some(&accepted, &["--iterations", "40"], &dir.0);
+    let ran = run_some(&accepted, &["--iterations", "40"], dir.path());
     eprintln!(
         "quickstart: {} variants, {} accepted, {ran} run",
         variants.len(),
@@ -270,11 +258,11 @@ fn boundary_values_in_every_number_of_quickstart() {
 
 #[test]
 fn boundary_values_in_every_number_of_model_ab_test() {
-    let dir = Workdir::new("model-ab-test");
-    let variants = variants("model-ab-test.toml", &dir.0);
+    let dir = workdir("model-ab-test");
+    let variants = variants("model-ab-test.toml", dir.path());
     let accepted = validate_all(&variants);
     list(&accepted);
-    let ran = run_some(&accepted, &["--duration", "1s", "--rate", "50"], &dir.0);
+    let ran = run_some(&accepted, &["--duration", "1s", "--rate", "50"], dir.path());
     eprintln!(
         "model-ab-test: {} variants, {} accepted, {ran} run",
         variants.len(),
@@ -286,7 +274,7 @@ fn boundary_values_in_every_number_of_model_ab_test() {
 /// from `run`, naming the file, line, column and field.
 #[test]
 fn the_reported_values_are_refused_by_validate_and_run() {
-    let dir = Workdir::new("reported");
+    let dir = workdir("reported");
     let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let quickstart = std::fs::read_to_string(scenarios.join("quickstart.toml")).unwrap();
     let ab = std::fs::read_to_string(scenarios.join("model-ab-test.toml")).unwrap();
@@ -350,10 +338,10 @@ fn the_reported_values_are_refused_by_validate_and_run() {
     ];
     for (name, text, from, to, field) in cases {
         assert!(text.contains(from), "{name}: {from:?} is in the scenario");
-        let file = dir.0.join(format!("{name}.toml"));
+        let file = dir.path().join(format!("{name}.toml"));
         std::fs::write(&file, text.replacen(from, to, 1)).unwrap();
         let path = file.display().to_string();
-        let out = dir.0.join(format!("out-{name}")).display().to_string();
+        let out = dir.path().join(format!("out-{name}")).display().to_string();
         for args in [
             vec!["validate", path.as_str()],
             vec!["run", path.as_str(), "--out", out.as_str(), "--no-progress"],

@@ -16,7 +16,7 @@ pub fn outcome(actions: &[ActionResults]) -> Option<CheckOutcome> {
         .iter()
         .map(|a| a.propagation.max_ms)
         .fold(0.0, f64::max);
-    let status = if failed == 0 && clients_missed == 0 {
+    let status = if actions.iter().all(ActionResults::landed) {
         Status::Pass
     } else {
         Status::Fail

@@ -153,19 +153,12 @@ fn actions(r: &Results) -> Table {
         "", "at", "config", "change", "reached", "p50 ms", "max ms", "missed",
     ]);
     for a in &r.actions {
-        let passed = a.error.is_none() && a.clients_missed == 0;
+        let passed = a.landed();
         t.push([
             (if passed { "✅" } else { "❌" }).to_owned(),
             format!("{:.1} s", a.at_ms / 1000.0),
-            if a.kind == "llm" {
-                "(simulated LLM)".to_owned()
-            } else {
-                a.config.clone()
-            },
-            a.error.as_ref().map_or_else(
-                || a.description.clone(),
-                |e| format!("{}: {e}", a.description),
-            ),
+            a.target().to_owned(),
+            a.change(),
             a.propagation.count.to_string(),
             ms(a.propagation.p50_ms),
             ms(a.propagation.max_ms),

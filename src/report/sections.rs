@@ -296,18 +296,11 @@ pub fn propagation(r: &Results) -> String {
         "result",
     ]);
     for a in &r.actions {
-        let passed = a.error.is_none() && a.clients_missed == 0;
+        let passed = a.landed();
         t.push([
             format!("{:.1} s", a.at_ms / 1000.0),
-            if a.kind == "llm" {
-                "(simulated LLM)".to_owned()
-            } else {
-                a.config.clone()
-            },
-            a.error.as_ref().map_or_else(
-                || a.description.clone(),
-                |e| format!("{}: {e}", a.description),
-            ),
+            a.target().to_owned(),
+            a.change(),
             ms(a.apply_ms),
             a.propagation.count.to_string(),
             ms(a.propagation.p50_ms),

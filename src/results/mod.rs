@@ -232,6 +232,31 @@ fn flag_kind() -> String {
     "flag".into()
 }
 
+impl ActionResults {
+    /// The change was applied and reached every SDK client: what the timed-changes check
+    /// requires of each action, and what every report marks.
+    pub fn landed(&self) -> bool {
+        self.error.is_none() && self.clients_missed == 0
+    }
+
+    /// What was changed, for tables: the AI Config, or the simulated LLM.
+    pub fn target(&self) -> &str {
+        if self.kind == "llm" {
+            "(simulated LLM)"
+        } else {
+            &self.config
+        }
+    }
+
+    /// The change as described, with the error that stopped it.
+    pub fn change(&self) -> String {
+        match &self.error {
+            Some(e) => format!("{}: {e}", self.description),
+            None => self.description.clone(),
+        }
+    }
+}
+
 /// The stages of one AI call that have a latency histogram per variation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {

@@ -57,7 +57,7 @@ struct Cli {
     /// Whether to serve the FDv2 data system (`/sdk/stream`, `/sdk/poll`). `off` answers
     /// them with `X-LD-FD-Fallback: true`, so FDv2 SDKs fall back to FDv1 polling: to
     /// try an application against a LaunchDarkly that has not enabled FDv2 for it.
-    #[arg(long, default_value = "on", value_name = "on|off", value_parser = on_off)]
+    #[arg(long, default_value = "on", value_name = "on|off", value_parser = on_off, action = clap::ArgAction::Set)]
     fdv2: bool,
     /// Seed of the simulated LLM provider's draws (latency, tokens, errors).
     #[arg(long, default_value_t = 0, value_name = "N")]

@@ -11,6 +11,7 @@
 //! reconnects or polls with an older basis get only what changed since.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
@@ -185,6 +186,17 @@ pub struct Environment {
     payload_id: String,
     data: Mutex<EnvData>,
     updates: broadcast::Sender<ChangeFrames>,
+    /// How many of the connected streams are FDv2 (`/sdk/stream`).
+    fdv2_streams: Arc<AtomicUsize>,
+}
+
+/// Counts one connected FDv2 stream while it lives.
+pub struct Fdv2StreamCount(Arc<AtomicUsize>);
+
+impl Drop for Fdv2StreamCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Environment {
@@ -196,6 +208,7 @@ impl Environment {
             payload_id: Selector::fresh_payload_id(),
             data: Mutex::new(EnvData::default()),
             updates: broadcast::channel(STREAM_BACKLOG).0,
+            fdv2_streams: Arc::default(),
         }
     }
 
@@ -341,9 +354,20 @@ impl Environment {
         snapshot
     }
 
-    /// How many streams are connected now.
+    /// How many streams (FDv1 and FDv2) are connected now.
     pub fn stream_count(&self) -> usize {
         self.updates.receiver_count()
+    }
+
+    /// How many FDv2 streams are connected now.
+    pub fn fdv2_stream_count(&self) -> usize {
+        self.fdv2_streams.load(Ordering::Relaxed)
+    }
+
+    /// Counts an FDv2 stream until the returned guard is dropped.
+    pub fn count_fdv2_stream(&self) -> Fdv2StreamCount {
+        self.fdv2_streams.fetch_add(1, Ordering::Relaxed);
+        Fdv2StreamCount(self.fdv2_streams.clone())
     }
 
     pub fn flag(&self, key: &str) -> Option<Flag> {

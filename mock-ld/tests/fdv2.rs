@@ -141,6 +141,24 @@ async fn stream_sends_a_full_transfer_then_every_change_live_as_all_does() {
     assert_eq!(objects[0].1["object"]["variations"], json!(["one"]));
     assert_eq!(done["version"], 1);
     fdv1.expect("put").await;
+    let envs: Value = Client::new()
+        .get(format!("{}/admin/environments", mock.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let test = envs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "test")
+        .unwrap();
+    assert_eq!(
+        (&test["streams"], &test["fdv2Streams"]),
+        (&json!(2), &json!(1))
+    );
 
     // A change through the admin API reaches both streams.
     let http = Client::new();

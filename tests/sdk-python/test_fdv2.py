@@ -44,9 +44,10 @@ def running(client, kind):
     return isinstance(active, kind)
 
 
-def stream_count(server):
+def streams(server):
+    """The test environment's connected streams: (all, FDv2 ones)."""
     envs = server.admin("GET", "/environments")["items"]
-    return next(e["streams"] for e in envs if e["key"] == "test")
+    return next((e["streams"], e["fdv2Streams"]) for e in envs if e["key"] == "test")
 
 
 def served_model(client):
@@ -82,7 +83,7 @@ def test_streaming_with_polling_fallback_initializes_and_sees_a_change(mock_ld, 
     try:
         assert_seeded_data(client)
         assert running(client, StreamingDataSource)
-        assert wait_for(lambda: stream_count(mock_ld), lambda n: n == 1, timeout=5) == 1
+        assert wait_for(lambda: streams(mock_ld), lambda n: n == (1, 1), timeout=5) == (1, 1)
         assert push_change_and_time(mock_ld, client, report, "stream") == "gpt-4.1"
         assert client.variation_detail("ai-propagation", PREMIUM, None).variation_index == 3
         assert client.data_source_status_provider.status.state == DataSourceState.VALID
@@ -98,7 +99,7 @@ def test_polling_only_initializes_and_sees_a_change(mock_ld, report):
     try:
         assert_seeded_data(client)
         assert running(client, PollingDataSource)
-        assert stream_count(mock_ld) == 0
+        assert streams(mock_ld) == (0, 0)
         assert push_change_and_time(mock_ld, client, report, "poll") == "gpt-4.1"
     finally:
         client.close()
@@ -153,7 +154,7 @@ def test_streaming_recovers_after_mock_ld_restarts(tmp_path, report):
         assert served == "after", f"still {served!r} after the restart"
         # The full transfer after the restart carried the data --state kept.
         assert client.variation("kept", someone, "default") == "from before the restart"
-        assert stream_count(second) == 1
+        assert streams(second) == (1, 1)
         assert running(client, StreamingDataSource)
         # Live changes flow again on the new stream.
         second.put_flag(flag_serving("durable", "again"))
@@ -175,7 +176,7 @@ def test_fallback_directive_switches_to_fdv1_and_still_gets_data(tmp_path, repor
         assert client.is_initialized()
         # Switched for good to the FDv1 fallback: polling /sdk/latest-all, not the FDv2 stream.
         assert running(client, PollingDataSource)
-        assert stream_count(server) == 0
+        assert streams(server) == (0, 0)
         assert served_model(client) in {"gpt-4o", "claude-3-5-sonnet"}
         assert push_change_and_time(server, client, report, "fdv1 fallback") == "gpt-4.1"
     finally:

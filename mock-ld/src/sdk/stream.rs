@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{authorize, frames};
 use crate::error::AppError;
-use crate::store::{ChangeFrames, Environment};
+use crate::store::{ChangeFrames, Environment, Fdv2StreamCount};
 use crate::AppState;
 
 pub async fn all(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
@@ -58,6 +58,8 @@ pub struct Live {
     protocol: &'static Protocol,
     shutdown: CancellationToken,
     heartbeat: Duration,
+    /// Keeps an FDv2 stream counted while it lives.
+    _counted: Option<Fdv2StreamCount>,
 }
 
 impl Live {
@@ -75,7 +77,14 @@ impl Live {
             protocol,
             shutdown: state.shutdown.clone(),
             heartbeat: state.heartbeat,
+            _counted: None,
         }
+    }
+
+    /// Counts this stream among the environment's FDv2 streams while it lives.
+    pub fn counted_as_fdv2(mut self) -> Self {
+        self._counted = Some(self.env.count_fdv2_stream());
+        self
     }
 }
 

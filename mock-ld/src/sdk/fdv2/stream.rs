@@ -26,7 +26,9 @@ pub async fn stream(
     tracing::debug!(project = %env.project, env = %env.key, ?basis, "FDv2 stream connected");
     let (transfer, updates) = env.subscribe_fdv2(basis.as_ref());
     let first = first_frames(&transfer);
-    Ok(sse_response(Live::new(env, first, updates, &FDV2, &state)))
+    Ok(sse_response(
+        Live::new(env, first, updates, &FDV2, &state).counted_as_fdv2(),
+    ))
 }
 
 /// FDv2: `put-object`/`delete-object` plus `payload-transferred` per change, a full

@@ -32,6 +32,10 @@ const STREAM_BACKLOG: usize = 1024;
 /// bytes with the frames already broadcast.
 pub const CHANGE_LOG: usize = STREAM_BACKLOG;
 
+/// The change log's bound in bytes of event data, so that a script writing large flags does
+/// not keep [`CHANGE_LOG`] of them: the oldest go first.
+pub const CHANGE_LOG_BYTES: usize = 64 << 20;
+
 /// One change, rendered once for each kind of stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangeFrames {
@@ -67,6 +71,48 @@ pub enum Fdv2Transfer {
     },
     /// The basis is current.
     UpToDate(Selector),
+}
+
+/// The last changes, oldest first, at most `max_len` of them and `max_bytes` of event data
+/// (past that the oldest go; the newest stays even alone past `max_bytes`).
+struct ChangeLog {
+    changes: VecDeque<LoggedChange>,
+    bytes: usize,
+    max_len: usize,
+    max_bytes: usize,
+}
+
+impl Default for ChangeLog {
+    fn default() -> Self {
+        ChangeLog::new(CHANGE_LOG, CHANGE_LOG_BYTES)
+    }
+}
+
+impl ChangeLog {
+    fn new(max_len: usize, max_bytes: usize) -> Self {
+        ChangeLog {
+            changes: VecDeque::new(),
+            bytes: 0,
+            max_len,
+            max_bytes,
+        }
+    }
+
+    fn push(&mut self, change: LoggedChange) {
+        self.bytes += change.event.data.len();
+        self.changes.push_back(change);
+        while self.changes.len() > self.max_len
+            || (self.bytes > self.max_bytes && self.changes.len() > 1)
+        {
+            let oldest = self.changes.pop_front().expect("not empty");
+            self.bytes -= oldest.event.data.len();
+        }
+    }
+
+    /// The payload version the oldest change kept brought the environment to.
+    fn oldest_version(&self) -> Option<u64> {
+        self.changes.front().map(|c| c.version)
+    }
 }
 
 /// A change as the FDv2 change log keeps it.
@@ -107,8 +153,7 @@ struct EnvData {
     snapshot: Option<Arc<Snapshot>>,
     /// The payload version: how many changes this environment has seen.
     changes: u64,
-    /// The last [`CHANGE_LOG`] changes, oldest first.
-    log: VecDeque<LoggedChange>,
+    log: ChangeLog,
     fdv2_snapshot: Option<Arc<Fdv2Snapshot>>,
 }
 
@@ -312,7 +357,7 @@ impl Environment {
         if basis.version == data.changes {
             return Fdv2Transfer::UpToDate(self.selector_at(data.changes));
         }
-        let oldest = data.log.front().map_or(data.changes + 1, |c| c.version);
+        let oldest = data.log.oldest_version().unwrap_or(data.changes + 1);
         if basis.version + 1 < oldest {
             return full(data, "cant-catchup");
         }
@@ -320,6 +365,7 @@ impl Environment {
         let mut seen = HashSet::new();
         let mut events: Vec<Fdv2Event> = data
             .log
+            .changes
             .iter()
             .rev()
             .take_while(|c| c.version > basis.version)
@@ -453,10 +499,7 @@ impl Environment {
         data.changes += 1;
         let selector = self.selector_at(data.changes);
         let fdv2 = fdv2_frames::sse([&event, &fdv2_frames::payload_transferred(&selector)]);
-        if data.log.len() == CHANGE_LOG {
-            data.log.pop_front();
-        }
-        data.log.push_back(LoggedChange {
+        data.log.push(LoggedChange {
             version: data.changes,
             kind,
             key: key.to_owned(),
@@ -792,7 +835,7 @@ mod tests {
         for _ in 0..CHANGE_LOG {
             env.upsert_flag(flag("b", 0));
         }
-        assert_eq!(env.lock().log.len(), CHANGE_LOG);
+        assert_eq!(env.lock().log.changes.len(), CHANGE_LOG);
         // The change from 0 to 1 was forgotten; from 1 on everything is still there.
         assert!(matches!(
             env.fdv2_transfer(Some(&start)),
@@ -805,6 +848,35 @@ mod tests {
             panic!("the log reaches back to version 1");
         };
         assert_eq!(names(&events), [("put-object", "b".into())]);
+    }
+
+    #[test]
+    fn fdv2_change_log_is_bounded_in_length_and_bytes() {
+        let change = |version: u64, bytes: usize| LoggedChange {
+            version,
+            kind: "flag",
+            key: "k".into(),
+            event: Fdv2Event {
+                name: "put-object",
+                data: Bytes::from(vec![b'x'; bytes]),
+            },
+        };
+        let mut log = ChangeLog::new(3, 100);
+        for version in 1..=5 {
+            log.push(change(version, 10));
+        }
+        assert_eq!(
+            (log.oldest_version(), log.changes.len(), log.bytes),
+            (Some(3), 3, 30)
+        );
+        log.push(change(6, 80));
+        assert_eq!((log.oldest_version(), log.bytes), (Some(4), 100));
+        // The newest is kept even alone past the byte bound.
+        log.push(change(7, 500));
+        assert_eq!(
+            (log.oldest_version(), log.changes.len(), log.bytes),
+            (Some(7), 1, 500)
+        );
     }
 
     #[test]

@@ -408,3 +408,24 @@ async fn fdv2_off_tells_sdks_to_fall_back_to_fdv1() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn an_idle_stream_gets_heartbeat_comments() {
+    let mock = start(Config {
+        heartbeat: Duration::from_millis(50),
+        ..Config::default()
+    })
+    .await;
+    let mut response = get(&mock, "/sdk/stream", KEY).await;
+    let mut seen = String::new();
+    while !seen.contains("\n\n:\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), response.chunk())
+            .await
+            .expect("a heartbeat within 5 s")
+            .unwrap()
+            .expect("the stream goes on");
+        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(seen.starts_with("event: server-intent\n"), "{seen}");
+    assert!(seen.contains("event: payload-transferred\n"), "{seen}");
+}

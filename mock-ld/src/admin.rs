@@ -93,7 +93,7 @@ async fn list_environments(State(state): State<AppState>) -> Json<serde_json::Va
         .environments()
         .iter()
         .map(|e| {
-            json!({"project": e.project, "key": e.key, "sdkKey": e.sdk_key, "streams": e.stream_count()})
+            json!({"project": e.project, "key": e.key, "sdkKey": e.sdk_key, "streams": e.stream_count(), "fdv2Streams": e.fdv2_stream_count()})
         })
         .collect();
     Json(json!({ "items": items, "totalCount": items.len() }))

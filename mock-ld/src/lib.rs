@@ -79,6 +79,9 @@ pub struct Config {
     pub data: Vec<DataSpec>,
     /// Interval between heartbeat comments on idle streams.
     pub heartbeat: Duration,
+    /// Whether `/sdk/stream` and `/sdk/poll` serve FDv2; when off they tell SDKs to fall
+    /// back to FDv1 (`X-LD-FD-Fallback: true`).
+    pub fdv2: bool,
     /// Seed of the simulated LLM provider's draws.
     pub llm_seed: u64,
     /// How many received events `/admin/events` keeps listing (counts cover all).
@@ -99,6 +102,7 @@ impl Default for Config {
             state_dir: None,
             data: Vec::new(),
             heartbeat: Duration::from_secs(60),
+            fdv2: true,
             llm_seed: 0,
             max_stored_events: events::log::DEFAULT_CAPACITY,
             bounds: Bounds::default(),
@@ -159,6 +163,8 @@ pub struct AppState {
     pub events: Arc<EventLog>,
     pub shutdown: CancellationToken,
     pub heartbeat: Duration,
+    /// `--fdv2`: whether FDv2 is served.
+    pub fdv2: bool,
     pub llm: Arc<llm::Simulator>,
     pub api: Arc<api::Api>,
     pub bounds: Bounds,
@@ -192,6 +198,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/all", get(sdk::stream::all))
         .route("/sdk/latest-all", get(sdk::poll::latest_all))
+        .route("/sdk/stream", get(sdk::fdv2::stream::stream))
+        .route("/sdk/poll", get(sdk::fdv2::poll::poll))
         .route("/sdk/latest-flags", get(sdk::poll::latest_flags))
         .route("/sdk/latest-flags/{key}", get(sdk::poll::latest_flag))
         .route("/sdk/latest-segments", get(sdk::poll::latest_segments))
@@ -279,6 +287,7 @@ impl MockLd {
             ),
             shutdown: CancellationToken::new(),
             heartbeat: config.heartbeat,
+            fdv2: config.fdv2,
             llm: Arc::new(
                 llm::Simulator::new(config.llm_seed).with_max_models(config.bounds.max_stat_keys),
             ),

@@ -54,6 +54,11 @@ struct Cli {
     /// Seconds between heartbeat comments on idle streams.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     heartbeat_secs: u64,
+    /// Whether to serve the FDv2 data system (`/sdk/stream`, `/sdk/poll`). `off` answers
+    /// them with `X-LD-FD-Fallback: true`, so FDv2 SDKs fall back to FDv1 polling: to
+    /// try an application against a LaunchDarkly that has not enabled FDv2 for it.
+    #[arg(long, default_value = "on", value_name = "on|off", value_parser = on_off, action = clap::ArgAction::Set)]
+    fdv2: bool,
     /// Seed of the simulated LLM provider's draws (latency, tokens, errors).
     #[arg(long, default_value_t = 0, value_name = "N")]
     llm_seed: u64,
@@ -104,6 +109,15 @@ fn mask(secret: &str) -> String {
     format!("{head}…{tail}")
 }
 
+/// `on` or `off`.
+fn on_off(text: &str) -> Result<bool, String> {
+    match text {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{text:?} is neither on nor off")),
+    }
+}
+
 /// A size such as `64MiB`, `100MB` or `1048576` (bytes).
 fn bytes(text: &str) -> Result<usize, String> {
     let size = parse_size::parse_size(text).map_err(|e| e.to_string())?;
@@ -139,6 +153,7 @@ async fn main() -> ExitCode {
         state_dir: cli.state,
         data: cli.data,
         heartbeat: Duration::from_secs(cli.heartbeat_secs.max(1)),
+        fdv2: cli.fdv2,
         llm_seed: cli.llm_seed,
         max_stored_events: cli.max_stored_events,
         bounds: mock_ld::bounds::Bounds {

@@ -218,6 +218,8 @@ pub struct SegmentRule {
 pub trait Versioned: Serialize + Clone {
     /// `"flags"` or `"segments"`: the path segment in stream events.
     const COLLECTION: &'static str;
+    /// `"flag"` or `"segment"`: the `kind` of FDv2 `put-object` and `delete-object` events.
+    const KIND: &'static str;
     fn key(&self) -> &str;
     fn version(&self) -> u64;
     fn set_identity(&mut self, key: &str, version: u64);
@@ -225,6 +227,7 @@ pub trait Versioned: Serialize + Clone {
 
 impl Versioned for Flag {
     const COLLECTION: &'static str = "flags";
+    const KIND: &'static str = "flag";
     fn key(&self) -> &str {
         &self.key
     }
@@ -239,6 +242,7 @@ impl Versioned for Flag {
 
 impl Versioned for Segment {
     const COLLECTION: &'static str = "segments";
+    const KIND: &'static str = "segment";
     fn key(&self) -> &str {
         &self.key
     }

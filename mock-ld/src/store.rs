@@ -1,10 +1,17 @@
 //! Projects, environments and the flags and segments each environment serves.
 //!
-//! Every environment owns a broadcast channel of ready-made SSE frames. A change is applied
-//! and its frame sent under the environment's lock, and a new stream takes its `put` snapshot
-//! and subscribes under the same lock, so no stream ever misses or reorders a change.
+//! Every environment owns a broadcast channel of ready-made SSE frames, one FDv1 and one
+//! FDv2 rendering of each change. A change is applied and its frames sent under the
+//! environment's lock, and a new stream takes its snapshot (FDv1 `put`, FDv2 full transfer
+//! or changes since its basis) and subscribes under the same lock, so no stream ever misses
+//! or reorders a change.
+//!
+//! FDv2 counts changes: an environment's payload version is how many changes it has seen
+//! since it was created (or recovered), and its last [`CHANGE_LOG`] changes let an SDK that
+//! reconnects or polls with an older basis get only what changed since.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
@@ -13,10 +20,109 @@ use sha1::{Digest, Sha1};
 use tokio::sync::broadcast;
 
 use crate::model::{Flag, Segment, Versioned};
+use crate::sdk::fdv2::frames::{self as fdv2_frames, Event as Fdv2Event};
+use crate::sdk::fdv2::selector::Selector;
 use crate::sdk::frames;
 
 /// How many frames a slow stream may fall behind before it is resynchronized with a `put`.
 const STREAM_BACKLOG: usize = 1024;
+
+/// How many past changes an environment remembers for FDv2 SDKs that come back with an
+/// older basis; one further behind gets a full transfer. The logged events share their
+/// bytes with the frames already broadcast.
+pub const CHANGE_LOG: usize = STREAM_BACKLOG;
+
+/// The change log's bound in bytes of event data, so that a script writing large flags does
+/// not keep [`CHANGE_LOG`] of them: the oldest go first.
+pub const CHANGE_LOG_BYTES: usize = 64 << 20;
+
+/// One change, rendered once for each kind of stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeFrames {
+    /// `patch` or `delete` for `/all`.
+    pub fdv1: Bytes,
+    /// `put-object` or `delete-object`, then `payload-transferred`, for `/sdk/stream`.
+    pub fdv2: Bytes,
+}
+
+/// The FDv2 full transfer of one moment, built at most once per change and only when an
+/// FDv2 SDK asks for it.
+pub struct Fdv2Snapshot {
+    /// Where the transfer leaves an SDK.
+    pub selector: Selector,
+    /// A `put-object` frame per flag and segment, then `payload-transferred`.
+    pub objects_sse: Bytes,
+    /// The same events as `/sdk/poll` items.
+    pub objects_json: Bytes,
+}
+
+/// What an FDv2 SDK needs, given the basis it sent, to be current.
+pub enum Fdv2Transfer {
+    /// Everything, replacing what it had; `reason` says why (no basis, or one that cannot
+    /// be caught up from).
+    Full {
+        snapshot: Arc<Fdv2Snapshot>,
+        reason: &'static str,
+    },
+    /// The latest event of each item changed since the basis, in order, ending at `selector`.
+    Changes {
+        selector: Selector,
+        events: Vec<Fdv2Event>,
+    },
+    /// The basis is current.
+    UpToDate(Selector),
+}
+
+/// The last changes, oldest first, at most `max_len` of them and `max_bytes` of event data
+/// (past that the oldest go; the newest stays even alone past `max_bytes`).
+struct ChangeLog {
+    changes: VecDeque<LoggedChange>,
+    bytes: usize,
+    max_len: usize,
+    max_bytes: usize,
+}
+
+impl Default for ChangeLog {
+    fn default() -> Self {
+        ChangeLog::new(CHANGE_LOG, CHANGE_LOG_BYTES)
+    }
+}
+
+impl ChangeLog {
+    fn new(max_len: usize, max_bytes: usize) -> Self {
+        ChangeLog {
+            changes: VecDeque::new(),
+            bytes: 0,
+            max_len,
+            max_bytes,
+        }
+    }
+
+    fn push(&mut self, change: LoggedChange) {
+        self.bytes += change.event.data.len();
+        self.changes.push_back(change);
+        while self.changes.len() > self.max_len
+            || (self.bytes > self.max_bytes && self.changes.len() > 1)
+        {
+            let oldest = self.changes.pop_front().expect("not empty");
+            self.bytes -= oldest.event.data.len();
+        }
+    }
+
+    /// The payload version the oldest change kept brought the environment to.
+    fn oldest_version(&self) -> Option<u64> {
+        self.changes.front().map(|c| c.version)
+    }
+}
+
+/// A change as the FDv2 change log keeps it.
+struct LoggedChange {
+    /// The payload version this change brought the environment to.
+    version: u64,
+    kind: &'static str,
+    key: String,
+    event: Fdv2Event,
+}
 
 /// Deleted items' versions each collection (flags, segments) of an environment remembers.
 /// Past it, the older half is forgotten and the highest forgotten version becomes a floor
@@ -45,6 +151,10 @@ struct EnvData {
     deleted_flags: Tombstones,
     deleted_segments: Tombstones,
     snapshot: Option<Arc<Snapshot>>,
+    /// The payload version: how many changes this environment has seen.
+    changes: u64,
+    log: ChangeLog,
+    fdv2_snapshot: Option<Arc<Fdv2Snapshot>>,
 }
 
 /// The versions of a collection's deleted items, at most [`MAX_TOMBSTONES`] of them, and the
@@ -117,8 +227,21 @@ pub struct Environment {
     pub project: String,
     pub key: String,
     pub sdk_key: String,
+    /// Names this environment's FDv2 history (see [`Selector`]).
+    payload_id: String,
     data: Mutex<EnvData>,
-    updates: broadcast::Sender<Bytes>,
+    updates: broadcast::Sender<ChangeFrames>,
+    /// How many of the connected streams are FDv2 (`/sdk/stream`).
+    fdv2_streams: Arc<AtomicUsize>,
+}
+
+/// Counts one connected FDv2 stream while it lives.
+pub struct Fdv2StreamCount(Arc<AtomicUsize>);
+
+impl Drop for Fdv2StreamCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Environment {
@@ -127,8 +250,10 @@ impl Environment {
             project: project.to_owned(),
             key: key.to_owned(),
             sdk_key: sdk_key.to_owned(),
+            payload_id: Selector::fresh_payload_id(),
             data: Mutex::new(EnvData::default()),
             updates: broadcast::channel(STREAM_BACKLOG).0,
+            fdv2_streams: Arc::default(),
         }
     }
 
@@ -180,15 +305,115 @@ impl Environment {
         snapshot_of(&mut self.lock())
     }
 
-    /// A new stream's starting point: the current `put` and a receiver of every later frame.
-    pub fn subscribe(&self) -> (Arc<Snapshot>, broadcast::Receiver<Bytes>) {
+    /// A new stream's starting point: the current `put` and a receiver of every later change.
+    pub fn subscribe(&self) -> (Arc<Snapshot>, broadcast::Receiver<ChangeFrames>) {
         let mut data = self.lock();
         (snapshot_of(&mut data), self.updates.subscribe())
     }
 
-    /// How many streams are connected now.
+    /// A new FDv2 stream's starting point: what brings an SDK at `basis` up to date, and a
+    /// receiver of every later change.
+    pub fn subscribe_fdv2(
+        &self,
+        basis: Option<&Selector>,
+    ) -> (Fdv2Transfer, broadcast::Receiver<ChangeFrames>) {
+        let mut data = self.lock();
+        (
+            self.transfer_since(&mut data, basis),
+            self.updates.subscribe(),
+        )
+    }
+
+    /// What brings an FDv2 SDK at `basis` up to date (a poll's answer).
+    pub fn fdv2_transfer(&self, basis: Option<&Selector>) -> Fdv2Transfer {
+        self.transfer_since(&mut self.lock(), basis)
+    }
+
+    /// The current payload version's selector.
+    pub fn fdv2_selector(&self) -> Selector {
+        self.selector_at(self.lock().changes)
+    }
+
+    fn selector_at(&self, version: u64) -> Selector {
+        Selector {
+            payload_id: self.payload_id.clone(),
+            version,
+        }
+    }
+
+    fn transfer_since(&self, data: &mut EnvData, basis: Option<&Selector>) -> Fdv2Transfer {
+        let full = |data: &mut EnvData, reason| Fdv2Transfer::Full {
+            snapshot: self.fdv2_snapshot_of(data),
+            reason,
+        };
+        let Some(basis) = basis else {
+            return full(data, "payload-missing");
+        };
+        // Another environment's, another process's, or one from the future: nothing to
+        // count from.
+        if basis.payload_id != self.payload_id || basis.version > data.changes {
+            return full(data, "cant-catchup");
+        }
+        if basis.version == data.changes {
+            return Fdv2Transfer::UpToDate(self.selector_at(data.changes));
+        }
+        let oldest = data.log.oldest_version().unwrap_or(data.changes + 1);
+        if basis.version + 1 < oldest {
+            return full(data, "cant-catchup");
+        }
+        // The newest change of each item is all the SDK needs of it.
+        let mut seen = HashSet::new();
+        let mut events: Vec<Fdv2Event> = data
+            .log
+            .changes
+            .iter()
+            .rev()
+            .take_while(|c| c.version > basis.version)
+            .filter(|c| seen.insert((c.kind, c.key.as_str())))
+            .map(|c| c.event.clone())
+            .collect();
+        events.reverse();
+        Fdv2Transfer::Changes {
+            selector: self.selector_at(data.changes),
+            events,
+        }
+    }
+
+    fn fdv2_snapshot_of(&self, data: &mut EnvData) -> Arc<Fdv2Snapshot> {
+        if let Some(snapshot) = &data.fdv2_snapshot {
+            return snapshot.clone();
+        }
+        let selector = self.selector_at(data.changes);
+        let events: Vec<Fdv2Event> = data
+            .flags
+            .values()
+            .map(fdv2_frames::put_object)
+            .chain(data.segments.values().map(fdv2_frames::put_object))
+            .chain([fdv2_frames::payload_transferred(&selector)])
+            .collect();
+        let snapshot = Arc::new(Fdv2Snapshot {
+            objects_sse: fdv2_frames::sse(&events),
+            objects_json: fdv2_frames::json_items(&events).into(),
+            selector,
+        });
+        data.fdv2_snapshot = Some(snapshot.clone());
+        snapshot
+    }
+
+    /// How many streams (FDv1 and FDv2) are connected now.
     pub fn stream_count(&self) -> usize {
         self.updates.receiver_count()
+    }
+
+    /// How many FDv2 streams are connected now.
+    pub fn fdv2_stream_count(&self) -> usize {
+        self.fdv2_streams.load(Ordering::Relaxed)
+    }
+
+    /// Counts an FDv2 stream until the returned guard is dropped.
+    pub fn count_fdv2_stream(&self) -> Fdv2StreamCount {
+        self.fdv2_streams.fetch_add(1, Ordering::Relaxed);
+        Fdv2StreamCount(self.fdv2_streams.clone())
     }
 
     pub fn flag(&self, key: &str) -> Option<Flag> {
@@ -212,7 +437,12 @@ impl Environment {
         let mut guard = self.lock();
         let data = &mut *guard;
         let stored = upsert(&mut data.flags, &mut data.deleted_flags, flag);
-        self.publish(data, frames::patch(&stored));
+        self.publish(
+            data,
+            frames::patch(&stored),
+            (Flag::KIND, &stored.key),
+            fdv2_frames::put_object(&stored),
+        );
         stored
     }
 
@@ -220,7 +450,12 @@ impl Environment {
         let mut guard = self.lock();
         let data = &mut *guard;
         let stored = upsert(&mut data.segments, &mut data.deleted_segments, segment);
-        self.publish(data, frames::patch(&stored));
+        self.publish(
+            data,
+            frames::patch(&stored),
+            (Segment::KIND, &stored.key),
+            fdv2_frames::put_object(&stored),
+        );
         stored
     }
 
@@ -229,7 +464,12 @@ impl Environment {
         let mut guard = self.lock();
         let data = &mut *guard;
         let version = remove(&mut data.flags, &mut data.deleted_flags, key)?;
-        self.publish(data, frames::delete(Flag::COLLECTION, key, version));
+        self.publish(
+            data,
+            frames::delete(Flag::COLLECTION, key, version),
+            (Flag::KIND, key),
+            fdv2_frames::delete_object(Flag::KIND, key, version),
+        );
         Some(version)
     }
 
@@ -237,14 +477,36 @@ impl Environment {
         let mut guard = self.lock();
         let data = &mut *guard;
         let version = remove(&mut data.segments, &mut data.deleted_segments, key)?;
-        self.publish(data, frames::delete(Segment::COLLECTION, key, version));
+        self.publish(
+            data,
+            frames::delete(Segment::COLLECTION, key, version),
+            (Segment::KIND, key),
+            fdv2_frames::delete_object(Segment::KIND, key, version),
+        );
         Some(version)
     }
 
-    fn publish(&self, data: &mut EnvData, frame: Bytes) {
+    /// Counts a change just applied, logs it, and sends its frames to every stream.
+    fn publish(
+        &self,
+        data: &mut EnvData,
+        fdv1: Bytes,
+        (kind, key): (&'static str, &str),
+        event: Fdv2Event,
+    ) {
         data.snapshot = None;
+        data.fdv2_snapshot = None;
+        data.changes += 1;
+        let selector = self.selector_at(data.changes);
+        let fdv2 = fdv2_frames::sse([&event, &fdv2_frames::payload_transferred(&selector)]);
+        data.log.push(LoggedChange {
+            version: data.changes,
+            kind,
+            key: key.to_owned(),
+            event,
+        });
         // An error only means no stream is connected.
-        let _ = self.updates.send(frame);
+        let _ = self.updates.send(ChangeFrames { fdv1, fdv2 });
     }
 }
 
@@ -477,10 +739,144 @@ mod tests {
         let before = snapshot.etag.clone();
         env.upsert_flag(flag("b", 0));
         let frame = rx.try_recv().unwrap();
-        assert!(std::str::from_utf8(&frame)
+        assert!(std::str::from_utf8(&frame.fdv1)
             .unwrap()
             .starts_with("event: patch\n"));
+        let fdv2 = std::str::from_utf8(&frame.fdv2).unwrap();
+        assert!(fdv2.starts_with("event: put-object\n"), "{fdv2}");
+        assert!(fdv2.contains("event: payload-transferred\n"), "{fdv2}");
         assert_ne!(env.snapshot().etag, before);
+    }
+
+    fn names(events: &[Fdv2Event]) -> Vec<(&str, String)> {
+        events
+            .iter()
+            .map(|e| {
+                let data: serde_json::Value = serde_json::from_slice(&e.data).unwrap();
+                (e.name, data["key"].as_str().unwrap_or_default().to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fdv2_basis_gets_a_full_transfer_the_changes_since_or_nothing() {
+        let env = Environment::new("p", "e", "sdk-x");
+        env.upsert_flag(flag("a", 0));
+        env.upsert_segment(Segment {
+            key: "s".into(),
+            ..Segment::default()
+        });
+        let Fdv2Transfer::Full { snapshot, reason } = env.fdv2_transfer(None) else {
+            panic!("no basis is a full transfer");
+        };
+        assert_eq!(reason, "payload-missing");
+        assert_eq!(snapshot.selector.version, 2);
+        let sse = std::str::from_utf8(&snapshot.objects_sse).unwrap();
+        assert_eq!(sse.matches("event: put-object").count(), 2);
+        assert!(sse.ends_with(&format!(
+            "data: {{\"state\":\"{}\",\"version\":2}}\n\n",
+            snapshot.selector
+        )));
+        let at_two = snapshot.selector.clone();
+        assert!(
+            matches!(env.fdv2_transfer(Some(&at_two)), Fdv2Transfer::UpToDate(s) if s == at_two)
+        );
+
+        // a changed twice, then deleted; b created: the latest of each, in order.
+        env.upsert_flag(flag("a", 0));
+        env.upsert_flag(flag("b", 0));
+        env.delete_flag("a");
+        let Fdv2Transfer::Changes { selector, events } = env.fdv2_transfer(Some(&at_two)) else {
+            panic!("a known basis gets changes");
+        };
+        assert_eq!(selector.version, 5);
+        assert_eq!(
+            names(&events),
+            [("put-object", "b".into()), ("delete-object", "a".into())]
+        );
+        // The snapshot was rebuilt for the new version, once.
+        let Fdv2Transfer::Full { snapshot: now, .. } = env.fdv2_transfer(None) else {
+            panic!()
+        };
+        assert_eq!(now.selector.version, 5);
+        let Fdv2Transfer::Full {
+            snapshot: again, ..
+        } = env.fdv2_transfer(None)
+        else {
+            panic!()
+        };
+        assert!(Arc::ptr_eq(&now, &again));
+
+        // Another environment's basis, or one from the future, cannot be caught up from.
+        let other = Environment::new("p", "e", "sdk-x");
+        for foreign in [
+            other.fdv2_selector(),
+            Selector {
+                version: 6,
+                ..selector.clone()
+            },
+        ] {
+            assert!(matches!(
+                env.fdv2_transfer(Some(&foreign)),
+                Fdv2Transfer::Full {
+                    reason: "cant-catchup",
+                    ..
+                }
+            ));
+        }
+    }
+
+    #[test]
+    fn fdv2_change_log_is_bounded_and_older_bases_get_a_full_transfer() {
+        let env = Environment::new("p", "e", "sdk-x");
+        let start = env.fdv2_selector();
+        env.upsert_flag(flag("a", 0));
+        let after_one = env.fdv2_selector();
+        for _ in 0..CHANGE_LOG {
+            env.upsert_flag(flag("b", 0));
+        }
+        assert_eq!(env.lock().log.changes.len(), CHANGE_LOG);
+        // The change from 0 to 1 was forgotten; from 1 on everything is still there.
+        assert!(matches!(
+            env.fdv2_transfer(Some(&start)),
+            Fdv2Transfer::Full {
+                reason: "cant-catchup",
+                ..
+            }
+        ));
+        let Fdv2Transfer::Changes { events, .. } = env.fdv2_transfer(Some(&after_one)) else {
+            panic!("the log reaches back to version 1");
+        };
+        assert_eq!(names(&events), [("put-object", "b".into())]);
+    }
+
+    #[test]
+    fn fdv2_change_log_is_bounded_in_length_and_bytes() {
+        let change = |version: u64, bytes: usize| LoggedChange {
+            version,
+            kind: "flag",
+            key: "k".into(),
+            event: Fdv2Event {
+                name: "put-object",
+                data: Bytes::from(vec![b'x'; bytes]),
+            },
+        };
+        let mut log = ChangeLog::new(3, 100);
+        for version in 1..=5 {
+            log.push(change(version, 10));
+        }
+        assert_eq!(
+            (log.oldest_version(), log.changes.len(), log.bytes),
+            (Some(3), 3, 30)
+        );
+        log.push(change(6, 80));
+        assert_eq!((log.oldest_version(), log.bytes), (Some(4), 100));
+        // The newest is kept even alone past the byte bound.
+        log.push(change(7, 500));
+        assert_eq!(
+            (log.oldest_version(), log.changes.len(), log.bytes),
+            (Some(7), 1, 500)
+        );
     }
 
     #[test]

@@ -580,7 +580,7 @@ async fn a_targeting_patch_reaches_streams_before_its_response() {
     let frame = sent
         .try_recv()
         .expect("the patch was sent before the response");
-    assert!(std::str::from_utf8(&frame)
+    assert!(std::str::from_utf8(&frame.fdv1)
         .unwrap()
         .contains("\"path\":\"/flags/chat\""));
 

@@ -1,4 +1,5 @@
 //! Server-sent event frames of the `/all` stream, serialized once and shared by every stream.
+//! The FDv2 stream's events use the same framing ([`frame`]).
 //!
 //! Framing follows `shared/spec/ld-sdk-protocol.md` §3: `event: NAME\ndata: JSON\n\n`, the
 //! JSON on one line, no `id:` and no `retry:` (which would reset the SDKs' backoff).
@@ -12,7 +13,8 @@ use crate::model::Versioned;
 /// from firing on a quiet stream.
 pub const HEARTBEAT: &[u8] = b":\n\n";
 
-fn frame(event: &str, data: &[u8]) -> Bytes {
+/// One `event: NAME\ndata: JSON\n\n` frame; `data` must be one line of JSON.
+pub fn frame(event: &str, data: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(event.len() + data.len() + 16);
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(event.as_bytes());

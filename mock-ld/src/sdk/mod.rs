@@ -1,6 +1,7 @@
-//! The endpoints LaunchDarkly's server-side SDKs call: the `/all` stream and the polling
-//! endpoints. Events intake lives in [`crate::events`].
+//! The endpoints LaunchDarkly's server-side SDKs call: the `/all` stream, the polling
+//! endpoints, and FDv2's stream and poll ([`fdv2`]). Events intake lives in [`crate::events`].
 
+pub mod fdv2;
 pub mod frames;
 pub mod poll;
 pub mod stream;

@@ -91,15 +91,22 @@ pub async fn latest_segment(
     Ok(axum::Json(segment).into_response())
 }
 
-fn json_with_etag(request: &HeaderMap, etag: &str, body: Bytes) -> Response {
-    let etag_value = HeaderValue::from_str(etag).expect("etags are ASCII");
+/// 304 when the request's `If-None-Match` names `etag`.
+pub fn not_modified(request: &HeaderMap, etag: &str) -> Option<Response> {
     let matches = request
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
-    if matches {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
+    let etag_value = HeaderValue::from_str(etag).expect("etags are ASCII");
+    matches.then(|| (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response())
+}
+
+/// `body` as JSON with `etag`, or 304 when the request already has it.
+pub fn json_with_etag(request: &HeaderMap, etag: &str, body: Bytes) -> Response {
+    if let Some(unchanged) = not_modified(request, etag) {
+        return unchanged;
     }
+    let etag_value = HeaderValue::from_str(etag).expect("etags are ASCII");
     (
         StatusCode::OK,
         [

@@ -1,6 +1,9 @@
-//! `GET /all`: the streaming data source every SDK uses by default.
+//! `GET /all`, the streaming data source every SDK uses by default, and the live SSE body
+//! that it and the FDv2 stream (`/sdk/stream`, [`super::fdv2::stream`]) share.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -14,14 +17,80 @@ use tokio_util::sync::CancellationToken;
 
 use super::{authorize, frames};
 use crate::error::AppError;
-use crate::store::Environment;
+use crate::store::{ChangeFrames, Environment, Fdv2StreamCount};
 use crate::AppState;
 
 pub async fn all(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     let env = authorize(&state.store, &headers)?;
     tracing::debug!(project = %env.project, env = %env.key, "stream connected");
-    let body = Body::from_stream(sse_frames(env, state.shutdown.clone(), state.heartbeat));
-    let mut response = (StatusCode::OK, body).into_response();
+    let (snapshot, updates) = env.subscribe();
+    let first = vec![snapshot.put_frame.clone()];
+    Ok(sse_response(Live::new(env, first, updates, &FDV1, &state)))
+}
+
+/// How one kind of stream renders an environment's changes.
+pub struct Protocol {
+    /// The frames of one change.
+    pub change: fn(&ChangeFrames) -> Bytes,
+    /// A fresh start for a stream that fell so far behind that changes were dropped, and
+    /// the receiver to go on with: it replaces everything the SDK had, as LaunchDarkly's
+    /// own Relay does on reconnect.
+    pub resync: fn(&Environment) -> (Vec<Bytes>, broadcast::Receiver<ChangeFrames>),
+    /// What to send before the stream ends at shutdown.
+    pub farewell: Option<fn() -> Bytes>,
+}
+
+/// FDv1: `patch` and `delete` events, a `put` to resync, and no farewell (FDv1 has none).
+const FDV1: Protocol = Protocol {
+    change: |change| change.fdv1.clone(),
+    resync: |env| {
+        let (snapshot, updates) = env.subscribe();
+        (vec![snapshot.put_frame.clone()], updates)
+    },
+    farewell: None,
+};
+
+/// One stream's state: frames to send first, then live changes.
+pub struct Live {
+    env: Arc<Environment>,
+    pending: VecDeque<Bytes>,
+    updates: broadcast::Receiver<ChangeFrames>,
+    protocol: &'static Protocol,
+    shutdown: CancellationToken,
+    heartbeat: Duration,
+    /// Keeps an FDv2 stream counted while it lives.
+    _counted: Option<Fdv2StreamCount>,
+}
+
+impl Live {
+    pub fn new(
+        env: Arc<Environment>,
+        first: Vec<Bytes>,
+        updates: broadcast::Receiver<ChangeFrames>,
+        protocol: &'static Protocol,
+        state: &AppState,
+    ) -> Self {
+        Live {
+            env,
+            pending: first.into(),
+            updates,
+            protocol,
+            shutdown: state.shutdown.clone(),
+            heartbeat: state.heartbeat,
+            _counted: None,
+        }
+    }
+
+    /// Counts this stream among the environment's FDv2 streams while it lives.
+    pub fn counted_as_fdv2(mut self) -> Self {
+        self._counted = Some(self.env.count_fdv2_stream());
+        self
+    }
+}
+
+/// A `200 text/event-stream` response streaming `live`.
+pub fn sse_response(live: Live) -> Response {
+    let mut response = (StatusCode::OK, Body::from_stream(sse_frames(live))).into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -29,52 +98,43 @@ pub async fn all(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
 }
 
-/// The frames of one stream: a `put`, then every change as it happens, a heartbeat when
-/// quiet, and a clean end when mock-ld shuts down (an open stream would otherwise hold
-/// graceful shutdown forever).
-fn sse_frames(
-    env: std::sync::Arc<Environment>,
-    shutdown: CancellationToken,
-    heartbeat: Duration,
-) -> impl Stream<Item = Result<Bytes, Infallible>> {
-    let (snapshot, updates) = env.subscribe();
-    let first = Some(snapshot.put_frame.clone());
+/// The frames of one stream: its first frames, then every change as it happens, a
+/// heartbeat when quiet, and a clean end when mock-ld shuts down (an open stream would
+/// otherwise hold graceful shutdown forever).
+fn sse_frames(live: Live) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    let heartbeat = live.heartbeat;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    futures::stream::unfold(
-        (env, updates, first, ticker, shutdown),
-        |(env, mut updates, first, mut ticker, shutdown)| async move {
-            if let Some(put) = first {
-                return Some((Ok(put), (env, updates, None, ticker, shutdown)));
+    futures::stream::unfold((Some(live), ticker), |(live, mut ticker)| async move {
+        let mut live = live?;
+        if let Some(frame) = live.pending.pop_front() {
+            return Some((Ok(frame), (Some(live), ticker)));
+        }
+        let frame = tokio::select! {
+            biased;
+            () = live.shutdown.cancelled() => {
+                let farewell = live.protocol.farewell?;
+                return Some((Ok(farewell()), (None, ticker)));
             }
-            let frame = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => return None,
-                next = updates.recv() => next_frame(&env, &mut updates, next)?,
-                _ = ticker.tick() => Bytes::from_static(frames::HEARTBEAT),
-            };
-            Some((Ok(frame), (env, updates, None, ticker, shutdown)))
-        },
-    )
+            next = live.updates.recv() => next_frame(&mut live, next)?,
+            _ = ticker.tick() => Bytes::from_static(frames::HEARTBEAT),
+        };
+        Some((Ok(frame), (Some(live), ticker)))
+    })
 }
 
-/// A stream that fell so far behind that changes were dropped gets a fresh `put`, which
-/// replaces everything it had (as LaunchDarkly's own Relay does on reconnect).
-fn next_frame(
-    env: &Environment,
-    updates: &mut broadcast::Receiver<Bytes>,
-    next: Result<Bytes, RecvError>,
-) -> Option<Bytes> {
+fn next_frame(live: &mut Live, next: Result<ChangeFrames, RecvError>) -> Option<Bytes> {
     match next {
-        Ok(frame) => Some(frame),
+        Ok(change) => Some((live.protocol.change)(&change)),
         Err(RecvError::Lagged(missed)) => {
-            tracing::warn!(env = %env.key, missed, "slow stream resynchronized with a put");
-            let (snapshot, fresh) = env.subscribe();
-            *updates = fresh;
-            Some(snapshot.put_frame.clone())
+            tracing::warn!(env = %live.env.key, missed, "slow stream resynchronized");
+            let (first, fresh) = (live.protocol.resync)(&live.env);
+            live.updates = fresh;
+            live.pending = first.into();
+            live.pending.pop_front()
         }
         Err(RecvError::Closed) => None,
     }

@@ -1,0 +1,50 @@
+//! `GET /sdk/poll`: one FDv2 payload as `{"events":[…]}`, with an `ETag` naming the payload
+//! version; a matching `If-None-Match` gets 304, which the SDKs take as "no changes".
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::selector::Selector;
+use super::{basis, fallback, frames, head_events, Params};
+use crate::error::AppError;
+use crate::sdk::authorize;
+use crate::sdk::poll::{json_with_etag, not_modified};
+use crate::store::Fdv2Transfer;
+use crate::AppState;
+
+pub async fn poll(
+    State(state): State<AppState>,
+    params: Result<Query<Params>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let env = authorize(&state.store, &headers)?;
+    if !state.fdv2 {
+        return Ok(fallback());
+    }
+    let basis = basis(params)?;
+    if let Some(unchanged) = not_modified(&headers, &etag(&env.fdv2_selector())) {
+        return Ok(unchanged);
+    }
+    let transfer = env.fdv2_transfer(basis.as_ref());
+    let head = frames::json_items(&head_events(&transfer));
+    let (selector, body) = match &transfer {
+        Fdv2Transfer::Full { snapshot, .. } => (
+            &snapshot.selector,
+            frames::poll_body(&[&head, &snapshot.objects_json]),
+        ),
+        Fdv2Transfer::Changes { selector, .. } | Fdv2Transfer::UpToDate(selector) => {
+            (selector, frames::poll_body(&[&head]))
+        }
+    };
+    Ok(json_with_etag(&headers, &etag(selector), body))
+}
+
+/// Names the payload version the answer brings an SDK to.
+fn etag(selector: &Selector) -> String {
+    format!(
+        "\"mock-ld-fdv2-{}-{}\"",
+        selector.payload_id, selector.version
+    )
+}

@@ -1,5 +1,5 @@
 """README's "Pointing an SDK at mock-ld" runs as written: each example in examples/ (Python
-with FDv1 and FDv2, Node, Rust) is started against a mock-ld seeded with
+and Node with FDv1 and FDv2, Rust with FDv1) is started against a mock-ld seeded with
 scenarios/demo-data.yaml, prints the model QA's target is served, and its tracker events or
 evaluation summary arrive; README shows each file verbatim."""
 
@@ -17,7 +17,9 @@ SETUP_FILES = ["sdk-setup/python_sdk.py", "sdk-setup/node_sdk.mjs", "sdk_setup.r
 
 
 @pytest.fixture
-def demo_ld(tmp_path):
+def demo_ld(tmp_path, monkeypatch):
+    # Its debug log says which protocol each SDK connected with.
+    monkeypatch.setenv("RUST_LOG", "mock_ld=debug")
     server = MockLd(tmp_path, extra_args=["--data", f"{ENV}={REPO / 'scenarios/demo-data.yaml'}"])
     yield server
     server.stop()
@@ -29,6 +31,13 @@ def run_example(command, mock_ld, cwd=EXAMPLES):
     assert done.returncode == 0, f"{command} exited {done.returncode}: {done.stderr}"
     assert done.stdout.strip() == SERVED, done.stdout
     return done
+
+
+def assert_protocol(mock_ld, data_system):
+    """The SDK used the data system it was asked for: FDv2's poll or stream, or FDv1."""
+    log = mock_ld.log_path.read_text()
+    fdv2 = "FDv2 poll" in log or "FDv2 stream connected" in log
+    assert fdv2 == (data_system == ["--fdv2"]), log[-2000:]
 
 
 def assert_tracked(mock_ld):
@@ -43,16 +52,19 @@ def assert_tracked(mock_ld):
 def test_python_example(demo_ld, data_system):
     run_example([str(REPO / ".venv/bin/python"), "sdk-setup/python_sdk.py", *data_system], demo_ld)
     assert_tracked(demo_ld)
+    assert_protocol(demo_ld, data_system)
 
 
-def test_node_example(demo_ld):
+@pytest.mark.parametrize("data_system", [[], ["--fdv2"]], ids=["fdv1", "fdv2"])
+def test_node_example(demo_ld, data_system):
     # The example resolves its packages as a user's project would; the tests' own are the
     # same pinned versions (examples/sdk-setup/package.json).
     modules = EXAMPLES / "sdk-setup/node_modules"
     if not modules.exists():
         modules.symlink_to(REPO / "tests/sdk-node/node_modules")
-    run_example(["node", "node_sdk.mjs"], demo_ld, cwd=EXAMPLES / "sdk-setup")
+    run_example(["node", "node_sdk.mjs", *data_system], demo_ld, cwd=EXAMPLES / "sdk-setup")
     assert_tracked(demo_ld)
+    assert_protocol(demo_ld, data_system)
 
 
 def test_rust_example(demo_ld):

@@ -24,6 +24,7 @@ pub async fn poll(
         return Ok(fallback());
     }
     let basis = basis(params)?;
+    tracing::debug!(project = %env.project, env = %env.key, ?basis, "FDv2 poll");
     if let Some(unchanged) = not_modified(&headers, &etag(&env.fdv2_selector())) {
         return Ok(unchanged);
     }

@@ -7,4 +7,5 @@ pub mod environment;
 pub mod model_config;
 pub mod project;
 pub mod segment;
+pub mod targeting;
 pub mod variation;

@@ -38,6 +38,7 @@ pub struct VariationVersion {
 #[serde(rename_all = "camelCase")]
 pub struct VariationFields {
     pub name: String,
+    pub description: Option<String>,
     pub instructions: Option<String>,
     pub messages: Option<Vec<Message>>,
     pub model: Option<Map<String, Value>>,

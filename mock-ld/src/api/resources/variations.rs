@@ -39,7 +39,10 @@ pub fn variation_json(
     version: &VariationVersion,
 ) -> Value {
     let mut out = version.raw.clone();
+    // Required by LaunchDarkly's OpenAPI document (`messages` by the TypeScript client's
+    // models): empty when none were set, as an agent-mode variation's are.
     out.entry("model").or_insert_with(|| json!({}));
+    out.entry("messages").or_insert_with(|| json!([]));
     if let Some(comment) = &version.comment {
         out.insert("comment".into(), json!(comment));
     }

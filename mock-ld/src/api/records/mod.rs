@@ -3,6 +3,7 @@
 //! handlers that change them. They import nothing of the layers above.
 
 pub mod ai_config;
+pub mod clause;
 pub mod environment;
 pub mod model_config;
 pub mod project;

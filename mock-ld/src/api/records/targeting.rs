@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::model::{
-    Clause, Flag, FlagRule, Rollout, Target, VariationOrRollout, WeightedVariation,
-};
+use super::clause::ClauseRep;
+use crate::model::{Flag, FlagRule, Rollout, Target, VariationOrRollout, WeightedVariation};
 
 /// The context kind LaunchDarkly assumes where a target or rollout names none.
 const USER: &str = "user";
@@ -211,37 +210,6 @@ impl RuleRep {
             clauses: rule.clauses.iter().map(ClauseRep::new).collect(),
             track_events: rule.track_events,
             description: rule.description.clone(),
-        }
-    }
-}
-
-/// A clause: its id under both `_id` (flags) and `id` (the AI Config answer).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClauseRep {
-    #[serde(rename = "_id")]
-    pub id: String,
-    #[serde(rename = "id")]
-    pub ai_config_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub context_kind: Option<String>,
-    pub attribute: String,
-    pub op: String,
-    pub values: Vec<Value>,
-    pub negate: bool,
-}
-
-impl ClauseRep {
-    pub fn new(clause: &Clause) -> Self {
-        let id = clause.id.clone().unwrap_or_default();
-        ClauseRep {
-            ai_config_id: id.clone(),
-            id,
-            context_kind: clause.context_kind.clone(),
-            attribute: clause.attribute.clone(),
-            op: clause.op.clone(),
-            values: clause.values.clone(),
-            negate: clause.negate,
         }
     }
 }

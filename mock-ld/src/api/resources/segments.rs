@@ -17,7 +17,7 @@ use crate::api::json::{
 };
 use crate::api::records::environment::EnvEntry;
 use crate::api::records::project::ProjectData;
-use crate::api::records::segment::SegmentMeta;
+use crate::api::records::segment::{SegmentMeta, SegmentRep};
 use crate::api::semantic_patch::segment::{self as instructions, Draft, Instruction};
 use crate::api::semantic_patch::{self, PatchBody};
 use crate::api::write::change::{segment_resource, Change, Outcome};
@@ -56,41 +56,11 @@ fn meta(data: &ProjectData, env: &str, key: &str) -> SegmentMeta {
 }
 
 fn segment_json(project: &str, env: &str, segment: &Segment, meta: &SegmentMeta) -> Value {
-    let mut rules = segment.rules.clone();
-    semantic_patch::fill_ids(&mut rules);
-    let rules: Vec<Value> = rules
-        .iter()
-        .map(|rule| {
-            let mut out = serde_json::to_value(rule).expect("rules serialize");
-            out["_id"] = json!(rule.id);
-            for clause in out["clauses"].as_array_mut().into_iter().flatten() {
-                clause["id"] = clause["_id"].clone();
-            }
-            out
-        })
-        .collect();
+    let mut segment = segment.clone();
+    semantic_patch::fill_ids(&mut segment.rules);
     let href = format!("/api/v2/segments/{project}/{env}/{}", segment.key);
-    json!({
-        "key": segment.key,
-        "name": meta.name,
-        "description": meta.description,
-        "tags": meta.tags,
-        "creationDate": meta.creation_date,
-        "lastModifiedDate": meta.last_modified,
-        "included": segment.included,
-        "excluded": segment.excluded,
-        "includedContexts": segment.included_contexts,
-        "excludedContexts": segment.excluded_contexts,
-        "rules": rules,
-        "version": segment.version,
-        "deleted": false,
-        "generation": segment.generation.unwrap_or(0),
-        "unbounded": segment.unbounded,
-        "unboundedContextKind": segment.unbounded_context_kind,
-        "salt": segment.salt,
-        "_links": {"self": link(&href)},
-        "_flags": [],
-    })
+    let answer = SegmentRep::new(&segment, meta, json!({"self": link(&href)}));
+    serde_json::to_value(answer).expect("segments serialize")
 }
 
 fn find_segment(env: &EnvEntry, key: &str) -> Result<Segment, AppError> {

@@ -223,6 +223,10 @@ def test_every_resource_reads_back_typed_and_deletes(mock_ld):
     assert [(s.key, s.name, s.included) for s in segments.items] == [("beta-testers", "Beta testers", ["beta-1", "beta-2"])]
     segment = api.segments.get_segment(PROJECT, "test", "beta-testers")
     assert segment.version >= 2 and segment.last_modified_date >= segment.creation_date > 0
+    mock_ld.admin("PUT", "/environments/test/segments/seeded", json={"key": "seeded", "included": ["a"]})
+    seeded = api.segments.get_segment("default", "test", "seeded")
+    assert (seeded.name, seeded.included, seeded.creation_date > 0) == ("seeded", ["a"], True), \
+        "a segment the API did not create is named by its key and dated when mock-ld started"
     api.segments.delete_segment(PROJECT, "test", "beta-testers")
     assert api.segments.get_segments(PROJECT, "test").items == []
 

@@ -19,14 +19,15 @@ pub struct SegmentMeta {
 }
 
 impl SegmentMeta {
-    /// For a segment the API did not create (seed data, the admin API): named by its key.
-    pub fn unknown(key: &str) -> Self {
+    /// For a segment the API did not create (seed data, the admin API): named by its key,
+    /// dated `seen` (when the API started, the closest it knows).
+    pub fn unknown(key: &str, seen: u64) -> Self {
         SegmentMeta {
             name: key.to_owned(),
             description: String::new(),
             tags: Vec::new(),
-            creation_date: 0,
-            last_modified: 0,
+            creation_date: seen,
+            last_modified: seen,
         }
     }
 }

@@ -35,8 +35,9 @@ def set_up(api):
     sdk_key = next(e.api_key for e in project.environments if e.key == "test")
     model = api.ai.post_model_config(PROJECT, ld_api.ModelConfigPost(
         key="Mistral.mistral-large", id="mistral-large-latest", name="Mistral Large", provider="Mistral",
-        costPerInputToken=2e-6, costPerOutputToken=6e-6))
-    assert (model.id, model.version, model.cost_per_output_token) == ("mistral-large-latest", 1, 6e-6)
+        costPerInputToken=2e-6, costPerOutputToken=6e-6, costPerCachedInputToken=5e-7))
+    assert (model.id, model.version, model.cost_per_output_token, model.cost_per_cached_input_token) == \
+        ("mistral-large-latest", 1, 6e-6, 5e-7)
     config = api.ai.post_ai_config(PROJECT, ld_api.AIConfigPost(key=CONFIG, name="Support", mode="completion"))
     assert (config.key, config.version, config.variations) == (CONFIG, 1, [])
     for key, (model_config, model) in MODELS.items():

@@ -76,6 +76,9 @@ def test_developers_write_test_and_the_release_manager_ships_production(governed
     assert (entry.kind, entry.token.name, entry.comment) == ("aiconfig", "release-manager", "ship premium after sign-off in test")
     assert entry.delta["before"]["fallthrough"] == {"variation": 0}
     assert entry.delta["after"]["fallthrough"] == {"variation": 2}
+    by_token = auditor.audit.get_audit_log_entries(token=log.items[0].token.id).items
+    assert [(e.token.name, e.comment) for e in by_token] == \
+        [("release-manager", "ship premium after sign-off in test")], "the token filter"
     created = auditor.audit.get_audit_log_entries(q="new assistant").items
     assert [(e.token.name, e.accesses[0].action) for e in created] == [("developer", "createAIConfigVariation")]
 

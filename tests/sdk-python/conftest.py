@@ -1,6 +1,6 @@
 """Shared fixtures for the Python SDK tests: a private mock-ld per test, an SDK client
-pointed at it, the AI-Config-shaped seed flags, and small helpers (admin API, polling,
-chi-square)."""
+pointed at it, the AI-Config-shaped seed flags, LaunchDarkly's generated REST client
+(`launchdarkly-api`) pointed at it, and small helpers (admin API, polling, chi-square)."""
 
 import json
 import math
@@ -10,8 +10,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import launchdarkly_api as ld_api
 import pytest
 import requests
+from launchdarkly_api.exceptions import ApiException
 from ldclient.client import LDClient
 from ldclient.config import Config
 
@@ -20,6 +22,8 @@ os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 REPO = Path(__file__).resolve().parents[2]
 SDK_KEY = "sdk-python-test"
 ENV = "test"
+ADMIN_TOKEN = "api-default-admin"
+SEMANTIC_PATCH = "application/json; domain-model=launchdarkly.semanticpatch"
 
 
 def ai_variation(variation_key, model, provider, version):
@@ -102,6 +106,59 @@ class MockLd:
     def custom_events(self, key):
         items = self.admin("GET", "/events", params={"env": ENV, "kind": "custom", "key": key})["items"]
         return [item["event"] for item in items]
+
+
+class RestApi:
+    """LaunchDarkly's generated REST client at mock-ld, with one access token. Its pydantic
+    models validate every answer, so a call returns only if the answer carries every field
+    LaunchDarkly's OpenAPI document requires."""
+
+    def __init__(self, url, token=ADMIN_TOKEN):
+        config = ld_api.Configuration(host=url)
+        config.api_key["ApiKey"] = token  # sent raw in Authorization, as LaunchDarkly expects
+        client = ld_api.ApiClient(config)
+        client.set_default_header("LD-API-Version", "beta")
+        self.ai = ld_api.AgentControlApi(client)  # AI Configs (the TypeScript client's AIConfigsBetaApi)
+        self.projects = ld_api.ProjectsApi(client)
+        self.environments = ld_api.EnvironmentsApi(client)
+        self.segments = ld_api.SegmentsApi(client)
+        self.audit = ld_api.AuditLogApi(client)
+
+    def variation_ids(self, project, config):
+        """Variation `_id`s by key, for instructions' `variationId`: the config lists its
+        variations with both (targeting names them by `_id` and `name` only)."""
+        return {v.key: v.id for v in self.ai.get_ai_config(project, config).variations}
+
+    def patch_segment(self, project, env, key, instructions, comment=None):
+        """A segment semantic patch, answered as a typed `UserSegment`. The client's
+        `patch_segment` types its body as a JSON Patch (`PatchWithComment`), so the semantic
+        patch goes through the same method's serializer with the semantic-patch content type,
+        and the answer through the client's own deserializer."""
+        body = {"environmentKey": env, "instructions": instructions}
+        if comment is not None:
+            body["comment"] = comment
+        api = self.segments
+        request = api._patch_segment_serialize(
+            project_key=project, environment_key=env, segment_key=key, patch_with_comment=body,
+            dry_run=None, _request_auth=None, _content_type=SEMANTIC_PATCH, _headers=None, _host_index=0)
+        response = api.api_client.call_api(*request)
+        response.read()
+        types = {"200": "UserSegment", "400": "InvalidRequestErrorRep", "401": "UnauthorizedErrorRep",
+                 "403": "ForbiddenErrorRep", "404": "NotFoundErrorRep"}
+        return api.api_client.response_deserialize(response, types).data
+
+
+def api_error(call, status):
+    """Runs `call`, which must fail with `status`; returns the error body typed as the
+    client's `Error` (`{code, message}`), whether or not the operation declares that status."""
+    try:
+        call()
+    except ApiException as error:
+        assert error.status == status, f"expected {status}, got {error.status}: {error.body}"
+        data = error.data if error.data is not None else ld_api.Error.from_json(error.body)
+        assert data.code and data.message, error.body
+        return data
+    raise AssertionError(f"expected HTTP {status}, the call succeeded")
 
 
 def wait_for(fetch, done, timeout=15.0, interval=0.1):

@@ -15,7 +15,8 @@
 //! - [`write`]: the write path: what a change is, the audit log (and `/auditlog`), durable
 //!   state, the ledger, the registry (the API's state, one lock per project), the commit
 //!   door, recovery and compaction.
-//! - [`records`]: what the registry keeps of each resource, one module per resource.
+//! - [`records`]: what the registry keeps of each resource, one module per resource, and
+//!   each resource's answer as LaunchDarkly's generated clients type it.
 //! - [`access`]: the access token, tokens and their roles (`--roles`), policy statements
 //!   and resource specifiers.
 //! - On the ground: [`json`], shared helpers, and [`semantic_patch`], instruction parsing

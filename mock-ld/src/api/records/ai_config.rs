@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
-use super::variation::Variation;
-use crate::api::json::now_ms;
+use super::variation::{Variation, VariationRep};
+use crate::api::json::{link, now_ms};
 use crate::api::semantic_patch::targeting::Defaults;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,5 +63,48 @@ impl AiConfig {
     /// The flag index of `variations[0]`: 1 after the disabled variation, else 0.
     pub fn first_index(&self) -> i64 {
         i64::from(self.disabled_id.is_some())
+    }
+}
+
+/// An AI Config as the REST API answers it (`AIConfig`), each variation at its newest version.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AiConfigRep {
+    /// Fields the mock does not interpret, as sent; none shares a name with those below.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub mode: Mode,
+    pub version: u64,
+    pub created_at: u64,
+    pub updated_at: u64,
+    pub variations: Vec<VariationRep>,
+    #[serde(rename = "_links")]
+    pub links: Value,
+}
+
+impl AiConfigRep {
+    /// `config`, listed at `collection_href`.
+    pub fn new(config: &AiConfig, collection_href: &str) -> Self {
+        let href = format!("{collection_href}/{}", config.key);
+        let variations = config.variations.iter();
+        AiConfigRep {
+            extra: config.extra.clone(),
+            key: config.key.clone(),
+            name: config.name.clone(),
+            description: config.description.clone(),
+            tags: config.tags.clone(),
+            mode: config.mode,
+            version: config.version,
+            created_at: config.created_at,
+            updated_at: config.updated_at,
+            variations: variations
+                .map(|v| VariationRep::new(v, v.current(), &href))
+                .collect(),
+            links: json!({"parent": link(collection_href), "self": link(&href)}),
+        }
     }
 }

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
-use crate::api::json::{object_id, uuid};
+use crate::api::json::{link, object_id, uuid};
 use crate::store::Environment;
 
 /// An environment's REST fields; the POST body is the same shape without the ids.
@@ -63,4 +64,27 @@ impl EnvMeta {
 pub struct EnvEntry {
     pub meta: EnvMeta,
     pub env: Arc<Environment>,
+}
+
+/// An environment as the REST API answers it (`Environment`): its fields and its SDK key.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvRep {
+    #[serde(flatten)]
+    pub meta: EnvMeta,
+    /// The SDK key, which SDK streams accept at once.
+    pub api_key: String,
+    #[serde(rename = "_links")]
+    pub links: Value,
+}
+
+impl EnvRep {
+    pub fn new(project: &str, entry: &EnvEntry) -> Self {
+        let href = format!("/api/v2/projects/{project}/environments/{}", entry.meta.key);
+        EnvRep {
+            meta: entry.meta.clone(),
+            api_key: entry.env.sdk_key.clone(),
+            links: json!({ "self": link(&href) }),
+        }
+    }
 }

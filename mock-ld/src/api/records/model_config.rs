@@ -25,6 +25,9 @@ pub struct ModelConfig {
     pub cost_per_input_token: Option<f64>,
     #[serde(default)]
     pub cost_per_output_token: Option<f64>,
+    /// US dollars per cached input token, which LaunchDarkly's clients send and read back.
+    #[serde(default)]
+    pub cost_per_cached_input_token: Option<f64>,
     #[serde(default, skip_deserializing)]
     pub version: u64,
     #[serde(default, skip_deserializing)]

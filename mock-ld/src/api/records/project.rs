@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::ai_config::AiConfig;
 use super::environment::EnvEntry;
 use super::model_config::ModelConfig;
 use super::segment::SegmentMeta;
-use crate::api::json::object_id;
+use crate::api::json::{link, object_id};
 use crate::error::AppError;
 use crate::model::ClientSideAvailability;
 use crate::store::Environment;
@@ -35,6 +36,41 @@ impl ProjectMeta {
             tags: Vec::new(),
             include_in_snippet_by_default: false,
             default_client_side_availability: ClientSideAvailability::default(),
+        }
+    }
+}
+
+/// A project as the REST API answers it (`Project`; `ProjectRep` with its environments).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectRep {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub key: String,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub include_in_snippet_by_default: bool,
+    pub default_client_side_availability: ClientSideAvailability,
+    /// Absent, an array (the POST answer) or a collection (`expand=environments`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environments: Option<Value>,
+    #[serde(rename = "_links")]
+    pub links: Value,
+}
+
+impl ProjectRep {
+    pub fn new(meta: &ProjectMeta, environments: Option<Value>) -> Self {
+        let href = format!("/api/v2/projects/{}", meta.key);
+        let environments_href = format!("{href}/environments");
+        ProjectRep {
+            id: meta.id.clone(),
+            key: meta.key.clone(),
+            name: meta.name.clone(),
+            tags: meta.tags.clone(),
+            include_in_snippet_by_default: meta.include_in_snippet_by_default,
+            default_client_side_availability: meta.default_client_side_availability.clone(),
+            environments,
+            links: json!({"self": link(&href), "environments": link(&environments_href)}),
         }
     }
 }

@@ -1,7 +1,10 @@
-//! A variation's record: every version of it, each with the fields as sent and as checked.
+//! A variation's record: every version of it, each with the fields as sent and as checked;
+//! and a version as the REST API answers it.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
+
+use crate::api::json::link;
 
 /// One variation key and every version of it.
 pub struct Variation {
@@ -24,6 +27,51 @@ impl Variation {
     }
 }
 
+/// A variation version as the REST API answers it (`AIConfigVariation`): the fields as the
+/// client sent them, beside those the API owns.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VariationRep {
+    /// The client's fields as stored (`name`, `description`, `modelConfigKey`, …) but the
+    /// two below, which every answer carries.
+    #[serde(flatten)]
+    pub sent: Map<String, Value>,
+    /// Required by LaunchDarkly's OpenAPI document: `{}` when none was set.
+    pub model: Value,
+    /// Required by the TypeScript client's models: `[]` when none were set (agent mode).
+    pub messages: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The same in every version: targeting names variations by `_id`.
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub key: String,
+    pub version: u64,
+    pub created_at: u64,
+    #[serde(rename = "_links")]
+    pub links: Value,
+}
+
+impl VariationRep {
+    /// `version` of `variation`, whose AI Config answers at `config_href`.
+    pub fn new(variation: &Variation, version: &VariationVersion, config_href: &str) -> Self {
+        let mut sent = version.raw.clone();
+        let model = sent.remove("model").unwrap_or_else(|| json!({}));
+        let messages = sent.remove("messages").unwrap_or_else(|| json!([]));
+        VariationRep {
+            sent,
+            model,
+            messages,
+            comment: version.comment.clone(),
+            id: variation.id.clone(),
+            key: variation.key.clone(),
+            version: version.version,
+            created_at: version.created_at,
+            links: json!({ "parent": link(config_href) }),
+        }
+    }
+}
+
 pub struct VariationVersion {
     pub version: u64,
     pub created_at: u64,
@@ -38,6 +86,7 @@ pub struct VariationVersion {
 #[serde(rename_all = "camelCase")]
 pub struct VariationFields {
     pub name: String,
+    pub description: Option<String>,
     pub instructions: Option<String>,
     pub messages: Option<Vec<Message>>,
     pub model: Option<Map<String, Value>>,

@@ -11,16 +11,16 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::ai_flag;
 use super::variations;
 use crate::api::access::auth::Caller;
 use crate::api::json::ListQuery;
 use crate::api::json::{
-    check_key, collection, comment_in, from_value, link, now_ms, parse, query, stable_salt, uuid,
+    check_key, collection, comment_in, from_value, now_ms, parse, query, stable_salt, uuid,
 };
-use crate::api::records::ai_config::{AiConfig, Mode};
+use crate::api::records::ai_config::{AiConfig, AiConfigRep, Mode};
 use crate::api::records::project::ProjectData;
 use crate::api::semantic_patch::targeting::Defaults;
 use crate::api::write::change::{ai_config_resource, Change, Outcome};
@@ -85,28 +85,7 @@ fn extra_fields(body: &Map<String, Value>) -> Map<String, Value> {
 
 pub fn config_json(project: &str, config: &AiConfig) -> Value {
     let href = format!("/api/v2/projects/{project}/ai-configs");
-    let variations: Vec<Value> = config
-        .variations
-        .iter()
-        .map(|v| variations::variation_json(project, &config.key, v, v.current()))
-        .collect();
-    let mut out = config.extra.clone();
-    let fields = json!({
-        "key": config.key,
-        "name": config.name,
-        "description": config.description,
-        "tags": config.tags,
-        "mode": config.mode,
-        "version": config.version,
-        "createdAt": config.created_at,
-        "updatedAt": config.updated_at,
-        "variations": variations,
-        "_links": {"parent": link(&href), "self": link(&format!("{href}/{}", config.key))},
-    });
-    if let Value::Object(fields) = fields {
-        out.extend(fields);
-    }
-    Value::Object(out)
+    serde_json::to_value(AiConfigRep::new(config, &href)).expect("AI Configs serialize")
 }
 
 fn new_config(project: &str, post: ConfigPost, extra: Map<String, Value>) -> AiConfig {

@@ -15,10 +15,10 @@ use serde_json::Value;
 use super::ai_flag;
 use crate::api::access::auth::Caller;
 use crate::api::json::{
-    check_key, collection, comment_in, link, object_id, parse, query, uuid, ListQuery,
+    check_key, collection, comment_in, object_id, parse, query, uuid, ListQuery,
 };
-use crate::api::records::environment::EnvEntry;
 use crate::api::records::environment::EnvMeta;
+use crate::api::records::environment::{EnvEntry, EnvRep};
 use crate::api::records::project::ProjectData;
 use crate::api::write::change::{env_resource, Change, Outcome};
 use crate::error::AppError;
@@ -36,12 +36,7 @@ pub fn routes() -> Router<AppState> {
 
 /// An environment as the API returns it, with its SDK key as `apiKey`.
 pub fn env_json(project: &str, entry: &EnvEntry) -> Value {
-    let mut out = serde_json::to_value(&entry.meta).expect("environment fields serialize");
-    out["apiKey"] = entry.env.sdk_key.clone().into();
-    out["_links"] = serde_json::json!({
-        "self": link(&format!("/api/v2/projects/{project}/environments/{}", entry.meta.key)),
-    });
-    out
+    serde_json::to_value(EnvRep::new(project, entry)).expect("environments serialize")
 }
 
 /// Adds an environment to a project, in the API and in the store, serving every AI Config

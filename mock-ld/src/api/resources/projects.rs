@@ -10,14 +10,14 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::environments;
 use crate::api::access::auth::Caller;
-use crate::api::json::{check_key, collection, comment_in, link, parse, query, ListQuery};
+use crate::api::json::{check_key, collection, comment_in, parse, query, ListQuery};
 use crate::api::records::environment::EnvMeta;
 use crate::api::records::project::ProjectData;
-use crate::api::records::project::ProjectMeta;
+use crate::api::records::project::{ProjectMeta, ProjectRep};
 use crate::api::write::change::{project_resource, Change, Outcome};
 use crate::api::write::registry::ProjectEntry;
 use crate::error::AppError;
@@ -56,34 +56,21 @@ enum Environments {
 
 fn project_json(data: &ProjectData, environments: Environments) -> Value {
     let meta = &data.meta;
-    let href = format!("/api/v2/projects/{}", meta.key);
-    let mut out = json!({
-        "_id": meta.id,
-        "key": meta.key,
-        "name": meta.name,
-        "tags": meta.tags,
-        "includeInSnippetByDefault": meta.include_in_snippet_by_default,
-        "defaultClientSideAvailability": meta.default_client_side_availability,
-        "_links": {"self": link(&href), "environments": link(&format!("{href}/environments"))},
-    });
     let envs = || -> Vec<Value> {
         data.environments
             .values()
             .map(|e| environments::env_json(&meta.key, e))
             .collect()
     };
-    match environments {
-        Environments::Omitted => {}
-        Environments::Array => out["environments"] = Value::Array(envs()),
+    let environments = match environments {
+        Environments::Omitted => None,
+        Environments::Array => Some(Value::Array(envs())),
         Environments::Collection => {
-            out["environments"] = collection(
-                envs(),
-                &format!("{href}/environments"),
-                &ListQuery::default(),
-            );
+            let href = format!("/api/v2/projects/{}/environments", meta.key);
+            Some(collection(envs(), &href, &ListQuery::default()))
         }
-    }
-    out
+    };
+    serde_json::to_value(ProjectRep::new(meta, environments)).expect("projects serialize")
 }
 
 fn shape(page: &ListQuery) -> Environments {

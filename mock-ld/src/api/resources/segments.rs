@@ -17,10 +17,11 @@ use crate::api::json::{
 };
 use crate::api::records::environment::EnvEntry;
 use crate::api::records::project::ProjectData;
-use crate::api::records::segment::SegmentMeta;
+use crate::api::records::segment::{SegmentMeta, SegmentRep};
 use crate::api::semantic_patch::segment::{self as instructions, Draft, Instruction};
 use crate::api::semantic_patch::{self, PatchBody};
 use crate::api::write::change::{segment_resource, Change, Outcome};
+use crate::api::write::registry::Api;
 use crate::error::AppError;
 use crate::model::Segment;
 use crate::AppState;
@@ -48,49 +49,20 @@ struct SegmentPost {
     unbounded_context_kind: Option<String>,
 }
 
-fn meta(data: &ProjectData, env: &str, key: &str) -> SegmentMeta {
+/// The segment's REST fields; one the API did not create dates from when the API started.
+fn meta(api: &Api, data: &ProjectData, env: &str, key: &str) -> SegmentMeta {
     data.segments
         .get(&(env.to_owned(), key.to_owned()))
         .cloned()
-        .unwrap_or_else(|| SegmentMeta::unknown(key))
+        .unwrap_or_else(|| SegmentMeta::unknown(key, api.started_at()))
 }
 
 fn segment_json(project: &str, env: &str, segment: &Segment, meta: &SegmentMeta) -> Value {
-    let mut rules = segment.rules.clone();
-    semantic_patch::fill_ids(&mut rules);
-    let rules: Vec<Value> = rules
-        .iter()
-        .map(|rule| {
-            let mut out = serde_json::to_value(rule).expect("rules serialize");
-            out["_id"] = json!(rule.id);
-            for clause in out["clauses"].as_array_mut().into_iter().flatten() {
-                clause["id"] = clause["_id"].clone();
-            }
-            out
-        })
-        .collect();
+    let mut segment = segment.clone();
+    semantic_patch::fill_ids(&mut segment.rules);
     let href = format!("/api/v2/segments/{project}/{env}/{}", segment.key);
-    json!({
-        "key": segment.key,
-        "name": meta.name,
-        "description": meta.description,
-        "tags": meta.tags,
-        "creationDate": meta.creation_date,
-        "lastModifiedDate": meta.last_modified,
-        "included": segment.included,
-        "excluded": segment.excluded,
-        "includedContexts": segment.included_contexts,
-        "excludedContexts": segment.excluded_contexts,
-        "rules": rules,
-        "version": segment.version,
-        "deleted": false,
-        "generation": segment.generation.unwrap_or(0),
-        "unbounded": segment.unbounded,
-        "unboundedContextKind": segment.unbounded_context_kind,
-        "salt": segment.salt,
-        "_links": {"self": link(&href)},
-        "_flags": [],
-    })
+    let answer = SegmentRep::new(&segment, meta, json!({"self": link(&href)}));
+    serde_json::to_value(answer).expect("segments serialize")
 }
 
 fn find_segment(env: &EnvEntry, key: &str) -> Result<Segment, AppError> {
@@ -113,7 +85,7 @@ async fn list(
         .env
         .segments()
         .iter()
-        .map(|s| segment_json(&project, &env, s, &meta(&data, &env, &s.key)))
+        .map(|s| segment_json(&project, &env, s, &meta(&state.api, &data, &env, &s.key)))
         .collect();
     let href = format!("/api/v2/segments/{project}/{env}");
     Ok(Json(collection(items, &href, &page)))
@@ -131,7 +103,7 @@ async fn read(
         &project,
         &env,
         &segment,
-        &meta(&data, &env, &key),
+        &meta(&state.api, &data, &env, &key),
     )))
 }
 
@@ -192,7 +164,12 @@ async fn delete(
     Change::new(&caller, "deleteSegment", resource).commit(&state.api, &mut *data, |data| {
         let store = &data.env(&env)?.env;
         let segment = find_segment(data.env(&env)?, &key)?;
-        let before = segment_json(&project, &env, &segment, &meta(data, &env, &key));
+        let before = segment_json(
+            &project,
+            &env,
+            &segment,
+            &meta(&state.api, data, &env, &key),
+        );
         store.delete_segment(&key);
         data.segments.remove(&(env.clone(), key.clone()));
         Ok(Outcome {
@@ -244,7 +221,7 @@ async fn update(
     };
     let answer = change.commit(&state.api, &mut *data, |data| {
         let segment = find_segment(data.env(&env)?, &key)?;
-        let before_meta = meta(data, &env, &key);
+        let before_meta = meta(&state.api, data, &env, &key);
         let before = segment_json(&project, &env, &segment, &before_meta);
         let mut current = segment.clone();
         semantic_patch::fill_ids(&mut current.rules);

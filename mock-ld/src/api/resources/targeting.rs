@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::ai_flag;
 use crate::api::access::auth::Caller;
@@ -16,6 +16,9 @@ use crate::api::json::{now_ms, parse};
 use crate::api::records::ai_config::AiConfig;
 use crate::api::records::environment::EnvEntry;
 use crate::api::records::project::ProjectData;
+use crate::api::records::targeting::{
+    EnvTargeting, Experiments, TargetingDefaults, TargetingRep, TargetingVariation,
+};
 use crate::api::semantic_patch::targeting::{self as instructions, Draft, Instruction};
 use crate::api::semantic_patch::{self, PatchBody, VariationRef};
 use crate::api::write::change::{targeting_resource, Change, Outcome};
@@ -38,76 +41,65 @@ fn current_flag(config: &AiConfig, refs: &[VariationRef], env: &EnvEntry) -> Fla
     flag
 }
 
-/// Rules as the API shows them: flag rules with `_id`, and clauses with both `_id` and `id`.
-fn rules_json(flag: &Flag) -> Value {
-    let rules = flag.rules.iter().map(|rule| {
-        let mut out = serde_json::to_value(rule).expect("rules serialize");
-        out["_id"] = json!(rule.id);
-        for clause in out["clauses"].as_array_mut().into_iter().flatten() {
-            clause["id"] = clause["_id"].clone();
-        }
-        out
-    });
-    Value::Array(rules.collect())
+/// One environment's targeting; until it first changes, it dates from the config's creation.
+fn env_targeting(flag: &Flag, env: &EnvEntry, config: &AiConfig) -> EnvTargeting {
+    let modified = config.targeting_modified.get(&env.meta.key).copied();
+    EnvTargeting::new(flag, &env.meta.name, modified.unwrap_or(config.created_at))
 }
 
-fn env_targeting_json(flag: &Flag, env: &EnvEntry, modified: Option<u64>) -> Value {
-    json!({
-        "on": flag.on,
-        "enabled": flag.on,
-        "offVariation": flag.off_variation,
-        "fallthrough": flag.fallthrough,
-        "rules": rules_json(flag),
-        "targets": flag.targets,
-        "contextTargets": flag.context_targets,
-        "trackEvents": flag.track_events,
-        "trackEventsFallthrough": flag.track_events_fallthrough,
-        "lastModified": modified.unwrap_or(0),
-        "_environmentName": env.meta.name,
-        "_version": flag.version,
-    })
+fn env_targeting_json(flag: &Flag, env: &EnvEntry, config: &AiConfig) -> Value {
+    serde_json::to_value(env_targeting(flag, env, config)).expect("targeting serializes")
 }
 
-fn targeting_json(data: &ProjectData, config: &AiConfig) -> Value {
+fn targeting(data: &ProjectData, config: &AiConfig) -> TargetingRep {
     let refs = ai_flag::variation_refs(config, &data.model_configs);
     let index = |id: &str| refs.iter().position(|v| v.id == id).unwrap_or(0);
-    let variations: Vec<Value> = refs
+    let description = |id: &str| {
+        let variation = config.variations.iter().find(|v| v.id == id);
+        variation.and_then(|v| v.current().fields.description.clone())
+    };
+    let variations = refs
         .iter()
-        .map(|v| json!({"_id": v.id, "key": v.key, "name": v.name, "value": v.value}))
+        .map(|v| TargetingVariation {
+            id: v.id.clone(),
+            key: v.key.clone(),
+            name: v.name.clone(),
+            description: description(&v.id).unwrap_or_default(),
+            value: v.value.clone(),
+        })
         .collect();
-    let environments: Map<String, Value> = data
+    let environments = data
         .environments
         .iter()
         .map(|(key, env)| {
             let flag = current_flag(config, &refs, env);
-            let modified = config.targeting_modified.get(key).copied();
-            (key.clone(), env_targeting_json(&flag, env, modified))
+            (key.clone(), env_targeting(&flag, env, config))
         })
         .collect();
-    json!({
-        "key": config.key,
-        "name": config.name,
-        "tags": config.tags,
-        "createdAt": config.created_at,
-        "_version": config.version,
-        "variations": variations,
-        "defaults": {
-            "onVariation": index(&config.defaults.on),
-            "offVariation": index(&config.defaults.off),
+    TargetingRep {
+        key: config.key.clone(),
+        name: config.name.clone(),
+        tags: config.tags.clone(),
+        created_at: config.created_at,
+        version: config.version,
+        variations,
+        defaults: TargetingDefaults {
+            on_variation: index(&config.defaults.on),
+            off_variation: index(&config.defaults.off),
         },
-        "experiments": {"baselineIdx": 0, "items": []},
-        "environments": environments,
-    })
+        experiments: Experiments::default(),
+        environments,
+    }
 }
 
 async fn read(
     State(state): State<AppState>,
     _caller: Caller,
     Path((project, key)): Path<(String, String)>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<TargetingRep>, AppError> {
     let entry = state.api.project(&project)?;
     let data = entry.lock();
-    Ok(Json(targeting_json(&data, data.ai_config(&key)?)))
+    Ok(Json(targeting(&data, data.ai_config(&key)?)))
 }
 
 async fn update(
@@ -115,7 +107,7 @@ async fn update(
     caller: Caller,
     Path((project, key)): Path<(String, String)>,
     body: Bytes,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<TargetingRep>, AppError> {
     let mut body: PatchBody = parse(&body)?;
     let raw = body.take_instructions()?;
     let env_key = body.environment_key.take().ok_or_else(|| {
@@ -135,7 +127,7 @@ async fn update(
         Ok(Outcome {
             before,
             after,
-            response: targeting_json(data, data.ai_config(&key)?),
+            response: targeting(data, data.ai_config(&key)?),
         })
     })?;
     Ok(Json(answer))
@@ -159,8 +151,7 @@ fn apply(
         .ok_or_else(|| AppError::not_found("AI Config", key))?;
     let refs = ai_flag::variation_refs(config, &data.model_configs);
     let current = current_flag(config, &refs, env);
-    let modified = config.targeting_modified.get(env_key).copied();
-    let before = env_targeting_json(&current, env, modified);
+    let before = env_targeting_json(&current, env, config);
     let mut draft = Draft {
         flag: current.clone(),
         defaults: config.defaults.clone(),
@@ -170,14 +161,15 @@ fn apply(
     if draft.flag == current && draft.defaults == config.defaults {
         return Ok((before.clone(), before));
     }
-    let (served, modified) = if draft.flag == current {
-        (current, modified)
+    let served = if draft.flag == current {
+        current
     } else {
-        let now = now_ms();
-        config.targeting_modified.insert(env_key.to_owned(), now);
-        (env.env.upsert_flag(draft.flag), Some(now))
+        config
+            .targeting_modified
+            .insert(env_key.to_owned(), now_ms());
+        env.env.upsert_flag(draft.flag)
     };
     config.defaults = draft.defaults;
     config.touch();
-    Ok((before, env_targeting_json(&served, env, modified)))
+    Ok((before, env_targeting_json(&served, env, config)))
 }

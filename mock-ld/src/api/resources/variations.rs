@@ -12,9 +12,9 @@ use serde_json::{json, Map, Value};
 
 use super::ai_flag::{self, DISABLED_KEY};
 use crate::api::access::auth::Caller;
-use crate::api::json::{check_key, comment_in, from_value, link, now_ms, parse, uuid};
+use crate::api::json::{check_key, comment_in, from_value, now_ms, parse, uuid};
 use crate::api::records::ai_config::AiConfig;
-use crate::api::records::variation::{Variation, VariationFields, VariationVersion};
+use crate::api::records::variation::{Variation, VariationFields, VariationRep, VariationVersion};
 use crate::api::write::change::{ai_config_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::AppState;
@@ -38,23 +38,9 @@ pub fn variation_json(
     variation: &Variation,
     version: &VariationVersion,
 ) -> Value {
-    let mut out = version.raw.clone();
-    out.entry("model").or_insert_with(|| json!({}));
-    if let Some(comment) = &version.comment {
-        out.insert("comment".into(), json!(comment));
-    }
     let parent = format!("/api/v2/projects/{project}/ai-configs/{config}");
-    let fields = json!({
-        "_id": variation.id,
-        "key": variation.key,
-        "version": version.version,
-        "createdAt": version.created_at,
-        "_links": {"parent": link(&parent)},
-    });
-    if let Value::Object(fields) = fields {
-        out.extend(fields);
-    }
-    Value::Object(out)
+    let answer = VariationRep::new(variation, version, &parent);
+    serde_json::to_value(answer).expect("variations serialize")
 }
 
 /// A version from the stored fields `raw`, once they pass the checks.

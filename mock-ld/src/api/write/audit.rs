@@ -477,6 +477,8 @@ struct ListQuery {
     after: Option<u64>,
     q: Option<String>,
     spec: Option<String>,
+    token: Option<String>,
+    member: Option<String>,
 }
 
 struct Filter {
@@ -484,6 +486,10 @@ struct Filter {
     after: Option<u64>,
     q: Option<String>,
     spec: Option<Specifier>,
+    /// An access token's `_id`: only its entries.
+    token: Option<String>,
+    /// A member's `_id`. Every entry here was made with a token, so none matches.
+    member: Option<String>,
 }
 
 impl Filter {
@@ -493,6 +499,8 @@ impl Filter {
             && self.q.as_deref().is_none_or(|q| entry.mentions(q))
             && (self.spec.as_ref())
                 .is_none_or(|spec| entry.target.resources.iter().any(|r| spec.matches(r)))
+            && self.token.as_deref().is_none_or(|id| entry.token.id == id)
+            && self.member.is_none()
     }
 }
 
@@ -518,6 +526,8 @@ async fn list(
         after: params.after,
         q: params.q.filter(|q| !q.is_empty()),
         spec,
+        token: params.token.filter(|t| !t.is_empty()),
+        member: params.member.filter(|m| !m.is_empty()),
     };
     let mut entries = state.api.audit_select(|log| log.select(&filter, limit));
     let mut links = json!({"self": link("/api/v2/auditlog")});
@@ -544,6 +554,11 @@ fn next_href(filter: &Filter, limit: usize, before: u64) -> String {
     }
     if let Some(spec) = &filter.spec {
         href.push_str(&format!("&spec={}", percent_encoded(&spec.to_string())));
+    }
+    for (name, value) in [("token", &filter.token), ("member", &filter.member)] {
+        if let Some(value) = value {
+            href.push_str(&format!("&{name}={}", percent_encoded(value)));
+        }
     }
     href
 }
@@ -616,6 +631,8 @@ mod tests {
             after: None,
             q: None,
             spec: None,
+            token: None,
+            member: None,
         }
     }
 
@@ -680,6 +697,21 @@ mod tests {
             ..filter()
         };
         assert_eq!(dates(&log, &spec, 10), [30, 10]);
+        let token = |id: &str| Filter {
+            token: Some(id.into()),
+            ..filter()
+        };
+        assert_eq!(dates(&log, &token("t"), 10), [30, 20, 10]);
+        assert_eq!(dates(&log, &token("other"), 10), [] as [u64; 0]);
+        let member = Filter {
+            member: Some("m".into()),
+            ..filter()
+        };
+        assert_eq!(
+            dates(&log, &member, 10),
+            [] as [u64; 0],
+            "tokens made every entry"
+        );
         assert_eq!(log.get("id-20").unwrap().unwrap().0.date, 20);
     }
 

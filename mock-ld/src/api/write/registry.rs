@@ -12,6 +12,7 @@ use super::audit::AuditLog;
 use super::ledger::Ledger;
 use crate::api::access::auth::Caller;
 use crate::api::access::roles::Tokens;
+use crate::api::json::now_ms;
 use crate::api::records::environment::{EnvEntry, EnvMeta};
 use crate::api::records::project::{ProjectData, ProjectMeta};
 use crate::error::AppError;
@@ -24,6 +25,9 @@ pub struct Api {
     pub(super) projects: RwLock<BTreeMap<String, Arc<ProjectEntry>>>,
     /// The audit log and, with `--state`, the journal.
     pub(super) ledger: Ledger,
+    /// When the API started (ms), after seed data loaded: the creation date of what the
+    /// seed data or the admin API made without the API's knowledge.
+    started_at: u64,
 }
 
 /// One project and the lock that serializes writes to it.
@@ -54,7 +58,12 @@ impl Api {
             tokens,
             projects: RwLock::new(projects),
             ledger: Ledger::new(AuditLog::new(max_audit_bytes)),
+            started_at: now_ms(),
         }
+    }
+
+    pub fn started_at(&self) -> u64 {
+        self.started_at
     }
 
     pub fn store(&self) -> &Arc<Store> {

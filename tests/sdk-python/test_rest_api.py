@@ -10,7 +10,8 @@ from collections import Counter
 
 import launchdarkly_api as ld_api
 import pytest
-from conftest import MockLd, RestApi, api_error, chi_square_p, make_client, wait_for
+from conftest import (SEED_FLAGS, VARIATIONS, MockLd, RestApi, api_error, chi_square_p, make_client,
+                      wait_for)
 from launchdarkly_api.exceptions import (BadRequestException, ConflictException, ForbiddenException,
                                          NotFoundException, UnauthorizedException)
 from ldai.client import LDAIClient
@@ -56,8 +57,8 @@ def set_up(api):
     return sdk_key
 
 
-def targeting_patch(api, instructions):
-    return api.ai.patch_ai_config_targeting(PROJECT, CONFIG, ld_api.AIConfigTargetingPatch(
+def targeting_patch(api, instructions, project=PROJECT, config=CONFIG):
+    return api.ai.patch_ai_config_targeting(project, config, ld_api.AIConfigTargetingPatch(
         environmentKey="test", comment="rollout plan", instructions=instructions))
 
 
@@ -279,6 +280,28 @@ def test_a_role_without_the_action_gets_a_typed_403(tmp_path):
             auditor.ai.post_ai_config("default", ld_api.AIConfigPost(key="nope", name="Nope"))
         error = info.value.data
         assert (error.code, "createAIConfig" in error.message) == ("forbidden", True), error
-        assert auditor.ai.get_ai_configs("default").items == [], "readers still read; nothing was created"
+        listed = [c.key for c in auditor.ai.get_ai_configs("default").items]
+        assert sorted(listed) == sorted(SEED_FLAGS), "readers still read; nothing was created"
     finally:
         server.stop()
+
+
+def test_seeded_ai_config_flags_are_ai_configs(mock_ld, ld_client):
+    """The `--data` file's AI Config flags are listed as AI Configs with their variations,
+    read back from what SDKs are served; a targeting change through the API then keeps the
+    seeded flag's variation indices (it has no disabled variation to shift them)."""
+    api = RestApi(mock_ld.url)
+    assert sorted(c.key for c in api.ai.get_ai_configs("default").items) == sorted(SEED_FLAGS)
+    config = api.ai.get_ai_config("default", "ai-split")
+    seeded = [(v["_ldMeta"]["variationKey"], v["model"]["name"]) for v in VARIATIONS]
+    assert [(v.key, v.model["modelName"]) for v in config.variations] == seeded
+    assert {v.version for v in config.variations} == {1, 2, 3}
+
+    premium_b = api.variation_ids("default", "ai-split")["premium-b"]
+    targeting_patch(api, [{"kind": "updateFallthroughVariationOrRollout", "variationId": premium_b}],
+                    project="default", config="ai-split")
+    ctx = Context.builder("free-user").set("tier", "free").build()
+    served = wait_for(lambda: ld_client.variation_detail("ai-split", ctx, None),
+                      lambda d: d.variation_index == 2)
+    assert served.variation_index == 2, "the seeded flag's index of premium-b"
+    assert served.value["model"]["name"] == "claude-3-5-sonnet"

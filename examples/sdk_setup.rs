@@ -16,8 +16,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sdk_key = std::env::var("MOCK_LD_SDK_KEY").unwrap_or("sdk-default-test".into());
 
     let mut endpoints = ServiceEndpointsBuilder::new();
-    endpoints.relay_proxy(&mock_ld); // polling, streaming and events at one URL
-                                     // Plain HTTP on loopback, not through any HTTP_PROXY.
+    // Polling, streaming and events all at mock-ld's one URL.
+    endpoints.relay_proxy(&mock_ld);
+    // Plain HTTP on loopback, not through any HTTP_PROXY.
     let transport = || HyperTransport::builder().disable_proxy().build_https();
     let mut streaming = StreamingDataSourceBuilder::new();
     streaming.transport(transport()?);

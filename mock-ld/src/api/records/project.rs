@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ai_config::AiConfig;
 use super::environment::EnvEntry;
+use super::flag::FlagMeta;
 use super::model_config::ModelConfig;
 use super::segment::SegmentMeta;
 use crate::api::json::object_id;
@@ -48,6 +49,9 @@ pub struct ProjectData {
     /// REST-only fields of segments, by environment and key. A segment without an entry
     /// (seed data, the admin API) gets defaults.
     pub segments: BTreeMap<(String, String), SegmentMeta>,
+    /// REST-only fields of ordinary feature flags, by key. A flag without an entry (seed
+    /// data, the admin API) gets them derived from the store's flag.
+    pub flags: BTreeMap<String, FlagMeta>,
 }
 
 impl ProjectData {
@@ -58,6 +62,7 @@ impl ProjectData {
             ai_configs: BTreeMap::new(),
             model_configs: BTreeMap::new(),
             segments: BTreeMap::new(),
+            flags: BTreeMap::new(),
         }
     }
 

@@ -39,7 +39,7 @@ fn current_flag(config: &AiConfig, refs: &[VariationRef], env: &EnvEntry) -> Fla
 }
 
 /// Rules as the API shows them: flag rules with `_id`, and clauses with both `_id` and `id`.
-fn rules_json(flag: &Flag) -> Value {
+pub fn rules_json(flag: &Flag) -> Value {
     let rules = flag.rules.iter().map(|rule| {
         let mut out = serde_json::to_value(rule).expect("rules serialize");
         out["_id"] = json!(rule.id);
@@ -165,6 +165,7 @@ fn apply(
         flag: current.clone(),
         defaults: config.defaults.clone(),
         variations: &refs,
+        settings: None,
     };
     semantic_patch::apply(steps, &mut draft, instructions::apply)?;
     if draft.flag == current && draft.defaults == config.defaults {

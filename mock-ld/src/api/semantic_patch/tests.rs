@@ -44,6 +44,7 @@ pub(super) fn patch(
             off: "id-disabled".into(),
         },
         variations: &refs,
+        settings: None,
     };
     apply(steps, &mut draft, targeting::apply)?;
     Ok((draft.flag, draft.defaults))
@@ -462,13 +463,24 @@ fn refusals_name_the_instruction_and_parse_errors_come_first() {
 
     let message = refusal(
         &flag,
+        json!([premium_rule(), {"kind": "frobnicate"}]),
+        1,
+        "frobnicate",
+    );
+    assert!(
+        message.starts_with("unknown instruction kind `frobnicate`"),
+        "{message}"
+    );
+    // The flag vocabulary parses, and AI Config targeting refuses its flag-only part.
+    let message = refusal(
+        &flag,
         json!([premium_rule(), {"kind": "turnFlagOn"}]),
         1,
         "turnFlagOn",
     );
-    assert!(
-        message.starts_with("unknown instruction kind `turnFlagOn`"),
-        "{message}"
+    assert_eq!(
+        message,
+        "only feature flags take this instruction, AI Configs do not"
     );
     let message = refusal(
         &flag,

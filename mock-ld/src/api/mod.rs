@@ -42,7 +42,8 @@ pub use write::durable::{compact_when_due, write_snapshot};
 pub use write::registry::Api;
 
 use resources::{
-    ai_configs, environments, flags, model_configs, projects, segments, targeting, variations,
+    ai_configs, environments, flag_status, flags, model_configs, projects, segments, targeting,
+    variations,
 };
 
 use crate::error::AppError;
@@ -59,6 +60,7 @@ pub fn routes() -> Router<AppState> {
         .merge(targeting::routes())
         .merge(segments::routes())
         .merge(flags::routes())
+        .merge(flag_status::routes())
         .merge(write::audit::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_method);

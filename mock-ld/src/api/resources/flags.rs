@@ -39,6 +39,7 @@ use crate::error::AppError;
 use crate::model::{
     ClientSideAvailability, Flag, FlagRule, Prerequisite, Target, VariationOrRollout,
 };
+use crate::store::Environment;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -145,7 +146,13 @@ fn refs(meta: &FlagMeta) -> Vec<VariationRef> {
 /// The flag `env` serves (off, with the defaults, where it serves none yet), with the
 /// flag's variations and salt, and ids on its rules.
 fn env_flag(project: &str, key: &str, meta: &FlagMeta, env: &EnvEntry) -> Flag {
-    let mut flag = env.env.flag(key).unwrap_or_else(|| Flag {
+    served(project, key, meta, env.env.flag(key))
+}
+
+/// `current` (what an environment serves) with the flag's variations; off with the
+/// defaults where it is `None`.
+fn served(project: &str, key: &str, meta: &FlagMeta, current: Option<Flag>) -> Flag {
+    let mut flag = current.unwrap_or_else(|| Flag {
         on: false,
         fallthrough: VariationOrRollout {
             variation: Some(meta.defaults.on_variation),
@@ -160,6 +167,16 @@ fn env_flag(project: &str, key: &str, meta: &FlagMeta, env: &EnvEntry) -> Flag {
     flag.client_side_availability = meta.client_side_availability.clone();
     semantic_patch::fill_ids(&mut flag.rules);
     flag
+}
+
+/// Serves every flag of the project in a new environment, off with its defaults, as
+/// LaunchDarkly creates a new environment's flag configurations.
+pub fn publish_all(data: &ProjectData, env: &Environment) {
+    for key in flag_keys(data) {
+        if let Ok(meta) = meta_of(data, &key) {
+            env.upsert_flag(served(&data.meta.key, &key, &meta, None));
+        }
+    }
 }
 
 /// Which environments and how much of each a flag's JSON shows.

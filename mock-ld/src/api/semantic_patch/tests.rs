@@ -685,3 +685,100 @@ fn segment_instructions_name_their_role_action() {
         ]
     );
 }
+
+/// Applies `instructions` to a feature flag's draft (settings included), with `gate` as
+/// another flag of the project; returns the flag and the settings' name and tags.
+fn flag_patch(instructions: Value) -> Result<(Flag, String, Vec<String>), InstructionError> {
+    let refs = refs();
+    let gate = vec![
+        VariationRef {
+            id: "gate-on".into(),
+            key: "true".into(),
+            name: String::new(),
+            value: json!(true),
+        },
+        VariationRef {
+            id: "gate-off".into(),
+            key: "false".into(),
+            name: String::new(),
+            value: json!(false),
+        },
+    ];
+    let flags = std::collections::BTreeMap::from([("gate".to_owned(), gate)]);
+    let steps = parse::<targeting::Instruction>(instructions.as_array().unwrap())?;
+    let mut draft = Draft {
+        flag: Flag {
+            on: false,
+            ..flag()
+        },
+        defaults: Defaults {
+            on: "id-basic".into(),
+            off: "id-disabled".into(),
+        },
+        variations: &refs,
+        settings: Some(super::flag::Settings {
+            name: "Chat".into(),
+            description: String::new(),
+            tags: vec!["a".into()],
+            temporary: true,
+            flags: &flags,
+        }),
+    };
+    apply(steps, &mut draft, targeting::apply)?;
+    let settings = draft.settings.unwrap();
+    Ok((draft.flag, settings.name, settings.tags))
+}
+
+#[test]
+fn feature_flags_take_the_flag_only_instructions() {
+    let (flag, name, tags) = flag_patch(json!([
+        {"kind": "turnFlagOn"},
+        {"kind": "addPrerequisite", "key": "gate", "variationId": "gate-on"},
+        {"kind": "updatePrerequisite", "key": "gate", "variationId": "gate-off"},
+        {"kind": "updateName", "value": "Chat 2"},
+        {"kind": "addTags", "values": ["b", "a"]},
+    ]))
+    .unwrap();
+    assert!(flag.on);
+    assert_eq!(
+        flag.prerequisites,
+        vec![crate::model::Prerequisite {
+            key: "gate".into(),
+            variation: 1
+        }]
+    );
+    assert_eq!(
+        (name.as_str(), tags),
+        ("Chat 2", vec!["a".into(), "b".into()])
+    );
+
+    let (flag, _, _) = flag_patch(json!([
+        {"kind": "replacePrerequisites", "prerequisites": [{"key": "gate", "variationId": "gate-on"}]},
+        {"kind": "removePrerequisite", "key": "gate"},
+        {"kind": "turnFlagOff"},
+    ]))
+    .unwrap();
+    assert!(!flag.on && flag.prerequisites.is_empty());
+
+    for (instruction, message) in [
+        (
+            json!({"kind": "addPrerequisite", "key": "nope", "variationId": "x"}),
+            "the project has no flag \"nope\"",
+        ),
+        (
+            json!({"kind": "addPrerequisite", "key": "chat", "variationId": "x"}),
+            "a flag cannot be its own prerequisite",
+        ),
+        (
+            json!({"kind": "updatePrerequisite", "key": "gate", "variationId": "gate-on"}),
+            "\"gate\" is not a prerequisite",
+        ),
+        (
+            json!({"kind": "turnTargetingOn"}),
+            "feature flags take turnFlagOn and turnFlagOff",
+        ),
+    ] {
+        let error = flag_patch(json!([instruction])).unwrap_err();
+        assert_eq!(error.message, message);
+    }
+}

@@ -269,3 +269,41 @@ def test_a_role_without_the_action_gets_the_typed_403(tmp_path):
             sdk.close()
     finally:
         server.stop()
+
+
+def test_flags_survive_a_restart_and_reach_a_new_environment(tmp_path):
+    state = tmp_path / "state"
+    server = MockLd(tmp_path, ["--state", str(state)])
+    try:
+        flags = FeatureFlagsApi(client(server.url))
+        created = flags.post_feature_flag(PROJECT, FeatureFlagBody(
+            name="Durable", key="durable", tags=["kept"],
+            variations=[Variation(value=1, name="one"), Variation(value=2)]))
+        semantic(client(server.url), "durable", [{"kind": "turnFlagOn"}])
+    finally:
+        server.stop()
+    server = MockLd(tmp_path, ["--state", str(state)])
+    try:
+        api = client(server.url)
+        flags = FeatureFlagsApi(api)
+        kept = flags.get_feature_flag(PROJECT, "durable")
+        assert (kept.name, kept.tags, kept.version) == ("Durable", ["kept"], 2)
+        assert [(v.id, v.value, v.name) for v in kept.variations] == [
+            (v.id, v.value, v.name) for v in created.variations]
+        assert (kept.environments[ENV].on, kept.environments["production"].on) == (True, False)
+
+        # A new environment serves the flag at once: off, with its off variation.
+        answer = launchdarkly_api.EnvironmentsApi(api).post_environment_without_preload_content(
+            PROJECT, launchdarkly_api.EnvironmentPost(name="Staging", key="staging", color="00ff00"))
+        assert answer.status == 201
+        sdk_key = json.loads(answer.read())["apiKey"]
+        staging = flags.get_feature_flag(PROJECT, "durable", env="staging").environments["staging"]
+        assert (staging.on, staging.off_variation) == (False, 1)
+        sdk = make_client(server.url, sdk_key=sdk_key)
+        try:
+            assert sdk.is_initialized()
+            assert sdk.variation("durable", Context.create("u"), 0) == 2
+        finally:
+            sdk.close()
+    finally:
+        server.stop()

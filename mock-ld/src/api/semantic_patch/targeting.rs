@@ -47,8 +47,12 @@ pub enum Instruction {
     UpdateClause(ClauseUpdate),
     AddValuesToClause(ClauseValues),
     RemoveValuesFromClause(ClauseValues),
+    // The `*UserTargets` forms are the flag vocabulary's older names for the `user` kind.
+    #[serde(alias = "addUserTargets")]
     AddTargets(TargetKeys),
+    #[serde(alias = "removeUserTargets")]
     RemoveTargets(TargetKeys),
+    #[serde(alias = "replaceUserTargets")]
     ReplaceTargets(ReplaceTargets),
     ClearTargets(VariationChoice),
     UpdateFallthroughVariationOrRollout(ServeInput),

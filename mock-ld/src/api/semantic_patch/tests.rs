@@ -737,9 +737,14 @@ fn feature_flags_take_the_flag_only_instructions() {
         {"kind": "updatePrerequisite", "key": "gate", "variationId": "gate-off"},
         {"kind": "updateName", "value": "Chat 2"},
         {"kind": "addTags", "values": ["b", "a"]},
+        {"kind": "addUserTargets", "values": ["u1"], "variationId": "id-basic"},
     ]))
     .unwrap();
     assert!(flag.on);
+    assert_eq!(
+        (flag.targets[0].values.clone(), flag.targets[0].variation),
+        (vec!["u1".to_owned()], 1)
+    );
     assert_eq!(
         flag.prerequisites,
         vec![crate::model::Prerequisite {

@@ -110,6 +110,9 @@ fn semantically_patched(
     let steps = semantic_patch::parse::<Instruction>(&body.take_instructions()?)?;
     let env_key = body.environment_key.take();
     let needs_env = steps.iter().any(|s| s.instruction().in_environment());
+    // Instructions that change only one environment are checked against it, so that a
+    // role scoped to that environment may send them, no-ops included.
+    let only_env = steps.iter().all(|s| s.instruction().in_environment());
     let env = match (&env_key, needs_env) {
         (Some(env_key), _) => Some(data.env(env_key)?),
         (None, true) => return Err(AppError::bad_request(
@@ -158,11 +161,14 @@ fn semantically_patched(
         },
         ..meta.clone()
     };
+    let env = match (&env_key, only_env) {
+        (Some(env_key), true) => env_key.clone(),
+        _ => "*".to_owned(),
+    };
     let flags = match (env_key, current) {
         (Some(env_key), Some(current)) if current != draft.flag => vec![(env_key, draft.flag)],
         _ => Vec::new(),
     };
-    let env = flags.first().map_or("*".to_owned(), |(k, _)| k.clone());
     Ok(Patched {
         meta: next,
         flags,

@@ -194,16 +194,21 @@ def test_seeded_and_admin_flags_appear_with_defaults(mock_ld):
     assert flag.environments["production"].on is False
     keys = [f.key for f in flags.get_feature_flags(PROJECT).items]
     assert "admin-bool" in keys
-    # AI Configs are flags to SDKs, but not to the flag API (as in LaunchDarkly).
+    # AI Configs are flags to SDKs: left out of the flag list, readable (scripts read the
+    # salt there), and changed only through the AI Config API.
     api = client(mock_ld.url)
     method, url, headers, body, _ = api.param_serialize(
         "POST", f"/api/v2/projects/{PROJECT}/ai-configs", body={"key": "helper", "name": "Helper"},
         header_params={"Content-Type": "application/json"}, auth_settings=["ApiKey"])
     assert api.call_api(method, url, headers, body).status == 201
     assert "helper" not in [f.key for f in flags.get_feature_flags(PROJECT).items]
-    with pytest.raises(NotFoundException) as missing:
-        flags.get_feature_flag(PROJECT, "helper")
-    assert "is an AI Config" in json.loads(missing.value.body)["message"]
+    helper = flags.get_feature_flag(PROJECT, "helper")
+    assert (helper.name, helper.kind, helper.variations[0].name) == ("Helper", "multivariate", "Disabled")
+    assert helper.environments[ENV].salt == mock_ld.admin(
+        "GET", f"/environments/{ENV}/flags/helper")["salt"]
+    with pytest.raises(BadRequestException) as refused:
+        flags.delete_feature_flag(PROJECT, "helper")
+    assert "is an AI Config" in json.loads(refused.value.body)["message"]
     # Its first API change keeps the variation ids the reads showed.
     ids = [v.id for v in flag.variations]
     patched = flags.patch_feature_flag(PROJECT, "admin-bool", PatchWithComment(

@@ -25,7 +25,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::flags::{flag_keys, meta_of};
+use super::flags::{check_exists, flag_keys};
 use crate::api::access::auth::Caller;
 use crate::api::json::{link, now_ms};
 use crate::api::records::project::ProjectData;
@@ -124,7 +124,7 @@ async fn read(
 ) -> Result<Json<Value>, AppError> {
     let entry = state.api.project(&project)?;
     let data = entry.lock();
-    meta_of(&data, &key)?;
+    check_exists(&data, &key)?;
     let status = env_status(&state, &data, &env, &key)?;
     Ok(Json(status_rep(&project, &env, &key, status)))
 }
@@ -136,7 +136,7 @@ async fn across(
 ) -> Result<Json<Value>, AppError> {
     let entry = state.api.project(&project)?;
     let data = entry.lock();
-    meta_of(&data, &key)?;
+    check_exists(&data, &key)?;
     let mut environments = Map::new();
     for env in data.environments.keys() {
         environments.insert(env.clone(), env_status(&state, &data, env, &key)?);

@@ -6,9 +6,10 @@
 //! seeded with `--data` or PUT through `/admin` has none until its first API change and is
 //! shown with defaults (name = key, variation `_id`s derived from project, key and index).
 //!
-//! AI Configs are flags to SDKs but are not listed here, and `GET /flags/{p}/{aiConfigKey}`
-//! is a 404 that points at the AI Config API: LaunchDarkly's flag list leaves AI Config
-//! flags out too, and the two APIs must not both change one flag.
+//! AI Configs are flags to SDKs. They are left out of the flag list (which holds the flags
+//! this API manages), but `GET /flags/{p}/{aiConfigKey}` shows the config's flag, read-only,
+//! since scripts read a flag's salt there; a write to one is a 400 that points at the AI
+//! Config API, so that the two APIs never both change one flag.
 //!
 //! Here: the routes, reading, creating and deleting; [`view`]: the flag's JSON; [`update`]:
 //! PATCH in the three formats.
@@ -26,6 +27,8 @@ use serde_json::{json, Map, Value};
 
 mod update;
 mod view;
+
+use super::ai_flag;
 
 use crate::api::access::auth::Caller;
 use crate::api::json::{
@@ -51,6 +54,15 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// 404 unless the project has a flag `key`, ordinary or an AI Config's.
+pub fn check_exists(data: &ProjectData, key: &str) -> Result<(), AppError> {
+    if data.ai_configs.contains_key(key) || flag_keys(data).contains(key) {
+        Ok(())
+    } else {
+        Err(AppError::not_found("feature flag", key))
+    }
+}
+
 /// The keys of the project's ordinary flags: those the API created and those any
 /// environment serves, less AI Configs.
 pub fn flag_keys(data: &ProjectData) -> BTreeSet<String> {
@@ -65,13 +77,10 @@ pub fn flag_keys(data: &ProjectData) -> BTreeSet<String> {
 /// The flag's REST fields: kept, or derived from the first environment that serves it.
 pub fn meta_of(data: &ProjectData, key: &str) -> Result<FlagMeta, AppError> {
     if data.ai_configs.contains_key(key) {
-        return Err(AppError::new(
-            StatusCode::NOT_FOUND,
-            format!(
-                "{key:?} is an AI Config: use /api/v2/projects/{}/ai-configs/{key}",
-                data.meta.key
-            ),
-        ));
+        return Err(AppError::bad_request(format!(
+            "{key:?} is an AI Config: change it through /api/v2/projects/{}/ai-configs/{key}",
+            data.meta.key
+        )));
     }
     if let Some(meta) = data.flags.get(key) {
         return Ok(meta.clone());
@@ -81,6 +90,41 @@ pub fn meta_of(data: &ProjectData, key: &str) -> Result<FlagMeta, AppError> {
         .find_map(|env| env.env.flag(key))
         .map(|flag| seeded(&data.meta.key, &flag))
         .ok_or_else(|| AppError::not_found("feature flag", key))
+}
+
+/// An AI Config as the flag API shows it (read-only): its variations in flag order, the
+/// disabled one first, and its defaults.
+fn ai_config_meta(data: &ProjectData, key: &str) -> Option<FlagMeta> {
+    let config = data.ai_configs.get(key)?;
+    let refs = ai_flag::variation_refs(config, &data.model_configs);
+    let index = |id: &str| refs.iter().position(|v| v.id == id).unwrap_or(0) as i64;
+    Some(FlagMeta {
+        name: config.name.clone(),
+        description: config.description.clone(),
+        tags: config.tags.clone(),
+        temporary: false,
+        creation_date: config.created_at,
+        version: config.version,
+        variations: refs
+            .iter()
+            .map(|v| FlagVariation {
+                id: v.id.clone(),
+                value: v.value.clone(),
+                name: Some(v.name.clone()),
+                description: None,
+            })
+            .collect(),
+        defaults: FlagDefaults {
+            on_variation: index(&config.defaults.on),
+            off_variation: index(&config.defaults.off),
+        },
+        client_side_availability: ClientSideAvailability::default(),
+        maintainer_id: None,
+        custom_properties: Map::new(),
+        archived: false,
+        deprecated: false,
+        last_modified: config.targeting_modified.clone(),
+    })
 }
 
 /// REST fields for a flag the API did not create.
@@ -261,7 +305,10 @@ async fn read(
     let q = query(env_query)?;
     let entry = state.api.project(&project)?;
     let data = entry.lock();
-    let meta = meta_of(&data, &key)?;
+    let meta = match ai_config_meta(&data, &key) {
+        Some(meta) => meta,
+        None => meta_of(&data, &key)?,
+    };
     let envs: Option<Vec<String>> = q.env.map(|e| e.split(',').map(str::to_owned).collect());
     let shown = Shown {
         envs: envs.as_deref(),

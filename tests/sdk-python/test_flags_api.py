@@ -148,6 +148,15 @@ def test_flag_lifecycle_through_the_generated_client_reaches_the_sdk(mock_ld, ld
                                             {"kind": "removeTags", "values": ["web"]}], env=None)
     assert (renamed.name, renamed.tags) == ("Checkout 2", ["team-x"])
 
+    # Variations change in every environment at once: bob's fallthrough now serves "B!".
+    revalued = semantic(api, "checkout-v2", [
+        {"kind": "updateVariation", "variationId": ids["b"], "value": "B!", "description": "loud"},
+        {"kind": "addVariation", "value": "d", "name": "D"},
+    ], env=None)
+    assert [(v.value, v.description) for v in revalued.variations] == [
+        ("a", None), ("B!", "loud"), ("c", None), ("d", None)]
+    evaluates(ld_client, "checkout-v2", bob, "B!")
+
     # Reads: one flag, one environment; the list, in full or summary, filtered.
     only_test = flags.get_feature_flag(PROJECT, "checkout-v2", env=ENV)
     assert set(only_test.environments) == {ENV}

@@ -1,10 +1,11 @@
 //! The instructions only feature flags take (spec §8): on/off, prerequisites and the flag's
-//! settings (name, description, tags, temporary). The rest of the flag vocabulary is the
+//! settings (name, description, tags, temporary, variations). The rest of the flag vocabulary is the
 //! AI Config targeting vocabulary, applied by [`super::targeting`] to the same draft.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::segment::{add_tags, update_name, Keys, Name};
 use super::serve::{VariationChoice, VariationRef};
@@ -17,8 +18,29 @@ pub struct Settings<'a> {
     pub description: String,
     pub tags: Vec<String>,
     pub temporary: bool,
+    /// The flag's variations, which `addVariation` and `updateVariation` change.
+    pub variations: Vec<VariationDraft>,
     /// The variations of every other flag of the project, by key, for prerequisites.
     pub flags: &'a BTreeMap<String, Vec<VariationRef>>,
+}
+
+/// One variation of the flag, as a patch may change it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VariationDraft {
+    pub id: String,
+    pub value: Value,
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// `addVariation` and `updateVariation` (which names the variation by `variationId`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VariationInput {
+    variation_id: Option<String>,
+    value: Option<Value>,
+    name: Option<String>,
+    description: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +74,8 @@ pub enum FlagOnly {
     AddTags(Keys),
     RemoveTags(Keys),
     Temporary(bool),
+    AddVariation(VariationInput),
+    UpdateVariation(VariationInput),
 }
 
 impl FlagOnly {
@@ -67,6 +91,7 @@ impl FlagOnly {
             FlagOnly::UpdateDescription(_) => "updateDescription",
             FlagOnly::AddTags(_) | FlagOnly::RemoveTags(_) => "updateTags",
             FlagOnly::Temporary(_) => "updateTemporary",
+            FlagOnly::AddVariation(_) | FlagOnly::UpdateVariation(_) => "updateFlagVariations",
         }
     }
 
@@ -131,8 +156,64 @@ pub fn apply(
         FlagOnly::AddTags(tags) => add_tags(&mut settings.tags, tags.values),
         FlagOnly::RemoveTags(tags) => settings.tags.retain(|t| !tags.values.contains(t)),
         FlagOnly::Temporary(temporary) => settings.temporary = temporary,
+        FlagOnly::AddVariation(input) => add_variation(&mut settings.variations, input)?,
+        FlagOnly::UpdateVariation(input) => update_variation(&mut settings.variations, input)?,
     }
     Ok(())
+}
+
+fn add_variation(
+    variations: &mut Vec<VariationDraft>,
+    input: VariationInput,
+) -> Result<(), String> {
+    let value = input.value.ok_or("`value` is required")?;
+    check_unique(variations, &value, None)?;
+    variations.push(VariationDraft {
+        id: uuid::Uuid::new_v4().to_string(),
+        value,
+        name: input.name,
+        description: input.description,
+    });
+    Ok(())
+}
+
+fn update_variation(
+    variations: &mut [VariationDraft],
+    input: VariationInput,
+) -> Result<(), String> {
+    let id = input.variation_id.ok_or("`variationId` is required")?;
+    let index = variations
+        .iter()
+        .position(|v| v.id == id)
+        .ok_or_else(|| format!("unknown variationId {id:?}"))?;
+    if let Some(value) = input.value {
+        check_unique(variations, &value, Some(index))?;
+        variations[index].value = value;
+    }
+    let variation = &mut variations[index];
+    if input.name.is_some() {
+        variation.name = input.name;
+    }
+    if input.description.is_some() {
+        variation.description = input.description;
+    }
+    Ok(())
+}
+
+/// SDKs tell variations apart by value, so no two may share one.
+fn check_unique(
+    variations: &[VariationDraft],
+    value: &Value,
+    except: Option<usize>,
+) -> Result<(), String> {
+    match variations
+        .iter()
+        .enumerate()
+        .find(|(i, v)| Some(*i) != except && v.value == *value)
+    {
+        Some((i, _)) => Err(format!("variation {i} already has the value {value}")),
+        None => Ok(()),
+    }
 }
 
 /// A prerequisite on another flag of the project, its variation named by that flag's

@@ -5,7 +5,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::clauses::{new_clauses, ClauseInput};
-use super::flag::{self, FlagOnly, PrerequisiteInput, PrerequisiteKey, ReplacePrerequisites};
+use super::flag::{
+    self, FlagOnly, PrerequisiteInput, PrerequisiteKey, ReplacePrerequisites, VariationInput,
+};
 use super::rules::{self, ClauseRefs, ClauseUpdate, ClauseValues, RuleClauses, RuleDescription};
 use super::rules::{RuleOrder, RuleRef};
 use super::segment::{Keys, Name};
@@ -75,6 +77,8 @@ pub enum Instruction {
     RemoveTags(Keys),
     MakeFlagTemporary,
     MakeFlagPermanent,
+    AddVariation(VariationInput),
+    UpdateVariation(VariationInput),
 }
 
 /// An instruction, told apart: flag-only, or one AI Config targeting takes too. Lives for
@@ -102,6 +106,8 @@ impl Instruction {
             RemoveTags(tags) => FlagOnly::RemoveTags(tags),
             MakeFlagTemporary => FlagOnly::Temporary(true),
             MakeFlagPermanent => FlagOnly::Temporary(false),
+            AddVariation(input) => FlagOnly::AddVariation(input),
+            UpdateVariation(input) => FlagOnly::UpdateVariation(input),
             other => return Split::Other(other),
         })
     }
@@ -126,6 +132,7 @@ impl Instruction {
             UpdateDescription(_) => "updateDescription",
             AddTags(_) | RemoveTags(_) => "updateTags",
             MakeFlagTemporary | MakeFlagPermanent => "updateTemporary",
+            AddVariation(_) | UpdateVariation(_) => "updateFlagVariations",
             _ => "updateRules",
         }
     }
@@ -142,6 +149,8 @@ impl Instruction {
                 | MakeFlagTemporary
                 | MakeFlagPermanent
                 | UpdateDefaultVariation(_)
+                | AddVariation(_)
+                | UpdateVariation(_)
         )
     }
 }

@@ -721,6 +721,7 @@ fn flag_patch(instructions: Value) -> Result<(Flag, String, Vec<String>), Instru
             description: String::new(),
             tags: vec!["a".into()],
             temporary: true,
+            variations: Vec::new(),
             flags: &flags,
         }),
     };
@@ -782,8 +783,21 @@ fn feature_flags_take_the_flag_only_instructions() {
             json!({"kind": "turnTargetingOn"}),
             "feature flags take turnFlagOn and turnFlagOff",
         ),
+        (
+            json!({"kind": "updateVariation", "variationId": "nope", "value": 3}),
+            "unknown variationId \"nope\"",
+        ),
     ] {
         let error = flag_patch(json!([instruction])).unwrap_err();
         assert_eq!(error.message, message);
     }
+    let twice = flag_patch(json!([
+        {"kind": "addVariation", "value": 1},
+        {"kind": "addVariation", "value": 1},
+    ]))
+    .unwrap_err();
+    assert_eq!(
+        (twice.index, twice.message.as_str()),
+        (1, "variation 0 already has the value 1")
+    );
 }

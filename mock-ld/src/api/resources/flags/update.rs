@@ -20,7 +20,7 @@ use crate::api::json::{now_ms, uuid};
 use crate::api::patch::{self, Format};
 use crate::api::records::flag::{FlagDefaults, FlagMeta, FlagVariation};
 use crate::api::records::project::ProjectData;
-use crate::api::semantic_patch::flag::Settings;
+use crate::api::semantic_patch::flag::{Settings, VariationDraft};
 use crate::api::semantic_patch::targeting::{self as instructions, Defaults, Draft, Instruction};
 use crate::api::semantic_patch::{self, PatchBody};
 use crate::api::write::change::{flag_resource, Change, Outcome};
@@ -144,6 +144,16 @@ fn semantically_patched(
             description: meta.description.clone(),
             tags: meta.tags.clone(),
             temporary: meta.temporary,
+            variations: meta
+                .variations
+                .iter()
+                .map(|v| VariationDraft {
+                    id: v.id.clone(),
+                    value: v.value.clone(),
+                    name: v.name.clone(),
+                    description: v.description.clone(),
+                })
+                .collect(),
             flags: &others,
         }),
     };
@@ -155,12 +165,23 @@ fn semantically_patched(
         description: settings.description,
         tags: settings.tags,
         temporary: settings.temporary,
+        variations: settings
+            .variations
+            .into_iter()
+            .map(|v| FlagVariation {
+                id: v.id,
+                value: v.value,
+                name: v.name,
+                description: v.description,
+            })
+            .collect(),
         defaults: FlagDefaults {
             on_variation: index_of(&draft.defaults.on),
             off_variation: index_of(&draft.defaults.off),
         },
         ..meta.clone()
     };
+    check_meta(&next)?;
     let env = match (&env_key, only_env) {
         (Some(env_key), true) => env_key.clone(),
         _ => "*".to_owned(),

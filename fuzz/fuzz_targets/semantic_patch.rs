@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
             off: "id-disabled".into(),
         },
         variations: &variations,
+        settings: None,
     };
     let result = semantic_patch::parse::<targeting::Instruction>(&instructions)
         .and_then(|steps| semantic_patch::apply(steps, &mut draft, targeting::apply));

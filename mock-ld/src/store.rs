@@ -33,8 +33,9 @@ const STREAM_BACKLOG: usize = 1024;
 pub const CHANGE_LOG: usize = STREAM_BACKLOG;
 
 /// The change log's bound in bytes of event data, so that a script writing large flags does
-/// not keep [`CHANGE_LOG`] of them: the oldest go first.
-pub const CHANGE_LOG_BYTES: usize = 64 << 20;
+/// not keep [`CHANGE_LOG`] of them: the oldest go first. Per environment, so kept small: an
+/// SDK whose basis fell out of it gets a full transfer, which is always correct.
+pub const CHANGE_LOG_BYTES: usize = 8 << 20;
 
 /// One change, rendered once for each kind of stream.
 #[derive(Clone, Debug, PartialEq, Eq)]

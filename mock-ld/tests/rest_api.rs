@@ -626,7 +626,7 @@ async fn a_refused_patch_changes_nothing_and_names_the_instruction() {
         ),
         (
             json!([{"kind": "turnFlagOn"}]),
-            "unknown instruction kind `turnFlagOn`",
+            "instructions[0] (turnFlagOn): only feature flags take this instruction",
         ),
     ];
     for (instructions, needle) in cases {
@@ -800,11 +800,24 @@ async fn segments_are_managed_and_pushed_to_their_environment() {
             Some(json!([{"op": "add", "path": "/included/-", "value": "u3"}])),
         )
         .await;
+    // JSON Patch, as LaunchDarkly's TypeScript client sends it, is taken too.
+    assert_eq!(json_patch.0, StatusCode::OK, "{}", json_patch.1);
+    assert_eq!(json_patch.1["included"], json!(["u1", "u2", "u3"]));
+    let (event, data) = frames.next_event().await;
+    assert_eq!(event, "patch");
+    assert_eq!(data["data"]["included"], json!(["u1", "u2", "u3"]));
+    let read_only = script
+        .send(
+            Method::PATCH,
+            &format!("{path}/beta"),
+            Some(json!({"patch": [{"op": "replace", "path": "/salt", "value": "x"}]})),
+        )
+        .await;
     assert_error(
-        &json_patch,
+        &read_only,
         StatusCode::BAD_REQUEST,
         "invalid_request",
-        "semantic patch",
+        "/salt is read-only",
     );
 
     let (_, listed) = script.get(path).await;

@@ -1,6 +1,7 @@
 //! `/api/v2`: the part of LaunchDarkly's REST API that AI Config scripts use, as
 //! `shared/spec/ld-rest-api.md` records it: projects and environments, AI Configs with their
-//! variations and model configs, targeting and segments changed by semantic patch.
+//! variations and model configs, targeting changed by semantic patch, feature flags and
+//! segments changed by semantic patch, JSON Patch or merge patch.
 //!
 //! Every change reaches the SDK streams of the environments it touches (a `patch` with a
 //! higher version) before the response is sent. Every write goes through
@@ -10,8 +11,8 @@
 //!
 //! Layers, each importing only those below it (this file, the router, on top):
 //! - [`resources`]: one module per resource (projects, environments, AI Configs with their
-//!   variations and targeting, model configs, segments) and `ai_flag`, an AI Config as the
-//!   flag SDKs evaluate.
+//!   variations and targeting, model configs, segments, feature flags and their status) and
+//!   `ai_flag`, an AI Config as the flag SDKs evaluate.
 //! - [`write`]: the write path: what a change is, the audit log (and `/auditlog`), durable
 //!   state, the ledger, the registry (the API's state, one lock per project), the commit
 //!   door, recovery and compaction.
@@ -19,11 +20,14 @@
 //!   each resource's answer as LaunchDarkly's generated clients type it.
 //! - [`access`]: the access token, tokens and their roles (`--roles`), policy statements
 //!   and resource specifiers.
-//! - On the ground: [`json`], shared helpers, and [`semantic_patch`], instruction parsing
-//!   and application, atomic per request.
+//! - On the ground: [`json`], shared helpers; [`patch`], which of the three patch formats a
+//!   body is, and JSON Patch / merge patch applied to a resource's JSON view with its
+//!   read-only fields kept; and [`semantic_patch`], instruction parsing and application,
+//!   atomic per request.
 
 mod access;
 mod json;
+mod patch;
 mod records;
 mod resources;
 pub mod semantic_patch;
@@ -39,7 +43,8 @@ pub use write::durable::{compact_when_due, write_snapshot};
 pub use write::registry::Api;
 
 use resources::{
-    ai_configs, environments, model_configs, projects, segments, targeting, variations,
+    ai_configs, environments, flag_status, flags, model_configs, projects, segments, targeting,
+    variations,
 };
 
 use crate::error::AppError;
@@ -66,6 +71,8 @@ pub fn routes() -> Router<AppState> {
         .merge(model_configs::routes())
         .merge(targeting::routes())
         .merge(segments::routes())
+        .merge(flags::routes())
+        .merge(flag_status::routes())
         .merge(write::audit::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_method);

@@ -109,6 +109,9 @@ struct Counts {
     flag_pairs: usize,
     feature_pairs: usize,
     delivery: Delivery,
+    /// When each flag was last evaluated, by a summary or feature event (receipt, ms), for
+    /// the REST API's flag status; at most `max_keys` flags.
+    last_requested: BTreeMap<String, u64>,
 }
 
 impl Counts {
@@ -148,6 +151,9 @@ impl Counts {
                 }
             }
             Ok(Event::Feature(eval)) => {
+                if let Some(at) = room(&mut self.last_requested, &eval.key, max_keys) {
+                    *at = received_at;
+                }
                 let label = variation_label(eval.variation, false);
                 let map = &mut stats.feature_event_variations;
                 match pair_room(map, &mut self.feature_pairs, &eval.key, &label, max_keys) {
@@ -157,6 +163,9 @@ impl Counts {
             }
             Ok(Event::Summary(summary)) => {
                 for (flag, counts) in &summary.features {
+                    if let Some(at) = room(&mut self.last_requested, flag, max_keys) {
+                        *at = received_at;
+                    }
                     for Counter {
                         variation,
                         count,
@@ -526,6 +535,20 @@ impl EventLog {
             };
             inner.stats.entry(source).or_default().stats.evicted_events += 1;
         }
+    }
+
+    /// When each flag was last evaluated in one environment, as its SDKs' events say
+    /// (receipt time, ms since the epoch).
+    pub fn last_requested(&self, project: &str, env: &str) -> BTreeMap<String, u64> {
+        let source = Source {
+            project: project.to_owned(),
+            env: env.to_owned(),
+        };
+        self.lock()
+            .stats
+            .get(&source)
+            .map(|c| c.last_requested.clone())
+            .unwrap_or_default()
     }
 
     pub fn reject(&self, source: Source) {

@@ -34,10 +34,33 @@ pub const ACTIONS: &[&str] = &[
     "updateRules",
     "updateTags",
     "updateName",
+    "updateDescription",
+    "createFlag",
+    "deleteFlag",
+    "updateOn",
+    "updateTargets",
+    "updateFallthrough",
+    "updateOffVariation",
+    "updatePrerequisites",
+    "updateFlagVariations",
+    "updateFlagDefaultVariations",
+    "updateTemporary",
+    "updateTrackEvents",
+    "updateClientSideFlagAvailability",
+    "updateMaintainer",
+    "updateFlagCustomProperties",
+    "updateDeprecated",
 ];
 
 /// The resource types mock-ld names in specifiers.
-pub const RESOURCE_TYPES: &[&str] = &["proj", "env", "aiconfig", "ai-model-config", "segment"];
+pub const RESOURCE_TYPES: &[&str] = &[
+    "proj",
+    "env",
+    "aiconfig",
+    "ai-model-config",
+    "segment",
+    "flag",
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -6,6 +6,7 @@
 pub mod ai_config;
 pub mod clause;
 pub mod environment;
+pub mod flag;
 pub mod model_config;
 pub mod project;
 pub mod segment;

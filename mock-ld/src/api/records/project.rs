@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::ai_config::AiConfig;
 use super::environment::EnvEntry;
+use super::flag::FlagMeta;
 use super::model_config::ModelConfig;
 use super::segment::SegmentMeta;
 use crate::api::json::{link, object_id};
@@ -84,6 +85,9 @@ pub struct ProjectData {
     /// REST-only fields of segments, by environment and key. A segment without an entry
     /// (seed data, the admin API) gets defaults.
     pub segments: BTreeMap<(String, String), SegmentMeta>,
+    /// REST-only fields of ordinary feature flags, by key. A flag without an entry (seed
+    /// data, the admin API) gets them derived from the store's flag.
+    pub flags: BTreeMap<String, FlagMeta>,
 }
 
 impl ProjectData {
@@ -94,6 +98,7 @@ impl ProjectData {
             ai_configs: BTreeMap::new(),
             model_configs: BTreeMap::new(),
             segments: BTreeMap::new(),
+            flags: BTreeMap::new(),
         }
     }
 

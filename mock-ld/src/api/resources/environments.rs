@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::Value;
 
-use super::ai_flag;
+use super::{ai_flag, flags};
 use crate::api::access::auth::Caller;
 use crate::api::json::{
     check_key, collection, comment_in, object_id, parse, query, uuid, ListQuery,
@@ -70,6 +70,7 @@ pub fn add<'a>(
     for config in data.ai_configs.values() {
         ai_flag::publish(config, &data.model_configs, [&env]);
     }
+    flags::publish_all(data, &env);
     // A POST body carries neither id.
     meta.id = object_id();
     meta.mobile_key = format!("mob-{}", uuid());

@@ -7,6 +7,8 @@
 pub mod ai_configs;
 pub mod ai_flag;
 pub mod environments;
+pub mod flag_status;
+pub mod flags;
 pub mod model_configs;
 pub mod projects;
 pub mod seeded;

@@ -1,11 +1,13 @@
-//! `/segments/{p}/{env}`: list, create, get, delete, and semantic-patch changes (spec §6).
+//! `/segments/{p}/{env}`: list, create, get, delete, and changes by semantic patch, JSON
+//! Patch or merge patch (spec §6).
 //! A segment is the store's segment, which SDKs evaluate; its name, description and tags
 //! live here. Every change is pushed to the environment's streams as a `patch`.
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -15,6 +17,7 @@ use crate::api::access::auth::Caller;
 use crate::api::json::{
     check_key, collection, comment_in, link, now_ms, parse, query, stable_salt, ListQuery,
 };
+use crate::api::patch::{self, Format};
 use crate::api::records::environment::EnvEntry;
 use crate::api::records::project::ProjectData;
 use crate::api::records::segment::{SegmentMeta, SegmentRep};
@@ -23,7 +26,7 @@ use crate::api::semantic_patch::{self, PatchBody};
 use crate::api::write::change::{segment_resource, Change, Outcome};
 use crate::api::write::registry::Api;
 use crate::error::AppError;
-use crate::model::Segment;
+use crate::model::{Segment, SegmentRule, SegmentTarget};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -180,65 +183,166 @@ async fn delete(
     })
 }
 
-/// Reads a segment PATCH body: a semantic patch. JSON Patch and merge patch are refused
-/// with a message that says so.
-fn semantic_body(body: &[u8], env: &str) -> Result<(Vec<Value>, Option<String>), AppError> {
-    let value: Value = parse(body)?;
-    if value.is_array() || value.get("patch").is_some() || value.get("merge").is_some() {
-        return Err(AppError::bad_request(
-            "mock-ld takes segment changes as a semantic patch \
-             ({\"environmentKey\", \"instructions\": [{\"kind\": …}]}); JSON Patch and merge \
-             patch are not supported",
-        ));
-    }
-    let mut patch: PatchBody = crate::api::json::from_value(value)?;
-    if let Some(named) = patch.environment_key.as_deref().filter(|k| *k != env) {
+/// A segment as a JSON Patch or merge patch leaves it: the fields a patch may change.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SegmentEdit {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    included: Vec<String>,
+    #[serde(default)]
+    excluded: Vec<String>,
+    #[serde(default)]
+    included_contexts: Vec<SegmentTarget>,
+    #[serde(default)]
+    excluded_contexts: Vec<SegmentTarget>,
+    #[serde(default)]
+    rules: Vec<SegmentRule>,
+}
+
+/// What no patch may change in a segment's view (besides `_` fields).
+const READ_ONLY: &[&str] = &[
+    "/key",
+    "/creationDate",
+    "/lastModifiedDate",
+    "/version",
+    "/deleted",
+    "/generation",
+    "/salt",
+    "/unbounded",
+    "/unboundedContextKind",
+];
+
+/// The segment and REST fields a patch produced, and the actions it needs.
+struct Patched {
+    segment: Segment,
+    name: String,
+    description: String,
+    tags: Vec<String>,
+    actions: Vec<&'static str>,
+}
+
+/// Applies a JSON Patch or merge patch to the segment's view and reads the result back.
+fn json_patched(
+    view: &Value,
+    format: Format,
+    current: &Segment,
+    meta: &SegmentMeta,
+) -> Result<Patched, AppError> {
+    let edit: SegmentEdit = patch::read_back(patch::apply(view, format, READ_ONLY)?)?;
+    let mut segment = Segment {
+        included: edit.included,
+        excluded: edit.excluded,
+        included_contexts: edit.included_contexts,
+        excluded_contexts: edit.excluded_contexts,
+        rules: edit.rules,
+        ..current.clone()
+    };
+    semantic_patch::fill_ids(&mut segment.rules);
+    let description = edit.description.unwrap_or_default();
+    let changed = [
+        (segment.included != current.included, "updateIncluded"),
+        (segment.excluded != current.excluded, "updateExcluded"),
+        (
+            segment.included_contexts != current.included_contexts,
+            "updateIncluded",
+        ),
+        (
+            segment.excluded_contexts != current.excluded_contexts,
+            "updateExcluded",
+        ),
+        (segment.rules != current.rules, "updateRules"),
+        (edit.tags != meta.tags, "updateTags"),
+        (edit.name != meta.name, "updateName"),
+        (description != meta.description, "updateDescription"),
+    ];
+    Ok(Patched {
+        segment,
+        name: edit.name,
+        description,
+        tags: edit.tags,
+        actions: changed.iter().filter(|c| c.0).map(|c| c.1).collect(),
+    })
+}
+
+/// Applies a semantic patch to a copy of the segment.
+fn semantically_patched(
+    body: PatchBody,
+    env: &str,
+    current: &Segment,
+    meta: &SegmentMeta,
+) -> Result<Patched, AppError> {
+    let mut body = body;
+    if let Some(named) = body.environment_key.as_deref().filter(|k| *k != env) {
         return Err(AppError::bad_request(format!(
             "environmentKey {named:?} differs from the environment {env:?} in the path"
         )));
     }
-    Ok((patch.take_instructions()?, patch.comment))
+    let steps = semantic_patch::parse::<Instruction>(&body.take_instructions()?)?;
+    let actions = steps.iter().map(|s| s.instruction().action()).collect();
+    let mut draft = Draft {
+        segment: current.clone(),
+        name: meta.name.clone(),
+        tags: meta.tags.clone(),
+    };
+    semantic_patch::apply(steps, &mut draft, instructions::apply)?;
+    Ok(Patched {
+        segment: draft.segment,
+        name: draft.name,
+        description: meta.description.clone(),
+        tags: draft.tags,
+        actions,
+    })
 }
 
+/// A PATCH in any of LaunchDarkly's three formats (see [`patch`]). The patch is applied
+/// first, under the project's lock, so that the role check can name what it changes.
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path((project, env, key)): Path<(String, String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    let (raw, comment) = semantic_body(&body, &env)?;
-    let steps = semantic_patch::parse::<Instruction>(&raw)?;
-    let mut actions: Vec<&'static str> = steps.iter().map(|s| s.instruction().action()).collect();
-    actions.sort_unstable();
-    actions.dedup();
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let request = patch::read(content_type, &body)?;
     let entry = state.api.project(&project)?;
     let mut data = entry.lock();
+    let segment = find_segment(data.env(&env)?, &key)?;
+    let before_meta = meta(&state.api, &data, &env, &key);
+    let before = segment_json(&project, &env, &segment, &before_meta);
+    let mut current = segment.clone();
+    semantic_patch::fill_ids(&mut current.rules);
+    let patched = match request.format {
+        Format::Semantic(body) => semantically_patched(body, &env, &current, &before_meta)?,
+        format => json_patched(&before, format, &current, &before_meta)?,
+    };
+    let mut actions = patched.actions.clone();
+    actions.sort_unstable();
+    actions.dedup();
+    if actions.is_empty() {
+        actions.push("updateRules");
+    }
     let change = Change {
         caller: &caller,
         actions,
         resource: segment_resource(&project, &env, &key),
-        comment,
+        comment: request.comment,
     };
     let answer = change.commit(&state.api, &mut *data, |data| {
-        let segment = find_segment(data.env(&env)?, &key)?;
-        let before_meta = meta(&state.api, data, &env, &key);
-        let before = segment_json(&project, &env, &segment, &before_meta);
-        let mut current = segment.clone();
-        semantic_patch::fill_ids(&mut current.rules);
-        let mut draft = Draft {
-            segment: current.clone(),
-            name: before_meta.name.clone(),
-            tags: before_meta.tags.clone(),
-        };
-        semantic_patch::apply(steps, &mut draft, instructions::apply)?;
-        let served = if draft.segment == current {
+        let served = if patched.segment == current {
             segment
         } else {
-            data.env(&env)?.env.upsert_segment(draft.segment)
+            data.env(&env)?.env.upsert_segment(patched.segment)
         };
         let meta = SegmentMeta {
-            name: draft.name,
-            tags: draft.tags,
+            name: patched.name,
+            description: patched.description,
+            tags: patched.tags,
             last_modified: now_ms(),
             ..before_meta
         };

@@ -156,6 +156,7 @@ fn apply(
         flag: current.clone(),
         defaults: config.defaults.clone(),
         variations: &refs,
+        settings: None,
     };
     semantic_patch::apply(steps, &mut draft, instructions::apply)?;
     if draft.flag == current && draft.defaults == config.defaults {

@@ -1,5 +1,6 @@
 //! Semantic patch: LaunchDarkly's instruction-based updates, `{environmentKey, instructions:
-//! [{kind, …}], comment}`, for AI Config targeting ([`targeting`]) and segments ([`segment`]).
+//! [{kind, …}], comment}`, for AI Config targeting and feature flags ([`targeting`], with the
+//! flag-only instructions in [`flag`]) and segments ([`segment`]).
 //!
 //! A patch is atomic. Every instruction is parsed first, then each is applied in order to a
 //! draft (a copy); the first failure names its index, its kind and the problem, and the caller
@@ -15,6 +16,7 @@ use serde_json::Value;
 use crate::error::AppError;
 
 mod clauses;
+pub mod flag;
 pub use clauses::OPERATORS;
 #[cfg(test)]
 mod properties;

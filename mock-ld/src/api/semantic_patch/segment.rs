@@ -74,7 +74,7 @@ pub struct ContextKeys {
 /// Keys of the `user` kind, or tags.
 #[derive(Debug, Deserialize)]
 pub struct Keys {
-    values: Vec<String>,
+    pub(super) values: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,7 +106,7 @@ pub struct RuleRollout {
 
 #[derive(Debug, Deserialize)]
 pub struct Name {
-    value: String,
+    pub(super) value: String,
 }
 
 #[derive(Clone, Copy)]
@@ -280,7 +280,7 @@ fn update_rule_rollout(segment: &mut Segment, edit: RuleRollout) -> Result<(), S
     Ok(())
 }
 
-fn add_tags(tags: &mut Vec<String>, values: Vec<String>) {
+pub(super) fn add_tags(tags: &mut Vec<String>, values: Vec<String>) {
     for tag in values {
         if !tags.contains(&tag) {
             tags.push(tag);
@@ -288,7 +288,7 @@ fn add_tags(tags: &mut Vec<String>, values: Vec<String>) {
     }
 }
 
-fn update_name(name: &mut String, value: String) -> Result<(), String> {
+pub(super) fn update_name(name: &mut String, value: String) -> Result<(), String> {
     if value.trim().is_empty() {
         return Err("the name must not be empty".into());
     }

@@ -5,8 +5,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::clauses::{new_clauses, ClauseInput};
+use super::flag::{
+    self, FlagOnly, PrerequisiteInput, PrerequisiteKey, ReplacePrerequisites, VariationInput,
+};
 use super::rules::{self, ClauseRefs, ClauseUpdate, ClauseValues, RuleClauses, RuleDescription};
 use super::rules::{RuleOrder, RuleRef};
+use super::segment::{Keys, Name};
 use super::serve::{check_index, index_of, ServeInput, VariationChoice, VariationRef};
 use super::targets;
 use crate::model::{Flag, FlagRule};
@@ -19,12 +23,15 @@ pub struct Defaults {
     pub off: String,
 }
 
-/// What a targeting patch changes: one environment's flag and the config's defaults.
+/// What a targeting patch changes: one environment's flag and the config's (or flag's)
+/// defaults; for a feature flag, its settings too.
 pub struct Draft<'a> {
     pub flag: Flag,
     pub defaults: Defaults,
     /// The config's variations in flag order.
     pub variations: &'a [VariationRef],
+    /// `Some` for a feature flag, whose patch may also take the flag-only instructions.
+    pub settings: Option<flag::Settings<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,8 +49,12 @@ pub enum Instruction {
     UpdateClause(ClauseUpdate),
     AddValuesToClause(ClauseValues),
     RemoveValuesFromClause(ClauseValues),
+    // The `*UserTargets` forms are the flag vocabulary's older names for the `user` kind.
+    #[serde(alias = "addUserTargets")]
     AddTargets(TargetKeys),
+    #[serde(alias = "removeUserTargets")]
     RemoveTargets(TargetKeys),
+    #[serde(alias = "replaceUserTargets")]
     ReplaceTargets(ReplaceTargets),
     ClearTargets(VariationChoice),
     UpdateFallthroughVariationOrRollout(ServeInput),
@@ -53,6 +64,95 @@ pub enum Instruction {
     UpdateTrackEventsFallthrough(TrackEvents),
     TurnTargetingOn,
     TurnTargetingOff,
+    // Feature flags only (see `super::flag`).
+    TurnFlagOn,
+    TurnFlagOff,
+    AddPrerequisite(PrerequisiteInput),
+    UpdatePrerequisite(PrerequisiteInput),
+    RemovePrerequisite(PrerequisiteKey),
+    ReplacePrerequisites(ReplacePrerequisites),
+    UpdateName(Name),
+    UpdateDescription(Name),
+    AddTags(Keys),
+    RemoveTags(Keys),
+    MakeFlagTemporary,
+    MakeFlagPermanent,
+    AddVariation(VariationInput),
+    UpdateVariation(VariationInput),
+}
+
+/// An instruction, told apart: flag-only, or one AI Config targeting takes too. Lives for
+/// one match, so the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Split {
+    FlagOnly(FlagOnly),
+    Other(Instruction),
+}
+
+impl Instruction {
+    /// The flag-only instruction this is, or itself back.
+    fn flag_only(self) -> Split {
+        use Instruction::*;
+        Split::FlagOnly(match self {
+            TurnFlagOn => FlagOnly::TurnOn(true),
+            TurnFlagOff => FlagOnly::TurnOn(false),
+            AddPrerequisite(input) => FlagOnly::AddPrerequisite(input),
+            UpdatePrerequisite(input) => FlagOnly::UpdatePrerequisite(input),
+            RemovePrerequisite(key) => FlagOnly::RemovePrerequisite(key),
+            ReplacePrerequisites(replace) => FlagOnly::ReplacePrerequisites(replace),
+            UpdateName(name) => FlagOnly::UpdateName(name),
+            UpdateDescription(text) => FlagOnly::UpdateDescription(text),
+            AddTags(tags) => FlagOnly::AddTags(tags),
+            RemoveTags(tags) => FlagOnly::RemoveTags(tags),
+            MakeFlagTemporary => FlagOnly::Temporary(true),
+            MakeFlagPermanent => FlagOnly::Temporary(false),
+            AddVariation(input) => FlagOnly::AddVariation(input),
+            UpdateVariation(input) => FlagOnly::UpdateVariation(input),
+            other => return Split::Other(other),
+        })
+    }
+
+    /// The role-policy action this needs on a feature flag (LaunchDarkly's flag actions).
+    pub fn flag_action(&self) -> &'static str {
+        use Instruction::*;
+        match self {
+            AddTargets(_) | RemoveTargets(_) | ReplaceTargets(_) | ClearTargets(_) => {
+                "updateTargets"
+            }
+            UpdateFallthroughVariationOrRollout(_) => "updateFallthrough",
+            UpdateOffVariation(_) => "updateOffVariation",
+            UpdateDefaultVariation(_) => "updateFlagDefaultVariations",
+            UpdateTrackEvents(_) | UpdateTrackEventsFallthrough(_) => "updateTrackEvents",
+            TurnTargetingOn | TurnTargetingOff | TurnFlagOn | TurnFlagOff => "updateOn",
+            AddPrerequisite(_)
+            | UpdatePrerequisite(_)
+            | RemovePrerequisite(_)
+            | ReplacePrerequisites(_) => "updatePrerequisites",
+            UpdateName(_) => "updateName",
+            UpdateDescription(_) => "updateDescription",
+            AddTags(_) | RemoveTags(_) => "updateTags",
+            MakeFlagTemporary | MakeFlagPermanent => "updateTemporary",
+            AddVariation(_) | UpdateVariation(_) => "updateFlagVariations",
+            _ => "updateRules",
+        }
+    }
+
+    /// Whether it changes one environment's targeting, and so needs `environmentKey`.
+    pub fn in_environment(&self) -> bool {
+        use Instruction::*;
+        !matches!(
+            self,
+            UpdateName(_)
+                | UpdateDescription(_)
+                | AddTags(_)
+                | RemoveTags(_)
+                | MakeFlagTemporary
+                | MakeFlagPermanent
+                | UpdateDefaultVariation(_)
+                | AddVariation(_)
+                | UpdateVariation(_)
+        )
+    }
 }
 
 /// A rule as `addRule` and `replaceRules` take it.
@@ -128,6 +228,15 @@ pub struct TrackEvents {
 
 /// Applies one instruction to the draft.
 pub fn apply(draft: &mut Draft<'_>, instruction: Instruction) -> Result<(), String> {
+    let instruction = match (instruction.flag_only(), draft.settings.as_mut()) {
+        (Split::FlagOnly(only), Some(settings)) => {
+            return flag::apply(&mut draft.flag, settings, only)
+        }
+        (Split::FlagOnly(_), None) => {
+            return Err("only feature flags take this instruction, AI Configs do not".into())
+        }
+        (Split::Other(instruction), _) => instruction,
+    };
     let variations = draft.variations;
     let flag = &mut draft.flag;
     match instruction {
@@ -176,12 +285,19 @@ pub fn apply(draft: &mut Draft<'_>, instruction: Instruction) -> Result<(), Stri
             flag.track_events_fallthrough = track.track_events;
             Ok(())
         }
+        Instruction::TurnTargetingOn | Instruction::TurnTargetingOff
+            if draft.settings.is_some() =>
+        {
+            Err("feature flags take turnFlagOn and turnFlagOff".into())
+        }
         Instruction::TurnTargetingOn | Instruction::TurnTargetingOff => Err(
             "AI Config targeting is always on (LaunchDarkly refuses this instruction too); to \
              serve a config, point the fallthrough at a variation with \
              updateFallthroughVariationOrRollout, and at the disabled variation to stop"
                 .into(),
         ),
+        // Taken by `flag::apply` above.
+        _ => Err("only feature flags take this instruction".into()),
     }
 }
 

@@ -44,6 +44,7 @@ pub(super) fn patch(
             off: "id-disabled".into(),
         },
         variations: &refs,
+        settings: None,
     };
     apply(steps, &mut draft, targeting::apply)?;
     Ok((draft.flag, draft.defaults))
@@ -462,13 +463,24 @@ fn refusals_name_the_instruction_and_parse_errors_come_first() {
 
     let message = refusal(
         &flag,
+        json!([premium_rule(), {"kind": "frobnicate"}]),
+        1,
+        "frobnicate",
+    );
+    assert!(
+        message.starts_with("unknown instruction kind `frobnicate`"),
+        "{message}"
+    );
+    // The flag vocabulary parses, and AI Config targeting refuses its flag-only part.
+    let message = refusal(
+        &flag,
         json!([premium_rule(), {"kind": "turnFlagOn"}]),
         1,
         "turnFlagOn",
     );
-    assert!(
-        message.starts_with("unknown instruction kind `turnFlagOn`"),
-        "{message}"
+    assert_eq!(
+        message,
+        "only feature flags take this instruction, AI Configs do not"
     );
     let message = refusal(
         &flag,
@@ -671,5 +683,121 @@ fn segment_instructions_name_their_role_action() {
             "updateTags",
             "updateName"
         ]
+    );
+}
+
+/// Applies `instructions` to a feature flag's draft (settings included), with `gate` as
+/// another flag of the project; returns the flag and the settings' name and tags.
+fn flag_patch(instructions: Value) -> Result<(Flag, String, Vec<String>), InstructionError> {
+    let refs = refs();
+    let gate = vec![
+        VariationRef {
+            id: "gate-on".into(),
+            key: "true".into(),
+            name: String::new(),
+            value: json!(true),
+        },
+        VariationRef {
+            id: "gate-off".into(),
+            key: "false".into(),
+            name: String::new(),
+            value: json!(false),
+        },
+    ];
+    let flags = std::collections::BTreeMap::from([("gate".to_owned(), gate)]);
+    let steps = parse::<targeting::Instruction>(instructions.as_array().unwrap())?;
+    let mut draft = Draft {
+        flag: Flag {
+            on: false,
+            ..flag()
+        },
+        defaults: Defaults {
+            on: "id-basic".into(),
+            off: "id-disabled".into(),
+        },
+        variations: &refs,
+        settings: Some(super::flag::Settings {
+            name: "Chat".into(),
+            description: String::new(),
+            tags: vec!["a".into()],
+            temporary: true,
+            variations: Vec::new(),
+            flags: &flags,
+        }),
+    };
+    apply(steps, &mut draft, targeting::apply)?;
+    let settings = draft.settings.unwrap();
+    Ok((draft.flag, settings.name, settings.tags))
+}
+
+#[test]
+fn feature_flags_take_the_flag_only_instructions() {
+    let (flag, name, tags) = flag_patch(json!([
+        {"kind": "turnFlagOn"},
+        {"kind": "addPrerequisite", "key": "gate", "variationId": "gate-on"},
+        {"kind": "updatePrerequisite", "key": "gate", "variationId": "gate-off"},
+        {"kind": "updateName", "value": "Chat 2"},
+        {"kind": "addTags", "values": ["b", "a"]},
+        {"kind": "addUserTargets", "values": ["u1"], "variationId": "id-basic"},
+    ]))
+    .unwrap();
+    assert!(flag.on);
+    assert_eq!(
+        (flag.targets[0].values.clone(), flag.targets[0].variation),
+        (vec!["u1".to_owned()], 1)
+    );
+    assert_eq!(
+        flag.prerequisites,
+        vec![crate::model::Prerequisite {
+            key: "gate".into(),
+            variation: 1
+        }]
+    );
+    assert_eq!(
+        (name.as_str(), tags),
+        ("Chat 2", vec!["a".into(), "b".into()])
+    );
+
+    let (flag, _, _) = flag_patch(json!([
+        {"kind": "replacePrerequisites", "prerequisites": [{"key": "gate", "variationId": "gate-on"}]},
+        {"kind": "removePrerequisite", "key": "gate"},
+        {"kind": "turnFlagOff"},
+    ]))
+    .unwrap();
+    assert!(!flag.on && flag.prerequisites.is_empty());
+
+    for (instruction, message) in [
+        (
+            json!({"kind": "addPrerequisite", "key": "nope", "variationId": "x"}),
+            "the project has no flag \"nope\"",
+        ),
+        (
+            json!({"kind": "addPrerequisite", "key": "chat", "variationId": "x"}),
+            "a flag cannot be its own prerequisite",
+        ),
+        (
+            json!({"kind": "updatePrerequisite", "key": "gate", "variationId": "gate-on"}),
+            "\"gate\" is not a prerequisite",
+        ),
+        (
+            json!({"kind": "turnTargetingOn"}),
+            "feature flags take turnFlagOn and turnFlagOff",
+        ),
+        (
+            json!({"kind": "updateVariation", "variationId": "nope", "value": 3}),
+            "unknown variationId \"nope\"",
+        ),
+    ] {
+        let error = flag_patch(json!([instruction])).unwrap_err();
+        assert_eq!(error.message, message);
+    }
+    let twice = flag_patch(json!([
+        {"kind": "addVariation", "value": 1},
+        {"kind": "addVariation", "value": 1},
+    ]))
+    .unwrap_err();
+    assert_eq!(
+        (twice.index, twice.message.as_str()),
+        (1, "variation 0 already has the value 1")
     );
 }

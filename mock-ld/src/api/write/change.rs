@@ -80,3 +80,9 @@ pub fn model_config_resource(project: &str, key: &str) -> String {
 pub fn segment_resource(project: &str, env: &str, key: &str) -> String {
     format!("proj/{project}:env/{env}:segment/{key}")
 }
+
+/// `proj/{project}:env/{env}:flag/{key}`; `env` is `*` for a change to the flag in every
+/// environment (create, delete, name, variations).
+pub fn flag_resource(project: &str, env: &str, key: &str) -> String {
+    format!("proj/{project}:env/{env}:flag/{key}")
+}

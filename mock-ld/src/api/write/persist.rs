@@ -1,6 +1,7 @@
 //! A project as durable state keeps it: everything the registry and the store know about it
-//! (ids, keys, AI Configs with every variation version, model configs, segment names, and
-//! each environment's flags and segments with their versions and tombstones), and back.
+//! (ids, keys, AI Configs with every variation version, model configs, segment names, flag
+//! names and variation ids, and each environment's flags and segments with their versions
+//! and tombstones), and back.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use crate::api::json::from_value;
 use crate::api::records::ai_config::{AiConfig, Mode};
 use crate::api::records::environment::EnvEntry;
 use crate::api::records::environment::EnvMeta;
+use crate::api::records::flag::FlagMeta;
 use crate::api::records::model_config::ModelConfig;
 use crate::api::records::project::ProjectData;
 use crate::api::records::project::ProjectMeta;
@@ -30,6 +32,9 @@ pub struct ProjectState {
     ai_configs: Vec<AiConfigState>,
     model_configs: Vec<ModelConfigState>,
     segments: Vec<SegmentState>,
+    /// Absent from journals written before flags had REST fields.
+    #[serde(default)]
+    flags: BTreeMap<String, FlagMeta>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -134,6 +139,7 @@ impl ProjectState {
                     meta: meta.clone(),
                 })
                 .collect(),
+            flags: data.flags.clone(),
         }
     }
 
@@ -169,6 +175,7 @@ impl ProjectState {
         for state in self.segments {
             data.segments.insert((state.env, state.key), state.meta);
         }
+        data.flags = self.flags;
         let name = data.meta.name.clone();
         let store_project = store::Project {
             key: project,

@@ -190,11 +190,7 @@ async fn create(
         ai_flag::publish(&config, &data.model_configs, data.stores());
         let answer = config_json(&project, &config);
         data.ai_configs.insert(config.key.clone(), config);
-        Ok(Outcome {
-            before: Value::Null,
-            after: answer.clone(),
-            response: answer,
-        })
+        Ok(Outcome::created(answer))
     })?;
     Ok((StatusCode::CREATED, Json(answer)))
 }
@@ -225,11 +221,7 @@ async fn update(
             data.environments.values().map(|e| &e.env),
         );
         let answer = config_json(&project, config);
-        Ok(Outcome {
-            before,
-            after: answer.clone(),
-            response: answer,
-        })
+        Ok(Outcome::changed(before, answer))
     })?;
     Ok(Json(answer))
 }
@@ -273,10 +265,6 @@ async fn delete(
         for env in data.stores() {
             env.delete_flag(&key);
         }
-        Ok(Outcome {
-            before: config_json(&project, &config),
-            after: Value::Null,
-            response: StatusCode::NO_CONTENT,
-        })
+        Ok(Outcome::deleted(config_json(&project, &config)))
     })
 }

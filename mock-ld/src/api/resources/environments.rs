@@ -124,11 +124,7 @@ async fn create(
     let answer = change.commit(&state.api, &mut *data, |data| {
         let added = add(data, state.api.store(), meta)?;
         let answer = env_json(&project, added);
-        Ok(Outcome {
-            before: Value::Null,
-            after: answer.clone(),
-            response: answer,
-        })
+        Ok(Outcome::created(answer))
     })?;
     Ok((StatusCode::CREATED, Json(answer)))
 }
@@ -152,10 +148,6 @@ async fn delete(
         for config in data.ai_configs.values_mut() {
             config.targeting_modified.remove(&env);
         }
-        Ok(Outcome {
-            before: env_json(&project, &removed),
-            after: Value::Null,
-            response: StatusCode::NO_CONTENT,
-        })
+        Ok(Outcome::deleted(env_json(&project, &removed)))
     })
 }

@@ -113,10 +113,6 @@ async fn delete(
             .remove(&key)
             .ok_or_else(|| AppError::not_found("model config", &key))?;
         republish(data);
-        Ok(Outcome {
-            before: serde_json::to_value(&removed)?,
-            after: Value::Null,
-            response: StatusCode::NO_CONTENT,
-        })
+        Ok(Outcome::deleted(serde_json::to_value(&removed)?))
     })
 }

@@ -172,11 +172,7 @@ async fn create(
         }
         let answer = project_json(&data, Environments::Array);
         projects.insert(post.key.clone(), Arc::new(ProjectEntry::new(data)));
-        Ok(Outcome {
-            before: Value::Null,
-            after: answer.clone(),
-            response: answer,
-        })
+        Ok(Outcome::created(answer))
     })?;
     Ok((StatusCode::CREATED, Json(answer)))
 }
@@ -195,10 +191,6 @@ async fn delete(
             .ok_or_else(|| AppError::not_found("project", &project))?;
         api.store().remove_project(&project);
         let before = project_json(&entry.lock(), Environments::Array);
-        Ok(Outcome {
-            before,
-            after: Value::Null,
-            response: StatusCode::NO_CONTENT,
-        })
+        Ok(Outcome::deleted(before))
     })
 }

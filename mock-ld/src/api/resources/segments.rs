@@ -147,11 +147,7 @@ async fn create(
         };
         let answer = segment_json(&project, &env, &segment, &meta);
         data.segments.insert((env.clone(), post.key), meta);
-        Ok(Outcome {
-            before: Value::Null,
-            after: answer.clone(),
-            response: answer,
-        })
+        Ok(Outcome::created(answer))
     })?;
     Ok((StatusCode::CREATED, Json(answer)))
 }
@@ -175,11 +171,7 @@ async fn delete(
         );
         store.delete_segment(&key);
         data.segments.remove(&(env.clone(), key.clone()));
-        Ok(Outcome {
-            before,
-            after: Value::Null,
-            response: StatusCode::NO_CONTENT,
-        })
+        Ok(Outcome::deleted(before))
     })
 }
 
@@ -348,11 +340,7 @@ async fn update(
         };
         let after = segment_json(&project, &env, &served, &meta);
         data.segments.insert((env.clone(), key.clone()), meta);
-        Ok(Outcome {
-            before,
-            after: after.clone(),
-            response: after,
-        })
+        Ok(Outcome::changed(before, after))
     })?;
     Ok(Json(answer))
 }

@@ -110,11 +110,7 @@ async fn create_handler(
             &data.model_configs,
             data.environments.values().map(|e| &e.env),
         );
-        Ok(Outcome {
-            before: Value::Null,
-            after: answer.clone(),
-            response: answer,
-        })
+        Ok(Outcome::created(answer))
     })?;
     Ok((StatusCode::CREATED, Json(answer)))
 }
@@ -180,11 +176,7 @@ async fn update(
             &data.model_configs,
             data.environments.values().map(|e| &e.env),
         );
-        Ok(Outcome {
-            before,
-            after: answer.clone(),
-            response: answer,
-        })
+        Ok(Outcome::changed(before, answer))
     })?;
     Ok(Json(answer))
 }
@@ -237,10 +229,11 @@ async fn delete(
         config.touch();
         let envs = data.environments.values().map(|e| &e.env);
         ai_flag::publish_without(config, &data.model_configs, envs, index);
-        Ok(Outcome {
-            before: variation_json(&project, &config_key, &removed, removed.current()),
-            after: Value::Null,
-            response: StatusCode::NO_CONTENT,
-        })
+        Ok(Outcome::deleted(variation_json(
+            &project,
+            &config_key,
+            &removed,
+            removed.current(),
+        )))
     })
 }

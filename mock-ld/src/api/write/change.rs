@@ -6,6 +6,7 @@
 //! delete one), describes the change ([`Change`]: caller, actions, resource specifier,
 //! comment) and runs its mutation through `Change::commit`.
 
+use axum::http::StatusCode;
 use serde_json::Value;
 
 use crate::api::access::auth::Caller;
@@ -27,6 +28,33 @@ pub struct Outcome<T> {
     pub before: Value,
     pub after: Value,
     pub response: T,
+}
+
+impl Outcome<Value> {
+    /// A resource created: nothing before, `answer` after and as the response.
+    pub fn created(answer: Value) -> Self {
+        Outcome::changed(Value::Null, answer)
+    }
+
+    /// A resource changed from `before` to `answer`, which is also the response.
+    pub fn changed(before: Value, answer: Value) -> Self {
+        Outcome {
+            before,
+            after: answer.clone(),
+            response: answer,
+        }
+    }
+}
+
+impl Outcome<StatusCode> {
+    /// A resource deleted: `before`, nothing after, and `204 No Content`.
+    pub fn deleted(before: Value) -> Self {
+        Outcome {
+            before,
+            after: Value::Null,
+            response: StatusCode::NO_CONTENT,
+        }
+    }
 }
 
 impl<'a> Change<'a> {

@@ -494,11 +494,7 @@ async fn create(
         }
         data.flags.insert(post.key.clone(), meta.clone());
         let answer = flag_json(&project, &post.key, &meta, data, &FULL);
-        Ok(Outcome {
-            before: Value::Null,
-            after: answer.clone(),
-            response: answer,
-        })
+        Ok(Outcome::created(answer))
     })?;
     Ok((StatusCode::CREATED, Json(answer)))
 }
@@ -518,11 +514,7 @@ async fn delete(
             env.env.delete_flag(&key);
         }
         data.flags.remove(&key);
-        Ok(Outcome {
-            before,
-            after: Value::Null,
-            response: StatusCode::NO_CONTENT,
-        })
+        Ok(Outcome::deleted(before))
     })
 }
 

@@ -91,11 +91,7 @@ pub async fn update(
         }
         data.flags.insert(key.clone(), meta.clone());
         let after = flag_json(&project, &key, &meta, data, &FULL);
-        Ok(Outcome {
-            before,
-            after: after.clone(),
-            response: after,
-        })
+        Ok(Outcome::changed(before, after))
     })?;
     Ok(Json(answer))
 }

@@ -35,7 +35,7 @@ pub use template::TemplateError;
 pub use tracker::{FeedbackKind, TokenUsage, Tracker};
 
 use cache::VariationCache;
-use template::Data;
+use scope::Data;
 use variation::{Problem, Variation};
 
 /// `aiSdkName` of `$ld:ai:sdk:info`: this crate, not Python's `launchdarkly-server-sdk-ai`.

@@ -13,20 +13,34 @@
 use ramhorns::encoding::Encoder;
 use ramhorns::traits::ContentSequence;
 use ramhorns::{Content, Section, Template};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::pystr::{is_truthy, PyDict, PyStr};
-use super::template::{Compiled, Data, Key};
 
-/// Renders a compiled template (without the trailing whitespace ramhorns trims).
-pub(crate) fn render(compiled: &Compiled, data: &Data<'_>) -> String {
+/// The data a template renders with: the caller's variables, and `ldctx` (the context as
+/// LaunchDarkly JSON), which shadows a variable of that name as in Python.
+pub(crate) struct Data<'a> {
+    pub vars: Option<&'a Map<String, Value>>,
+    pub ldctx: Option<&'a Value>,
+}
+
+/// A name in a tag: `.` (the current scope) or a dotted path.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Key {
+    Dot,
+    Path(Box<[Box<str>]>),
+}
+
+/// Renders a compiled template whose placeholder `k{i}` stands for `keys[i]` (without the
+/// trailing whitespace ramhorns trims).
+pub(crate) fn render(template: &Template<'static>, keys: &[Key], data: &Data<'_>) -> String {
     let root = Scope {
         frame: Frame::Root,
         parent: None,
-        keys: &compiled.keys,
+        keys,
         data,
     };
-    compiled.template.render(&root)
+    template.render(&root)
 }
 
 #[derive(Clone, Copy)]

@@ -20,10 +20,8 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-
 use super::pystr::is_space;
-use super::scope;
+use super::scope::{self, Data, Key};
 
 /// Why a prompt template cannot be rendered. chevron raises on the same templates, except
 /// for set-delimiter tags, which it supports.
@@ -45,20 +43,6 @@ pub enum TemplateError {
     SetDelimiter,
     #[error("{0}")]
     Engine(String),
-}
-
-/// The data a template renders with: the caller's variables, and `ldctx` (the context as
-/// LaunchDarkly JSON), which shadows a variable of that name as in Python.
-pub(crate) struct Data<'a> {
-    pub vars: Option<&'a Map<String, Value>>,
-    pub ldctx: Option<&'a Value>,
-}
-
-/// A name in a tag: `.` (the current scope) or a dotted path.
-#[derive(Debug, PartialEq)]
-pub(crate) enum Key {
-    Dot,
-    Path(Box<[Box<str>]>),
 }
 
 /// A compiled template: plain text when it has no tags (rendering then costs nothing).
@@ -108,7 +92,7 @@ impl Template {
         match self {
             Template::Text(text) => text.clone(),
             Template::Compiled(compiled) => {
-                let mut out = scope::render(compiled, data);
+                let mut out = scope::render(&compiled.template, &compiled.keys, data);
                 out.push_str(&compiled.tail);
                 out.into()
             }
@@ -312,7 +296,7 @@ fn push_key(keys: &mut Vec<Key>, key: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn render(source: &str, vars: Value) -> String {
         let vars = vars.as_object().cloned().unwrap_or_default();

@@ -15,7 +15,8 @@ use super::config::{
     JudgeConfiguration, JudgeRef, LdMessage, LdTool, ModelConfig, ProviderConfig, Tools,
 };
 use super::pystr::{is_truthy, to_int, PyStr};
-use super::template::{Data, Template, TemplateError};
+use super::scope::Data;
+use super::template::{Template, TemplateError};
 use super::tracker::TrackMeta;
 
 /// Why a variation cannot be read.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::charts;
 use super::format::{self, usd};
-use super::html::{esc, figure, note, section, table};
+use super::markup::{esc, figure, note, section, table};
 use super::table::Table;
 use crate::results::cost::{CostLine, CostReport as Cost};
 use crate::results::RunResults as Results;

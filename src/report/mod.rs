@@ -19,6 +19,7 @@ pub mod harness_section;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod markup;
 pub mod rollout_section;
 pub mod sections;
 pub mod simulated;

@@ -4,7 +4,7 @@
 
 use super::charts;
 use super::format::{self, p_value};
-use super::html::{esc, figure, note, section, table};
+use super::markup::{esc, figure, note, section, table};
 use super::table::Table;
 use crate::results::checks::{Details, ExactDetails, SplitTest, SrmDetails};
 use crate::results::RunResults as Results;

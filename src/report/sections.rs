@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 use super::charts;
 use super::format::{self, ms};
 use super::harness_section;
-use super::html::{esc, figure, note, section, table};
+use super::markup::{esc, figure, note, section, table};
 use super::table::Table;
 use crate::results::latency::HistogramError;
 use crate::results::verdict::Outcome;

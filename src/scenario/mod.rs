@@ -6,6 +6,7 @@
 
 pub mod bounds;
 pub mod checks;
+mod error;
 mod overrides;
 mod parse;
 pub mod population;
@@ -23,8 +24,9 @@ use toml::Spanned;
 use crate::results::harness::OverloadBounds;
 use checks::CheckSpec;
 
+pub use error::ScenarioError;
 pub use overrides::Overrides;
-pub use parse::{load, load_with, parse, parse_with, ScenarioError};
+pub use parse::{load, load_with, parse, parse_with};
 
 /// `scenarios/quickstart.toml`, built in: what `run` does without a file.
 pub const QUICKSTART: &str = include_str!("../../scenarios/quickstart.toml");

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::parse::ScenarioError;
+use super::error::ScenarioError;
 use super::Scenario;
 
 #[derive(Clone, Debug, Default, PartialEq)]

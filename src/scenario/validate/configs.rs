@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use super::{Checker, Seg};
 use crate::scenario::bounds::{self, count};
-use crate::scenario::parse::ScenarioError;
+use crate::scenario::error::ScenarioError;
 use crate::scenario::rules;
 use crate::scenario::{Mode, Scenario};
 

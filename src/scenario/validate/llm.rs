@@ -3,7 +3,7 @@
 use super::numbers::{human, number};
 use super::{Checker, Seg};
 use crate::scenario::bounds::{self, count};
-use crate::scenario::parse::ScenarioError;
+use crate::scenario::error::ScenarioError;
 use crate::scenario::Scenario;
 
 pub(super) fn check_llm(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::numbers::{at_most, human, in_range, number};
 use super::{Checker, Seg};
 use crate::scenario::bounds::{self, count, need};
-use crate::scenario::parse::ScenarioError;
+use crate::scenario::error::ScenarioError;
 use crate::scenario::{LoadModel, Scenario};
 
 pub(super) fn check_load(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {

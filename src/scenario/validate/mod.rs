@@ -22,7 +22,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::checks::{self as spec, CheckSpec};
-use super::parse::ScenarioError;
+use super::error::ScenarioError;
 use super::population::Generator;
 use super::Scenario;
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{Checker, Seg};
 use crate::scenario::bounds::{self, count, need};
-use crate::scenario::parse::ScenarioError;
+use crate::scenario::error::ScenarioError;
 
 /// `duration` is at most `max`; `why` is appended to the message.
 pub(super) fn at_most(

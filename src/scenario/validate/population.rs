@@ -1,7 +1,7 @@
 //! The population: its size and what the generator refuses.
 
 use super::{Checker, Seg};
-use crate::scenario::parse::ScenarioError;
+use crate::scenario::error::ScenarioError;
 use crate::scenario::rules;
 use crate::scenario::Scenario;
 

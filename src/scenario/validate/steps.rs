@@ -6,7 +6,7 @@ use super::configs::{check_instruction, check_targeting};
 use super::numbers::at_most;
 use super::{Checker, Seg};
 use crate::scenario::bounds::{self};
-use crate::scenario::parse::ScenarioError;
+use crate::scenario::error::ScenarioError;
 use crate::scenario::Scenario;
 
 pub(super) fn check_steps_and_actions(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {

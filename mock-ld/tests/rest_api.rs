@@ -970,3 +970,92 @@ async fn seeded_ai_config_flags_are_ai_configs() {
     );
     assert_eq!(served.salt, "seed-salt", "bucketing unchanged");
 }
+
+/// A flag change names what it changes and changes nothing else: a semantic patch for one
+/// environment leaves the others' flags (and versions) alone, even a new value of a variation
+/// reaches each environment once, and a JSON Patch may not remove a variation that every
+/// environment's targeting names by index.
+#[tokio::test]
+async fn flag_patches_change_what_they_name_and_keep_variation_indices() {
+    let script = Script::start().await;
+    let (status, flag) = script
+        .post(
+            "/flags/default",
+            json!({"key": "banner", "name": "Banner", "variations": [
+                {"value": "red"}, {"value": "green"}, {"value": "blue"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{flag}");
+    let version = |env: &str| script.env(env).flag("banner").unwrap().version;
+    let (production, test_before) = (version("production"), version("test"));
+    let green = flag["variations"][1]["_id"].clone();
+
+    let (status, body) = script
+        .patch(
+            "/flags/default/banner",
+            json!({"environmentKey": "test", "instructions": [
+                {"kind": "updateVariation", "variationId": green, "value": "lime"},
+                {"kind": "turnFlagOn"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let test = script.env("test").flag("banner").unwrap();
+    assert_eq!(test.version, test_before + 1, "one change, one version");
+    assert!(test.on);
+    assert_eq!(test.variations[1], json!("lime"));
+    assert_eq!(
+        version("production"),
+        production + 1,
+        "the new value once, not the targeting"
+    );
+    assert!(!script.env("production").flag("banner").unwrap().on);
+
+    let (status, body) = script
+        .patch(
+            "/flags/default/banner",
+            json!({"patch": [{"op": "remove", "path": "/variations/0"}]}),
+        )
+        .await;
+    assert_error(
+        &(status, body),
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "not remove or reorder",
+    );
+    assert_eq!(
+        script.env("test").flag("banner").unwrap().variations.len(),
+        3
+    );
+}
+
+/// A seeded flag whose rules carry no ids: a change to one environment through the flags API
+/// does not touch the other environment's flag, which the role check did not cover.
+#[tokio::test]
+async fn a_flag_patch_for_one_environment_leaves_seeded_flags_elsewhere_alone() {
+    let flag = json!({"key": "gate", "on": true, "variations": [true, false],
+        "fallthrough": {"variation": 1}, "offVariation": 1,
+        "rules": [{"clauses": [{"attribute": "tier", "op": "in", "values": ["beta"]}], "variation": 0}]});
+    let dir = std::env::temp_dir().join(format!("mock-ld-gate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let seed = dir.join("seed.json");
+    std::fs::write(&seed, json!({"flags": {"gate": flag}}).to_string()).unwrap();
+    let data =
+        ["test", "production"].map(|env| format!("{env}={}", seed.display()).parse().unwrap());
+    let script = Script::with_config(Config {
+        data: data.to_vec(),
+        ..Config::default()
+    })
+    .await;
+    std::fs::remove_dir_all(&dir).ok();
+    let production = script.env("production").flag("gate").unwrap();
+
+    let (status, body) = script
+        .patch(
+            "/flags/default/gate",
+            json!({"environmentKey": "test", "instructions": [{"kind": "turnFlagOff"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!script.env("test").flag("gate").unwrap().on);
+    assert_eq!(script.env("production").flag("gate").unwrap(), production);
+}

@@ -108,6 +108,11 @@ test('FDv2: initializes, streams a change, and recovers after a restart', async 
   await first.stop();
   const second = await startMockLd(t, dir, { port: first.port, args: ['--state', join(dir, 'state')] });
   assert.equal(await waitFor(second.streams, (s) => s === one, 10_000), one, 'the SDK reconnected');
+  // Once the SDK has data from the new process, what --state kept is still served: a full
+  // transfer without it would have taken `durable` away.
+  await second.putFlag(flag('marker', 'second process'));
+  assert.equal(await waitFor(() => value(client, 'marker'), (v) => v === 'second process'), 'second process');
+  assert.equal(await value(client, 'durable'), 'live', 'kept across the restart by --state');
   await second.putFlag(flag('durable', 'after restart'));
   assert.equal(await waitFor(() => value(client, 'durable'), (v) => v === 'after restart'), 'after restart');
   assert.equal(await value(client, 'seeded'), 'seed value');

@@ -68,7 +68,10 @@ fn config_of(flag: &Flag) -> Result<AiConfig, AppError> {
             "a disabled variation other than variation 0 has no REST form",
         ));
     }
-    let mode_of = |v: &Value| serde_json::from_value::<Mode>(meta(v)["mode"].clone()).ok();
+    let mode_of = |v: &Value| {
+        let mode = meta(v).get("mode")?;
+        serde_json::from_value::<Mode>(mode.clone()).ok()
+    };
     let now = now_ms();
     let mut config = AiConfig {
         key: flag.key.clone(),
@@ -79,7 +82,7 @@ fn config_of(flag: &Flag) -> Result<AiConfig, AppError> {
         version: 1,
         created_at: now,
         updated_at: now,
-        extra: Map::new(),
+        extra: judge_metric(served),
         salt: flag.salt.clone(),
         disabled_id: disabled.then(uuid),
         variations: Vec::new(),
@@ -102,7 +105,34 @@ fn config_of(flag: &Flag) -> Result<AiConfig, AppError> {
         config.variations.push(variation);
     }
     config.defaults = defaults(&config, flag);
+    served_unchanged(&config, flag)?;
     Ok(config)
+}
+
+/// A judge's `evaluationMetricKey`, which the served value carries from the config.
+fn judge_metric(served: &[Value]) -> Map<String, Value> {
+    let metric = served.iter().find_map(|v| v.get("evaluationMetricKey"));
+    metric
+        .map(|m| Map::from_iter([("evaluationMetricKey".to_owned(), m.clone())]))
+        .unwrap_or_default()
+}
+
+/// The config's variations, as a REST change would re-render them, are the seeded values:
+/// otherwise the first change to it through the API would change what SDKs are served (a
+/// field the REST form has no place for, a missing `mode` or `version`, mixed modes).
+fn served_unchanged(config: &AiConfig, flag: &Flag) -> Result<(), AppError> {
+    let refs = ai_flag::variation_refs(config, &BTreeMap::new());
+    match refs
+        .iter()
+        .zip(&flag.variations)
+        .position(|(r, seeded)| r.value != *seeded)
+    {
+        None if refs.len() == flag.variations.len() => Ok(()),
+        at => Err(AppError::bad_request(format!(
+            "variation {} would not be served as seeded after a change through the REST API",
+            at.unwrap_or(refs.len())
+        ))),
+    }
 }
 
 /// What other environments start serving: the seeded flag's fallthrough and off
@@ -170,7 +200,9 @@ mod tests {
 
     #[test]
     fn a_disabled_variation_0_becomes_the_configs_disabled_variation() {
-        let disabled = json!({"_ldMeta": {"enabled": false}});
+        let disabled = json!({"_ldMeta": {
+            "enabled": false, "variationKey": "disabled", "version": 1, "mode": "agent"
+        }});
         let agent = json!({
             "_ldMeta": {"enabled": true, "variationKey": "agent-a", "version": 1, "mode": "agent"},
             "model": {"name": "gpt-4o", "parameters": {}},
@@ -187,6 +219,41 @@ mod tests {
         let refs = ai_flag::variation_refs(config, &BTreeMap::new());
         assert_eq!(refs[1].value, agent);
         assert_eq!(config.defaults.off, *config.disabled_id.as_ref().unwrap());
+    }
+
+    #[test]
+    fn the_demo_data_ai_config_is_adopted() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/demo-data.yaml");
+        let (flags, _) = crate::datafile::load(&path).unwrap().into_items();
+        let mut data = ProjectData::new(ProjectMeta::new("default", "Default"));
+        assert_eq!(adopt(&mut data, &flags), 1);
+        let config = data.ai_config("support-assistant").unwrap();
+        assert!(config.disabled_id.is_some());
+        let keys: Vec<&str> = config.variations.iter().map(|v| v.key.as_str()).collect();
+        assert_eq!(keys, ["small", "premium-a", "premium-b"]);
+    }
+
+    #[test]
+    fn a_seed_the_rest_form_cannot_hold_stays_a_plain_flag() {
+        let mut no_mode = completion("a", "m");
+        no_mode["_ldMeta"].as_object_mut().unwrap().remove("mode");
+        let mut unknown_field = completion("b", "m");
+        unknown_field["outputFormat"] = json!("json");
+        let mut data = ProjectData::new(ProjectMeta::new("default", "Default"));
+        assert_eq!(adopt(&mut data, &[seeded(vec![no_mode])]), 0);
+        assert_eq!(adopt(&mut data, &[seeded(vec![unknown_field])]), 0);
+        assert!(data.ai_configs.is_empty());
+    }
+
+    #[test]
+    fn a_judges_metric_key_is_kept() {
+        let mut judge = completion("strict", "gpt-4o");
+        judge["_ldMeta"]["mode"] = json!("judge");
+        judge["evaluationMetricKey"] = json!("$ld:ai:judge:relevance");
+        let mut data = ProjectData::new(ProjectMeta::new("default", "Default"));
+        assert_eq!(adopt(&mut data, &[seeded(vec![judge])]), 1);
+        assert_eq!(data.ai_config("assistant").unwrap().mode, Mode::Judge);
     }
 
     #[test]

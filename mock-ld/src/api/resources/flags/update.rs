@@ -78,15 +78,19 @@ pub async fn update(
             meta.version += 1;
         }
         let now = now_ms();
-        for (env_key, flag) in flags {
+        for (env_key, mut flag) in flags {
+            // The draft carries the variations it started from; the patch may have changed them.
+            with_meta(&mut flag, &meta);
             data.env(&env_key)?.env.upsert_flag(flag);
             meta.last_modified.insert(env_key, now);
         }
-        // Variations and availability reach every environment's flag.
+        // Variations and availability reach every environment's flag, and nothing else does:
+        // an environment the patch did not target keeps its targeting and its version.
         for env in data.environments.values() {
-            let next = env_flag(&project, &key, &meta, env);
-            if env.env.flag(&key).is_some_and(|f| f != next) {
-                env.env.upsert_flag(next);
+            if let Some(mut stored) = env.env.flag(&key) {
+                if with_meta(&mut stored, &meta) {
+                    env.env.upsert_flag(stored);
+                }
             }
         }
         data.flags.insert(key.clone(), meta.clone());
@@ -94,6 +98,16 @@ pub async fn update(
         Ok(Outcome::changed(before, after))
     })?;
     Ok(Json(answer))
+}
+
+/// Gives `flag` the variations and client-side availability of `meta`; whether they changed.
+fn with_meta(flag: &mut Flag, meta: &FlagMeta) -> bool {
+    let values = meta.values();
+    let changed =
+        flag.variations != values || flag.client_side_availability != meta.client_side_availability;
+    flag.variations = values;
+    flag.client_side_availability = meta.client_side_availability.clone();
+    changed
 }
 
 fn semantically_patched(
@@ -269,7 +283,7 @@ fn json_patched(
     format: Format,
 ) -> Result<Patched, AppError> {
     let edit: FlagEdit = patch::read_back(patch::apply(before, format, READ_ONLY)?)?;
-    let variations = edit
+    let variations: Vec<FlagVariation> = edit
         .variations
         .into_iter()
         .map(|v| FlagVariation {
@@ -279,6 +293,7 @@ fn json_patched(
             description: v.description,
         })
         .collect();
+    keeps_variation_order(&meta.variations, &variations)?;
     let next = FlagMeta {
         name: edit.name,
         description: edit.description.unwrap_or_default(),
@@ -338,6 +353,24 @@ fn json_patched(
         actions,
         env,
     })
+}
+
+/// Every environment's targeting names variations by index, so a JSON Patch or merge patch
+/// may change a variation's value, name and description and append variations, but not
+/// remove or reorder them: that would silently re-point what every environment serves.
+fn keeps_variation_order(
+    before: &[FlagVariation],
+    after: &[FlagVariation],
+) -> Result<(), AppError> {
+    let kept = before.iter().zip(after).all(|(old, new)| old.id == new.id);
+    if kept && after.len() >= before.len() {
+        return Ok(());
+    }
+    Err(AppError::bad_request(
+        "/variations: a JSON Patch or merge patch may change variations (keeping each `_id` at \
+         its index) and append new ones, but not remove or reorder them, since targeting names \
+         variations by index (mock-ld does not remove a flag's variations)",
+    ))
 }
 
 fn meta_actions(before: &FlagMeta, after: &FlagMeta) -> Vec<&'static str> {

@@ -24,10 +24,24 @@ use crate::model::Flag;
 /// Adds each AI Config flag of `flags` that the project does not know yet; returns how
 /// many were added. A flag that looks like one but cannot be read back is left a plain
 /// flag, with a warning naming why.
+///
+/// Seeds go on top of recovered state, so they win: a config already known (from `--state`)
+/// is kept only while it serves exactly the seeded values, else it is replaced by the seed's
+/// (or dropped, if the seed is no AI Config), and a flag's kept REST fields whose variations
+/// differ from the seed's are dropped. Otherwise the registry would disagree with what SDKs
+/// are served, and its next change would put the old values back.
 pub fn adopt(data: &mut ProjectData, flags: &[Flag]) -> usize {
     let mut adopted = 0;
-    for flag in flags.iter().filter(|f| is_ai_config(f)) {
-        if data.ai_configs.contains_key(&flag.key) {
+    for flag in flags {
+        forget_stale_flag_fields(data, flag);
+        if let Some(known) = data.ai_configs.get(&flag.key) {
+            if served_unchanged(known, flag).is_ok() {
+                continue;
+            }
+            tracing::warn!(flag = %flag.key, "seed data replaces the AI Config kept in --state");
+            data.ai_configs.remove(&flag.key);
+        }
+        if !is_ai_config(flag) {
             continue;
         }
         match config_of(flag) {
@@ -40,6 +54,17 @@ pub fn adopt(data: &mut ProjectData, flags: &[Flag]) -> usize {
         }
     }
     adopted
+}
+
+fn forget_stale_flag_fields(data: &mut ProjectData, flag: &Flag) {
+    if data
+        .flags
+        .get(&flag.key)
+        .is_some_and(|meta| meta.values() != flag.variations)
+    {
+        tracing::warn!(flag = %flag.key, "seed data replaces the flag's REST fields kept in --state");
+        data.flags.remove(&flag.key);
+    }
 }
 
 /// Every variation an object with an `_ldMeta` object.
@@ -272,6 +297,35 @@ mod tests {
         assert!(data.ai_configs.is_empty());
         let flag = seeded(vec![completion("a", "m")]);
         assert_eq!(adopt(&mut data, std::slice::from_ref(&flag)), 1);
-        assert_eq!(adopt(&mut data, &[flag]), 0, "adopted once");
+        let id = data.ai_config("assistant").unwrap().variations[0]
+            .id
+            .clone();
+        assert_eq!(
+            adopt(&mut data, std::slice::from_ref(&flag)),
+            0,
+            "adopted once"
+        );
+        assert_eq!(data.ai_config("assistant").unwrap().variations[0].id, id);
+    }
+
+    #[test]
+    fn a_changed_seed_replaces_what_state_kept() {
+        let mut data = ProjectData::new(ProjectMeta::new("default", "Default"));
+        adopt(&mut data, &[seeded(vec![completion("a", "gpt-4o")])]);
+        let edited = seeded(vec![
+            completion("a", "gpt-4o-mini"),
+            completion("b", "gpt-4o"),
+        ]);
+        assert_eq!(adopt(&mut data, std::slice::from_ref(&edited)), 1);
+        let refs = ai_flag::variation_refs(data.ai_config("assistant").unwrap(), &BTreeMap::new());
+        assert_eq!(refs.len(), 2);
+        assert_eq!(refs[0].value, edited.variations[0]);
+        let plain = Flag {
+            key: "assistant".into(),
+            variations: vec![json!(true), json!(false)],
+            ..Flag::default()
+        };
+        assert_eq!(adopt(&mut data, &[plain]), 0);
+        assert!(data.ai_configs.is_empty(), "no longer an AI Config");
     }
 }

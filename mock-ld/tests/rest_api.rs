@@ -970,3 +970,63 @@ async fn seeded_ai_config_flags_are_ai_configs() {
     );
     assert_eq!(served.salt, "seed-salt", "bucketing unchanged");
 }
+
+/// A flag's targeting that the SDKs could not evaluate (a fallthrough serving nothing, a
+/// rollout without arms or whose weights are not 100000, a flag its own prerequisite) is
+/// refused by JSON Patch with the field named, and the flag stays as it was.
+#[tokio::test]
+async fn a_json_patch_leaving_targeting_unservable_is_refused() {
+    let script = Script::start().await;
+    let (status, _) = script
+        .post(
+            "/flags/default",
+            json!({"key": "f", "name": "F", "variations": [{"value": true}, {"value": false}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let fallthrough = |value: Value| json!([{"op": "replace", "path": "/environments/test/fallthrough", "value": value}]);
+    let arms = |weights: &[i64]| {
+        let variations: Vec<Value> = weights
+            .iter()
+            .enumerate()
+            .map(|(i, w)| json!({"variation": i, "weight": w}))
+            .collect();
+        json!({"rollout": {"variations": variations}})
+    };
+    let cases = [
+        (
+            fallthrough(json!({})),
+            "/environments/test/fallthrough: serves neither a variation nor a rollout",
+        ),
+        (
+            fallthrough(arms(&[])),
+            "/environments/test/fallthrough/rollout: weights sum to 0, not 100000",
+        ),
+        (
+            fallthrough(arms(&[5, 7])),
+            "/environments/test/fallthrough/rollout: weights sum to 12, not 100000",
+        ),
+        (
+            fallthrough(arms(&[-5, 100005])),
+            "/environments/test/fallthrough/rollout/variations/0/weight: -5 is negative",
+        ),
+        (
+            json!([{"op": "add", "path": "/environments/test/prerequisites/-",
+                    "value": {"key": "f", "variation": 0}}]),
+            "/environments/test/prerequisites/0/key: a flag cannot be its own prerequisite",
+        ),
+    ];
+    for (body, message) in cases {
+        let (status, error) = script.patch("/flags/default/f", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert_eq!(error["code"], "invalid_request");
+        assert_eq!(error["message"], message, "{body}");
+    }
+    let (_, flag) = script.get("/flags/default/f").await;
+    assert_eq!(flag["_version"], 1);
+    assert_eq!(flag["environments"]["test"]["prerequisites"], json!([]));
+    let (status, _) = script
+        .patch("/flags/default/f", fallthrough(arms(&[40000, 60000])))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -316,7 +316,9 @@ fn json_patched(
             ..current.clone()
         };
         semantic_patch::fill_ids(&mut flag.rules);
-        check_indices(&flag, next.variations.len())
+        // Seed data may hold targeting the API would refuse; it stays patchable until the
+        // patch touches that environment.
+        check_servable(&flag, next.variations.len(), flag != current)
             .map_err(|e| AppError::bad_request(format!("/environments/{env_key}/{e}")))?;
         if flag != current {
             actions.extend(targeting_actions(&current, &flag));
@@ -398,9 +400,24 @@ fn targeting_actions(before: &Flag, after: &Flag) -> Vec<&'static str> {
     changed.iter().filter(|c| c.0).map(|c| c.1).collect()
 }
 
-/// Every variation index in the flag's targeting is one of its `n` variations; the error
-/// is the field, under the environment.
-fn check_indices(flag: &Flag, n: usize) -> Result<(), String> {
+/// The flag's targeting is one the SDKs can evaluate (they call anything else a malformed
+/// flag and serve the default): every variation index is one of its `n` variations, every
+/// fallthrough or rule serves a variation or a rollout, every rollout's weights are
+/// non-negative and sum to 100000 (LaunchDarkly refuses other sums), and the flag is not
+/// its own prerequisite. Only the indices are checked when the environment's targeting is
+/// not `changed` (the variations may have been). The error is the field, under the
+/// environment.
+fn check_servable(flag: &Flag, n: usize, changed: bool) -> Result<(), String> {
+    let own = flag.prerequisites.iter().position(|p| p.key == flag.key);
+    if let Some(i) = own.filter(|_| changed) {
+        return Err(format!(
+            "prerequisites/{i}/key: a flag cannot be its own prerequisite"
+        ));
+    }
+    check_indices(flag, n, changed)
+}
+
+fn check_indices(flag: &Flag, n: usize, changed: bool) -> Result<(), String> {
     let n = n as i64;
     let bad = |field: String, index: i64| {
         Err(format!(
@@ -410,6 +427,14 @@ fn check_indices(flag: &Flag, n: usize) -> Result<(), String> {
     let serve = |field: String, serve: (&Option<i64>, Option<&crate::model::Rollout>)| {
         if let Some(i) = serve.0.filter(|i| !(0..n).contains(i)) {
             return bad(format!("{field}/variation"), i);
+        }
+        match serve {
+            _ if !changed => {}
+            (None, None) => {
+                return Err(format!("{field}: serves neither a variation nor a rollout"))
+            }
+            (_, Some(rollout)) => check_weights(&field, rollout)?,
+            _ => {}
         }
         for (w, weighted) in serve.1.iter().flat_map(|r| r.variations.iter().enumerate()) {
             if !(0..n).contains(&weighted.variation) {
@@ -448,6 +473,26 @@ fn check_indices(flag: &Flag, n: usize) -> Result<(), String> {
     )?;
     if let Some(i) = flag.off_variation.filter(|i| !(0..n).contains(i)) {
         return bad("offVariation".into(), i);
+    }
+    Ok(())
+}
+
+/// A rollout's weights are each non-negative and sum to 100000 (100 %).
+fn check_weights(field: &str, rollout: &crate::model::Rollout) -> Result<(), String> {
+    if let Some((w, weighted)) = rollout
+        .variations
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.weight < 0)
+    {
+        return Err(format!(
+            "{field}/rollout/variations/{w}/weight: {} is negative",
+            weighted.weight
+        ));
+    }
+    let sum: i64 = rollout.variations.iter().map(|v| v.weight).sum();
+    if sum != 100_000 {
+        return Err(format!("{field}/rollout: weights sum to {sum}, not 100000"));
     }
     Ok(())
 }

@@ -1030,3 +1030,59 @@ async fn a_json_patch_leaving_targeting_unservable_is_refused() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// A JSON Patch's prerequisites are checked as a semantic patch's are (a flag of the
+/// project, one of its variations) and may not close a cycle, which the SDKs would
+/// evaluate as a malformed flag.
+#[tokio::test]
+async fn a_json_patch_prerequisite_must_exist_and_not_close_a_cycle() {
+    let script = Script::start().await;
+    for key in ["a", "b", "c"] {
+        let (status, _) = script
+            .post(
+                "/flags/default",
+                json!({"key": key, "name": key, "variations": [{"value": 1}, {"value": 2}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let require = |key: &str, variation: i64| {
+        json!([{"op": "add", "path": "/environments/test/prerequisites/-",
+                "value": {"key": key, "variation": variation}}])
+    };
+    for (flag, on, variation) in [("a", "b", 0), ("b", "c", 1)] {
+        let (status, body) = script
+            .patch(&format!("/flags/default/{flag}"), require(on, variation))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    for (body, message) in [
+        (
+            require("zz", 0),
+            "/environments/test/prerequisites/0/key: the project has no flag \"zz\"",
+        ),
+        (
+            require("a", 0),
+            "/environments/test/prerequisites/0/key: \"a\" requires this flag through its \
+             prerequisites; a prerequisite cycle",
+        ),
+        (
+            require("b", 2),
+            "/environments/test/prerequisites/0/variation: variation index 2 is out of range \
+             (flag \"b\" has 2)",
+        ),
+    ] {
+        let (status, error) = script.patch("/flags/default/c", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert_eq!(error["message"], message, "{body}");
+    }
+    // The same prerequisite in another environment, where b does not require c, is fine.
+    let (status, _) = script
+        .patch(
+            "/flags/default/c",
+            json!([{"op": "add", "path": "/environments/production/prerequisites/-",
+                    "value": {"key": "a", "variation": 0}}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -22,7 +22,7 @@ use crate::api::records::flag::{FlagDefaults, FlagMeta, FlagVariation};
 use crate::api::records::project::ProjectData;
 use crate::api::semantic_patch::flag::{Settings, VariationDraft};
 use crate::api::semantic_patch::targeting::{self as instructions, Defaults, Draft, Instruction};
-use crate::api::semantic_patch::{self, PatchBody};
+use crate::api::semantic_patch::{self, PatchBody, VariationRef};
 use crate::api::write::change::{flag_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::model::{
@@ -297,6 +297,7 @@ fn json_patched(
     let mut actions = meta_actions(meta, &next);
     let mut flags = Vec::new();
     let mut envs: BTreeSet<&String> = edit.environments.keys().collect();
+    let others = other_flags(data, key)?;
     for (env_key, env) in &data.environments {
         let edited = edit.environments.get(env_key).ok_or_else(|| {
             AppError::bad_request(format!("/environments/{env_key} may not be removed"))
@@ -319,6 +320,12 @@ fn json_patched(
         // Seed data may hold targeting the API would refuse; it stays patchable until the
         // patch touches that environment.
         check_servable(&flag, next.variations.len(), flag != current)
+            .and_then(|()| match flag.prerequisites == current.prerequisites {
+                true => Ok(()),
+                false => check_prerequisites(&flag, &others, |k| {
+                    env.env.flag(k).map(|f| f.prerequisites).unwrap_or_default()
+                }),
+            })
             .map_err(|e| AppError::bad_request(format!("/environments/{env_key}/{e}")))?;
         if flag != current {
             actions.extend(targeting_actions(&current, &flag));
@@ -493,6 +500,45 @@ fn check_weights(field: &str, rollout: &crate::model::Rollout) -> Result<(), Str
     let sum: i64 = rollout.variations.iter().map(|v| v.weight).sum();
     if sum != 100_000 {
         return Err(format!("{field}/rollout: weights sum to {sum}, not 100000"));
+    }
+    Ok(())
+}
+
+/// Each prerequisite (the flag itself refused before) is a flag of the project, served as
+/// one of its variations, and does not require this flag back through its own
+/// prerequisites in `prerequisites_of`'s environment: the SDKs call a cycle a malformed
+/// flag. As semantic patches check, and the cycle too.
+fn check_prerequisites(
+    flag: &Flag,
+    others: &BTreeMap<String, Vec<VariationRef>>,
+    prerequisites_of: impl Fn(&str) -> Vec<Prerequisite>,
+) -> Result<(), String> {
+    for (i, prerequisite) in flag.prerequisites.iter().enumerate() {
+        let key = &prerequisite.key;
+        let n = others
+            .get(key)
+            .ok_or_else(|| format!("prerequisites/{i}/key: the project has no flag {key:?}"))?
+            .len() as i64;
+        if !(0..n).contains(&prerequisite.variation) {
+            return Err(format!(
+                "prerequisites/{i}/variation: variation index {} is out of range (flag \
+                 {key:?} has {n})",
+                prerequisite.variation
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let mut next = vec![key.clone()];
+        while let Some(k) = next.pop() {
+            if k == flag.key {
+                return Err(format!(
+                    "prerequisites/{i}/key: {key:?} requires this flag through its \
+                     prerequisites; a prerequisite cycle"
+                ));
+            }
+            if seen.insert(k.clone()) {
+                next.extend(prerequisites_of(&k).into_iter().map(|p| p.key));
+            }
+        }
     }
     Ok(())
 }

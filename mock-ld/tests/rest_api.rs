@@ -1086,3 +1086,36 @@ async fn a_json_patch_prerequisite_must_exist_and_not_close_a_cycle() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// The flag list pages by `limit` and `offset`, as the generated clients send them.
+#[tokio::test]
+async fn the_flag_list_takes_limit_and_offset() {
+    let script = Script::start().await;
+    for key in ["a", "b", "c"] {
+        let (status, _) = script
+            .post(
+                "/flags/default",
+                json!({"key": key, "name": key, "variations": [{"value": 1}, {"value": 2}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, page) = script
+        .get("/flags/default?limit=1&offset=1&summary=true")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["totalCount"], 3);
+    let keys: Vec<&Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["key"])
+        .collect();
+    assert_eq!(keys, [&json!("b")]);
+    let (status, error) = script.get("/flags/default?limit=-1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error["message"].as_str().unwrap().contains("limit"),
+        "{error}"
+    );
+}

@@ -60,6 +60,11 @@ fn meta(value: &Value) -> &Map<String, Value> {
 fn config_of(flag: &Flag) -> Result<AiConfig, AppError> {
     let disabled = meta(&flag.variations[0]).get("enabled") == Some(&Value::Bool(false));
     let served = &flag.variations[usize::from(disabled)..];
+    if served.is_empty() {
+        return Err(AppError::bad_request(
+            "an AI Config needs a variation besides the disabled one",
+        ));
+    }
     if served
         .iter()
         .any(|v| meta(v).get("enabled") == Some(&Value::Bool(false)))
@@ -68,7 +73,10 @@ fn config_of(flag: &Flag) -> Result<AiConfig, AppError> {
             "a disabled variation other than variation 0 has no REST form",
         ));
     }
-    let mode_of = |v: &Value| serde_json::from_value::<Mode>(meta(v)["mode"].clone()).ok();
+    let mode_of = |v: &Value| {
+        let mode = meta(v).get("mode")?;
+        serde_json::from_value::<Mode>(mode.clone()).ok()
+    };
     let now = now_ms();
     let mut config = AiConfig {
         key: flag.key.clone(),
@@ -187,6 +195,24 @@ mod tests {
         let refs = ai_flag::variation_refs(config, &BTreeMap::new());
         assert_eq!(refs[1].value, agent);
         assert_eq!(config.defaults.off, *config.disabled_id.as_ref().unwrap());
+    }
+
+    #[test]
+    fn odd_ld_meta_is_adopted_or_left_a_plain_flag_without_panicking() {
+        let mut data = ProjectData::new(ProjectMeta::new("default", "Default"));
+        let only_disabled = Flag {
+            key: "only-disabled".into(),
+            ..seeded(vec![json!({"_ldMeta": {"enabled": false}})])
+        };
+        let bare = seeded(vec![
+            json!({"_ldMeta": {}}),
+            json!({"_ldMeta": {"mode": 5}}),
+        ]);
+        assert_eq!(adopt(&mut data, &[only_disabled, bare]), 1);
+        let config = data.ai_config("assistant").unwrap();
+        assert_eq!(config.mode, Mode::default());
+        assert_eq!(config.flag_index("variation-1"), Some(1));
+        assert!(data.ai_config("only-disabled").is_err());
     }
 
     #[test]

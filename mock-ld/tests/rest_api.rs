@@ -1119,3 +1119,65 @@ async fn the_flag_list_takes_limit_and_offset() {
         "{error}"
     );
 }
+
+/// Rules sent whole by JSON Patch are checked as a semantic patch's are: a clause op SDKs
+/// do not know (they would never match it) and a segment rule's weight outside 0..=100000
+/// are refused with the field named.
+#[tokio::test]
+async fn json_patched_rules_take_known_ops_and_weights() {
+    let script = Script::start().await;
+    let (status, _) = script
+        .post(
+            "/flags/default",
+            json!({"key": "f", "name": "F", "variations": [{"value": 1}, {"value": 2}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = script
+        .post("/segments/default/test", json!({"key": "s", "name": "S"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let rule = |op: &str, weight: Option<i64>| {
+        let mut rule = json!({"variation": 0, "clauses": [
+            {"attribute": "key", "op": "in", "values": ["a"]},
+            {"attribute": "key", "op": op, "values": ["a"]}]});
+        if let Some(weight) = weight {
+            rule["weight"] = json!(weight);
+        }
+        rule
+    };
+    let add = |path: &str, rule: Value| json!([{"op": "add", "path": path, "value": rule}]);
+    let ops = "in, endsWith, startsWith, matches, contains, lessThan, lessThanOrEqual, \
+               greaterThan, greaterThanOrEqual, before, after, semVerEqual, semVerLessThan, \
+               semVerGreaterThan, segmentMatch";
+    for (path, body, message) in [
+        (
+            "/flags/default/f",
+            add("/environments/test/rules/-", rule("equals", None)),
+            format!(
+                "/environments/test/rules/0/clauses/1/op: unknown op \"equals\"; ops are {ops}"
+            ),
+        ),
+        (
+            "/segments/default/test/s",
+            add("/rules/-", rule("In", None)),
+            format!("/rules/0/clauses/1/op: unknown op \"In\"; ops are {ops}"),
+        ),
+        (
+            "/segments/default/test/s",
+            add("/rules/-", rule("in", Some(-5))),
+            "/rules/0/weight: -5 is not from 0 to 100000".to_owned(),
+        ),
+    ] {
+        let (status, error) = script.patch(path, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert_eq!(error["message"], message.as_str(), "{body}");
+    }
+    let (status, _) = script
+        .patch(
+            "/segments/default/test/s",
+            add("/rules/-", rule("in", Some(100000))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -421,6 +421,9 @@ fn check_servable(flag: &Flag, n: usize, changed: bool) -> Result<(), String> {
             "prerequisites/{i}/key: a flag cannot be its own prerequisite"
         ));
     }
+    if changed {
+        semantic_patch::check_ops(flag.rules.iter().map(|r| r.clauses.as_slice()))?;
+    }
     check_indices(flag, n, changed)
 }
 

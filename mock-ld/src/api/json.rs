@@ -41,14 +41,16 @@ pub fn comment_in(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<Commented>(body).ok()?.comment
 }
 
-/// Like [`parse`], for a value already read as JSON.
+/// Like [`parse`], for a value already read as JSON. An error at the top (a missing field,
+/// which names itself) has no field path to name.
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, AppError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        AppError::bad_request(format!(
-            "invalid request body: field `{}`: {}",
-            e.path(),
-            e.inner()
-        ))
+        let path = e.path().to_string();
+        AppError::bad_request(if path == "." {
+            format!("invalid request body: {}", e.inner())
+        } else {
+            format!("invalid request body: field `{path}`: {}", e.inner())
+        })
     })
 }
 

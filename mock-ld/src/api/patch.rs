@@ -327,6 +327,22 @@ mod tests {
     }
 
     #[test]
+    fn a_merge_patch_nulling_a_required_field_names_it() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Edit {
+            name: String,
+        }
+        let view = json!({"name": "a"});
+        let after = apply(&view, format(json!({"merge": {"name": null}}), None), &[]).unwrap();
+        let error = read_back::<Edit>(after).expect_err("refused");
+        assert_eq!(
+            error.message,
+            "the patched resource is invalid: missing field `name`"
+        );
+    }
+
+    #[test]
     fn applies_and_refuses_read_only_fields_by_path() {
         let view = json!({"key": "k", "name": "a", "_version": 3, "envs": {"t": {"on": false, "salt": "s"}}});
         let ops = format(

@@ -1181,3 +1181,27 @@ async fn json_patched_rules_take_known_ops_and_weights() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// A key starts with a letter or digit, as LaunchDarkly's do: `..` could be created but
+/// never read back, since HTTP clients resolve it out of the URL.
+#[tokio::test]
+async fn a_key_starts_with_a_letter_or_digit() {
+    let script = Script::start().await;
+    let flag =
+        |key: &str| json!({"key": key, "name": "n", "variations": [{"value": 1}, {"value": 2}]});
+    for key in ["..", ".", "-x", "_x"] {
+        let (status, error) = script.post("/flags/default", flag(key)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{key}");
+        assert_eq!(
+            error["message"],
+            format!(
+                "invalid flag key {key:?}: start with a letter or digit, then use letters, \
+                 digits, '.', '_' and '-'"
+            )
+        );
+    }
+    let (status, _) = script.post("/flags/default", flag("x..y")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, read) = script.get("/flags/default/x..y").await;
+    assert_eq!((status, &read["key"]), (StatusCode::OK, &json!("x..y")));
+}

@@ -130,9 +130,11 @@ pub fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Keys are path segments and resource-specifier parts, so they stay to `[A-Za-z0-9._-]`.
+/// Keys are path segments and resource-specifier parts, so they stay to `[A-Za-z0-9._-]`
+/// and start with a letter or digit, as LaunchDarkly's do: a key `..` or `.` could be
+/// created but never read back, since HTTP clients resolve it out of the URL.
 pub fn check_key(what: &str, key: &str) -> Result<(), AppError> {
-    let valid = !key.is_empty()
+    let valid = key.starts_with(|c: char| c.is_ascii_alphanumeric())
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -140,7 +142,8 @@ pub fn check_key(what: &str, key: &str) -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::bad_request(format!(
-            "invalid {what} key {key:?}: use letters, digits, '.', '_' and '-'"
+            "invalid {what} key {key:?}: start with a letter or digit, then use letters, \
+             digits, '.', '_' and '-'"
         )))
     }
 }

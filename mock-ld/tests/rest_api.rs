@@ -1076,6 +1076,28 @@ async fn a_json_patch_prerequisite_must_exist_and_not_close_a_cycle() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
         assert_eq!(error["message"], message, "{body}");
     }
+    let ids = |flag: Value| -> Vec<Value> {
+        flag["variations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["_id"].clone())
+            .collect()
+    };
+    let (_, a) = script.get("/flags/default/a").await;
+    let (status, error) = script
+        .patch(
+            "/flags/default/c",
+            json!({"environmentKey": "test", "instructions": [
+                {"kind": "addPrerequisite", "key": "a", "variationId": ids(a)[0]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(
+        error["message"],
+        "/environments/test/prerequisites/0/key: \"a\" requires this flag through its \
+         prerequisites; a prerequisite cycle"
+    );
     // The same prerequisite in another environment, where b does not require c, is fine.
     let (status, _) = script
         .patch(

@@ -18,6 +18,7 @@ use super::{check_meta, env_flag, meta_of, other_flags, refs};
 use crate::api::access::auth::Caller;
 use crate::api::json::{now_ms, uuid};
 use crate::api::patch::{self, Format};
+use crate::api::records::environment::EnvEntry;
 use crate::api::records::flag::{FlagDefaults, FlagMeta, FlagVariation};
 use crate::api::records::project::ProjectData;
 use crate::api::semantic_patch::flag::{Settings, VariationDraft};
@@ -178,6 +179,7 @@ fn semantically_patched(
         ..meta.clone()
     };
     check_meta(&next)?;
+    let env_entry = env;
     let env = match (&env_key, only_env) {
         (Some(env_key), true) => env_key.clone(),
         _ => "*".to_owned(),
@@ -186,6 +188,13 @@ fn semantically_patched(
         (Some(env_key), Some(current)) if current != draft.flag => vec![(env_key, draft.flag)],
         _ => Vec::new(),
     };
+    // The instructions check each prerequisite on its own; a cycle needs the environment.
+    if let (Some(entry), [(env_key, flag)]) = (env_entry, flags.as_slice()) {
+        if flag.prerequisites != prerequisites_in(entry, key) {
+            check_prerequisites(flag, &others, |k| prerequisites_in(entry, k))
+                .map_err(|e| AppError::bad_request(format!("/environments/{env_key}/{e}")))?;
+        }
+    }
     Ok(Patched {
         meta: next,
         flags,
@@ -322,9 +331,7 @@ fn json_patched(
         check_servable(&flag, next.variations.len(), flag != current)
             .and_then(|()| match flag.prerequisites == current.prerequisites {
                 true => Ok(()),
-                false => check_prerequisites(&flag, &others, |k| {
-                    env.env.flag(k).map(|f| f.prerequisites).unwrap_or_default()
-                }),
+                false => check_prerequisites(&flag, &others, |k| prerequisites_in(env, k)),
             })
             .map_err(|e| AppError::bad_request(format!("/environments/{env_key}/{e}")))?;
         if flag != current {
@@ -544,4 +551,13 @@ fn check_prerequisites(
         }
     }
     Ok(())
+}
+
+/// The prerequisites of flag `key` in `entry`'s environment (none where it is not served).
+fn prerequisites_in(entry: &EnvEntry, key: &str) -> Vec<Prerequisite> {
+    entry
+        .env
+        .flag(key)
+        .map(|f| f.prerequisites)
+        .unwrap_or_default()
 }

@@ -102,12 +102,21 @@ pub fn read(content_type: Option<&str>, body: &[u8]) -> Result<Request, AppError
     }
 }
 
+/// `error` about a value found at `field`: its field path, or the value itself, now under
+/// `field`.
 fn prefix(field: &str, error: AppError) -> AppError {
-    AppError::bad_request(
+    let message = if error.message.contains("field `") {
         error
             .message
-            .replacen("field `", &format!("field `{field}."), 1),
-    )
+            .replacen("field `", &format!("field `{field}."), 1)
+    } else {
+        error.message.replacen(
+            "invalid request body: ",
+            &format!("invalid request body: field `{field}`: "),
+            1,
+        )
+    };
+    AppError::bad_request(message)
 }
 
 fn operations(value: Value) -> Result<Vec<PatchOperation>, AppError> {
@@ -301,6 +310,19 @@ mod tests {
         ));
         let unknown = read(None, br#"{"a": 1}"#).expect_err("refused");
         assert!(unknown.message.contains("unrecognised patch body"));
+        let null = read(None, br#"{"patch": null}"#).expect_err("refused");
+        assert_eq!(
+            null.message,
+            "invalid request body: field `patch`: invalid type: null, expected a sequence"
+        );
+        let nested = read(None, br#"{"patch": [{"op": 5}]}"#).expect_err("refused");
+        assert!(
+            nested
+                .message
+                .starts_with("invalid request body: field `patch.[0].op`"),
+            "{}",
+            nested.message
+        );
         let bad_op = read(None, br#"[{"op": "frobnicate", "path": "/a"}]"#).expect_err("refused");
         assert!(bad_op.message.contains("frobnicate"), "{}", bad_op.message);
     }

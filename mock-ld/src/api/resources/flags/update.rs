@@ -306,7 +306,9 @@ fn json_patched(
     let mut actions = meta_actions(meta, &next);
     let mut flags = Vec::new();
     let mut envs: BTreeSet<&String> = edit.environments.keys().collect();
-    let others = other_flags(data, key)?;
+    // Every other flag's variations, read only when a patch changes prerequisites: reading
+    // them is linear in the project's flags.
+    let mut others = None;
     for (env_key, env) in &data.environments {
         let edited = edit.environments.get(env_key).ok_or_else(|| {
             AppError::bad_request(format!("/environments/{env_key} may not be removed"))
@@ -328,12 +330,15 @@ fn json_patched(
         semantic_patch::fill_ids(&mut flag.rules);
         // Seed data may hold targeting the API would refuse; it stays patchable until the
         // patch touches that environment.
-        check_servable(&flag, next.variations.len(), flag != current)
-            .and_then(|()| match flag.prerequisites == current.prerequisites {
-                true => Ok(()),
-                false => check_prerequisites(&flag, &others, |k| prerequisites_in(env, k)),
-            })
-            .map_err(|e| AppError::bad_request(format!("/environments/{env_key}/{e}")))?;
+        let located = |e: String| AppError::bad_request(format!("/environments/{env_key}/{e}"));
+        check_servable(&flag, next.variations.len(), flag != current).map_err(located)?;
+        if flag.prerequisites != current.prerequisites {
+            let others = match &mut others {
+                Some(others) => others,
+                none => none.insert(other_flags(data, key)?),
+            };
+            check_prerequisites(&flag, others, |k| prerequisites_in(env, k)).map_err(located)?;
+        }
         if flag != current {
             actions.extend(targeting_actions(&current, &flag));
             flags.push((env_key.clone(), flag));

@@ -24,6 +24,9 @@
 //! and deleted items' versions (`store::MAX_TOMBSTONES`, past which versions rise from a
 //! floor instead).
 //!
+//! JSON Patch `copy`: one patch copies at most `api::patch::MAX_COPIED_BYTES` (16 MiB; 400
+//! past it), since each copy may double the resource.
+//!
 //! JSON depth: serde_json refuses REST bodies nested deeper than 128 (400); events keep
 //! their first 100 levels and the rest as text ([`crate::events::servable`]).
 

@@ -1059,3 +1059,260 @@ async fn a_flag_patch_for_one_environment_leaves_seeded_flags_elsewhere_alone() 
     assert!(!script.env("test").flag("gate").unwrap().on);
     assert_eq!(script.env("production").flag("gate").unwrap(), production);
 }
+
+/// A flag's targeting that the SDKs could not evaluate (a fallthrough serving nothing, a
+/// rollout without arms or whose weights are not 100000, a flag its own prerequisite) is
+/// refused by JSON Patch with the field named, and the flag stays as it was.
+#[tokio::test]
+async fn a_json_patch_leaving_targeting_unservable_is_refused() {
+    let script = Script::start().await;
+    let (status, _) = script
+        .post(
+            "/flags/default",
+            json!({"key": "f", "name": "F", "variations": [{"value": true}, {"value": false}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let fallthrough = |value: Value| json!([{"op": "replace", "path": "/environments/test/fallthrough", "value": value}]);
+    let arms = |weights: &[i64]| {
+        let variations: Vec<Value> = weights
+            .iter()
+            .enumerate()
+            .map(|(i, w)| json!({"variation": i, "weight": w}))
+            .collect();
+        json!({"rollout": {"variations": variations}})
+    };
+    let cases = [
+        (
+            fallthrough(json!({})),
+            "/environments/test/fallthrough: serves neither a variation nor a rollout",
+        ),
+        (
+            fallthrough(arms(&[])),
+            "/environments/test/fallthrough/rollout: weights sum to 0, not 100000",
+        ),
+        (
+            fallthrough(arms(&[5, 7])),
+            "/environments/test/fallthrough/rollout: weights sum to 12, not 100000",
+        ),
+        (
+            fallthrough(arms(&[-5, 100005])),
+            "/environments/test/fallthrough/rollout/variations/0/weight: -5 is negative",
+        ),
+        (
+            json!([{"op": "add", "path": "/environments/test/prerequisites/-",
+                    "value": {"key": "f", "variation": 0}}]),
+            "/environments/test/prerequisites/0/key: a flag cannot be its own prerequisite",
+        ),
+    ];
+    for (body, message) in cases {
+        let (status, error) = script.patch("/flags/default/f", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert_eq!(error["code"], "invalid_request");
+        assert_eq!(error["message"], message, "{body}");
+    }
+    let (_, flag) = script.get("/flags/default/f").await;
+    assert_eq!(flag["_version"], 1);
+    assert_eq!(flag["environments"]["test"]["prerequisites"], json!([]));
+    let (status, _) = script
+        .patch("/flags/default/f", fallthrough(arms(&[40000, 60000])))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// A JSON Patch's prerequisites are checked as a semantic patch's are (a flag of the
+/// project, one of its variations) and may not close a cycle, which the SDKs would
+/// evaluate as a malformed flag.
+#[tokio::test]
+async fn a_json_patch_prerequisite_must_exist_and_not_close_a_cycle() {
+    let script = Script::start().await;
+    for key in ["a", "b", "c"] {
+        let (status, _) = script
+            .post(
+                "/flags/default",
+                json!({"key": key, "name": key, "variations": [{"value": 1}, {"value": 2}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let require = |key: &str, variation: i64| {
+        json!([{"op": "add", "path": "/environments/test/prerequisites/-",
+                "value": {"key": key, "variation": variation}}])
+    };
+    for (flag, on, variation) in [("a", "b", 0), ("b", "c", 1)] {
+        let (status, body) = script
+            .patch(&format!("/flags/default/{flag}"), require(on, variation))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    for (body, message) in [
+        (
+            require("zz", 0),
+            "/environments/test/prerequisites/0/key: the project has no flag \"zz\"",
+        ),
+        (
+            require("a", 0),
+            "/environments/test/prerequisites/0/key: \"a\" requires this flag through its \
+             prerequisites; a prerequisite cycle",
+        ),
+        (
+            require("b", 2),
+            "/environments/test/prerequisites/0/variation: variation index 2 is out of range \
+             (flag \"b\" has 2)",
+        ),
+    ] {
+        let (status, error) = script.patch("/flags/default/c", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert_eq!(error["message"], message, "{body}");
+    }
+    let ids = |flag: Value| -> Vec<Value> {
+        flag["variations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["_id"].clone())
+            .collect()
+    };
+    let (_, a) = script.get("/flags/default/a").await;
+    let (status, error) = script
+        .patch(
+            "/flags/default/c",
+            json!({"environmentKey": "test", "instructions": [
+                {"kind": "addPrerequisite", "key": "a", "variationId": ids(a)[0]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(
+        error["message"],
+        "/environments/test/prerequisites/0/key: \"a\" requires this flag through its \
+         prerequisites; a prerequisite cycle"
+    );
+    // The same prerequisite in another environment, where b does not require c, is fine.
+    let (status, _) = script
+        .patch(
+            "/flags/default/c",
+            json!([{"op": "add", "path": "/environments/production/prerequisites/-",
+                    "value": {"key": "a", "variation": 0}}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// The flag list pages by `limit` and `offset`, as the generated clients send them.
+#[tokio::test]
+async fn the_flag_list_takes_limit_and_offset() {
+    let script = Script::start().await;
+    for key in ["a", "b", "c"] {
+        let (status, _) = script
+            .post(
+                "/flags/default",
+                json!({"key": key, "name": key, "variations": [{"value": 1}, {"value": 2}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, page) = script
+        .get("/flags/default?limit=1&offset=1&summary=true")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["totalCount"], 3);
+    let keys: Vec<&Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["key"])
+        .collect();
+    assert_eq!(keys, [&json!("b")]);
+    let (status, error) = script.get("/flags/default?limit=-1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error["message"].as_str().unwrap().contains("limit"),
+        "{error}"
+    );
+}
+
+/// Rules sent whole by JSON Patch are checked as a semantic patch's are: a clause op SDKs
+/// do not know (they would never match it) and a segment rule's weight outside 0..=100000
+/// are refused with the field named.
+#[tokio::test]
+async fn json_patched_rules_take_known_ops_and_weights() {
+    let script = Script::start().await;
+    let (status, _) = script
+        .post(
+            "/flags/default",
+            json!({"key": "f", "name": "F", "variations": [{"value": 1}, {"value": 2}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = script
+        .post("/segments/default/test", json!({"key": "s", "name": "S"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let rule = |op: &str, weight: Option<i64>| {
+        let mut rule = json!({"variation": 0, "clauses": [
+            {"attribute": "key", "op": "in", "values": ["a"]},
+            {"attribute": "key", "op": op, "values": ["a"]}]});
+        if let Some(weight) = weight {
+            rule["weight"] = json!(weight);
+        }
+        rule
+    };
+    let add = |path: &str, rule: Value| json!([{"op": "add", "path": path, "value": rule}]);
+    let ops = "in, endsWith, startsWith, matches, contains, lessThan, lessThanOrEqual, \
+               greaterThan, greaterThanOrEqual, before, after, semVerEqual, semVerLessThan, \
+               semVerGreaterThan, segmentMatch";
+    for (path, body, message) in [
+        (
+            "/flags/default/f",
+            add("/environments/test/rules/-", rule("equals", None)),
+            format!(
+                "/environments/test/rules/0/clauses/1/op: unknown op \"equals\"; ops are {ops}"
+            ),
+        ),
+        (
+            "/segments/default/test/s",
+            add("/rules/-", rule("In", None)),
+            format!("/rules/0/clauses/1/op: unknown op \"In\"; ops are {ops}"),
+        ),
+        (
+            "/segments/default/test/s",
+            add("/rules/-", rule("in", Some(-5))),
+            "/rules/0/weight: -5 is not from 0 to 100000".to_owned(),
+        ),
+    ] {
+        let (status, error) = script.patch(path, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert_eq!(error["message"], message.as_str(), "{body}");
+    }
+    let (status, _) = script
+        .patch(
+            "/segments/default/test/s",
+            add("/rules/-", rule("in", Some(100000))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// A key starts with a letter or digit, as LaunchDarkly's do: `..` could be created but
+/// never read back, since HTTP clients resolve it out of the URL.
+#[tokio::test]
+async fn a_key_starts_with_a_letter_or_digit() {
+    let script = Script::start().await;
+    let flag =
+        |key: &str| json!({"key": key, "name": "n", "variations": [{"value": 1}, {"value": 2}]});
+    for key in ["..", ".", "-x", "_x"] {
+        let (status, error) = script.post("/flags/default", flag(key)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{key}");
+        assert_eq!(
+            error["message"],
+            format!(
+                "invalid flag key {key:?}: start with a letter or digit, then use letters, \
+                 digits, '.', '_' and '-'"
+            )
+        );
+    }
+    let (status, _) = script.post("/flags/default", flag("x..y")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, read) = script.get("/flags/default/x..y").await;
+    assert_eq!((status, &read["key"]), (StatusCode::OK, &json!("x..y")));
+}

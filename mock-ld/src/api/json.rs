@@ -41,14 +41,16 @@ pub fn comment_in(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<Commented>(body).ok()?.comment
 }
 
-/// Like [`parse`], for a value already read as JSON.
+/// Like [`parse`], for a value already read as JSON. An error at the top (a missing field,
+/// which names itself) has no field path to name.
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, AppError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        AppError::bad_request(format!(
-            "invalid request body: field `{}`: {}",
-            e.path(),
-            e.inner()
-        ))
+        let path = e.path().to_string();
+        AppError::bad_request(if path == "." {
+            format!("invalid request body: {}", e.inner())
+        } else {
+            format!("invalid request body: field `{path}`: {}", e.inner())
+        })
     })
 }
 
@@ -128,9 +130,11 @@ pub fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Keys are path segments and resource-specifier parts, so they stay to `[A-Za-z0-9._-]`.
+/// Keys are path segments and resource-specifier parts, so they stay to `[A-Za-z0-9._-]`
+/// and start with a letter or digit, as LaunchDarkly's do: a key `..` or `.` could be
+/// created but never read back, since HTTP clients resolve it out of the URL.
 pub fn check_key(what: &str, key: &str) -> Result<(), AppError> {
-    let valid = !key.is_empty()
+    let valid = key.starts_with(|c: char| c.is_ascii_alphanumeric())
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -138,7 +142,8 @@ pub fn check_key(what: &str, key: &str) -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::bad_request(format!(
-            "invalid {what} key {key:?}: use letters, digits, '.', '_' and '-'"
+            "invalid {what} key {key:?}: start with a letter or digit, then use letters, \
+             digits, '.', '_' and '-'"
         )))
     }
 }

@@ -102,12 +102,21 @@ pub fn read(content_type: Option<&str>, body: &[u8]) -> Result<Request, AppError
     }
 }
 
+/// `error` about a value found at `field`: its field path, or the value itself, now under
+/// `field`.
 fn prefix(field: &str, error: AppError) -> AppError {
-    AppError::bad_request(
+    let message = if error.message.contains("field `") {
         error
             .message
-            .replacen("field `", &format!("field `{field}."), 1),
-    )
+            .replacen("field `", &format!("field `{field}."), 1)
+    } else {
+        error.message.replacen(
+            "invalid request body: ",
+            &format!("invalid request body: field `{field}`: "),
+            1,
+        )
+    };
+    AppError::bad_request(message)
 }
 
 fn operations(value: Value) -> Result<Vec<PatchOperation>, AppError> {
@@ -121,15 +130,7 @@ fn operations(value: Value) -> Result<Vec<PatchOperation>, AppError> {
 pub fn apply(view: &Value, format: Format, read_only: &[&str]) -> Result<Value, AppError> {
     let mut after = view.clone();
     match format {
-        Format::Json(ops) => json_patch::patch(&mut after, &ops).map_err(|e| {
-            AppError::bad_request(format!(
-                "patch[{}] ({}) failed at {:?}: {}",
-                e.operation,
-                op_name(&ops[e.operation]),
-                e.path.to_string(),
-                e.kind
-            ))
-        })?,
+        Format::Json(ops) => json_patched(&mut after, &ops)?,
         Format::Merge(merge) => json_patch::merge(&mut after, &merge),
         Format::Semantic(_) => {
             return Err(AppError::bad_request(
@@ -139,6 +140,68 @@ pub fn apply(view: &Value, format: Format, read_only: &[&str]) -> Result<Value, 
     }
     check_read_only(view, &after, "", read_only)?;
     Ok(after)
+}
+
+/// Bytes one JSON Patch may copy in all. Every other op adds at most what its body holds
+/// (bounded by `--max-api-body-bytes`), but each `copy` can double the document: forty
+/// `copy` ops of the whole view into itself asked for 2^40 times its size and the process
+/// was killed for memory.
+pub const MAX_COPIED_BYTES: usize = 16 << 20;
+
+/// Applies `ops` one at a time (the caller's copy is dropped on error, so the whole patch
+/// still applies or not at all), measuring each `copy` source before it is copied.
+fn json_patched(after: &mut Value, ops: &[PatchOperation]) -> Result<(), AppError> {
+    let mut copy_budget = MAX_COPIED_BYTES;
+    for (i, op) in ops.iter().enumerate() {
+        if let PatchOperation::Copy(copy) = op {
+            if let Some(source) = after.pointer(copy.from.as_str()) {
+                copy_budget = copy_budget
+                    .checked_sub(encoded_len(source, copy_budget))
+                    .ok_or_else(|| {
+                        AppError::bad_request(format!(
+                            "patch[{i}] (copy) from {:?}: the patch would copy more than \
+                             {MAX_COPIED_BYTES} bytes in all",
+                            copy.from.to_string()
+                        ))
+                    })?;
+            }
+        }
+        json_patch::patch(after, std::slice::from_ref(op)).map_err(|e| {
+            AppError::bad_request(format!(
+                "patch[{i}] ({}) failed at {:?}: {}",
+                op_name(op),
+                e.path.to_string(),
+                e.kind
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// `value`'s JSON length, or `limit + 1` as soon as it passes `limit` (so a huge value is
+/// not written out just to be refused).
+fn encoded_len(value: &Value, limit: usize) -> usize {
+    struct Counter {
+        written: usize,
+        limit: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.written += buf.len();
+            if self.written > self.limit {
+                return Err(std::io::ErrorKind::FileTooLarge.into());
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter { written: 0, limit };
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.written,
+        Err(_) => limit + 1,
+    }
 }
 
 fn op_name(op: &PatchOperation) -> &'static str {
@@ -247,8 +310,58 @@ mod tests {
         ));
         let unknown = read(None, br#"{"a": 1}"#).expect_err("refused");
         assert!(unknown.message.contains("unrecognised patch body"));
+        let null = read(None, br#"{"patch": null}"#).expect_err("refused");
+        assert_eq!(
+            null.message,
+            "invalid request body: field `patch`: invalid type: null, expected a sequence"
+        );
+        let nested = read(None, br#"{"patch": [{"op": 5}]}"#).expect_err("refused");
+        assert!(
+            nested
+                .message
+                .starts_with("invalid request body: field `patch.[0].op`"),
+            "{}",
+            nested.message
+        );
         let bad_op = read(None, br#"[{"op": "frobnicate", "path": "/a"}]"#).expect_err("refused");
         assert!(bad_op.message.contains("frobnicate"), "{}", bad_op.message);
+    }
+
+    #[test]
+    fn a_patch_copying_the_document_into_itself_is_refused_before_it_grows() {
+        let view = json!({"big": "x".repeat(1 << 20), "copies": {}});
+        let ops: Vec<Value> = (0..20)
+            .map(|i| json!({"op": "copy", "from": "/big", "path": format!("/copies/c{i}")}))
+            .collect();
+        let error = apply(&view, format(Value::Array(ops), None), &[]).expect_err("refused");
+        assert_eq!(
+            error.message,
+            format!(
+                "patch[15] (copy) from \"/big\": the patch would copy more than \
+                 {MAX_COPIED_BYTES} bytes in all"
+            )
+        );
+        let few: Vec<Value> = (0..3)
+            .map(|i| json!({"op": "copy", "from": "/big", "path": format!("/copies/c{i}")}))
+            .collect();
+        let after = apply(&view, format(Value::Array(few), None), &[]).expect("copies");
+        assert_eq!(after["copies"]["c2"], view["big"]);
+    }
+
+    #[test]
+    fn a_merge_patch_nulling_a_required_field_names_it() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Edit {
+            name: String,
+        }
+        let view = json!({"name": "a"});
+        let after = apply(&view, format(json!({"merge": {"name": null}}), None), &[]).unwrap();
+        let error = read_back::<Edit>(after).expect_err("refused");
+        assert_eq!(
+            error.message,
+            "the patched resource is invalid: missing field `name`"
+        );
     }
 
     #[test]

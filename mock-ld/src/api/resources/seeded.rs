@@ -85,6 +85,11 @@ fn meta(value: &Value) -> &Map<String, Value> {
 fn config_of(flag: &Flag) -> Result<AiConfig, AppError> {
     let disabled = meta(&flag.variations[0]).get("enabled") == Some(&Value::Bool(false));
     let served = &flag.variations[usize::from(disabled)..];
+    if served.is_empty() {
+        return Err(AppError::bad_request(
+            "an AI Config needs a variation besides the disabled one",
+        ));
+    }
     if served
         .iter()
         .any(|v| meta(v).get("enabled") == Some(&Value::Bool(false)))
@@ -279,6 +284,21 @@ mod tests {
         let mut data = ProjectData::new(ProjectMeta::new("default", "Default"));
         assert_eq!(adopt(&mut data, &[seeded(vec![judge])]), 1);
         assert_eq!(data.ai_config("assistant").unwrap().mode, Mode::Judge);
+    }
+
+    #[test]
+    fn odd_ld_meta_is_left_a_plain_flag_without_panicking() {
+        let mut data = ProjectData::new(ProjectMeta::new("default", "Default"));
+        let only_disabled = Flag {
+            key: "only-disabled".into(),
+            ..seeded(vec![json!({"_ldMeta": {"enabled": false}})])
+        };
+        let bare = seeded(vec![
+            json!({"_ldMeta": {}}),
+            json!({"_ldMeta": {"mode": 5}}),
+        ]);
+        assert_eq!(adopt(&mut data, &[only_disabled, bare]), 0);
+        assert!(data.ai_configs.is_empty());
     }
 
     #[test]

@@ -235,6 +235,9 @@ fn json_patched(
         ..current.clone()
     };
     semantic_patch::fill_ids(&mut segment.rules);
+    if segment.rules != current.rules {
+        check_rules(&segment.rules).map_err(|e| AppError::bad_request(format!("/{e}")))?;
+    }
     let description = edit.description.unwrap_or_default();
     let changed = [
         (segment.included != current.included, "updateIncluded"),
@@ -343,4 +346,18 @@ async fn update(
         Ok(Outcome::changed(before, after))
     })?;
     Ok(Json(answer))
+}
+
+/// Rules sent whole: known clause ops, and each rule's `weight` (the share of contexts it
+/// includes) from 0 to 100000.
+fn check_rules(rules: &[SegmentRule]) -> Result<(), String> {
+    semantic_patch::check_ops(rules.iter().map(|r| r.clauses.as_slice()))?;
+    match rules.iter().enumerate().find_map(|(i, r)| {
+        r.weight
+            .filter(|w| !(0..=100_000).contains(w))
+            .map(|w| (i, w))
+    }) {
+        Some((i, w)) => Err(format!("rules/{i}/weight: {w} is not from 0 to 100000")),
+        None => Ok(()),
+    }
 }

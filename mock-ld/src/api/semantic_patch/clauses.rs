@@ -26,6 +26,25 @@ pub const OPERATORS: &[&str] = &[
     "segmentMatch",
 ];
 
+/// For rules sent whole (JSON Patch, merge patch): the first clause whose op is not one of
+/// [`OPERATORS`], as `rules/{i}/clauses/{j}/op: …`, since SDKs would never match it.
+pub fn check_ops<'a>(rules: impl IntoIterator<Item = &'a [Clause]>) -> Result<(), String> {
+    for (i, clauses) in rules.into_iter().enumerate() {
+        if let Some((j, clause)) = clauses
+            .iter()
+            .enumerate()
+            .find(|(_, c)| !OPERATORS.contains(&c.op.as_str()))
+        {
+            return Err(format!(
+                "rules/{i}/clauses/{j}/op: unknown op {:?}; ops are {}",
+                clause.op,
+                OPERATORS.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `{contextKind, attribute, op, values, negate}`; a `segmentMatch` clause may also come in
 /// the older form with only `op` and `values`.
 #[derive(Debug, Deserialize)]

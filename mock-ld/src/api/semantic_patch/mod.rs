@@ -17,7 +17,7 @@ use crate::error::AppError;
 
 mod clauses;
 pub mod flag;
-pub use clauses::OPERATORS;
+pub use clauses::{check_ops, OPERATORS};
 #[cfg(test)]
 mod properties;
 mod rules;

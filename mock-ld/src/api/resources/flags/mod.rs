@@ -224,11 +224,11 @@ pub fn publish_all(data: &ProjectData, env: &Environment) {
 }
 
 /// The list's query: LaunchDarkly's paging, `env` (repeatable), `summary`, `tag` and
-/// `filter` (`query:TEXT`, `tags:A+B`; other filters are accepted and ignored).
+/// `filter` (`query:TEXT`, `tags:A+B`; other filters are accepted and ignored). The paging
+/// is its own extractor: serde's `flatten` hands a query's numbers over as strings, and
+/// every `limit` was refused.
 #[derive(Deserialize)]
 struct FlagsQuery {
-    #[serde(flatten)]
-    page: ListQuery,
     env: Option<String>,
     summary: Option<String>,
     tag: Option<String>,
@@ -263,8 +263,10 @@ async fn list(
     State(state): State<AppState>,
     _caller: Caller,
     Path(project): Path<String>,
+    page: Result<Query<ListQuery>, QueryRejection>,
     flags_query: Result<Query<FlagsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AppError> {
+    let page = query(page)?;
     let q = query(flags_query)?;
     let entry = state.api.project(&project)?;
     let data = entry.lock();
@@ -287,7 +289,7 @@ async fn list(
     Ok(Json(collection(
         items,
         &format!("/api/v2/flags/{project}"),
-        &q.page,
+        &page,
     )))
 }
 

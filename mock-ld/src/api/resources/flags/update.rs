@@ -18,11 +18,12 @@ use super::{check_meta, env_flag, meta_of, other_flags, refs};
 use crate::api::access::auth::Caller;
 use crate::api::json::{now_ms, uuid};
 use crate::api::patch::{self, Format};
+use crate::api::records::environment::EnvEntry;
 use crate::api::records::flag::{FlagDefaults, FlagMeta, FlagVariation};
 use crate::api::records::project::ProjectData;
 use crate::api::semantic_patch::flag::{Settings, VariationDraft};
 use crate::api::semantic_patch::targeting::{self as instructions, Defaults, Draft, Instruction};
-use crate::api::semantic_patch::{self, PatchBody};
+use crate::api::semantic_patch::{self, PatchBody, VariationRef};
 use crate::api::write::change::{flag_resource, Change, Outcome};
 use crate::error::AppError;
 use crate::model::{
@@ -192,6 +193,7 @@ fn semantically_patched(
         ..meta.clone()
     };
     check_meta(&next)?;
+    let env_entry = env;
     let env = match (&env_key, only_env) {
         (Some(env_key), true) => env_key.clone(),
         _ => "*".to_owned(),
@@ -200,6 +202,13 @@ fn semantically_patched(
         (Some(env_key), Some(current)) if current != draft.flag => vec![(env_key, draft.flag)],
         _ => Vec::new(),
     };
+    // The instructions check each prerequisite on its own; a cycle needs the environment.
+    if let (Some(entry), [(env_key, flag)]) = (env_entry, flags.as_slice()) {
+        if flag.prerequisites != prerequisites_in(entry, key) {
+            check_prerequisites(flag, &others, |k| prerequisites_in(entry, k))
+                .map_err(|e| AppError::bad_request(format!("/environments/{env_key}/{e}")))?;
+        }
+    }
     Ok(Patched {
         meta: next,
         flags,
@@ -312,6 +321,9 @@ fn json_patched(
     let mut actions = meta_actions(meta, &next);
     let mut flags = Vec::new();
     let mut envs: BTreeSet<&String> = edit.environments.keys().collect();
+    // Every other flag's variations, read only when a patch changes prerequisites: reading
+    // them is linear in the project's flags.
+    let mut others = None;
     for (env_key, env) in &data.environments {
         let edited = edit.environments.get(env_key).ok_or_else(|| {
             AppError::bad_request(format!("/environments/{env_key} may not be removed"))
@@ -331,8 +343,17 @@ fn json_patched(
             ..current.clone()
         };
         semantic_patch::fill_ids(&mut flag.rules);
-        check_indices(&flag, next.variations.len())
-            .map_err(|e| AppError::bad_request(format!("/environments/{env_key}/{e}")))?;
+        // Seed data may hold targeting the API would refuse; it stays patchable until the
+        // patch touches that environment.
+        let located = |e: String| AppError::bad_request(format!("/environments/{env_key}/{e}"));
+        check_servable(&flag, next.variations.len(), flag != current).map_err(located)?;
+        if flag.prerequisites != current.prerequisites {
+            let others = match &mut others {
+                Some(others) => others,
+                none => none.insert(other_flags(data, key)?),
+            };
+            check_prerequisites(&flag, others, |k| prerequisites_in(env, k)).map_err(located)?;
+        }
         if flag != current {
             actions.extend(targeting_actions(&current, &flag));
             flags.push((env_key.clone(), flag));
@@ -431,9 +452,27 @@ fn targeting_actions(before: &Flag, after: &Flag) -> Vec<&'static str> {
     changed.iter().filter(|c| c.0).map(|c| c.1).collect()
 }
 
-/// Every variation index in the flag's targeting is one of its `n` variations; the error
-/// is the field, under the environment.
-fn check_indices(flag: &Flag, n: usize) -> Result<(), String> {
+/// The flag's targeting is one the SDKs can evaluate (they call anything else a malformed
+/// flag and serve the default): every variation index is one of its `n` variations, every
+/// fallthrough or rule serves a variation or a rollout, every rollout's weights are
+/// non-negative and sum to 100000 (LaunchDarkly refuses other sums), and the flag is not
+/// its own prerequisite. Only the indices are checked when the environment's targeting is
+/// not `changed` (the variations may have been). The error is the field, under the
+/// environment.
+fn check_servable(flag: &Flag, n: usize, changed: bool) -> Result<(), String> {
+    let own = flag.prerequisites.iter().position(|p| p.key == flag.key);
+    if let Some(i) = own.filter(|_| changed) {
+        return Err(format!(
+            "prerequisites/{i}/key: a flag cannot be its own prerequisite"
+        ));
+    }
+    if changed {
+        semantic_patch::check_ops(flag.rules.iter().map(|r| r.clauses.as_slice()))?;
+    }
+    check_indices(flag, n, changed)
+}
+
+fn check_indices(flag: &Flag, n: usize, changed: bool) -> Result<(), String> {
     let n = n as i64;
     let bad = |field: String, index: i64| {
         Err(format!(
@@ -443,6 +482,14 @@ fn check_indices(flag: &Flag, n: usize) -> Result<(), String> {
     let serve = |field: String, serve: (&Option<i64>, Option<&crate::model::Rollout>)| {
         if let Some(i) = serve.0.filter(|i| !(0..n).contains(i)) {
             return bad(format!("{field}/variation"), i);
+        }
+        match serve {
+            _ if !changed => {}
+            (None, None) => {
+                return Err(format!("{field}: serves neither a variation nor a rollout"))
+            }
+            (_, Some(rollout)) => check_weights(&field, rollout)?,
+            _ => {}
         }
         for (w, weighted) in serve.1.iter().flat_map(|r| r.variations.iter().enumerate()) {
             if !(0..n).contains(&weighted.variation) {
@@ -483,4 +530,72 @@ fn check_indices(flag: &Flag, n: usize) -> Result<(), String> {
         return bad("offVariation".into(), i);
     }
     Ok(())
+}
+
+/// A rollout's weights are each non-negative and sum to 100000 (100 %).
+fn check_weights(field: &str, rollout: &crate::model::Rollout) -> Result<(), String> {
+    if let Some((w, weighted)) = rollout
+        .variations
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.weight < 0)
+    {
+        return Err(format!(
+            "{field}/rollout/variations/{w}/weight: {} is negative",
+            weighted.weight
+        ));
+    }
+    let sum: i64 = rollout.variations.iter().map(|v| v.weight).sum();
+    if sum != 100_000 {
+        return Err(format!("{field}/rollout: weights sum to {sum}, not 100000"));
+    }
+    Ok(())
+}
+
+/// Each prerequisite (the flag itself refused before) is a flag of the project, served as
+/// one of its variations, and does not require this flag back through its own
+/// prerequisites in `prerequisites_of`'s environment: the SDKs call a cycle a malformed
+/// flag. As semantic patches check, and the cycle too.
+fn check_prerequisites(
+    flag: &Flag,
+    others: &BTreeMap<String, Vec<VariationRef>>,
+    prerequisites_of: impl Fn(&str) -> Vec<Prerequisite>,
+) -> Result<(), String> {
+    for (i, prerequisite) in flag.prerequisites.iter().enumerate() {
+        let key = &prerequisite.key;
+        let n = others
+            .get(key)
+            .ok_or_else(|| format!("prerequisites/{i}/key: the project has no flag {key:?}"))?
+            .len() as i64;
+        if !(0..n).contains(&prerequisite.variation) {
+            return Err(format!(
+                "prerequisites/{i}/variation: variation index {} is out of range (flag \
+                 {key:?} has {n})",
+                prerequisite.variation
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let mut next = vec![key.clone()];
+        while let Some(k) = next.pop() {
+            if k == flag.key {
+                return Err(format!(
+                    "prerequisites/{i}/key: {key:?} requires this flag through its \
+                     prerequisites; a prerequisite cycle"
+                ));
+            }
+            if seen.insert(k.clone()) {
+                next.extend(prerequisites_of(&k).into_iter().map(|p| p.key));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The prerequisites of flag `key` in `entry`'s environment (none where it is not served).
+fn prerequisites_in(entry: &EnvEntry, key: &str) -> Vec<Prerequisite> {
+    entry
+        .env
+        .flag(key)
+        .map(|f| f.prerequisites)
+        .unwrap_or_default()
 }

@@ -16,6 +16,7 @@ use super::ai_flag;
 use super::variations;
 use crate::api::json::{now_ms, uuid};
 use crate::api::records::ai_config::{AiConfig, Mode};
+use crate::api::records::model_config::ModelConfig;
 use crate::api::records::project::ProjectData;
 use crate::api::semantic_patch::targeting::Defaults;
 use crate::error::AppError;
@@ -35,7 +36,7 @@ pub fn adopt(data: &mut ProjectData, flags: &[Flag]) -> usize {
     for flag in flags {
         forget_stale_flag_fields(data, flag);
         if let Some(known) = data.ai_configs.get(&flag.key) {
-            if served_unchanged(known, flag).is_ok() {
+            if served_unchanged(known, &data.model_configs, flag).is_ok() {
                 continue;
             }
             tracing::warn!(flag = %flag.key, "seed data replaces the AI Config kept in --state");
@@ -135,7 +136,7 @@ fn config_of(flag: &Flag) -> Result<AiConfig, AppError> {
         config.variations.push(variation);
     }
     config.defaults = defaults(&config, flag);
-    served_unchanged(&config, flag)?;
+    served_unchanged(&config, &BTreeMap::new(), flag)?;
     Ok(config)
 }
 
@@ -150,8 +151,12 @@ fn judge_metric(served: &[Value]) -> Map<String, Value> {
 /// The config's variations, as a REST change would re-render them, are the seeded values:
 /// otherwise the first change to it through the API would change what SDKs are served (a
 /// field the REST form has no place for, a missing `mode` or `version`, mixed modes).
-fn served_unchanged(config: &AiConfig, flag: &Flag) -> Result<(), AppError> {
-    let refs = ai_flag::variation_refs(config, &BTreeMap::new());
+fn served_unchanged(
+    config: &AiConfig,
+    models: &BTreeMap<String, ModelConfig>,
+    flag: &Flag,
+) -> Result<(), AppError> {
+    let refs = ai_flag::variation_refs(config, models);
     match refs
         .iter()
         .zip(&flag.variations)

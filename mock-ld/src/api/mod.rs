@@ -39,6 +39,10 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 pub use access::roles::{Token, Tokens};
+/// LaunchDarkly's rule for resource keys, and the variation key every AI Config reserves:
+/// scenarios check theirs against the same facts before any request.
+pub use json::check_key;
+pub use resources::ai_flag::DISABLED_KEY;
 pub use write::durable::{compact_when_due, write_snapshot};
 pub use write::registry::Api;
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use mock_ld::api::DISABLED_KEY;
 use toml::Spanned;
 
 use super::{Checker, Seg};
@@ -47,6 +48,7 @@ pub(super) fn check_configs(s: &Scenario, c: &Checker<'_>) -> Result<(), Scenari
                 format!("AI Config {:?} is defined twice", config.key),
             ));
         }
+        check_key("AI Config", &config.key).map_err(|m| c.error(&at(&[Seg::Key("key")]), m))?;
         let mut variations = HashSet::new();
         for (v, variation) in config.variations.iter().enumerate() {
             let path = at(&[Seg::Key("variations"), Seg::Index(v)]);
@@ -55,6 +57,12 @@ pub(super) fn check_configs(s: &Scenario, c: &Checker<'_>) -> Result<(), Scenari
                     &path,
                     format!("variation {:?} is defined twice", variation.key),
                 ));
+            }
+            let key_path = [path.as_slice(), &[Seg::Key("key")]].concat();
+            check_key("variation", &variation.key).map_err(|m| c.error(&key_path, m))?;
+            if variation.key == DISABLED_KEY {
+                let why = "variation key \"disabled\" is the AI Config's own disabled variation";
+                return Err(c.error(&key_path, why));
             }
             check_model_parameters(&variation.model, &path, c)?;
             if config.mode == Mode::Agent && variation.instructions.is_none() {
@@ -164,12 +172,14 @@ pub(in crate::scenario) fn check_instruction(
 pub(super) fn check_segments(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
     let mut keys = HashSet::new();
     for (i, segment) in s.segments.iter().enumerate() {
+        let key_path = [Seg::Key("segments"), Seg::Index(i), Seg::Key("key")];
         if !keys.insert(segment.key.as_str()) {
             return Err(c.error(
-                &[Seg::Key("segments"), Seg::Index(i), Seg::Key("key")],
+                &key_path,
                 format!("segment {:?} is defined twice", segment.key),
             ));
         }
+        check_key("segment", &segment.key).map_err(|m| c.error(&key_path, m))?;
         for (n, instruction) in segment.instructions.iter().enumerate() {
             let path = [
                 Seg::Key("segments"),
@@ -288,4 +298,9 @@ pub(super) fn check_clause<'a>(
         Ok(())
     };
     valid.map_err(|e| c.error(&at("attribute"), e))
+}
+
+/// mock-ld's key rule (LaunchDarkly's), with its message.
+fn check_key(what: &str, key: &str) -> Result<(), String> {
+    mock_ld::api::check_key(what, key).map_err(|e| e.message)
 }

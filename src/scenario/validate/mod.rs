@@ -246,6 +246,33 @@ model = { name = "gpt-4o" }
     }
 
     #[test]
+    fn keys_follow_launchdarklys_rule_and_disabled_is_reserved() {
+        let with = |from: &str, to: &str| {
+            let text = BASE.replacen(from, to, 1);
+            parse(Path::new("s.toml"), &text).unwrap_err().to_string()
+        };
+        let e = with("key = \"assistant\"", "key = \"-assistant\"");
+        assert!(
+            e.starts_with("s.toml:7:7: field `ai_configs[0].key`: invalid AI Config key"),
+            "{e}"
+        );
+        let e = with("key = \"small\"", "key = \"small model\"");
+        assert!(
+            e.starts_with(
+                "s.toml:10:7: field `ai_configs[0].variations[0].key`: invalid variation key"
+            ),
+            "{e}"
+        );
+        let e = with("key = \"small\"", "key = \"disabled\"");
+        assert!(e.contains("the AI Config's own disabled variation"), "{e}");
+        let e = error("\n[[segments]]\nkey = \"beta testers\"\n");
+        assert!(
+            e.contains("field `segments[0].key`: invalid segment key"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn steps_and_actions_must_name_known_configs() {
         let e = error("\n[[steps]]\nconfig = \"nope\"\n");
         assert!(

@@ -23,7 +23,7 @@ use crate::api::records::project::ProjectData;
 use crate::api::records::segment::{SegmentMeta, SegmentRep};
 use crate::api::semantic_patch::segment::{self as instructions, Draft, Instruction};
 use crate::api::semantic_patch::{self, PatchBody};
-use crate::api::write::change::{segment_resource, Change, Outcome};
+use crate::api::write::change::{needed_actions, segment_resource, Change, Outcome};
 use crate::api::write::registry::Api;
 use crate::error::AppError;
 use crate::model::{Segment, SegmentRule, SegmentTarget};
@@ -316,15 +316,9 @@ async fn update(
         Format::Semantic(body) => semantically_patched(body, &env, &current, &before_meta)?,
         format => json_patched(&before, format, &current, &before_meta)?,
     };
-    let mut actions = patched.actions.clone();
-    actions.sort_unstable();
-    actions.dedup();
-    if actions.is_empty() {
-        actions.push("updateRules");
-    }
     let change = Change {
         caller: &caller,
-        actions,
+        actions: needed_actions(patched.actions.clone(), "updateRules"),
         resource: segment_resource(&project, &env, &key),
         comment: request.comment,
     };

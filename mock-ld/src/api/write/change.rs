@@ -79,6 +79,17 @@ impl<'a> Change<'a> {
     }
 }
 
+/// The role actions a patch needs, each once; `none` (the action of a change to nothing)
+/// when it changes nothing, so that even a no-op patch is checked against a role.
+pub fn needed_actions(mut actions: Vec<&'static str>, none: &'static str) -> Vec<&'static str> {
+    actions.sort_unstable();
+    actions.dedup();
+    if actions.is_empty() {
+        actions.push(none);
+    }
+    actions
+}
+
 /// `proj/{project}`.
 pub fn project_resource(project: &str) -> String {
     format!("proj/{project}")

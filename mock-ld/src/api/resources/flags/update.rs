@@ -24,7 +24,7 @@ use crate::api::records::project::ProjectData;
 use crate::api::semantic_patch::flag::{Settings, VariationDraft};
 use crate::api::semantic_patch::targeting::{self as instructions, Defaults, Draft, Instruction};
 use crate::api::semantic_patch::{self, PatchBody, VariationRef};
-use crate::api::write::change::{flag_resource, Change, Outcome};
+use crate::api::write::change::{flag_resource, needed_actions, Change, Outcome};
 use crate::error::AppError;
 use crate::model::{
     ClientSideAvailability, Flag, FlagRule, Prerequisite, Target, VariationOrRollout,
@@ -58,15 +58,9 @@ pub async fn update(
         Format::Semantic(body) => semantically_patched(&data, &project, &key, &meta, body)?,
         format => json_patched(&data, &project, &key, &meta, &before, format)?,
     };
-    let mut actions = patched.actions.clone();
-    actions.sort_unstable();
-    actions.dedup();
-    if actions.is_empty() {
-        actions.push("updateName");
-    }
     let change = Change {
         caller: &caller,
-        actions,
+        actions: needed_actions(patched.actions.clone(), "updateName"),
         resource: flag_resource(&project, &patched.env, &key),
         comment: request.comment,
     };

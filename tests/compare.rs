@@ -165,8 +165,10 @@ fn exit_codes(base: &Run, rerun: &Run, slow: &Run) {
     let slow_out = compare(&slow, &[]);
     assert_eq!(slow_out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&slow_out.stdout).contains("REGRESSED"));
-    // A generous tolerance turns the regression into a pass.
-    let lenient = compare(&slow, &["--tolerance", "*=500%,1s", "--ks-min-effect", "1"]);
+    // A generous tolerance turns the regression into a pass. Its absolute part is the SDKs'
+    // 5 s flush interval: a summary is up to one interval old when it is sent, so with a
+    // handful of summaries `delivery.summary` moved 271 → 1844 ms between two runs in CI.
+    let lenient = compare(&slow, &["--tolerance", "*=500%,5s", "--ks-min-effect", "1"]);
     assert_eq!(
         lenient.status.code(),
         Some(0),

@@ -79,10 +79,23 @@ def encode(hist: HdrHistogram) -> Optional[str]:
 # Output
 # ---------------------------------------------------------------------------------------
 
+# The protocol's stdout. `claim_stdout` moves it off fd 1, so that nothing else (a team
+# handler's print, a library's C code) can write a line the coordinator would take for a
+# message: fd 1 then goes to stderr, the log.
+_protocol_out = sys.stdout
+
+
+def claim_stdout() -> None:
+    global _protocol_out
+    _protocol_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+
 def send(message: Dict[str, Any]) -> None:
     """Writes one protocol message. Only the loop's thread writes, so lines never interleave."""
-    sys.stdout.write(json.dumps(message, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    _protocol_out.write(json.dumps(message, separators=(",", ":")) + "\n")
+    _protocol_out.flush()
 
 
 def fail(message: str) -> None:
@@ -260,7 +273,10 @@ class Metrics:
             self._record_step(req, step)
 
     def _record_step(self, req: Dict[str, Any], step: StepRecord) -> None:
-        v = self.variations.setdefault(step.config, {}).setdefault(step.variation, Variation())
+        by_key = self.variations.setdefault(step.config, {})
+        v = by_key.get(step.variation)
+        if v is None:  # not setdefault: a Variation allocates seven histograms
+            v = by_key[step.variation] = Variation()
         v.evaluations += 1
         record(v.evaluation, step.evaluation_us)
         record(v.ai_layer, step.ai_layer_us)
@@ -551,7 +567,7 @@ class Worker:
     def start_reader(self) -> None:
         """stdin is read on a thread, each line handed to the loop; None marks EOF."""
         def read() -> None:
-            for line in sys.stdin:
+            for line in sys.stdin.buffer:  # bytes: JSON is UTF-8 whatever the locale says
                 if line.strip():
                     self.loop.call_soon_threadsafe(self.inbox.put_nowait, line)
             self.loop.call_soon_threadsafe(self.inbox.put_nowait, None)
@@ -563,7 +579,7 @@ class Worker:
             return None
         message = json.loads(line)
         if not isinstance(message, dict) or "type" not in message:
-            raise ValueError(f"not a protocol message: {line.strip()[:200]}")
+            raise ValueError(f"not a protocol message: {line.strip()[:200]!r}")
         return message
 
     async def run(self) -> None:
@@ -791,6 +807,7 @@ def configure_logging() -> None:
 
 
 def main() -> None:
+    claim_stdout()
     configure_logging()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -799,7 +816,7 @@ def main() -> None:
     except Exception as e:
         log.exception("worker failed")
         fail(f"{type(e).__name__}: {e}")
-    sys.stdout.flush()
+    _protocol_out.flush()
     sys.stderr.flush()
     # The SDK's threads are closed; exit without waiting on anything else they hold.
     os._exit(0)

@@ -648,6 +648,9 @@ class Worker:
         # No retries: a failed call is the simulator's answer, the same for every SDK.
         llm = openai.AsyncOpenAI(base_url=llm_spec["baseUrl"], api_key=llm_spec["apiKey"],
                                  max_retries=0)
+        # The client imports its chat resource on first use (~0.2 s): before `ready`, not
+        # inside the first request, where it would stall the open model's schedule.
+        _ = llm.chat.completions
         handler = load_handler(hello["handler"]) if hello.get("handler") else None
         self.app = App(hello, ai, llm, handler)
         self.load = hello["load"]

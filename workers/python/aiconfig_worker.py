@@ -123,7 +123,8 @@ class TrackCounter:
         inner = client.track
 
         def counting_track(event_name, context, data=None, metric_value=None):
-            self.counts[event_name] += 1
+            if getattr(context, "valid", False):  # the SDK drops (and logs) the others
+                self.counts[event_name] += 1
             return inner(event_name, context, data, metric_value)
 
         client.track = counting_track  # type: ignore[method-assign]
@@ -774,6 +775,15 @@ class Worker:
 
     async def run_request(self, request: Dict[str, Any], scheduled: int, started: int) -> None:
         context = ldclient.Context.from_dict(request["context"])
+        if not context.valid:
+            # As the harness does when a context cannot be built: the request fails, with
+            # one failed step and no evaluation.
+            log.warning("request %s: invalid context: %s", request["index"], context.error)
+            ended = now_us()
+            failed = StepRecord(self.app.steps[0]["config"], "(default)", "",
+                                evaluation_us=ended - started, failed=True)
+            self.metrics.record_request(request, [failed], self.go_us, scheduled, started, ended)
+            return
         steps = []
         step_started = started
         for i, spec in enumerate(request["steps"]):

@@ -379,6 +379,10 @@ def tokens_of(usage: Any) -> Optional[Tokens]:
                   cached_input=(getattr(details, "cached_tokens", None) or 0) if details else 0)
 
 
+class StreamCutShort(Exception):
+    """A streamed answer that ended before it finished."""
+
+
 class LlmCall:
     """One OpenAI chat call, measured; the AI SDK's `track_metrics_of_async` wraps it."""
 
@@ -413,11 +417,17 @@ class LlmCall:
         if not self.stream:
             self.tokens = tokens_of(answer.usage)
             return
+        finished = False
         async for chunk in answer:
             if self.ttft_us is None and any(c.delta and c.delta.content for c in chunk.choices):
                 self.ttft_us = now_us() - self.started_us
+            finished = finished or any(c.finish_reason for c in chunk.choices)
             if chunk.usage is not None:
                 self.tokens = tokens_of(chunk.usage)
+        if not finished:
+            # The client ends quietly when the body ends; without a finish_reason the answer
+            # was cut short, which the harness counts as an error too.
+            raise StreamCutShort("the stream ended before any finish_reason")
 
     def metrics(self, _result: Any) -> LDAIMetrics:
         """The AI SDK's metrics extractor: a success, with the tokens the answer reported."""

@@ -493,6 +493,8 @@ class App:
             seed = spec["seed"]
             if self.handler is not None:
                 outcome = await self._handler(config, tracker, context, variables, seed)
+                given = tracker.get_summary().feedback  # what the handler told the tracker
+                rec.feedback = given["kind"].value if given else None
             else:
                 outcome = await self._builtin(config, agent, step, tracker, seed)
                 rec.feedback = self._feedback(tracker, spec.get("feedback"))
@@ -730,6 +732,7 @@ class Worker:
 
     async def run_load(self) -> None:
         progress = self.loop.create_task(self.progress_loop())
+        progress.add_done_callback(crash_on_error)
         if self.open_model:
             await self.run_open(max(1, int(self.load.get("maxInFlight", 1))))
         else:

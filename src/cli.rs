@@ -142,6 +142,13 @@ pub struct OverrideFlags {
     /// The seed of the population and the simulated LLM (`seed`).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// The SDK that runs the load (`load.sdk`): rust (in-process), or python or node
+    /// (worker processes; `aiconfig-harness setup-workers` installs what they need).
+    #[arg(long, value_name = "SDK")]
+    pub sdk: Option<scenario::SdkKind>,
+    /// Python and Node: worker processes (`load.workers`) [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
 }
 
 impl OverrideFlags {
@@ -153,6 +160,8 @@ impl OverrideFlags {
             duration: self.duration,
             iterations: self.iterations,
             seed: self.seed,
+            sdk: self.sdk,
+            workers: self.workers,
             external_target: false,
         }
     }
@@ -200,6 +209,12 @@ pub async fn run(args: RunArgs) -> u8 {
     };
     for warning in &scenario.warnings {
         eprintln!("warning: {warning}");
+    }
+    // Workers that are not installed: said before anything starts, with the command.
+    if scenario.load.sdk != scenario::SdkKind::Rust {
+        if let Err(missing) = runner::workers::install::launch(scenario.load.sdk) {
+            return input_error(&missing);
+        }
     }
     // A missing or foreign baseline is an input error, found before the run, not after it.
     let baseline = match args
@@ -569,4 +584,28 @@ mod tests {
             PathBuf::from("reports/scenario/20261122T151800Z")
         );
     }
+}
+
+#[derive(Args, Debug)]
+pub struct SetupWorkersArgs {
+    /// The SDKs to install workers for [default: python and node].
+    #[arg(long, value_name = "SDK", value_parser = ["python", "node"])]
+    pub sdk: Vec<String>,
+}
+
+/// `setup-workers`: installs the Python and Node workers; 0 when every one is ready.
+pub fn setup_workers(args: &SetupWorkersArgs) -> u8 {
+    use crate::runner::workers::install;
+    let sdks: Vec<scenario::SdkKind> = match args.sdk.is_empty() {
+        true => vec![scenario::SdkKind::Python, scenario::SdkKind::Node],
+        false => args.sdk.iter().filter_map(|s| s.parse().ok()).collect(),
+    };
+    let mut code = OK;
+    for sdk in sdks {
+        if let Err(e) = install::setup(sdk, &|line| eprintln!("{line}")) {
+            eprintln!("error: installing the {} workers: {e}", sdk.name());
+            code = INPUT_ERROR;
+        }
+    }
+    code
 }

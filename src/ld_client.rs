@@ -14,6 +14,9 @@ use launchdarkly_server_sdk::{
 };
 
 /// How one SDK client is set up.
+/// The Rust SDK's version, as `Cargo.toml` pins it (`=3.2.0`); a test checks `Cargo.lock`.
+pub const SDK_VERSION: &str = "3.2.0";
+
 #[derive(Clone, Debug)]
 pub struct SdkOptions {
     /// Base URL of streaming, polling and events alike (mock-ld or a Relay Proxy), unless
@@ -124,6 +127,19 @@ fn is_loopback(url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_sdk_version_is_the_locked_one() {
+        let lock = include_str!("../Cargo.lock");
+        let entry = format!(
+            "name = \"launchdarkly-server-sdk\"\nversion = \"{}\"",
+            super::SDK_VERSION
+        );
+        assert!(
+            lock.contains(&entry),
+            "Cargo.lock has another launchdarkly-server-sdk"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -53,6 +53,11 @@ enum Command {
     },
     /// Compare a results.json with a baseline: exit 1 on a regression.
     Compare(cli::CompareArgs),
+    /// Install what `run --sdk python` and `run --sdk node` need: the worker with the pinned
+    /// SDK and AI SDK, in a Python venv or node_modules under a cache directory
+    /// ($AICONFIG_HARNESS_WORKERS, else ~/.cache/aiconfig-harness/workers). Needs python3 or
+    /// node with npm, and the package registry; does nothing when already installed.
+    SetupWorkers(cli::SetupWorkersArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -74,6 +79,7 @@ async fn main() -> ExitCode {
             command: BaselineCommand::Save(args),
         } => cli::baseline_save(args),
         Command::Compare(args) => cli::compare(args),
+        Command::SetupWorkers(args) => cli::setup_workers(&args),
     };
     ExitCode::from(code)
 }

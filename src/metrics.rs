@@ -2,6 +2,7 @@
 //! AI Config variation, per context kind and per second. Each worker keeps its own
 //! [`Metrics`] and they are merged at the end, so recording takes no lock.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -31,6 +32,11 @@ impl Latency {
         Latency(growing(
             Histogram::new(2).expect("2 significant digits are valid"),
         ))
+    }
+
+    /// A histogram recorded elsewhere (a worker process), in microseconds.
+    pub fn from_histogram(histogram: Histogram<u64>) -> Self {
+        Latency(histogram)
     }
 
     pub fn merge(&mut self, other: &Latency) {
@@ -239,8 +245,9 @@ pub struct Metrics {
     /// thresholds. Recorders hand their seconds to the runner's one live timeline instead of
     /// keeping their own, so this is set from it once the load has ended, and not merged.
     pub timeline: Vec<Second>,
-    /// Tracker events sent, by event key: what mock-ld should receive.
-    pub tracked_events: BTreeMap<&'static str, u64>,
+    /// Tracker events sent, by event key: what mock-ld should receive. The keys the
+    /// harness's own AI layer sends are borrowed; a worker's are its own.
+    pub tracked_events: BTreeMap<Cow<'static, str>, u64>,
     /// Tokens of successful calls by cost attribute (`Scenario::cost_by`), its value, then
     /// model.
     pub attribute_usage: BTreeMap<String, BTreeMap<String, BTreeMap<String, TokenCounts>>>,
@@ -285,7 +292,7 @@ impl Metrics {
             *self.context_kinds.entry(kind.clone()).or_default() += n;
         }
         for (key, n) in &o.tracked_events {
-            *self.tracked_events.entry(key).or_default() += n;
+            *self.tracked_events.entry(key.clone()).or_default() += n;
         }
         self.requests_corrected.merge(&o.requests_corrected);
         self.requests_raw.merge(&o.requests_raw);

@@ -69,7 +69,13 @@ impl ServedLog {
     /// evaluation finished before the cutoff. `variation_key` is `_ldMeta.variationKey`, or
     /// empty for the AI layer's default.
     pub fn record(&self, slot: usize, context: u64, variation_key: &str) {
-        if self.cutoff.is_some_and(|cutoff| Instant::now() >= cutoff) {
+        self.record_at(slot, context, variation_key, Instant::now());
+    }
+
+    /// [`ServedLog::record`] of an evaluation that finished at `at` (a worker's, reported
+    /// a little later).
+    pub fn record_at(&self, slot: usize, context: u64, variation_key: &str, at: Instant) {
+        if self.cutoff.is_some_and(|cutoff| at >= cutoff) {
             return;
         }
         let log = &self.configs[slot];

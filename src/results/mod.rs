@@ -98,6 +98,46 @@ pub struct LoadInfo {
     /// Open model: the scheduled rate; `achieved_rate` is what was started.
     pub target_rate: Option<f64>,
     pub achieved_rate: f64,
+    /// The SDK that ran the load. Absent from results written before it was recorded,
+    /// which all ran the Rust SDK.
+    #[serde(default)]
+    pub sdk: SdkInfo,
+}
+
+/// The SDK that ran the load, as it named itself.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SdkInfo {
+    /// `rust`, `python` or `node`.
+    pub name: String,
+    /// The server SDK's version (`launchdarkly-server-sdk`, `@launchdarkly/node-server-sdk`).
+    pub version: String,
+    /// The AI SDK's version (for Rust: the harness's own AI layer).
+    pub ai_sdk_version: String,
+    /// The language runtime (`CPython 3.11.7`, `Node v20.20.2`), or `in-process`.
+    pub runtime: String,
+    /// Worker processes (Python, Node) or SDK clients (Rust).
+    pub workers: usize,
+}
+
+impl SdkInfo {
+    /// `python SDK 9.18.4 with AI SDK 1.2.0 (CPython 3.11.7, 2 workers)`; empty when
+    /// unknown.
+    pub fn describe(&self) -> String {
+        if self.name.is_empty() {
+            return String::new();
+        }
+        let units = if self.runtime == "in-process" {
+            "SDK client"
+        } else {
+            "worker"
+        };
+        let plural = if self.workers == 1 { "" } else { "s" };
+        format!(
+            "{} SDK {} with AI SDK {} ({}, {} {units}{plural})",
+            self.name, self.version, self.ai_sdk_version, self.runtime, self.workers
+        )
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]

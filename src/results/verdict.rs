@@ -39,6 +39,11 @@ pub enum RunStatus {
     Aborted {
         threshold: String,
     },
+    /// A worker process of the Python or Node SDK crashed, stopped answering or broke the
+    /// protocol: the load was stopped, and what the other workers measured is partial.
+    WorkerFailed {
+        message: String,
+    },
     /// The scenario could not be set up or the SDKs not started; nothing was measured.
     SetupFailed {
         message: String,
@@ -58,6 +63,9 @@ impl RunStatus {
             RunStatus::Aborted { threshold } => Some(format!(
                 "aborted by threshold {threshold:?}: partial results"
             )),
+            RunStatus::WorkerFailed { message } => {
+                Some(format!("aborted, a worker failed: {message}"))
+            }
             RunStatus::SetupFailed { message } => Some(format!("setup failed: {message}")),
         }
     }

@@ -188,8 +188,6 @@ impl Workload {
             }
         };
         let ai = &self.ai[index as usize % self.ai.len()];
-        let mut rng =
-            SmallRng::seed_from_u64(self.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let mut steps = Vec::with_capacity(self.steps.len());
         // The first step starts once the context is built (an application has its context
         // before it asks for a config); each later one when the one before it ended.
@@ -200,7 +198,7 @@ impl Workload {
                     ai,
                     step,
                     (context_index, &context),
-                    (&mut rng, request_seed(index, step)),
+                    (index, request_seed(index, step)),
                     ended,
                 )
                 .await;
@@ -220,14 +218,15 @@ impl Workload {
     }
 
     /// Runs step `index` of the workload; `context` is the context and its index in the
-    /// population; `rng` draws feedback, `seed` keys the simulated LLM's reply; the step
+    /// population; `request` and `seed` are the request's index and this step's identity,
+    /// which key the feedback drawn and the simulated LLM's reply; the step
     /// starts at `started`.
     async fn step(
         &self,
         ai: &AiClient,
         step_index: usize,
         (index, context): (u64, &Context),
-        (rng, seed): (&mut SmallRng, u64),
+        (request, seed): (u64, u64),
         started: Instant,
     ) -> StepRecord {
         let step = &self.steps[step_index];
@@ -253,7 +252,8 @@ impl Workload {
             let outcome = Box::pin(self.call_llm(&resolved, step, seed)).await;
             let tracking = Instant::now();
             track_outcome(&resolved.tracker, &outcome, &mut tracked);
-            feedback = give_feedback(&resolved.tracker, step, rng, &mut tracked);
+            let kind = feedback_draw(self.seed, request, step_index, step.into());
+            feedback = give_feedback(&resolved.tracker, kind, &mut tracked);
             ended = Instant::now();
             ai_layer += ended - tracking;
             llm = Some(outcome);
@@ -295,7 +295,7 @@ impl Workload {
 /// The identity of step `step` of request `index`, as the simulated LLM's seed: distinct per
 /// request and step, the same in every run (the simulator mixes in its own seed, the
 /// scenario's).
-fn request_seed(index: u64, step: usize) -> u64 {
+pub fn request_seed(index: u64, step: usize) -> u64 {
     // SplitMix64's finalizer: neighbouring identities give unrelated seeds.
     let mut z = index
         .wrapping_mul(0x9e37_79b9_7f4a_7c15)
@@ -361,7 +361,10 @@ impl Workload {
         }
         for step in &request.steps {
             for key in step.tracked.keys() {
-                *metrics.tracked_events.entry(key).or_default() += 1;
+                *metrics
+                    .tracked_events
+                    .entry(std::borrow::Cow::Borrowed(key))
+                    .or_default() += 1;
             }
             let variation = match step.tracker.as_ref().map(Tracker::variation_key) {
                 None | Some("") => "(default)",
@@ -413,21 +416,49 @@ impl Workload {
     }
 }
 
-/// Feedback on a share of the calls, as the scenario's step asks; the kind given, if any.
-fn give_feedback(
-    tracker: &Tracker,
-    step: &PreparedStep,
-    rng: &mut SmallRng,
-    tracked: &mut Tracked,
+/// How often a step gives feedback, and how often it is positive.
+#[derive(Clone, Copy, Debug)]
+pub struct FeedbackRates {
+    pub rate: f64,
+    pub positive: f64,
+}
+
+impl From<&PreparedStep> for FeedbackRates {
+    fn from(step: &PreparedStep) -> Self {
+        FeedbackRates {
+            rate: step.feedback_rate,
+            positive: step.positive_feedback,
+        }
+    }
+}
+
+/// The feedback step `step` of request `index` gives after its LLM call, if any, drawn from
+/// the run's seed and the step's identity alone: every SDK's run of the request gives the
+/// same, whatever the earlier steps did.
+pub fn feedback_draw(
+    seed: u64,
+    index: u64,
+    step: usize,
+    rates: FeedbackRates,
 ) -> Option<FeedbackKind> {
-    if !rng.random_bool(step.feedback_rate) {
+    let mut rng = SmallRng::seed_from_u64(seed ^ request_seed(index, step));
+    if !rng.random_bool(rates.rate) {
         return None;
     }
-    let kind = if rng.random_bool(step.positive_feedback) {
+    Some(if rng.random_bool(rates.positive) {
         FeedbackKind::Positive
     } else {
         FeedbackKind::Negative
-    };
+    })
+}
+
+/// Gives the drawn feedback through the tracker.
+fn give_feedback(
+    tracker: &Tracker,
+    kind: Option<FeedbackKind>,
+    tracked: &mut Tracked,
+) -> Option<FeedbackKind> {
+    let kind = kind?;
     if tracker.track_feedback(kind) {
         tracked.push(feedback_key(kind));
     }
@@ -519,7 +550,7 @@ fn feedback_key(kind: FeedbackKind) -> &'static str {
 
 /// The attribute's value as a label: from the context, or from the first of a multi-kind
 /// context's kinds (in kind order) that has it; `(none)` when no kind has it.
-fn attribute_label(context: &Context, attribute: &Reference) -> String {
+pub fn attribute_label(context: &Context, attribute: &Reference) -> String {
     let value = if context.is_multi() {
         let mut kinds = context.kinds();
         kinds.sort_by_key(|k| k.to_string());
@@ -539,7 +570,7 @@ fn attribute_label(context: &Context, attribute: &Reference) -> String {
 }
 
 /// `user`, or for a multi-kind context its kinds: `multi:organization+user`.
-fn kind_label(context: &Context) -> String {
+pub fn kind_label(context: &Context) -> String {
     if !context.is_multi() {
         return context.kind().to_string();
     }

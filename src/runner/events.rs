@@ -160,18 +160,16 @@ async fn wait_for_custom(stats: &EventStats, target: u64, started: Instant) -> b
     false
 }
 
-/// Flushes every client at once and times how long until mock-ld has received everything
+/// Flushes every SDK (`flush`) and times how long until mock-ld has received everything
 /// tracked: the last sample of `series`. Then reads mock-ld's counts and delivery latency.
 pub async fn flush_and_verify(
     stats: &EventStats,
-    clients: &[Arc<Client>],
+    flush: impl std::future::Future<Output = ()>,
     metrics: &Metrics,
     mut series: FlushSeries,
 ) -> EventResults {
     let started = Instant::now();
-    for client in clients {
-        client.flush();
-    }
+    flush.await;
     let (counted, complete) = match wait_for_events(stats, &metrics.tracked_events, started).await {
         Ok(counted) => {
             series.latency.record(started.elapsed());
@@ -209,7 +207,7 @@ fn event_results(
         tracked: metrics
             .tracked_events
             .iter()
-            .map(|(k, n)| ((*k).to_owned(), *n))
+            .map(|(k, n)| (k.to_string(), *n))
             .collect(),
         received: stats.by_custom_key,
         uncounted_by_key: stats.overflow.custom_events + stats.overflow.flag_evaluations,
@@ -252,7 +250,7 @@ fn delivery_results(d: KindDelivery) -> Option<DeliveryResults> {
 /// last stats when nothing more arrives for a while (events were dropped) or the wait ends.
 async fn wait_for_events(
     stats: &EventStats,
-    tracked: &BTreeMap<&'static str, u64>,
+    tracked: &BTreeMap<std::borrow::Cow<'static, str>, u64>,
     started: Instant,
 ) -> Result<Stats, Stats> {
     let mut latest = Stats::default();
@@ -266,7 +264,7 @@ async fn wait_for_events(
         }
         let arrived = tracked
             .iter()
-            .all(|(key, n)| latest.by_custom_key.get(*key).copied().unwrap_or(0) >= *n);
+            .all(|(key, n)| latest.by_custom_key.get(&**key).copied().unwrap_or(0) >= *n);
         if arrived {
             return Ok(latest);
         }

@@ -28,8 +28,10 @@ pub mod load;
 pub mod mock_admin;
 pub mod progress;
 pub mod schedule;
+mod sdks;
 pub mod setup;
 pub mod simulated;
+pub mod workers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,12 +51,13 @@ use crate::results::harness::HarnessHealth;
 use crate::results::verdict::{RunStatus, Verdict};
 use crate::results::{self, LoadInfo, RunResults};
 use crate::scenario::population::Generator;
-use crate::scenario::{LoadModel, Scenario};
+use crate::scenario::{LoadModel, Scenario, SdkKind};
 use crate::served::ServedLog;
 use call::Workload;
 use mock_admin::MockAdmin;
 use progress::Progress;
 use schedule::Schedule;
+use sdks::Sdks;
 
 /// Raw events an embedded mock-ld keeps listing: none, since nothing can list them (its
 /// port is not announced) and the run reads events only through their counts, which
@@ -155,14 +158,17 @@ pub async fn run_with_prices(
     };
     // Read back before the load: what was configured is what the rollout checks predict from.
     let targetings = read_targetings(&api, scenario, endpoints.admin.as_ref()).await;
-    let clients = start_clients(scenario, &endpoints).await?;
     let llm_base = scenario
         .llm
         .url
         .clone()
         .unwrap_or_else(|| format!("{}/v1", endpoints.sdk_url));
-    let population =
-        Generator::new(&scenario.population, scenario.seed).map_err(RunError::Scenario)?;
+    let sdks = match scenario.load.sdk {
+        SdkKind::Rust => Sdks::Rust(start_clients(scenario, &endpoints).await?),
+        _ => Sdks::Workers(sdks::start_workers(scenario, &endpoints, &llm_base).await?),
+    };
+    let clients = sdks.rust_clients();
+    let sdk_info = sdks.info(scenario);
 
     let progress = Arc::new(Progress::default());
     let run_start = Instant::now();
@@ -170,14 +176,6 @@ pub async fn run_with_prices(
     let stalls_start = health::StallTotals::read();
     let probe = health::LagProbe::start();
     let served = Arc::new(served_log(scenario, &targetings, run_start));
-    let workload = Arc::new(Workload::new(
-        scenario,
-        &clients,
-        population,
-        http.clone(),
-        llm_base,
-        served.clone(),
-    ));
     let actions = tokio::spawn(actions::run_actions(
         api.clone(),
         scenario.environment.clone(),
@@ -190,39 +188,68 @@ pub async fn run_with_prices(
     let aborted = Arc::new(live::Aborted::default());
     let live = live::Live::new(run_start);
     watch_aborts(scenario, &live, &options.cancel, &aborted);
-    let setup_events = workload.setup_events();
     let event_stats = event_stats(scenario, &endpoints);
-    let sampler = event_stats.clone().map(|stats| {
-        events::FlushSampler::start(
-            stats,
-            clients.clone(),
-            workload.handed_events(),
-            scenario.load.events.flush_interval,
-        )
-    });
-    tracing::info!(scenario = %scenario.name, model = ?scenario.load.model, "load started");
-    let (mut metrics, target_rate) = drive(
-        scenario,
-        workload,
-        progress.clone(),
-        &options,
-        run_start,
-        live.clone(),
-    )
-    .await;
+    tracing::info!(scenario = %scenario.name, model = ?scenario.load.model, sdk = %sdk_info.describe(), "load started");
+    let (mut metrics, target_rate, flushes, worker_failure, mut sdks) = match sdks {
+        Sdks::Rust(clients) => {
+            let population =
+                Generator::new(&scenario.population, scenario.seed).map_err(RunError::Scenario)?;
+            let workload = Arc::new(Workload::new(
+                scenario,
+                &clients,
+                population,
+                http.clone(),
+                llm_base,
+                served.clone(),
+            ));
+            let setup_events = workload.setup_events();
+            let sampler = event_stats.clone().map(|stats| {
+                events::FlushSampler::start(
+                    stats,
+                    clients.clone(),
+                    workload.handed_events(),
+                    scenario.load.events.flush_interval,
+                )
+            });
+            let (mut metrics, target_rate) = drive(
+                scenario,
+                workload,
+                progress.clone(),
+                &options,
+                run_start,
+                live.clone(),
+            )
+            .await;
+            let flushes = match sampler {
+                Some(sampler) => Some(sampler.finish().await),
+                None => None,
+            };
+            metrics
+                .tracked_events
+                .insert("$ld:ai:sdk:info".into(), setup_events);
+            (metrics, target_rate, flushes, None, Sdks::Rust(clients))
+        }
+        Sdks::Workers(mut pool) => {
+            let (feeder, sinks) =
+                sdks::worker_feed(scenario, (live.clone(), progress.clone(), served.clone()))?;
+            let target_rate = target_rate(scenario);
+            let bar = options
+                .progress
+                .then(|| progress::spawn(progress.clone(), feeder.total()));
+            let (metrics, failure) = pool.run(feeder, sinks, options.cancel.clone()).await;
+            progress::finish(bar).await;
+            // No samples during the load: the workers' SDKs flush on their own interval,
+            // and the final flush below is the one sample.
+            let flushes = event_stats.is_some().then(events::FlushSeries::default);
+            (metrics, target_rate, flushes, failure, Sdks::Workers(pool))
+        }
+    };
     // Every recorder has handed its seconds over by now.
     metrics.timeline = live.seconds();
-    let flushes = match sampler {
-        Some(sampler) => Some(sampler.finish().await),
-        None => None,
-    };
     tracing::info!(
         requests = metrics.requests,
         "load finished; flushing events"
     );
-    metrics
-        .tracked_events
-        .insert("$ld:ai:sdk:info", setup_events);
     let elapsed = run_start.elapsed();
     let cpu = process::cpu_time()
         .zip(cpu_start)
@@ -243,10 +270,13 @@ pub async fn run_with_prices(
         pressure,
         elapsed,
     );
-    let status = match aborted.by() {
-        Some(threshold) => RunStatus::Aborted { threshold },
-        None if options.cancel.is_cancelled() => RunStatus::Interrupted,
-        None => RunStatus::Complete,
+    let status = match (aborted.by(), worker_failure) {
+        (_, Some(failure)) => RunStatus::WorkerFailed {
+            message: failure.to_string(),
+        },
+        (Some(threshold), None) => RunStatus::Aborted { threshold },
+        (None, None) if options.cancel.is_cancelled() => RunStatus::Interrupted,
+        (None, None) => RunStatus::Complete,
     };
     // Actions still pending when the load ends are not applied.
     options.cancel.cancel();
@@ -254,15 +284,15 @@ pub async fn run_with_prices(
 
     let events = match (event_stats, flushes) {
         (Some(stats), Some(series)) => {
-            Some(events::flush_and_verify(&stats, &clients, &metrics, series).await)
+            Some(events::flush_and_verify(&stats, sdks.flush(), &metrics, series).await)
         }
         // Events off, or a target without mock-ld's event log to verify against.
         _ => {
-            clients.iter().for_each(|c| c.flush());
+            sdks.flush().await;
             None
         }
     };
-    close_clients(clients).await;
+    sdks.close().await;
     let figures = LoadFigures {
         elapsed,
         harness,
@@ -271,6 +301,7 @@ pub async fn run_with_prices(
         events,
         actions,
         simulated,
+        sdk: sdk_info,
     };
     let prices = prices.with_scenario(&scenario.prices);
     let mut results = assemble(scenario, &metrics, figures, &prices);
@@ -309,6 +340,10 @@ pub fn setup_failed(scenario: &Scenario, message: &str) -> RunResults {
         events: None,
         actions: Vec::new(),
         simulated: None,
+        sdk: results::SdkInfo {
+            name: scenario.load.sdk.name().into(),
+            ..results::SdkInfo::default()
+        },
     };
     let mut results = assemble(
         scenario,
@@ -329,6 +364,7 @@ struct LoadFigures {
     events: Option<results::EventResults>,
     actions: Vec<results::ActionResults>,
     simulated: Option<results::simulated::SimulatedInfo>,
+    sdk: results::SdkInfo,
 }
 
 /// The results of a run, its checks still to be evaluated and its verdict decided.
@@ -346,6 +382,7 @@ fn assemble(
         events,
         actions,
         simulated,
+        sdk,
     } = figures;
     RunResults {
         schema_version: results::SCHEMA_VERSION,
@@ -359,6 +396,7 @@ fn assemble(
             failed_requests: metrics.failed_requests,
             target_rate,
             achieved_rate: metrics.requests as f64 / elapsed.as_secs_f64().max(1e-9),
+            sdk,
         },
         harness,
         requests_corrected: metrics.requests_corrected.summary(),
@@ -527,6 +565,15 @@ fn evaluate_checks(
     Ok(checks::evaluate(&inputs))
 }
 
+/// The open model's scheduled rate, requests per second.
+fn target_rate(scenario: &Scenario) -> Option<f64> {
+    if scenario.load.model != LoadModel::Open {
+        return None;
+    }
+    let schedule = Schedule::from_load(&scenario.load)?;
+    Some(schedule.total() as f64 / schedule.duration().as_secs_f64().max(1e-9))
+}
+
 /// Runs the load model the scenario asks for; returns its metrics and, for the open model,
 /// the scheduled rate.
 async fn drive(
@@ -666,9 +713,4 @@ async fn start_clients(
         (0..scenario.load.sdk_clients).map(|_| start_client(&options, Duration::from_secs(15)));
     let clients = futures::future::try_join_all(starts).await?;
     Ok(clients.into_iter().map(Arc::new).collect())
-}
-
-/// `close()` blocks while the event processor shuts down.
-async fn close_clients(clients: Vec<Arc<Client>>) {
-    let _ = tokio::task::spawn_blocking(move || clients.iter().for_each(|c| c.close())).await;
 }

@@ -69,6 +69,14 @@ impl LiveLatency {
         }
     }
 
+    /// Adds the values of an HDR histogram of microseconds (a worker's second).
+    pub fn add_histogram(&self, histogram: &hdrhistogram::Histogram<u64>) {
+        for v in histogram.iter_recorded() {
+            let b = bucket(v.value_iterated_to());
+            self.counts[b].fetch_add(v.count_at_value(), Ordering::Relaxed);
+        }
+    }
+
     pub fn record_one(&self, latency: Duration) {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.counts[bucket(micros)].fetch_add(1, Ordering::Relaxed);
@@ -138,7 +146,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub(super) fn add(&self, finished: u64, failed: u64) {
+    pub(crate) fn add(&self, finished: u64, failed: u64) {
         self.finished.fetch_add(finished, Ordering::Relaxed);
         if failed > 0 {
             self.failed.fetch_add(failed, Ordering::Relaxed);

@@ -26,6 +26,15 @@ pub const BYTES_PER_VIRTUAL_USER: u64 = 100 * KB;
 pub const MAX_SDK_CLIENTS: u64 = 64;
 pub const BYTES_PER_SDK_CLIENT: u64 = 2 * MB;
 
+/// Worker processes of the Python or Node SDK: an interpreter, the SDK's threads and its
+/// event buffers each, measured 60–90 MB for Python and Node at a capacity of 10,000.
+pub const MAX_WORKERS: u64 = 64;
+pub const BYTES_PER_WORKER: u64 = 100 * MB;
+
+/// Contexts run again through the Rust SDK for the parity check, after the load: each is
+/// a request of the scenario's steps, and its events are compared one by one.
+pub const MAX_PARITY_SAMPLE: u64 = 10_000;
+
 /// The Rust SDK allocates its event inbox and outbox at full capacity (and a payload of
 /// that capacity at each flush): measured about 560 bytes per slot per client.
 pub const MAX_EVENTS_CAPACITY: u64 = 1_000_000;

@@ -268,9 +268,26 @@ pub struct Load {
     /// in the corrected latency.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
-    /// SDK client instances; contexts are spread over them.
+    /// SDK client instances; contexts are spread over them. The Rust SDK's only: each
+    /// worker process of the Python or Node SDK has one client.
     #[serde(default = "default_one")]
     pub sdk_clients: usize,
+    /// Which SDK runs the load: the Rust SDK in this process, or worker processes running
+    /// the Python or Node SDK and AI SDK (`aiconfig-harness setup-workers` installs them).
+    #[serde(default)]
+    pub sdk: SdkKind,
+    /// Python and Node: worker processes; by default one per core.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// Python and Node: the team's own request handler, called per step instead of the
+    /// built-in LLM call and tracking (Python `module:function` or `file.py:function`,
+    /// Node `file.mjs#export`; a file relative to the scenario's directory).
+    #[serde(default)]
+    pub handler: Option<String>,
+    /// Python and Node: how many of the population's first contexts are also run through
+    /// the Rust SDK after the load, for the `sdk_parity` check.
+    #[serde(default = "default_parity_sample")]
+    pub parity_sample: u64,
     #[serde(default)]
     pub events: EventsSpec,
     /// The built-in stall check (see [`crate::checks::stall`]); `false` turns it off.
@@ -288,6 +305,51 @@ impl Default for Load {
     fn default() -> Self {
         toml::from_str("").expect("every load field has a default")
     }
+}
+
+/// The SDK a run drives.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SdkKind {
+    /// `launchdarkly-server-sdk` 3.2.0 with the harness's own AI layer, in-process.
+    #[default]
+    Rust,
+    /// `launchdarkly-server-sdk` + `launchdarkly-server-sdk-ai` in worker processes.
+    Python,
+    /// `@launchdarkly/node-server-sdk` + `@launchdarkly/server-sdk-ai` in worker processes.
+    Node,
+}
+
+impl SdkKind {
+    pub const NAMES: [&'static str; 3] = ["rust", "python", "node"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SdkKind::Rust => "rust",
+            SdkKind::Python => "python",
+            SdkKind::Node => "node",
+        }
+    }
+}
+
+impl std::str::FromStr for SdkKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "rust" => Ok(SdkKind::Rust),
+            "python" => Ok(SdkKind::Python),
+            "node" => Ok(SdkKind::Node),
+            other => Err(format!(
+                "unknown SDK {other:?}: one of {}",
+                SdkKind::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+fn default_parity_sample() -> u64 {
+    200
 }
 
 fn default_concurrency() -> usize {

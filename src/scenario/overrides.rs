@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::error::ScenarioError;
-use super::Scenario;
+use super::{Scenario, SdkKind};
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Overrides {
@@ -17,6 +17,8 @@ pub struct Overrides {
     pub duration: Option<Duration>,
     pub iterations: Option<u64>,
     pub seed: Option<u64>,
+    pub sdk: Option<SdkKind>,
+    pub workers: Option<usize>,
     /// Not a value: `run --ld-url` targets a LaunchDarkly (or mock-ld) that may hold
     /// segments the file does not define, so a `segmentMatch` on one is a warning there
     /// and an error for the embedded mock-ld (and for `validate`).
@@ -55,6 +57,12 @@ impl Overrides {
             self.iterations.map(|n| n.to_string()),
         );
         add("seed", "--seed", self.seed.map(|s| s.to_string()));
+        add("load.sdk", "--sdk", self.sdk.map(|s| s.name().to_owned()));
+        add(
+            "load.workers",
+            "--workers",
+            self.workers.map(|n| n.to_string()),
+        );
         fields
     }
 
@@ -77,6 +85,12 @@ impl Overrides {
         }
         if let Some(s) = self.seed {
             scenario.seed = s;
+        }
+        if let Some(sdk) = self.sdk {
+            scenario.load.sdk = sdk;
+        }
+        if let Some(n) = self.workers {
+            scenario.load.workers = Some(n);
         }
         scenario.overrides = self
             .fields()

@@ -41,6 +41,9 @@ pub fn parse_with(
         ScenarioError::at(file, text, inner.span(), &field, inner.message().to_owned())
     })?;
     overrides.apply(&mut scenario);
+    if let Some(handler) = &mut scenario.load.handler {
+        *handler = handler_beside(file, handler);
+    }
     let (checks, warnings) =
         super::validate::check(&scenario, file, text, overrides.external_target)
             .map_err(|e| overrides.locate(e))?;
@@ -50,6 +53,30 @@ pub fn parse_with(
         .map(|w| overrides.locate(w).to_string())
         .collect();
     Ok(scenario)
+}
+
+/// A handler naming a file (`dir/app.py:handle`, `app.mjs#handle`) names it relative to
+/// the scenario's directory, as a user reading the file would; a module name
+/// (`app.handlers:handle`) is left to Python's import path.
+fn handler_beside(scenario: &Path, handler: &str) -> String {
+    let Some((module, name, separator)) = handler
+        .rsplit_once('#')
+        .map(|(m, n)| (m, n, '#'))
+        .or_else(|| handler.rsplit_once(':').map(|(m, n)| (m, n, ':')))
+    else {
+        return handler.to_owned();
+    };
+    let is_file = module.contains('/')
+        || [".py", ".mjs", ".js", ".cjs"]
+            .iter()
+            .any(|ext| module.ends_with(ext));
+    let path = Path::new(module);
+    if !is_file || path.is_absolute() {
+        return handler.to_owned();
+    }
+    let dir = scenario.parent().unwrap_or(Path::new(""));
+    let joined = std::path::absolute(dir.join(path)).unwrap_or_else(|_| dir.join(path));
+    format!("{}{separator}{name}", joined.display())
 }
 
 #[cfg(test)]
@@ -91,6 +118,24 @@ mod tests {
     fn bad_durations_are_errors() {
         let e = error("name = \"x\"\n[population]\ncount = 1\n[load]\nduration = \"soon\"\n");
         assert!(e.contains("load.duration"), "{e}");
+    }
+
+    #[test]
+    fn a_handler_file_is_found_beside_the_scenario() {
+        let file = Path::new("/repo/scenarios/s.toml");
+        assert_eq!(
+            handler_beside(file, "handlers/app.py:handle"),
+            "/repo/scenarios/handlers/app.py:handle"
+        );
+        assert_eq!(
+            handler_beside(file, "app.mjs#handle"),
+            "/repo/scenarios/app.mjs#handle"
+        );
+        assert_eq!(
+            handler_beside(file, "app.handlers:handle"),
+            "app.handlers:handle"
+        );
+        assert_eq!(handler_beside(file, "/abs/app.py:h"), "/abs/app.py:h");
     }
 
     #[test]

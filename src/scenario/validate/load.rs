@@ -7,14 +7,80 @@ use super::numbers::{at_most, human, in_range, number};
 use super::{Checker, Seg};
 use crate::scenario::bounds::{self, count, need};
 use crate::scenario::error::ScenarioError;
-use crate::scenario::{LoadModel, Scenario};
+use crate::scenario::{LoadModel, Scenario, SdkKind};
 
 pub(super) fn check_load(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
     check_sizes(s, c)?;
     check_events(s, c)?;
     check_rates(s, c)?;
     check_shape(s, c)?;
+    check_sdk(s, c)?;
     check_overload(s, c)
+}
+
+/// `sdk`, `workers`, `handler` and `parity_sample`: the worker settings only with a
+/// worker SDK, within bounds, and a handler in its language's form.
+fn check_sdk(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
+    let load = &s.load;
+    if load.sdk == SdkKind::Rust {
+        for (key, set) in [
+            ("workers", load.workers.is_some()),
+            ("handler", load.handler.is_some()),
+        ] {
+            if set {
+                return Err(c.error(
+                    &at(key),
+                    format!(
+                        "{key} needs sdk = \"python\" or \"node\" (the Rust SDK runs in-process)"
+                    ),
+                ));
+            }
+        }
+        return Ok(());
+    }
+    if let Some(n) = load.workers {
+        if n == 0 {
+            return Err(c.error(&at("workers"), "workers must be at least 1"));
+        }
+        in_range(
+            c,
+            &at("workers"),
+            ("workers", n as u64),
+            bounds::MAX_WORKERS,
+            Some((bounds::BYTES_PER_WORKER, "per worker process")),
+        )?;
+    }
+    if let Some(handler) = &load.handler {
+        let (separator, form) = match load.sdk {
+            SdkKind::Python => (':', "module:function or file.py:function"),
+            _ => ('#', "file.mjs#export"),
+        };
+        let ok = handler
+            .rsplit_once(separator)
+            .is_some_and(|(module, name)| !module.is_empty() && !name.is_empty());
+        if !ok {
+            return Err(c.error(
+                &at("handler"),
+                format!("handler {handler:?} is not of the form {form}"),
+            ));
+        }
+    }
+    at_most_count(
+        c,
+        "parity_sample",
+        load.parity_sample,
+        bounds::MAX_PARITY_SAMPLE,
+    )
+}
+
+fn at_most_count(c: &Checker<'_>, key: &str, n: u64, most: u64) -> Result<(), ScenarioError> {
+    if n > most {
+        return Err(c.error(
+            &at(key),
+            format!("{key} {} is more than {}", count(n), count(most)),
+        ));
+    }
+    Ok(())
 }
 
 /// `[load.overload]`: a lag above 0, shares of time from 0 to 1.

@@ -1,0 +1,266 @@
+//! The worker processes of one run: started and greeted, then each driven through the load
+//! by a task of its own (pulls answered from the [`Feeder`], progress added to the live
+//! timeline, the progress display and the served log), their results merged, their events
+//! flushed, and closed. A worker that fails makes the whole pool fail, with its stderr.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::feed::Feeder;
+use super::merge::{self, MergeError};
+use super::process::{Launch, WorkerError, WorkerProcess};
+use super::protocol::{FromWorker, Hello, ProgressMessage, Ready, ToWorker, WorkerResult};
+use crate::metrics::Metrics;
+use crate::runner::live::{Live, Publisher};
+use crate::runner::progress::Progress;
+use crate::served::ServedLog;
+
+/// A worker that says nothing for this long while it has work is taken for hung (workers
+/// report progress every 250 ms).
+const SILENCE: Duration = Duration::from_secs(30);
+/// After `init_timeout`: how long a worker may take to start its interpreter and import the
+/// SDKs before its SDK client starts initializing.
+const STARTUP: Duration = Duration::from_secs(30);
+/// How long a flush or a close may take.
+const CLOSING: Duration = Duration::from_secs(20);
+
+pub struct Pool {
+    workers: Vec<WorkerProcess>,
+    /// What the first worker said it runs (every worker runs the same installation).
+    pub ready: Ready,
+}
+
+/// What the workers' progress goes into while the load runs.
+#[derive(Clone)]
+pub struct Sinks {
+    pub live: Arc<Live>,
+    pub progress: Arc<Progress>,
+    pub served: Arc<ServedLog>,
+    /// The served log's slot of each step's AI Config.
+    pub served_slots: Arc<[Option<usize>]>,
+    /// The population's size: a request's context is its index modulo this.
+    pub population: u64,
+}
+
+impl Pool {
+    /// Starts one worker per `hello` and waits until every one is ready.
+    pub async fn start(
+        launch: &Launch,
+        hellos: Vec<Hello>,
+        init: Duration,
+    ) -> Result<Pool, PoolError> {
+        let mut workers = Vec::with_capacity(hellos.len());
+        for (index, hello) in hellos.into_iter().enumerate() {
+            let mut worker = WorkerProcess::spawn(index, launch)?;
+            worker.send(&ToWorker::Hello(Box::new(hello))).await?;
+            workers.push(worker);
+        }
+        let mut ready = None;
+        for worker in &mut workers {
+            match worker.receive(STARTUP + init).await? {
+                FromWorker::Ready(r) => {
+                    tracing::info!(worker = worker.index, sdk = %r.sdk, version = %r.sdk_version, pid = r.pid, "worker ready");
+                    ready.get_or_insert(r);
+                }
+                other => return Err(unexpected(worker, "ready", &other)),
+            }
+        }
+        let ready = ready.ok_or(PoolError::NoWorkers)?;
+        Ok(Pool { workers, ready })
+    }
+
+    pub fn len(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Runs the load: every request the feeder has, over all workers. Returns the merged
+    /// metrics (the timeline went to `sinks.live`) and, when a worker failed, the first
+    /// failure: the others were stopped, and their metrics are partial. A failed worker
+    /// leaves the pool.
+    pub async fn run(
+        &mut self,
+        feeder: Arc<Feeder>,
+        sinks: Sinks,
+        cancel: CancellationToken,
+    ) -> (Metrics, Option<PoolError>) {
+        for worker in &mut self.workers {
+            if let Err(e) = worker.send(&ToWorker::Go).await {
+                return (Metrics::default(), Some(e.into()));
+            }
+        }
+        let started = Instant::now();
+        let tasks: Vec<_> = std::mem::take(&mut self.workers)
+            .into_iter()
+            .map(|worker| {
+                let (feeder, sinks, cancel) = (feeder.clone(), sinks.clone(), cancel.clone());
+                tokio::spawn(drive(worker, feeder, sinks, cancel, started))
+            })
+            .collect();
+        let mut metrics = Metrics::default();
+        let mut first_error = None;
+        for task in tasks {
+            match task.await {
+                Ok(Ok((worker, result))) => {
+                    if let Err(e) = merge::merge_result(&mut metrics, &result) {
+                        first_error.get_or_insert(e.into());
+                    }
+                    self.workers.push(worker);
+                }
+                Ok(Err(e)) => {
+                    // Stop the others: the run is aborted either way.
+                    feeder.close();
+                    cancel.cancel();
+                    first_error.get_or_insert(e);
+                }
+                Err(join) => {
+                    first_error.get_or_insert(PoolError::Panicked(join.to_string()));
+                }
+            }
+        }
+        let unbuildable = feeder.unbuildable().len() as u64;
+        metrics.requests += unbuildable;
+        metrics.failed_requests += unbuildable;
+        (metrics, first_error)
+    }
+
+    /// Asks every worker's SDK to flush its events; returns the custom events they had
+    /// handed to their SDKs before it.
+    pub async fn flush(&mut self) -> Result<u64, PoolError> {
+        for worker in &mut self.workers {
+            worker.send(&ToWorker::Flush).await?;
+        }
+        let mut handed = 0;
+        for worker in &mut self.workers {
+            match worker.receive(CLOSING).await? {
+                FromWorker::Flushed { handed_events } => handed += handed_events,
+                other => return Err(unexpected(worker, "flushed", &other)),
+            }
+        }
+        Ok(handed)
+    }
+
+    /// Closes every worker's SDK client and waits for the processes to exit.
+    pub async fn close(mut self) -> Result<(), PoolError> {
+        for worker in &mut self.workers {
+            worker.send(&ToWorker::Close).await?;
+        }
+        for worker in self.workers {
+            worker.wait(CLOSING).await?;
+        }
+        Ok(())
+    }
+}
+
+/// One worker through the load: pulls answered, progress added, until its result.
+async fn drive(
+    mut worker: WorkerProcess,
+    feeder: Arc<Feeder>,
+    sinks: Sinks,
+    cancel: CancellationToken,
+    started: Instant,
+) -> Result<(WorkerProcess, WorkerResult), PoolError> {
+    let mut publisher = Publisher::new(sinks.live.clone());
+    let mut counted = Counted::default();
+    let mut stopped = false;
+    loop {
+        let message = worker.receive(SILENCE).await?;
+        // Checked at every message, and progress comes every 250 ms.
+        if cancel.is_cancelled() && !stopped {
+            stopped = true;
+            worker.send(&ToWorker::Stop).await?;
+        }
+        match message {
+            FromWorker::Pull { max } => {
+                let items = if stopped {
+                    Vec::new()
+                } else {
+                    feeder.take(max)
+                };
+                let reply = match items.is_empty() {
+                    true => ToWorker::End,
+                    false => ToWorker::Batch { requests: &items },
+                };
+                worker.send(&reply).await?;
+            }
+            FromWorker::Progress(p) => {
+                apply_progress(&p, &sinks, &mut publisher, &mut counted, started)?;
+            }
+            FromWorker::Result(result) => {
+                publisher.flush();
+                return Ok((worker, *result));
+            }
+            other => return Err(unexpected(&worker, "pull, progress or result", &other)),
+        }
+    }
+}
+
+/// The running totals a worker last reported, so that each progress adds its difference.
+#[derive(Default)]
+struct Counted {
+    completed: u64,
+    failed: u64,
+}
+
+fn apply_progress(
+    p: &ProgressMessage,
+    sinks: &Sinks,
+    publisher: &mut Publisher,
+    counted: &mut Counted,
+    started: Instant,
+) -> Result<(), MergeError> {
+    let finished = p.completed.saturating_sub(counted.completed);
+    let failed = p.failed.saturating_sub(counted.failed);
+    (counted.completed, counted.failed) = (
+        p.completed.max(counted.completed),
+        p.failed.max(counted.failed),
+    );
+    for delta in &p.seconds {
+        let second = merge::second(delta)?;
+        sinks
+            .progress
+            .latency
+            .add_histogram(second.latency.histogram());
+        publisher.second(delta.second).add(&second);
+    }
+    publisher.flush();
+    sinks.progress.add(finished, failed);
+    for (index, step, variation, micros) in &p.served {
+        if let Some(Some(slot)) = sinks.served_slots.get(*step) {
+            let at = started + Duration::from_micros(*micros);
+            let context = index % sinks.population.max(1);
+            sinks.served.record_at(*slot, context, variation, at);
+        }
+    }
+    Ok(())
+}
+
+fn unexpected(worker: &WorkerProcess, wanted: &str, got: &FromWorker) -> PoolError {
+    let got = match got {
+        FromWorker::Ready(_) => "ready",
+        FromWorker::Error { .. } => "error",
+        FromWorker::Pull { .. } => "pull",
+        FromWorker::Progress(_) => "progress",
+        FromWorker::Result(_) => "result",
+        FromWorker::Flushed { .. } => "flushed",
+    };
+    PoolError::Protocol {
+        index: worker.index,
+        message: format!("sent {got} where {wanted} was due"),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
+    #[error("a worker's results: {0}")]
+    Merge(#[from] MergeError),
+    #[error("worker {index} broke the protocol: it {message}")]
+    Protocol { index: usize, message: String },
+    #[error("a worker's driver panicked: {0}")]
+    Panicked(String),
+    #[error("no worker was started")]
+    NoWorkers,
+}

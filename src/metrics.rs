@@ -241,6 +241,10 @@ pub struct Metrics {
     /// Open model: how late the harness itself started each request (see
     /// `results::harness::HarnessHealth::schedule_lag`).
     pub schedule_lag: Latency,
+    /// Worker processes (Python, Node): their event loops' lag probes, merged.
+    pub worker_lag_probe: Latency,
+    /// Worker processes: their CPU time over the load, added up.
+    pub worker_cpu_seconds: f64,
     /// Per second since the load started, for latency-over-time charts and windowed
     /// thresholds. Recorders hand their seconds to the runner's one live timeline instead of
     /// keeping their own, so this is set from it once the load has ended, and not merged.

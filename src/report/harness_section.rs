@@ -15,6 +15,13 @@ pub fn lines(h: &HarnessHealth) -> Vec<String> {
         h.probe_interval_ms,
         lag(&h.lag_probe)
     )];
+    if let Some(s) = &h.worker_lag_probe {
+        lines.push(format!(
+            "worker lag probe (the SDK workers' event loops, every {} ms, corrected): {}",
+            h.probe_interval_ms,
+            lag(s)
+        ));
+    }
     if let Some(s) = &h.schedule_lag {
         lines.push(format!(
             "schedule lag (open model, the harness's own delay): {}",
@@ -23,7 +30,7 @@ pub fn lines(h: &HarnessHealth) -> Vec<String> {
     }
     if let (Some(cpu), Some(share)) = (h.cpu_seconds, h.cpu_share) {
         lines.push(format!(
-            "harness CPU {cpu:.1} s, {:.1} % of {} cores over the load",
+            "harness CPU {cpu:.1} s (workers included), {:.1} % of {} cores over the load",
             share * 100.0,
             h.cores
         ));

@@ -48,9 +48,10 @@ pub fn render(r: &RunResults) -> String {
     let skipped = cases.iter().filter(|c| c.kind == CaseKind::Skipped).count();
     let time = r.duration_ms / 1000.0;
     let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"aiconfig-harness\" tests=\"{tests}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{time:.3}\">\n  <testsuite name=\"{suite}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">\n    <properties>\n      <property name=\"verdict\" value=\"{}\"/>\n      <property name=\"exitCode\" value=\"{}\"/>\n    </properties>\n",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"aiconfig-harness\" tests=\"{tests}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{time:.3}\">\n  <testsuite name=\"{suite}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">\n    <properties>\n      <property name=\"verdict\" value=\"{}\"/>\n      <property name=\"exitCode\" value=\"{}\"/>\n      <property name=\"sdk\" value=\"{}\"/>\n    </properties>\n",
         esc(&r.verdict.headline),
-        r.verdict.exit_code
+        r.verdict.exit_code,
+        esc(&r.load.sdk.describe())
     );
     for case in cases {
         out += &case.xml;

@@ -60,7 +60,7 @@ fn headline(r: &Results) -> String {
         format::usd(r.cost.per_thousand_requests_usd)
     );
     format!(
-        "## {} {}{}: {} {}\n\n{} requests in {:.1} s ({:.0}/s, {} load), {} failed ({}); request p99 {} ms (corrected, n = {}){cost}\n\n",
+        "## {} {}{}: {} {}\n\n{} requests in {:.1} s ({:.0}/s, {} load{}), {} failed ({}); request p99 {} ms (corrected, n = {}){cost}\n\n",
         v.outcome.mark(),
         markdown_cell(&r.scenario.name),
         markdown_cell(&super::terminal::overrides(r)),
@@ -70,6 +70,10 @@ fn headline(r: &Results) -> String {
         r.duration_ms / 1000.0,
         r.load.achieved_rate,
         markdown_cell(&r.load.model),
+        markdown_cell(&match r.load.sdk.describe() {
+            d if d.is_empty() => String::new(),
+            d => format!(", {d}"),
+        }),
         r.load.failed_requests,
         format::percent(r.load.failed_requests as f64 / r.load.requests.max(1) as f64),
         ms(r.requests_corrected.p99_ms),

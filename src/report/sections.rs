@@ -61,7 +61,12 @@ fn cards(r: &Results) -> String {
         ),
         (
             format!("{:.0}/s", r.load.achieved_rate),
-            format!("{} load, {} SDK clients", r.load.model, r.load.sdk_clients),
+            match r.load.sdk.describe() {
+                d if d.is_empty() => {
+                    format!("{} load, {} SDK clients", r.load.model, r.load.sdk_clients)
+                }
+                d => format!("{} load, {d}", r.load.model),
+            },
         ),
         (
             format::percent(error_rate),

@@ -58,8 +58,12 @@ fn run_line(r: &RunResults) -> String {
         .status
         .incomplete_reason()
         .map_or(String::new(), |why| format!(" (INCOMPLETE: {why})"));
+    let sdk = match r.load.sdk.describe() {
+        d if d.is_empty() => String::new(),
+        d => format!("SDK: {d}\n"),
+    };
     format!(
-        "scenario {}{}{status}: {} requests in {:.1} s ({:.0}/s{}), {} failed{cpu}\n",
+        "scenario {}{}{status}: {} requests in {:.1} s ({:.0}/s{}), {} failed{cpu}\n{sdk}",
         r.scenario.name,
         overrides(r),
         r.load.requests,

@@ -16,6 +16,11 @@ pub struct HarnessHealth {
     /// `probeIntervalMs`, corrected for coordinated omission (a stall of 1 s counts as the
     /// 100 ticks it swallowed, late by 1 s, 0.99 s, ...), as jHiccup measures a JVM.
     pub lag_probe: LatencySummary,
+    /// The same probe in every worker process of the Python or Node SDK (their event
+    /// loops), merged: a worker whose loop is late delays its requests' timings as the
+    /// harness's would. `None` with the Rust SDK, which has no worker processes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_lag_probe: Option<LatencySummary>,
     pub probe_interval_ms: f64,
     /// Open model: how late each request started after it was due, counting only the
     /// harness's own delay (its timer and runtime), not a wait for a free `max_in_flight`
@@ -23,7 +28,7 @@ pub struct HarnessHealth {
     /// latency already. `None` in the closed model, which has no schedule.
     pub schedule_lag: Option<LatencySummary>,
     /// CPU time of the harness process during the load (user and system, every thread,
-    /// an embedded mock-ld included).
+    /// an embedded mock-ld included), and of its worker processes (Python, Node).
     pub cpu_seconds: Option<f64>,
     /// `cpuSeconds` over the load's wall time on every core: near 1 the process could not
     /// have gone faster.

@@ -124,6 +124,9 @@ pub fn judge(health: &mut HarnessHealth, simulator: &[(&str, &LatencySummary)]) 
         }
     };
     lag("lag probe", &health.lag_probe);
+    if let Some(s) = &health.worker_lag_probe {
+        lag("worker lag probe", s);
+    }
     if let Some(s) = &health.schedule_lag {
         lag("schedule lag", s);
     }
@@ -185,6 +188,7 @@ mod tests {
     fn healthy() -> HarnessHealth {
         HarnessHealth {
             lag_probe: lag(1.2, 6_000),
+            worker_lag_probe: Some(lag(3.0, 5_000)),
             probe_interval_ms: 10.0,
             schedule_lag: Some(lag(0.8, 12_000)),
             cpu_seconds: Some(10.0),
@@ -234,6 +238,17 @@ mod tests {
             .overload_note()
             .unwrap()
             .starts_with("the load generator was overloaded (lag probe p99 34.2 ms"));
+    }
+
+    #[test]
+    fn a_late_worker_event_loop_is_an_overload_too() {
+        let mut h = healthy();
+        h.worker_lag_probe = Some(lag(48.0, 2_100));
+        judge(&mut h, &[]);
+        assert_eq!(
+            h.overloaded,
+            ["worker lag probe p99 48.0 ms > 20 ms (n = 2,100)"]
+        );
     }
 
     #[test]

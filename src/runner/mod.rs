@@ -253,7 +253,8 @@ pub async fn run_with_prices(
     let elapsed = run_start.elapsed();
     let cpu = process::cpu_time()
         .zip(cpu_start)
-        .map(|(end, start)| end.saturating_sub(start));
+        .map(|(end, start)| end.saturating_sub(start))
+        .map(|own| own + Duration::from_secs_f64(metrics.worker_cpu_seconds));
     let simulated = match simulator {
         Some((admin, before)) => Some(before.finish(admin).await),
         None => None,
@@ -428,6 +429,8 @@ fn harness_health(
     let wall = elapsed.as_secs_f64().max(1e-9) * cores as f64;
     let mut harness = HarnessHealth {
         lag_probe,
+        worker_lag_probe: (scenario.load.sdk != SdkKind::Rust)
+            .then(|| metrics.worker_lag_probe.summary()),
         probe_interval_ms: health::PROBE_INTERVAL.as_secs_f64() * 1e3,
         schedule_lag: (scenario.load.model == LoadModel::Open)
             .then(|| metrics.schedule_lag.summary()),

@@ -41,7 +41,7 @@ impl Sdks {
                 version: pool.ready.sdk_version.clone(),
                 ai_sdk_version: pool.ready.ai_sdk_version.clone(),
                 runtime: pool.ready.runtime.clone(),
-                workers: pool.len(),
+                workers: pool.workers(),
             },
         }
     }

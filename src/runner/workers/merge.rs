@@ -50,6 +50,10 @@ pub fn merge_result(metrics: &mut Metrics, r: &WorkerResult) -> Result<(), Merge
     )?;
     add_histogram(&mut metrics.requests_raw, &r.requests_raw, "requestsRaw")?;
     add_histogram(&mut metrics.schedule_lag, &r.schedule_lag, "scheduleLag")?;
+    add_histogram(&mut metrics.worker_lag_probe, &r.lag_probe, "lagProbe")?;
+    if let Some(cpu) = r.cpu_seconds.filter(|c| c.is_finite() && *c >= 0.0) {
+        metrics.worker_cpu_seconds += cpu;
+    }
     for (kind, n) in &r.context_kinds {
         *metrics.context_kinds.entry(kind.clone()).or_default() += n;
     }

@@ -71,7 +71,8 @@ impl Pool {
         Ok(Pool { workers, ready })
     }
 
-    pub fn len(&self) -> usize {
+    /// Workers in the pool (one that failed has left it).
+    pub fn workers(&self) -> usize {
         self.workers.len()
     }
 

@@ -185,6 +185,12 @@ pub struct WorkerResult {
     pub attribute_usage: BTreeMap<String, BTreeMap<String, BTreeMap<String, Tokens>>>,
     #[serde(default)]
     pub handed_events: u64,
+    /// The worker's event-loop lag probe (every 10 ms, corrected as jHiccup does).
+    #[serde(default)]
+    pub lag_probe: Hdr,
+    /// The worker process's CPU time over the load, user and system.
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

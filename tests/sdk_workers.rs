@@ -1,0 +1,280 @@
+//! The Python and Node SDKs in the loop (`run --sdk python|node`): the same scenario through
+//! the Rust SDK and through worker processes of the real Python and Node SDK and AI SDK serves
+//! every context the same variation, tracks the same events and costs the same; a worker
+//! killed mid-run aborts the run with its stderr; a team's handler runs in the Python worker.
+//!
+//! The workers must be installed (`aiconfig-harness setup-workers`, which `scripts/test`
+//! runs); without them these tests skip with a message, and fail under `CI=true`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aiconfig_harness::results::checks::Status;
+use aiconfig_harness::results::verdict::RunStatus;
+use aiconfig_harness::results::RunResults;
+use aiconfig_harness::runner::workers::install;
+use aiconfig_harness::runner::{self, RunOptions, Target};
+use aiconfig_harness::scenario::{self, Overrides, Scenario, SdkKind};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+/// One test at a time: each starts worker processes, and the kill test finds its worker
+/// among this process's children.
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+const SCENARIO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/scenarios/sdk-parity.toml"
+);
+
+fn installed(sdk: SdkKind) -> bool {
+    match install::launch(sdk) {
+        Ok(_) => true,
+        Err(missing) if std::env::var("CI").as_deref() == Ok("true") => panic!("{missing}"),
+        Err(missing) => {
+            eprintln!("skipped: {missing}");
+            false
+        }
+    }
+}
+
+fn load(sdk: SdkKind, edit: impl FnOnce(&mut String)) -> Scenario {
+    let mut text = std::fs::read_to_string(SCENARIO).unwrap();
+    edit(&mut text);
+    let overrides = Overrides {
+        sdk: Some(sdk),
+        workers: (sdk != SdkKind::Rust).then_some(2),
+        ..Overrides::default()
+    };
+    scenario::parse_with(Path::new(SCENARIO), &text, &overrides).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn run(scenario: &Scenario, cancel: CancellationToken) -> RunResults {
+    let options = RunOptions {
+        target: Target::Embedded,
+        progress: false,
+        cancel,
+    };
+    runner::run(scenario, options)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// What must be the same whichever SDK ran the scenario.
+#[derive(Debug, PartialEq)]
+struct Same {
+    requests: u64,
+    failed: u64,
+    /// Tokens in and out and cost, per model.
+    by_model: Vec<(String, u64, u64, String)>,
+    /// Tracker events by key, each SDK's identity event left out.
+    tracked: Vec<(String, u64)>,
+    /// Evaluations per variation.
+    served: Vec<(String, u64)>,
+}
+
+fn same(r: &RunResults) -> Same {
+    Same {
+        requests: r.load.requests,
+        failed: r.load.failed_requests,
+        by_model: r
+            .cost
+            .by_model
+            .iter()
+            .map(|(m, c)| {
+                (
+                    m.clone(),
+                    c.input_tokens,
+                    c.output_tokens,
+                    format!("{:.6}", c.cost_usd),
+                )
+            })
+            .collect(),
+        tracked: r
+            .events
+            .as_ref()
+            .expect("events verified")
+            .tracked
+            .iter()
+            .filter(|(k, _)| *k != "$ld:ai:sdk:info")
+            .map(|(k, n)| (k.clone(), *n))
+            .collect(),
+        served: r.configs["assistant"]
+            .variations
+            .iter()
+            .map(|(k, v)| (k.clone(), v.evaluations))
+            .collect(),
+    }
+}
+
+fn assert_every_check_passed(r: &RunResults) {
+    assert_eq!(r.status, RunStatus::Complete, "{}", r.load.sdk.describe());
+    for check in &r.checks {
+        assert_eq!(
+            check.status,
+            Status::Pass,
+            "{}: {}: {}",
+            r.load.sdk.name,
+            check.name,
+            check.summary
+        );
+    }
+    assert!(
+        r.checks.iter().any(|c| c.name.contains("exact")),
+        "the exact split check ran"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_python_and_node_sdks_serve_track_and_cost_the_same() {
+    let _serial = SERIAL.lock().await;
+    if !installed(SdkKind::Python) || !installed(SdkKind::Node) {
+        return;
+    }
+    let mut runs = Vec::new();
+    for sdk in [SdkKind::Rust, SdkKind::Python, SdkKind::Node] {
+        let started = Instant::now();
+        let results = run(&load(sdk, |_| {}), CancellationToken::new()).await;
+        eprintln!(
+            "{}: {:.1} s",
+            results.load.sdk.describe(),
+            started.elapsed().as_secs_f64()
+        );
+        assert_eq!(results.load.sdk.name, sdk.name());
+        assert!(!results.load.sdk.version.is_empty());
+        assert_every_check_passed(&results);
+        runs.push(results);
+    }
+    let rust = same(&runs[0]);
+    assert!(
+        rust.failed > 0,
+        "the simulated errors are part of what must match"
+    );
+    assert!(rust
+        .tracked
+        .iter()
+        .any(|(k, _)| k.starts_with("$ld:ai:feedback")));
+    for other in &runs[1..] {
+        assert_eq!(
+            same(other),
+            rust,
+            "{} differs from the Rust SDK",
+            other.load.sdk.describe()
+        );
+        // Worker runs report their workers' event-loop lag, with its n.
+        assert!(other
+            .harness
+            .worker_lag_probe
+            .as_ref()
+            .is_some_and(|l| l.count > 0));
+    }
+}
+
+/// The pids of this process's children running `needle`.
+fn children_running(needle: &str) -> Vec<u32> {
+    let me = std::process::id().to_string();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // `pid (comm) state ppid …`: comm may hold spaces, so read after its `)`.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if ppid == Some(me.as_str()) && String::from_utf8_lossy(&cmdline).contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_run_aborts_the_run_with_its_stderr() {
+    let _serial = SERIAL.lock().await;
+    if !installed(SdkKind::Python) {
+        return;
+    }
+    // Long enough to be killed in: calls of about 200 ms, 16 at a time.
+    let scenario = load(SdkKind::Python, |t| {
+        *t = t
+            .replace("count = 1_500", "count = 20_000")
+            .replace("time_scale = 0\n", "time_scale = 0.25\n");
+    });
+    let run = tokio::spawn(async move { run(&scenario, CancellationToken::new()).await });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let victim = loop {
+        let workers = children_running("aiconfig_worker.py");
+        if workers.len() == 2 {
+            // Past start-up: the load is running.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            break workers[0];
+        }
+        assert!(Instant::now() < deadline, "the workers did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let killed = Instant::now();
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let results = run.await.unwrap();
+    eprintln!(
+        "aborted {:.1} s after the kill",
+        killed.elapsed().as_secs_f64()
+    );
+    let RunStatus::WorkerFailed { message } = &results.status else {
+        panic!("not aborted: {:?}", results.status);
+    };
+    assert!(message.contains("exited before the run ended"), "{message}");
+    assert!(message.contains("signal: 9"), "{message}");
+    assert_eq!(results.verdict.exit_code, 4);
+    assert!(
+        results.verdict.headline.contains("worker"),
+        "{}",
+        results.verdict.headline
+    );
+    // The surviving worker was stopped, not run to the end.
+    assert!(results.load.requests < 20_000, "{}", results.load.requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_team_handler_runs_in_the_python_worker() {
+    let _serial = SERIAL.lock().await;
+    if !installed(SdkKind::Python) {
+        return;
+    }
+    let handler = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/handlers/support_handler.py"
+    );
+    let scenario = load(SdkKind::Python, |t| {
+        *t = t.replace(
+            "[load]\n",
+            &format!("[load]\nhandler = \"{handler}:handle\"\n"),
+        );
+    });
+    assert_eq!(
+        scenario.load.handler.as_deref(),
+        Some(&*format!("{handler}:handle"))
+    );
+    let results = run(&scenario, CancellationToken::new()).await;
+    assert_every_check_passed(&results);
+    let events = results.events.as_ref().unwrap();
+    // The handler's own tracking: its feedback on every answered call, and the AI SDK's
+    // duration and token events around its LLM call.
+    let tracked = |key: &str| events.tracked.get(key).copied().unwrap_or(0);
+    assert_eq!(
+        tracked("$ld:ai:generation:success"),
+        results.load.requests - results.load.failed_requests
+    );
+    assert_eq!(
+        tracked("$ld:ai:feedback:user:positive"),
+        tracked("$ld:ai:generation:success")
+    );
+    assert_eq!(tracked("$ld:ai:duration:total"), results.load.requests);
+    assert!(results.cost.total.input_tokens > 0);
+}

@@ -28,6 +28,12 @@ pub fn lines(h: &HarnessHealth) -> Vec<String> {
             lag(s)
         ));
     }
+    if h.worker_processes > 0 && h.worker_processes + 1 > h.cores {
+        lines.push(format!(
+            "{} SDK worker processes and the harness share {} cores: they compete for the CPU (the lag probes say whether that delayed the load)",
+            h.worker_processes, h.cores
+        ));
+    }
     if let (Some(cpu), Some(share)) = (h.cpu_seconds, h.cpu_share) {
         lines.push(format!(
             "harness CPU {cpu:.1} s (workers included), {:.1} % of {} cores over the load",

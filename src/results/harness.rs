@@ -35,6 +35,11 @@ pub struct HarnessHealth {
     pub cpu_share: Option<f64>,
     /// Cores the process may run on.
     pub cores: usize,
+    /// Worker processes of the Python or Node SDK the run started (0 with the Rust SDK).
+    /// With the harness beside them (and its embedded mock-ld), more busy processes than
+    /// `cores` compete for the CPU; the lag probes tell whether that delayed anything.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub worker_processes: usize,
     /// The machine's pressure stall information over the load; `None` where
     /// `/proc/pressure` is absent (kernels before 4.20, or PSI turned off).
     pub pressure: Option<Pressure>,
@@ -113,4 +118,8 @@ impl HarnessHealth {
             )
         })
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -194,6 +194,7 @@ mod tests {
             cpu_seconds: Some(10.0),
             cpu_share: Some(0.5),
             cores: 2,
+            worker_processes: 2,
             pressure: Some(Pressure {
                 cpu_some: 0.1,
                 ..Pressure::default()

@@ -437,6 +437,10 @@ fn harness_health(
         cpu_seconds: cpu.map(|c| c.as_secs_f64()),
         cpu_share: cpu.map(|c| c.as_secs_f64() / wall),
         cores,
+        worker_processes: match scenario.load.sdk {
+            SdkKind::Rust => 0,
+            _ => sdks::worker_count(scenario),
+        },
         pressure,
         bounds: scenario.load.overload.bounds(),
         overloaded: Vec::new(),

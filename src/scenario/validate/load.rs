@@ -64,6 +64,14 @@ fn check_sdk(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
                 format!("handler {handler:?} is not of the form {form}"),
             ));
         }
+        // A file handler was made absolute beside the scenario (`parse::handler_beside`).
+        let module = handler.rsplit_once(separator).map_or("", |(m, _)| m);
+        if std::path::Path::new(module).is_absolute() && !std::path::Path::new(module).is_file() {
+            return Err(c.error(
+                &at("handler"),
+                format!("handler file {module} does not exist"),
+            ));
+        }
     }
     at_most_count(
         c,

@@ -461,6 +461,12 @@ model = { name = "gpt-4o" }
     fn load_bounds() {
         for (extra, expected) in [
             ("\n[load]\nsdk_clients = 65\n", "field `load.sdk_clients`: sdk_clients 65 would need"),
+            ("\n[load]\nworkers = 2\n", "field `load.workers`: workers needs sdk = \"python\" or \"node\""),
+            ("\n[load]\nsdk = \"python\"\nworkers = 0\n", "field `load.workers`: workers must be at least 1"),
+            ("\n[load]\nsdk = \"node\"\nworkers = 65\n", "field `load.workers`: workers 65 would need about 6.5 GB"),
+            ("\n[load]\nsdk = \"node\"\nhandler = \"app.mjs\"\n", "field `load.handler`: handler \"app.mjs\" is not of the form file.mjs#export"),
+            ("\n[load]\nsdk = \"python\"\nhandler = \"missing/app.py:handle\"\n", "field `load.handler`: handler file "),
+            ("\n[load]\nsdk = \"python\"\nparity_sample = 10001\n", "field `load.parity_sample`: parity_sample 10,001 is more than 10,000"),
             ("\n[load]\nmax_in_flight = 100001\n", "field `load.max_in_flight`"),
             ("\n[load.events]\ncapacity = 2000000\n", "field `load.events.capacity`: capacity 2,000,000 would need about 1.1 GB"),
             ("\n[load.events]\ncapacity = 0\n", "capacity must be at least 1"),

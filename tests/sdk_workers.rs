@@ -278,3 +278,35 @@ async fn the_example_team_handler_runs_in_the_python_worker() {
     assert_eq!(tracked("$ld:ai:duration:total"), results.load.requests);
     assert!(results.cost.total.input_tokens > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_team_handler_runs_in_the_node_worker() {
+    let _serial = SERIAL.lock().await;
+    if !installed(SdkKind::Node) {
+        return;
+    }
+    let handler = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/handlers/support_handler.mjs"
+    );
+    let scenario = load(SdkKind::Node, |t| {
+        *t = t.replace(
+            "[load]\n",
+            &format!("[load]\nhandler = \"{handler}#handle\"\n"),
+        );
+    });
+    let results = run(&scenario, CancellationToken::new()).await;
+    assert_every_check_passed(&results);
+    let events = results.events.as_ref().unwrap();
+    let tracked = |key: &str| events.tracked.get(key).copied().unwrap_or(0);
+    // The AI SDK's OpenAI helper around the handler's call: a duration and a success or an
+    // error per call.
+    let answered = results.load.requests - results.load.failed_requests;
+    assert_eq!(tracked("$ld:ai:generation:success"), answered);
+    assert_eq!(
+        tracked("$ld:ai:generation:error"),
+        results.load.failed_requests
+    );
+    assert_eq!(tracked("$ld:ai:duration:total"), results.load.requests);
+    assert!(results.cost.total.output_tokens > 0);
+}

@@ -21,7 +21,17 @@ pub fn outcome(actions: &[ActionResults]) -> Option<CheckOutcome> {
     } else {
         Status::Fail
     };
-    let mut summary = format!("{} of {} changes applied, {clients_missed} SDK clients missed one, slowest propagation {max_propagation_ms:.2} ms", actions.len() - failed, actions.len());
+    let applied = actions.len() - failed;
+    // Propagation is timed on the Rust SDK's clients in this process; a run through worker
+    // processes (Python, Node) has none, and an LLM change has nothing to propagate.
+    let timed = actions
+        .iter()
+        .any(|a| a.propagation.count > 0 || a.clients_missed > 0);
+    let mut summary = if timed {
+        format!("{applied} of {} changes applied, {clients_missed} SDK clients missed one, slowest propagation {max_propagation_ms:.2} ms", actions.len())
+    } else {
+        format!("{applied} of {} changes applied; propagation not timed (no SDK client in this process watched for it)", actions.len())
+    };
     if let Some(error) = actions.iter().find_map(|a| a.error.as_deref()) {
         summary += &format!("; first error: {error}");
     }

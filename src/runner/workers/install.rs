@@ -237,7 +237,13 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|name| name.ends_with(ext))
-            .map(|name| if prefix.is_empty() { name } else { format!("{prefix}/{name}") })
+            .map(|name| {
+                if prefix.is_empty() {
+                    name
+                } else {
+                    format!("{prefix}/{name}")
+                }
+            })
             .collect()
     }
 
@@ -252,7 +258,10 @@ mod tests {
             assert!(listed(NODE, &name), "workers/node/{name} is not built in");
         }
         for name in sources("python", ".py") {
-            assert!(listed(PYTHON, &name), "workers/python/{name} is not built in");
+            assert!(
+                listed(PYTHON, &name),
+                "workers/python/{name} is not built in"
+            );
         }
     }
 }

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 
 import { Application, loadHandler, packageVersion, startClients } from './lib/app.mjs';
 import { nowMicros, sleepMs } from './lib/clock.mjs';
+import { LagProbe } from './lib/lag.mjs';
 import { Load } from './lib/load.mjs';
 import { Metrics, Timeline } from './lib/metrics.mjs';
 import { guardStdout, send } from './lib/output.mjs';
@@ -79,6 +80,9 @@ class Worker {
     this.state = 'running';
     const t0 = nowMicros();
     this.t0 = t0;
+    this.goCpu = process.cpuUsage(); // the process's, every thread's
+    this.lagProbe = new LagProbe();
+    this.lagProbe.start();
     this.load = new Load(this.loadSpec, {
       pull: (max) => { send({ type: 'pull', max }); },
       run: (req, timing) => this.runRequest(req, timing),
@@ -110,12 +114,21 @@ class Worker {
   }
 
   async finish() {
+    // The load's last request has finished (or none ran): the probe's span ends here.
+    const lagProbe = this.lagProbe?.stop() ?? null;
     clearInterval(this.ticker);
     while (this.writing) await sleepMs(5);
     await send(this.timeline.progress());
-    await send(this.metrics.result(this.clients.events));
+    await send(this.metrics.result(this.clients.events, { lagProbe, cpuSeconds: this.cpuSecondsSinceGo() }));
     this.state = 'done';
     log(`result: ${this.metrics.requests} requests, ${this.metrics.failedRequests} failed, ${this.clients.events.total} events`);
+  }
+
+  /** User and system CPU time of the whole process since `go` (0 when it never went). */
+  cpuSecondsSinceGo() {
+    if (!this.goCpu) return 0;
+    const { user, system } = process.cpuUsage(this.goCpu);
+    return (user + system) / 1e6;
   }
 
   stop() {

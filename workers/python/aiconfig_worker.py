@@ -41,6 +41,9 @@ from ldclient.config import Config
 PROTOCOL = 1
 MAX_MICROS = 3_600_000_000
 PROGRESS_EVERY_S = 0.25
+# The lag probe's tick, as the Rust runner's (src/runner/health.rs): 100 wake-ups a second
+# cost far less than anything they could report.
+LAG_PROBE_INTERVAL_US = 10_000
 # The open model asks for about this much of the schedule ahead of the clock.
 OPEN_LOOKAHEAD_MICROS = 1_000_000
 PLAN_LATENCY_HEADER = "x-mock-plan-latency-ms"
@@ -73,6 +76,42 @@ def encode(hist: HdrHistogram) -> Optional[str]:
         return None
     blob = hist.encode()
     return blob.decode("ascii") if isinstance(blob, bytes) else blob
+
+
+class LagProbe:
+    """The worker's own scheduling delay, as the Rust runner's probe (src/runner/health.rs):
+    one timer on the event loop, due every LAG_PROBE_INTERVAL_US on a fixed grid, that
+    records how late it woke. Every tick due by then is recorded, each late by what it
+    waited, so a stall of 1 s weighs as the 100 ticks it swallowed, not as one
+    (coordinated-omission correction). When the loop is saturated every latency the worker
+    measures includes this delay; the probe says how much."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.hist = new_hist()
+        self.handle: Optional[asyncio.TimerHandle] = None
+        self.due_us = 0
+
+    def start(self) -> None:
+        self.due_us = now_us() + LAG_PROBE_INTERVAL_US
+        self._arm()
+
+    def _arm(self) -> None:
+        delay_s = max(0, self.due_us - now_us()) / 1e6
+        self.handle = self.loop.call_later(delay_s, self._tick)
+
+    def _tick(self) -> None:
+        woke = now_us()
+        while self.due_us <= woke:
+            record(self.hist, woke - self.due_us)  # 0 is recorded as 1 µs
+            self.due_us += LAG_PROBE_INTERVAL_US
+        self._arm()
+
+    def stop(self) -> HdrHistogram:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        return self.hist
 
 
 # ---------------------------------------------------------------------------------------
@@ -320,7 +359,8 @@ class Metrics:
         self.seconds, self.served = {}, []
         return message
 
-    def result(self, open_model: bool, tracked: Dict[str, int]) -> Dict[str, Any]:
+    def result(self, open_model: bool, tracked: Dict[str, int], lag_probe: HdrHistogram,
+               cpu_seconds: float) -> Dict[str, Any]:
         return {
             "type": "result", "requests": self.completed, "failedRequests": self.failed,
             "requestsCorrected": encode(self.requests_corrected),
@@ -332,6 +372,8 @@ class Metrics:
                            for config, by_key in self.variations.items()},
             "attributeUsage": self.attribute_usage,
             "handedEvents": sum(tracked.values()),
+            "lagProbe": encode(lag_probe),
+            "cpuSeconds": round(cpu_seconds, 6),
         }
 
 
@@ -574,6 +616,8 @@ class Worker:
         self.asked = 0
         self.rate_per_s = 0.0  # open model: requests per second seen in batches
         self.load_task: Optional[asyncio.Task] = None
+        self.lag_probe = LagProbe(loop)
+        self.go_cpu_s = 0.0  # process CPU time (every thread's) at `go`
 
     # -- input ----------------------------------------------------------------------------
 
@@ -682,6 +726,8 @@ class Worker:
         if self.load_task is not None:
             raise ValueError("a second go")
         self.go_us = now_us()
+        self.go_cpu_s = time.process_time()
+        self.lag_probe.start()
         self.load_task = self.loop.create_task(self.run_load())
         self.load_task.add_done_callback(crash_on_error)
         self.maybe_pull()
@@ -738,9 +784,11 @@ class Worker:
         else:
             concurrency = max(1, int(self.load.get("concurrency", 1)))
             await asyncio.gather(*(self.closed_lane() for _ in range(concurrency)))
+        lag = self.lag_probe.stop()  # the load's last request has finished
         progress.cancel()
         send(self.metrics.take_progress())
-        send(self.metrics.result(self.open_model, self.counter.counts))
+        send(self.metrics.result(self.open_model, self.counter.counts, lag,
+                                 time.process_time() - self.go_cpu_s))
 
     async def closed_lane(self) -> None:
         """Closed model: one of C lanes, each starting a request as soon as its last ends."""

@@ -48,6 +48,10 @@ const NODE: Files = &[
         include_str!("../../../workers/node/lib/histogram.mjs"),
     ),
     (
+        "lib/lag.mjs",
+        include_str!("../../../workers/node/lib/lag.mjs"),
+    ),
+    (
         "lib/load.mjs",
         include_str!("../../../workers/node/lib/load.mjs"),
     ),
@@ -219,4 +223,45 @@ fn run(command: &mut Command) -> Result<(), String> {
         .collect::<Vec<_>>()
         .join("\n");
     Err(format!("{shown} failed ({}):\n{tail}", output.status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sources in `dir` (relative to workers/) ending in `ext`, as the lists name them.
+    fn sources(dir: &str, ext: &str) -> Vec<String> {
+        let workers = Path::new(env!("CARGO_MANIFEST_DIR")).join("workers");
+        let prefix = dir.split_once('/').map_or("", |(_, rest)| rest);
+        std::fs::read_dir(workers.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(ext))
+            .map(|name| {
+                if prefix.is_empty() {
+                    name
+                } else {
+                    format!("{prefix}/{name}")
+                }
+            })
+            .collect()
+    }
+
+    /// A worker source left out of the lists would be missing from every install, and the
+    /// worker would fail at its first import.
+    #[test]
+    fn every_worker_source_is_built_in() {
+        let listed = |files: Files, name: &str| files.iter().any(|(n, _)| *n == name);
+        let node = [sources("node", ".mjs"), sources("node/lib", ".mjs")].concat();
+        assert!(node.contains(&"lib/lag.mjs".to_string()), "{node:?}");
+        for name in node {
+            assert!(listed(NODE, &name), "workers/node/{name} is not built in");
+        }
+        for name in sources("python", ".py") {
+            assert!(
+                listed(PYTHON, &name),
+                "workers/python/{name} is not built in"
+            );
+        }
+    }
 }

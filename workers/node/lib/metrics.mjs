@@ -99,8 +99,11 @@ export class Metrics {
     else v.llmAheadOfPlan += 1;
   }
 
-  /** The `result` message, with the SDK's tracked events `events` (an EventCounter). */
-  result(events) {
+  /**
+   * The `result` message, with the SDK's tracked events `events` (an EventCounter), the lag
+   * probe's histogram `lagProbe` (or null) and the CPU seconds since `go`.
+   */
+  result(events, { lagProbe, cpuSeconds }) {
     return {
       type: 'result',
       requests: this.requests,
@@ -113,6 +116,8 @@ export class Metrics {
       variations: this.variations,
       attributeUsage: this.attributeUsage,
       handedEvents: events.total,
+      lagProbe: lagProbe && encode(lagProbe),
+      cpuSeconds,
     };
   }
 }

@@ -191,6 +191,19 @@ fn children_running(needle: &str) -> Vec<u32> {
     pids
 }
 
+/// How many sockets process `pid` has open.
+fn sockets(pid: u32) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    fds.flatten()
+        .filter(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+        })
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_run_aborts_the_run_with_its_stderr() {
     let _serial = SERIAL.lock().await;
@@ -207,10 +220,10 @@ async fn a_worker_killed_mid_run_aborts_the_run_with_its_stderr() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let victim = loop {
         let workers = children_running("aiconfig_worker.py");
-        if workers.len() == 2 {
-            // Past start-up: the load is running.
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            break workers[0];
+        // Past start-up, the load is running: besides its SDK's stream, the worker holds
+        // its LLM client's connections (8 calls at a time).
+        if let Some(&busy) = workers.iter().find(|&&pid| sockets(pid) >= 6) {
+            break busy;
         }
         assert!(Instant::now() < deadline, "the workers did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -78,9 +78,18 @@ impl Sdks {
     }
 }
 
-/// Worker processes for the scenario's SDK: its `workers`, else one per core.
+/// Worker processes for the scenario's SDK: its `workers`, else one per core; never more
+/// than the requests the load may have in flight, each worker holding at least one.
 pub fn worker_count(scenario: &Scenario) -> usize {
-    scenario.load.workers.unwrap_or_else(health::cores).max(1)
+    let load = &scenario.load;
+    let in_flight = match load.model {
+        LoadModel::Closed => load.concurrency,
+        LoadModel::Open => load.max_in_flight,
+    };
+    load.workers
+        .unwrap_or_else(health::cores)
+        .min(in_flight)
+        .max(1)
 }
 
 /// Starts the worker pool of a Python or Node run.
@@ -194,5 +203,29 @@ impl SdkInfo {
             runtime: "in-process".into(),
             workers: clients,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(load: &str) -> Scenario {
+        let text = format!(
+            "name = \"w\"\n[[ai_configs]]\nkey = \"a\"\n[[ai_configs.variations]]\nkey = \"v\"\nmodel = {{ name = \"m\" }}\n[population]\ncount = 10\n[load]\nsdk = \"python\"\n{load}"
+        );
+        crate::scenario::parse(std::path::Path::new("w.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn no_more_workers_than_requests_in_flight() {
+        assert_eq!(worker_count(&scenario("workers = 4\nconcurrency = 2\n")), 2);
+        assert_eq!(
+            worker_count(&scenario("workers = 4\nconcurrency = 16\n")),
+            4
+        );
+        let open =
+            "model = \"open\"\nrate = 5\nduration = \"1s\"\nmax_in_flight = 3\nworkers = 8\n";
+        assert_eq!(worker_count(&scenario(open)), 3);
     }
 }

@@ -805,6 +805,11 @@ class Worker:
         slots = asyncio.Semaphore(max_in_flight)
         running = set()
         while True:
+            # When the dispatcher was free for this request: a request due while it was still
+            # starting the one before waited for that, which is the system's wait (in the
+            # corrected latency), not the worker's lateness. Waiting for a batch is the
+            # worker's (and the coordinator's) own.
+            free = now_us()
             request = await self.next_request()
             if request is None:
                 break
@@ -819,7 +824,7 @@ class Worker:
                 slots.release()
                 break
             started = now_us()
-            record(self.metrics.schedule_lag, started - due - slot_wait)
+            record(self.metrics.schedule_lag, started - max(due, free) - slot_wait)
             task = self.loop.create_task(self.run_request(request, due, started))
             running.add(task)
             task.add_done_callback(lambda t: (running.discard(t), slots.release(),

@@ -201,7 +201,35 @@ pub fn setup(sdk: SdkKind, say: &dyn Fn(&str)) -> Result<PathBuf, String> {
     }
     std::fs::write(dir.join(STAMP), "").map_err(|e| format!("writing the stamp: {e}"))?;
     say(&format!("{} workers: ready", sdk.name()));
+    remove_older(sdk, &dir, say);
     Ok(dir)
+}
+
+/// Removes the installations of `sdk` for other worker sources (an older harness's): each
+/// is a venv or node_modules of about 100 MB, and a cache should not grow with every upgrade.
+fn remove_older(sdk: SdkKind, current: &Path, say: &dyn Fn(&str)) {
+    let prefix = format!("{}-", sdk.name());
+    let Ok(entries) = std::fs::read_dir(root()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && path != current && path.join(STAMP).exists() {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => say(&format!(
+                    "{} workers: removed the older {}",
+                    sdk.name(),
+                    path.display()
+                )),
+                Err(e) => say(&format!(
+                    "{} workers: could not remove {}: {e}",
+                    sdk.name(),
+                    path.display()
+                )),
+            }
+        }
+    }
 }
 
 fn run(command: &mut Command) -> Result<(), String> {

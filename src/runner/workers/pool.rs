@@ -10,16 +10,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::feed::Feeder;
 use super::merge::{self, MergeError};
-use super::process::{Launch, WorkerError, WorkerProcess};
+use super::process::{Launch, WorkerError, WorkerProcess, SILENCE};
 use super::protocol::{FromWorker, Hello, ProgressMessage, Ready, ToWorker, WorkerResult};
 use crate::metrics::Metrics;
 use crate::runner::live::{Live, Publisher};
 use crate::runner::progress::Progress;
 use crate::served::ServedLog;
 
-/// A worker that says nothing for this long while it has work is taken for hung (workers
-/// report progress every 250 ms).
-const SILENCE: Duration = Duration::from_secs(30);
 /// After `init_timeout`: how long a worker may take to start its interpreter and import the
 /// SDKs before its SDK client starts initializing.
 const STARTUP: Duration = Duration::from_secs(30);
@@ -92,34 +89,32 @@ impl Pool {
             }
         }
         let started = Instant::now();
-        let tasks: Vec<_> = std::mem::take(&mut self.workers)
-            .into_iter()
-            .map(|worker| {
-                let (feeder, sinks, cancel) = (feeder.clone(), sinks.clone(), cancel.clone());
-                tokio::spawn(drive(worker, feeder, sinks, cancel, started))
-            })
-            .collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for worker in std::mem::take(&mut self.workers) {
+            let (feeder, sinks, cancel) = (feeder.clone(), sinks.clone(), cancel.clone());
+            tasks.spawn(drive(worker, feeder, sinks, cancel, started));
+        }
         let mut metrics = Metrics::default();
         let mut first_error = None;
-        for task in tasks {
-            match task.await {
+        // In the order they finish, so that the first failure stops the others at once.
+        while let Some(task) = tasks.join_next().await {
+            let failure = match task {
                 Ok(Ok((worker, result))) => {
-                    if let Err(e) = merge::merge_result(&mut metrics, &result) {
-                        first_error.get_or_insert(e.into());
-                    }
                     self.workers.push(worker);
+                    match merge::merge_result(&mut metrics, &result) {
+                        Ok(()) => continue,
+                        Err(e) => e.into(),
+                    }
                 }
-                Ok(Err(e)) => {
-                    // Stop the others: the run is aborted either way.
-                    feeder.close();
-                    cancel.cancel();
-                    first_error.get_or_insert(e);
-                }
-                Err(join) => {
-                    first_error.get_or_insert(PoolError::Panicked(join.to_string()));
-                }
-            }
+                Ok(Err(e)) => e,
+                Err(join) => PoolError::Panicked(join.to_string()),
+            };
+            // The run is aborted either way: the others stop and report what they did.
+            feeder.close();
+            cancel.cancel();
+            first_error.get_or_insert(failure);
         }
+        self.workers.sort_by_key(|w| w.index);
         let unbuildable = feeder.unbuildable().len() as u64;
         metrics.requests += unbuildable;
         metrics.failed_requests += unbuildable;

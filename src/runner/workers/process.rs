@@ -12,6 +12,10 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use super::protocol::{FromWorker, ToWorker};
 
+/// A worker that says nothing, or reads nothing, for this long while it has work is taken
+/// for hung (workers report progress every 250 ms, and read their input on arrival).
+pub const SILENCE: Duration = Duration::from_secs(30);
+
 /// How much of a worker's stderr a failure message quotes.
 pub const STDERR_TAIL: usize = 64 * 1024;
 /// The longest line a worker may write: a result holds a histogram per variation and stage,
@@ -59,6 +63,9 @@ pub struct WorkerProcess {
     stdout: BufReader<ChildStdout>,
     line: Vec<u8>,
     stderr: Arc<Mutex<VecDeque<u8>>>,
+    /// The task that reads stderr: awaited (briefly) before quoting it, so that the last
+    /// lines of a crash are in the message.
+    stderr_reader: tokio::task::JoinHandle<()>,
 }
 
 impl WorkerProcess {
@@ -82,7 +89,7 @@ impl WorkerProcess {
             child.stderr.take().expect("piped"),
         );
         let tail = Arc::new(Mutex::new(VecDeque::new()));
-        tokio::spawn(keep_tail(index, stderr, tail.clone()));
+        let stderr_reader = tokio::spawn(keep_tail(index, stderr, tail.clone()));
         Ok(WorkerProcess {
             index,
             child,
@@ -90,19 +97,27 @@ impl WorkerProcess {
             stdout: BufReader::with_capacity(1 << 16, stdout),
             line: Vec::new(),
             stderr: tail,
+            stderr_reader,
         })
     }
 
-    /// Writes one message.
+    /// Writes one message; a worker that reads none of it for `SILENCE` has stopped
+    /// reading (a batch is larger than the pipe's buffer).
     pub async fn send(&mut self, message: &ToWorker<'_>) -> Result<(), WorkerError> {
         let mut line = serde_json::to_vec(message).expect("protocol messages serialize");
         line.push(b'\n');
-        let written = self.stdin.write_all(&line).await;
-        let flushed = match written {
-            Ok(()) => self.stdin.flush().await,
-            Err(e) => Err(e),
+        let write = async {
+            self.stdin.write_all(&line).await?;
+            self.stdin.flush().await
         };
-        flushed.map_err(|e| self.failed(format!("stopped reading its input ({e})")))
+        match tokio::time::timeout(SILENCE, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.failed(format!("stopped reading its input ({e})"))),
+            Err(_) => Err(self.failed(format!(
+                "read none of its input for {} s",
+                SILENCE.as_secs()
+            ))),
+        }
     }
 
     /// Reads the next message, waiting at most `patience`.
@@ -143,7 +158,9 @@ impl WorkerProcess {
     /// Waits for the process to end after `close`, killing it after `patience`.
     pub async fn wait(mut self, patience: Duration) -> Result<(), WorkerError> {
         drop(self.stdin);
-        match tokio::time::timeout(patience, self.child.wait()).await {
+        let exited = tokio::time::timeout(patience, self.child.wait()).await;
+        drain(&mut self.stderr_reader).await;
+        match exited {
             Ok(Ok(status)) if status.success() => Ok(()),
             Ok(Ok(status)) => Err(failed(
                 self.index,
@@ -163,16 +180,22 @@ impl WorkerProcess {
     }
 
     async fn exit_status(&mut self) -> String {
-        // Its stderr is read to the end by now or soon: give the tail a moment.
-        match tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await {
+        let status = match tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await {
             Ok(Ok(status)) => status.to_string(),
             _ => "still running with its output closed".to_owned(),
-        }
+        };
+        drain(&mut self.stderr_reader).await;
+        status
     }
 
     fn failed(&self, what: String) -> WorkerError {
         failed(self.index, &self.stderr, what)
     }
+}
+
+/// Waits a moment for the stderr reader to reach the end of a process that exited.
+async fn drain(reader: &mut tokio::task::JoinHandle<()>) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
 }
 
 fn failed(index: usize, stderr: &Mutex<VecDeque<u8>>, what: String) -> WorkerError {

@@ -196,12 +196,17 @@ export class Application {
       const request = { ...body, stream: true, stream_options: { include_usage: true } };
       const { data, response } = await this.openai.chat.completions.create(request, options).withResponse();
       readPlan(response.headers, call);
+      let finished = false;
       for await (const chunk of data) {
         if (call.timeToFirstToken === null && chunk.choices?.some((c) => c.delta?.content)) {
           call.timeToFirstToken = nowMicros() - call.started;
         }
+        if (chunk.choices?.some((c) => c.finish_reason)) finished = true;
         if (chunk.usage) readUsage(chunk.usage, call);
       }
+      // As the harness and the Python worker count it: a stream that ends before any
+      // finish_reason was cut short, whatever the client library makes of it.
+      if (!finished) throw new Error('the stream ended before a finish_reason');
     } catch (e) {
       call.error = errorText(e);
     }

@@ -78,8 +78,8 @@ fn workers_installed() -> bool {
 }
 
 async fn run(text: &str, dir: &Path) -> RunResults {
-    let scenario: Scenario = scenario::parse(&dir.join("parity.toml"), text)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let scenario: Scenario =
+        scenario::parse(&dir.join("parity.toml"), text).unwrap_or_else(|e| panic!("{e}"));
     let options = RunOptions {
         target: Target::Embedded,
         progress: false,
@@ -129,7 +129,10 @@ async fn the_python_sdk_agrees_with_the_rust_sdk_and_the_predictor() {
         .iter()
         .filter(|c| c.kind() != "sdk_parity")
         .all(|c| c.status != Status::Fail));
-    assert_eq!(events.received, events.tracked, "the load's events are the load's");
+    assert_eq!(
+        events.received, events.tracked,
+        "the load's events are the load's"
+    );
 }
 
 /// The built-in application's tracking, as the worker's helper does it, with one output
@@ -181,10 +184,17 @@ async fn a_worker_that_tracks_one_token_more_fails_parity_naming_the_event() {
     );
     assert_eq!(worker, rust + 1, "{first:?}");
     // Only the output token counts differ: one per successful call of the sample.
-    assert!(details
-        .differences
-        .iter()
-        .all(|d| d.event == "$ld:ai:tokens:output"), "{details:#?}");
+    assert!(
+        details
+            .differences
+            .iter()
+            .all(|d| d.event == "$ld:ai:tokens:output"),
+        "{details:#?}"
+    );
     assert!(details.difference_count > 0 && details.difference_count <= 120);
-    assert!(outcome.summary.contains("$ld:ai:tokens:output"), "{}", outcome.summary);
+    assert!(
+        outcome.summary.contains("$ld:ai:tokens:output"),
+        "{}",
+        outcome.summary
+    );
 }

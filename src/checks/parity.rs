@@ -22,9 +22,7 @@ use serde_json::Value;
 
 use super::exact::{self, code_label};
 use super::RolloutData;
-use crate::results::checks::{
-    CheckOutcome, Details, ParityDetails, ParityDifference, Status,
-};
+use crate::results::checks::{CheckOutcome, Details, ParityDetails, ParityDifference, Status};
 use crate::scenario::population::Generator;
 use crate::served::UNSEEN;
 
@@ -285,9 +283,9 @@ fn describe(context: &str, rust: Vec<Reduced>, worker: Vec<Reduced>, found: &mut
         predicted: None,
     };
     for (key, fields) in rust {
-        let partner = worker_by_key.get_mut(&key).and_then(|list| {
-            (!list.is_empty()).then(|| list.remove(0))
-        });
+        let partner = worker_by_key
+            .get_mut(&key)
+            .and_then(|list| (!list.is_empty()).then(|| list.remove(0)));
         match partner {
             Some(theirs) => {
                 for ((field, ours), (_, other)) in fields.iter().zip(&theirs) {
@@ -308,7 +306,12 @@ fn describe(context: &str, rust: Vec<Reduced>, worker: Vec<Reduced>, found: &mut
 
 /// `kind:key`, a multi-context's parts sorted by kind and joined by `|`.
 pub fn context_key(context: &Value) -> String {
-    let key_of = |c: &Value| c.get("key").and_then(Value::as_str).unwrap_or("").to_owned();
+    let key_of = |c: &Value| {
+        c.get("key")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
     match context.get("kind").and_then(Value::as_str) {
         Some("multi") => {
             let mut parts: Vec<String> = context
@@ -385,9 +388,7 @@ fn compare_served(
                 field: "variation".into(),
                 rust: code_label(theirs, keys),
                 worker: code_label(ours, keys),
-                predicted: expected.or_else(|| {
-                    predicted.is_some().then(|| code_label(ours, keys))
-                }),
+                predicted: expected.or_else(|| predicted.is_some().then(|| code_label(ours, keys))),
             });
         }
     }
@@ -495,6 +496,9 @@ mod tests {
         let b = json!({"org": {"key": "o"}, "kind": "multi", "user": {"key": "u"}});
         assert_eq!(context_key(&a), "org:o|user:u");
         assert_eq!(context_key(&a), context_key(&b));
-        assert_eq!(context_keys(&json!({"user": "u", "org": "o"})), "org:o|user:u");
+        assert_eq!(
+            context_keys(&json!({"user": "u", "org": "o"})),
+            "org:o|user:u"
+        );
     }
 }

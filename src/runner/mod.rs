@@ -61,12 +61,6 @@ use progress::Progress;
 use schedule::Schedule;
 use sdks::Sdks;
 
-/// Raw events an embedded mock-ld keeps listing: none, since nothing else can list them
-/// (its port is not announced) and the load's events are read only through their counts,
-/// which cover every event; a list of 100,000 events cost about 100 MB. Only the parity
-/// phase reads events one by one, and then it keeps [`parity::event_list`] of them.
-const EMBEDDED_EVENT_LIST: usize = 0;
-
 /// Where LaunchDarkly is.
 #[derive(Clone, Debug)]
 pub enum Target {
@@ -689,9 +683,13 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
         Target::Embedded => {
             // Closed even in-process: nothing else on the machine may change the run.
             let admin_token = uuid::Uuid::new_v4().to_string();
+            // Raw events it keeps listing: none (nothing else can list them, its port is
+            // not announced, and the load's events are read through their counts, which
+            // cover every event; 100,000 listed cost about 100 MB), unless a parity phase
+            // will read its events one by one (`parity::event_list`).
             let config = mock_ld::Config {
                 llm_seed: scenario.seed,
-                max_stored_events: EMBEDDED_EVENT_LIST.max(parity::event_list(scenario)),
+                max_stored_events: parity::event_list(scenario),
                 admin_token: Some(admin_token.clone()),
                 ..mock_ld::Config::default()
             };

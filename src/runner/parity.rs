@@ -97,13 +97,15 @@ pub async fn run(inputs: &Inputs<'_>, pool: &mut Pool) -> Result<ParityData, Str
     if !scenario.load.events.enabled {
         return Err("events are off ([load.events] enabled = false)".into());
     }
-    let admin = inputs.endpoints.events_admin.as_ref().ok_or(
-        "the events go to a target without mock-ld's event log to read them back from",
-    )?;
+    let admin =
+        inputs.endpoints.events_admin.as_ref().ok_or(
+            "the events go to a target without mock-ld's event log to read them back from",
+        )?;
     let n = sample(scenario);
     if n == 0 {
         return Err("the population is empty".into());
     }
+    let started = Instant::now();
     let keys = variation_keys(scenario, inputs.targetings);
     let worker_served = Arc::new(ServedLog::new(keys.clone(), n, None));
     let rust_served = Arc::new(ServedLog::new(keys.clone(), n, None));
@@ -132,6 +134,13 @@ pub async fn run(inputs: &Inputs<'_>, pool: &mut Pool) -> Result<ParityData, Str
     if sides.0.events.is_empty() && sides.1.events.is_empty() && log.stored().await == 0 {
         return Err("mock-ld keeps no events to list (its --max-stored-events is 0)".into());
     }
+    tracing::info!(
+        sample = n,
+        worker_events = sides.0.events.len(),
+        rust_events = sides.1.events.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "parity phase done"
+    );
     sides.0.served = worker_served.records();
     sides.1.served = rust_served.records();
     Ok(ParityData {
@@ -168,10 +177,7 @@ fn variation_keys(
 
 /// The Rust side: one SDK client with the load's settings, and a [`Workload`] over it that
 /// records what it serves into `served`.
-async fn rust_workload(
-    inputs: &Inputs<'_>,
-    served: Arc<ServedLog>,
-) -> Result<RustSide, String> {
+async fn rust_workload(inputs: &Inputs<'_>, served: Arc<ServedLog>) -> Result<RustSide, String> {
     let scenario = inputs.scenario;
     let endpoints = inputs.endpoints;
     let options = SdkOptions {
@@ -272,7 +278,12 @@ async fn run_chunk(
     let result = pool
         .phase(WORKER, feeder, sinks, inputs.cancel.clone())
         .await
-        .map_err(|e| format!("the {} worker's parity phase: {e}", scenario.load.sdk.name()))?;
+        .map_err(|e| {
+            format!(
+                "the {} worker's parity phase: {e}",
+                scenario.load.sdk.name()
+            )
+        })?;
     pool.flush_one(WORKER)
         .await
         .map_err(|e| format!("flushing the worker: {e}"))?;

@@ -3,7 +3,9 @@
 //! built-in application passes it; a run whose team handler tracks one output token more
 //! than the LLM answered fails it, naming the token event, its field and both values.
 //!
-//! Needs the Python workers installed (`aiconfig-harness setup-workers --sdk python`):
+//! The Node worker passes it too.
+//!
+//! Needs the workers installed (`aiconfig-harness setup-workers`):
 //! without them each test says so and passes, except under CI (`CI` set), where that is a
 //! failure.
 
@@ -20,6 +22,10 @@ use tokio_util::sync::CancellationToken;
 /// A 60/40 rollout over 300 contexts, 120 of them in the parity sample. `handler` is a `[load] handler` line or nothing, `llm` more
 /// `[llm]` lines.
 fn scenario_text(handler: &str, llm: &str) -> String {
+    sdk_scenario_text("python", handler, llm)
+}
+
+fn sdk_scenario_text(sdk: &str, handler: &str, llm: &str) -> String {
     format!(
         r#"
 name = "sdk-parity"
@@ -46,7 +52,7 @@ rollout = {{ large = 60, small = 40 }}
 count = 300
 
 [load]
-sdk = "python"
+sdk = "{sdk}"
 workers = 1
 concurrency = 16
 parity_sample = 120
@@ -63,13 +69,14 @@ kind = "rollout_split"
 }
 
 /// The workers are installed, or (outside CI) a message and `false`.
-fn workers_installed() -> bool {
-    match install::launch(SdkKind::Python) {
+fn workers_installed(sdk: SdkKind) -> bool {
+    match install::launch(sdk) {
         Ok(_) => true,
         Err(why) => {
             assert!(
                 std::env::var_os("CI").is_none(),
-                "the Python workers are missing under CI: {why}"
+                "the {} workers are missing under CI: {why}",
+                sdk.name()
             );
             eprintln!("skipped: {why}");
             false
@@ -107,7 +114,7 @@ fn parity(results: &RunResults) -> (&CheckOutcome, &ParityDetails) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_agrees_with_the_rust_sdk_and_the_predictor() {
-    if !workers_installed() {
+    if !workers_installed(SdkKind::Python) {
         return;
     }
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -161,7 +168,7 @@ async def handle(ai_config, tracker, context, variables, llm):
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_tracks_one_token_more_fails_parity_naming_the_event() {
-    if !workers_installed() {
+    if !workers_installed(SdkKind::Python) {
         return;
     }
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -197,4 +204,20 @@ async fn a_worker_that_tracks_one_token_more_fails_parity_naming_the_event() {
         "{}",
         outcome.summary
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_sdk_agrees_with_the_rust_sdk_and_the_predictor() {
+    if !workers_installed(SdkKind::Node) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let results = run(&sdk_scenario_text("node", "", ""), dir.path()).await;
+    let (outcome, details) = parity(&results);
+    eprintln!("{}", outcome.summary);
+    assert_eq!(outcome.status, Status::Pass, "{outcome:#?}");
+    assert_eq!(details.sdk, "node");
+    assert!(details.worker_events >= 120 * 2, "{details:#?}");
+    assert_eq!(details.worker_events, details.rust_events, "{details:#?}");
+    assert_eq!(details.predicted, 120, "{details:#?}");
 }

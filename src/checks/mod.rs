@@ -7,11 +7,13 @@
 //! - [`targeting`]: an AI Config's targeting read back from the REST API before the load.
 //! - One module per kind: [`exact`] and [`srm`] (`rollout_split`), [`events`]
 //!   (`events_complete`), [`threshold`] (with [`window`] for windowed thresholds), and,
-//!   built in, [`actions`] (when the scenario has actions) and [`stall`] (unless turned off).
+//!   built in, [`actions`] (when the scenario has actions), [`stall`] (unless turned off)
+//!   and [`parity`] (`sdk_parity`: a Python or Node run, unless `parity_sample = 0`).
 
 pub mod actions;
 pub mod events;
 pub mod exact;
+pub mod parity;
 pub mod predict;
 pub mod srm;
 pub mod stall;
@@ -49,6 +51,9 @@ pub struct Inputs<'a> {
     /// When the first action was due, in ms into the run; only evaluations before it were
     /// recorded for the rollout checks.
     pub before_ms: Option<f64>,
+    /// A Python or Node run's parity sample, or why it could not be run; `None` when there
+    /// is no parity check (the Rust SDK, or `parity_sample = 0`).
+    pub parity: Option<&'a Result<parity::ParityData, String>>,
 }
 
 /// The AI Configs some `rollout_split` check covers, in scenario order.
@@ -102,6 +107,14 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Vec<CheckOutcome> {
         &inputs.metrics.timeline,
         inputs.results.harness.overload_note(),
     ));
+    if let Some(data) = inputs.parity {
+        outcomes.push(parity::outcome(
+            data,
+            inputs.scenario.load.sdk.name(),
+            inputs.rollouts,
+            inputs.population,
+        ));
+    }
     outcomes
 }
 

@@ -4,7 +4,7 @@
 //! ```json
 //! {"name": "…", "status": "pass" | "fail" | "inconclusive", "summary": "…",
 //!  "kind": "rollout_exact" | "rollout_srm" | "events_complete" | "threshold" | "actions_applied"
-//!          | "stall",
+//!          | "stall" | "sdk_parity",
 //!  "details": {…}}
 //! ```
 //!
@@ -84,12 +84,16 @@ impl CheckOutcome {
             Details::Threshold(_) => "threshold",
             Details::ActionsApplied(_) => "actions_applied",
             Details::Stall(_) => "stall",
+            Details::SdkParity(_) => "sdk_parity",
         }
     }
 
     /// Whether the harness adds this check by itself, rather than the scenario asking for it.
     pub fn is_built_in(&self) -> bool {
-        matches!(self.details, Details::ActionsApplied(_) | Details::Stall(_))
+        matches!(
+            self.details,
+            Details::ActionsApplied(_) | Details::Stall(_) | Details::SdkParity(_)
+        )
     }
 }
 
@@ -102,6 +106,7 @@ pub enum Details {
     Threshold(ThresholdDetails),
     ActionsApplied(ActionDetails),
     Stall(StallDetails),
+    SdkParity(ParityDetails),
 }
 
 /// One context served something else than predicted.
@@ -273,6 +278,49 @@ pub struct StallDetails {
     pub limit_ms: f64,
     /// How the limit was set.
     pub rule: String,
+}
+
+/// The built-in `sdk_parity` check of a Python or Node run: the sample's contexts run again
+/// through one worker and through the Rust SDK, after the load; their tracker events and
+/// served variations compared context by context, and the served ones with the predictor.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ParityDetails {
+    /// The worker SDK compared with the Rust SDK: `python` or `node`.
+    pub sdk: String,
+    /// Requests 0..sample (`[load] parity_sample`, at most the population).
+    pub sample: u64,
+    /// Distinct context keys of the sample.
+    pub contexts: u64,
+    /// Tracker (custom) events compared, `$ld:ai:sdk:info` left out, per side.
+    pub worker_events: u64,
+    pub rust_events: u64,
+    /// Per context and AI Config, the served variation compared between the two SDKs.
+    pub assignments_compared: u64,
+    /// Of those, compared with the predictor too (AI Configs whose targeting was read).
+    pub predicted: u64,
+    /// Every difference found; `differences` lists the first of them.
+    pub difference_count: u64,
+    pub differences: Vec<ParityDifference>,
+    /// Why the check could not be made, when it could not.
+    pub note: Option<String>,
+}
+
+/// One way the worker's SDK and the Rust SDK (or the predictor) disagreed on a context.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ParityDifference {
+    /// The context's key, `kind:key` (a multi-context's joined by `|`).
+    pub context: String,
+    /// The event key (`$ld:ai:tokens:output`), or `served <config>` for an assignment.
+    pub event: String,
+    /// The field that differs (`metricValue`, `data.variationKey`, …), or `count` when one
+    /// side sent an event the other did not.
+    pub field: String,
+    pub rust: String,
+    pub worker: String,
+    /// For an assignment: what the predictor computes from the targeting, when it was read.
+    pub predicted: Option<String>,
 }
 
 #[cfg(test)]

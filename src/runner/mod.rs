@@ -9,7 +9,8 @@
 //! for thresholds that abort it), [`events`] (flush latency during and after the load,
 //! completeness, delivery latency), [`health`] (the load generator's own lag and the
 //! machine's pressure), [`simulated`] (the simulated provider's profiles and lateness),
-//! [`progress`],
+//! [`progress`], [`parity`] (after a Python or Node load, its sample again through one
+//! worker and the Rust SDK, for the `sdk_parity` check),
 //! [`collect`] (metrics into results).
 //!
 //! After the load, the cost ([`crate::cost`]) and the checks ([`crate::checks`]) are
@@ -26,6 +27,7 @@ pub mod llm_call;
 pub mod llm_plan;
 pub mod load;
 pub mod mock_admin;
+mod parity;
 pub mod progress;
 pub mod schedule;
 mod sdks;
@@ -58,11 +60,6 @@ use mock_admin::MockAdmin;
 use progress::Progress;
 use schedule::Schedule;
 use sdks::Sdks;
-
-/// Raw events an embedded mock-ld keeps listing: none, since nothing can list them (its
-/// port is not announced) and the run reads events only through their counts, which
-/// cover every event. A list of 100,000 events cost about 100 MB.
-const EMBEDDED_EVENT_LIST: usize = 0;
 
 /// Where LaunchDarkly is.
 #[derive(Clone, Debug)]
@@ -163,6 +160,8 @@ pub async fn run_with_prices(
         .url
         .clone()
         .unwrap_or_else(|| format!("{}/v1", endpoints.sdk_url));
+    // The parity phase's Rust side calls the same LLM endpoint.
+    let llm_base_parity = llm_base.clone();
     let sdks = match scenario.load.sdk {
         SdkKind::Rust => Sdks::Rust(start_clients(scenario, &endpoints).await?),
         _ => Sdks::Workers(sdks::start_workers(scenario, &endpoints, &llm_base).await?),
@@ -293,6 +292,25 @@ pub async fn run_with_prices(
             None
         }
     };
+    let parity = match &mut sdks {
+        Sdks::Workers(pool) if parity::sample(scenario) > 0 => {
+            let inputs = parity::Inputs {
+                scenario,
+                endpoints: &endpoints,
+                http: http.clone(),
+                llm_base: llm_base_parity,
+                targetings: &targetings,
+                // The run's token was cancelled to end the actions: the phase is bounded
+                // by its sample instead.
+                cancel: CancellationToken::new(),
+            };
+            Some(match matches!(status, RunStatus::Complete) {
+                true => parity::run(&inputs, pool).await,
+                false => Err("the load did not complete".into()),
+            })
+        }
+        _ => None,
+    };
     sdks.close().await;
     let figures = LoadFigures {
         elapsed,
@@ -307,7 +325,7 @@ pub async fn run_with_prices(
     let prices = prices.with_scenario(&scenario.prices);
     let mut results = assemble(scenario, &metrics, figures, &prices);
     let rollouts = rollout_data(targetings, &served);
-    results.checks = evaluate_checks(scenario, &results, &metrics, &rollouts)?;
+    results.checks = evaluate_checks(scenario, &results, &metrics, &rollouts, parity.as_ref())?;
     results.decide();
     Ok(results)
 }
@@ -555,6 +573,7 @@ fn evaluate_checks(
     results: &RunResults,
     metrics: &Metrics,
     rollouts: &[RolloutData],
+    parity: Option<&Result<checks::parity::ParityData, String>>,
 ) -> Result<Vec<results::checks::CheckOutcome>, RunError> {
     // A second generator: the load's went with the workload, and contexts are a pure
     // function of the seed and the index.
@@ -568,6 +587,7 @@ fn evaluate_checks(
         population: &population,
         rollouts,
         before_ms: first_action(scenario).map(|at| at.as_secs_f64() * 1e3),
+        parity,
     };
     Ok(checks::evaluate(&inputs))
 }
@@ -670,9 +690,13 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
         Target::Embedded => {
             // Closed even in-process: nothing else on the machine may change the run.
             let admin_token = uuid::Uuid::new_v4().to_string();
+            // Raw events it keeps listing: none (nothing else can list them, its port is
+            // not announced, and the load's events are read through their counts, which
+            // cover every event; 100,000 listed cost about 100 MB), unless a parity phase
+            // will read its events one by one (`parity::event_list`).
             let config = mock_ld::Config {
                 llm_seed: scenario.seed,
-                max_stored_events: EMBEDDED_EVENT_LIST,
+                max_stored_events: parity::event_list(scenario),
                 admin_token: Some(admin_token.clone()),
                 ..mock_ld::Config::default()
             };

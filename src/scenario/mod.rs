@@ -284,8 +284,9 @@ pub struct Load {
     /// Node `file.mjs#export`; a file relative to the scenario's directory).
     #[serde(default)]
     pub handler: Option<String>,
-    /// Python and Node: how many of the population's first contexts are also run through
-    /// the Rust SDK after the load, for the `sdk_parity` check.
+    /// Python and Node: how many of the population's first contexts run again after the
+    /// load, through one worker and through the Rust SDK, for the built-in `sdk_parity`
+    /// check (`checks::parity`); 0 turns it off.
     #[serde(default = "default_parity_sample")]
     pub parity_sample: u64,
     #[serde(default)]

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// aiconfig-harness's Node worker, protocol version 1 (docs/worker-protocol.md): runs the
+// aiconfig-harness's Node worker, protocol version 2 (docs/worker-protocol.md): runs the
 // coordinator's requests through the real LaunchDarkly Node server SDK and AI SDK, and
 // reports what it measured. stdin/stdout carry the protocol, stderr is the log.
 import { createInterface } from 'node:readline';
@@ -11,7 +11,7 @@ import { Load } from './lib/load.mjs';
 import { Metrics, Timeline } from './lib/metrics.mjs';
 import { guardStdout, send } from './lib/output.mjs';
 
-const PROTOCOL = 1;
+const PROTOCOL = 2;
 const PROGRESS_EVERY_MS = 250;
 /** How long a flush or close may take before the worker gives up waiting for the SDK. */
 const SDK_CLOSE_TIMEOUT_MS = 10_000;
@@ -76,6 +76,7 @@ class Worker {
   }
 
   go() {
+    if (this.state === 'done') this.newPhase();
     if (this.state !== 'ready') throw new Error(`go in state ${this.state}`);
     this.state = 'running';
     const t0 = nowMicros();
@@ -91,6 +92,15 @@ class Worker {
     this.ticker = setInterval(() => this.tick(), PROGRESS_EVERY_MS);
     // The result, once every request has finished; failures are the worker's end.
     this.finished = this.load.start(t0).then(() => this.finish()).catch(fail);
+  }
+
+  /** A `go` after `result`: another phase (protocol 2), measured and counted apart. */
+  newPhase() {
+    this.metrics = new Metrics(this.loadSpec.model === 'open');
+    this.timeline = new Timeline();
+    this.clients.events.startPhase();
+    this.load = null;
+    this.state = 'ready';
   }
 
   /** Runs one request and records it; `timing` is in microseconds after go. */
@@ -144,7 +154,7 @@ class Worker {
   /** Asks the SDK to flush and says so at once (flush latency is measured by the coordinator). */
   async flush() {
     if (!this.clients) throw new Error('flush before hello');
-    const handed = this.clients.events.total;
+    const handed = this.clients.events.handed;
     this.clients.ldClient.flush().catch((e) => log(`flush failed: ${e?.message ?? e}`));
     await send({ type: 'flushed', handedEvents: handed });
   }

@@ -1,4 +1,4 @@
-"""The Python worker of aiconfig-harness: protocol version 1 (docs/worker-protocol.md).
+"""The Python worker of aiconfig-harness: protocol version 2 (docs/worker-protocol.md).
 
 Run as `python aiconfig_worker.py`. It reads the coordinator's JSON lines on stdin, writes
 its own on stdout (nothing else goes there) and logs on stderr. Every request runs through
@@ -38,7 +38,7 @@ from ldai.providers.types import LDAIMetrics
 from ldai.tracker import FeedbackKind, TokenUsage
 from ldclient.config import Config
 
-PROTOCOL = 1
+PROTOCOL = 2
 MAX_MICROS = 3_600_000_000
 PROGRESS_EVERY_S = 0.25
 # The lag probe's tick, as the Rust runner's (src/runner/health.rs): 100 wake-ups a second
@@ -158,7 +158,8 @@ class TrackCounter:
     is waited on for exactly this many events."""
 
     def __init__(self, client: ldclient.LDClient):
-        self.counts: Dict[str, int] = collections.Counter()
+        self.counts: Dict[str, int] = collections.Counter()  # this phase's
+        self.earlier = 0  # earlier phases'
         inner = client.track
 
         def counting_track(event_name, context, data=None, metric_value=None):
@@ -169,7 +170,13 @@ class TrackCounter:
         client.track = counting_track  # type: ignore[method-assign]
 
     def handed(self) -> int:
-        return sum(self.counts.values())
+        """Every event handed over since `hello` (what `flushed` reports)."""
+        return sum(self.counts.values()) + self.earlier
+
+    def start_phase(self) -> None:
+        """A new phase's `result` counts its own events: the earlier ones are set aside."""
+        self.earlier = self.handed()
+        self.counts = collections.Counter()
 
 
 # ---------------------------------------------------------------------------------------
@@ -724,13 +731,27 @@ class Worker:
 
     def go(self) -> None:
         if self.load_task is not None:
-            raise ValueError("a second go")
+            if not self.load_task.done():
+                raise ValueError("go while a phase is running")
+            self.new_phase()
         self.go_us = now_us()
         self.go_cpu_s = time.process_time()
         self.lag_probe.start()
         self.load_task = self.loop.create_task(self.run_load())
         self.load_task.add_done_callback(crash_on_error)
         self.maybe_pull()
+
+    def new_phase(self) -> None:
+        """A `go` after `result`: another phase (protocol 2), measured and counted apart."""
+        self.metrics = Metrics()
+        self.counter.start_phase()
+        self.pending.clear()
+        self.wake = asyncio.Event()
+        self.ended = False
+        self.stopped = asyncio.Event()
+        self.pull_out = False
+        self.asked = 0
+        self.rate_per_s = 0.0
 
     def batch(self, requests: List[Dict[str, Any]]) -> None:
         self.pull_out = False

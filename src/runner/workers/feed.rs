@@ -27,6 +27,8 @@ pub struct Feeder {
     cost_by: Vec<(String, Reference)>,
     /// The open model's arrivals; none in the closed model.
     schedule: Option<Schedule>,
+    /// Without a schedule: every request due at 0 (a parity phase in the open model).
+    due_at_once: bool,
     total: u64,
     next: AtomicU64,
     /// Requests whose context could not be built: failed at the coordinator, as the Rust
@@ -56,10 +58,22 @@ impl Feeder {
                 .map(|a| (a.clone(), Reference::new(a)))
                 .collect(),
             schedule,
+            due_at_once: false,
             total,
             next: AtomicU64::new(0),
             unbuildable: Mutex::default(),
         }
+    }
+
+    /// Requests `range` only, the same requests as in the load (contexts, seeds, feedback),
+    /// for a phase after it: in the open model all due at once (`dueMicros` 0), so that the
+    /// worker's `maxInFlight` alone paces them.
+    pub fn range(scenario: &Scenario, population: Generator, range: std::ops::Range<u64>) -> Self {
+        let mut feeder = Feeder::new(scenario, population, None);
+        feeder.due_at_once = scenario.load.model == crate::scenario::LoadModel::Open;
+        feeder.total = range.end;
+        feeder.next = AtomicU64::new(range.start.min(range.end));
+        feeder
     }
 
     pub fn total(&self) -> u64 {
@@ -103,7 +117,8 @@ impl Feeder {
             .schedule
             .as_ref()
             .and_then(|s| s.due(index))
-            .map(|d| d.as_micros() as u64);
+            .map(|d| d.as_micros() as u64)
+            .or(self.due_at_once.then_some(0));
         Some(WorkItem {
             index,
             due_micros,

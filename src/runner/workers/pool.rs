@@ -121,6 +121,36 @@ impl Pool {
         (metrics, first_error)
     }
 
+    /// Another phase (protocol 2) on worker `index` alone, after the load: every request
+    /// `feeder` has. Returns that phase's result; a failure leaves the worker out of the pool.
+    pub async fn phase(
+        &mut self,
+        index: usize,
+        feeder: Arc<Feeder>,
+        sinks: Sinks,
+        cancel: CancellationToken,
+    ) -> Result<WorkerResult, PoolError> {
+        if index >= self.workers.len() {
+            return Err(PoolError::NoWorkers);
+        }
+        let mut worker = self.workers.remove(index);
+        worker.send(&ToWorker::Go).await?;
+        let (worker, result) = drive(worker, feeder, sinks, cancel, Instant::now()).await?;
+        self.workers.insert(index, worker);
+        Ok(result)
+    }
+
+    /// Asks worker `index`'s SDK to flush its events; returns the custom events it had
+    /// handed to its SDK since it started.
+    pub async fn flush_one(&mut self, index: usize) -> Result<u64, PoolError> {
+        let worker = self.workers.get_mut(index).ok_or(PoolError::NoWorkers)?;
+        worker.send(&ToWorker::Flush).await?;
+        match worker.receive(CLOSING).await? {
+            FromWorker::Flushed { handed_events } => Ok(handed_events),
+            other => Err(unexpected(worker, "flushed", &other)),
+        }
+    }
+
     /// Asks every worker's SDK to flush its events; returns the custom events they had
     /// handed to their SDKs before it.
     pub async fn flush(&mut self) -> Result<u64, PoolError> {

@@ -23,6 +23,19 @@ export function packageVersion(name) {
 /** Counts every custom event the SDK is handed, by key: the AI SDK's and a handler's alike. */
 class EventCounter {
   constructor() {
+    this.byKey = new Map(); // this phase's
+    this.total = 0; // this phase's
+    this.earlier = 0; // earlier phases'
+  }
+
+  /** Every event handed over since hello (what `flushed` reports). */
+  get handed() {
+    return this.earlier + this.total;
+  }
+
+  /** A new phase's `result` counts its own events: the earlier ones are set aside. */
+  startPhase() {
+    this.earlier += this.total;
     this.byKey = new Map();
     this.total = 0;
   }

@@ -1,7 +1,8 @@
 //! The built-in `sdk_parity` check, end to end through the real Python worker (the real
 //! Python SDK and AI SDK) and the Rust SDK, against the embedded mock-ld: a run of the
-//! built-in application passes it; a run whose team handler tracks one output token more
-//! than the LLM answered fails it, naming the token event, its field and both values.
+//! built-in application passes it; a run whose worker tracks one output token more than the
+//! LLM answered (a tampered copy of the worker) fails it, naming the token event, its field
+//! and both values; with a team handler it compares what the AI SDK sends itself.
 //!
 //! The Node worker passes it too.
 //!
@@ -142,40 +143,55 @@ async fn the_python_sdk_agrees_with_the_rust_sdk_and_the_predictor() {
     );
 }
 
-/// The built-in application's tracking, as the worker's helper does it, with one output
-/// token more than the LLM answered.
-const EXTRA_TOKEN_HANDLER: &str = r#"
-from ldai.providers.types import LDAIMetrics
-from ldai.tracker import TokenUsage
+/// The line of the Python worker's token tracking that the tampered copy changes.
+const TOKENS_LINE: &str = "input=self.tokens.input, output=self.tokens.output)";
 
+/// A copy of the installed Python worker whose tracker reports one output token more than
+/// the LLM answered, under a workers directory of its own (the same venv): what an SDK or
+/// AI SDK upgrade that changed an event would look like.
+fn tampered_workers(root: &Path) {
+    let installed = install::dir(SdkKind::Python);
+    let copy = root.join(installed.file_name().expect("a directory name"));
+    std::fs::create_dir_all(&copy).unwrap();
+    std::os::unix::fs::symlink(installed.join("venv"), copy.join("venv")).unwrap();
+    std::fs::copy(installed.join(".installed"), copy.join(".installed")).unwrap();
+    let worker = std::fs::read_to_string(installed.join("aiconfig_worker.py")).unwrap();
+    assert!(
+        worker.contains(TOKENS_LINE),
+        "the worker's token tracking changed: update TOKENS_LINE"
+    );
+    let tampered = worker.replace(
+        TOKENS_LINE,
+        "input=self.tokens.input, output=self.tokens.output + 1)",
+    );
+    std::fs::write(copy.join("aiconfig_worker.py"), tampered).unwrap();
+}
 
-def metrics(response):
-    usage = response.usage
-    return LDAIMetrics(success=True, tokens=TokenUsage(
-        total=usage.total_tokens, input=usage.prompt_tokens,
-        output=usage.completion_tokens + 1))
-
-
-async def handle(ai_config, tracker, context, variables, llm):
-    if not ai_config.enabled:
-        return
-    messages = [{"role": m.role, "content": m.content} for m in ai_config.messages or []]
-    messages.append({"role": "user", "content": "Help me with my account."})
-    await tracker.track_metrics_of_async(
-        metrics,
-        lambda: llm.chat.completions.create(model=ai_config.model.name, messages=messages))
-"#;
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_that_tracks_one_token_more_fails_parity_naming_the_event() {
+#[test]
+fn a_worker_that_tracks_one_token_more_fails_parity_naming_the_event() {
     if !workers_installed(SdkKind::Python) {
         return;
     }
     let dir = tempfile::tempdir().expect("a temporary directory");
-    std::fs::write(dir.path().join("extra_token.py"), EXTRA_TOKEN_HANDLER).expect("written");
-    // Not streamed: the handler's call is a whole answer, with no time to first token.
-    let text = scenario_text(r#"handler = "extra_token.py:handle""#, "stream = false");
-    let results = run(&text, dir.path()).await;
+    let root = dir.path().join("workers");
+    tampered_workers(&root);
+    let scenario = dir.path().join("parity.toml");
+    std::fs::write(&scenario, scenario_text("", "stream = false")).unwrap();
+    // The binary, so that only its environment names the tampered workers.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_aiconfig-harness"))
+        .args(["run", "--json", "--no-progress", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&scenario)
+        .env(install::DIR_VARIABLE, &root)
+        .output()
+        .expect("the harness runs");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: RunResults = serde_json::from_slice(&output.stdout).expect("results.json");
     let (outcome, details) = parity(&results);
     eprintln!("{}", outcome.summary);
     assert_eq!(outcome.status, Status::Fail, "{outcome:#?}");
@@ -204,6 +220,56 @@ async fn a_worker_that_tracks_one_token_more_fails_parity_naming_the_event() {
         "{}",
         outcome.summary
     );
+}
+
+/// A team handler's tracking is its own: parity then compares the AI SDK's usage events and
+/// what was served, so a handler that tracks differently from the built-in application (here:
+/// one output token more) does not fail it.
+const EXTRA_TOKEN_HANDLER: &str = r#"
+from ldai.providers.types import LDAIMetrics
+from ldai.tracker import TokenUsage
+
+
+def metrics(response):
+    usage = response.usage
+    return LDAIMetrics(success=True, tokens=TokenUsage(
+        total=usage.total_tokens, input=usage.prompt_tokens,
+        output=usage.completion_tokens + 1))
+
+
+async def handle(ai_config, tracker, context, variables, llm):
+    if not ai_config.enabled:
+        return
+    messages = [{"role": m.role, "content": m.content} for m in ai_config.messages or []]
+    messages.append({"role": "user", "content": "Help me with my account."})
+    await tracker.track_metrics_of_async(
+        metrics,
+        lambda: llm.chat.completions.create(model=ai_config.model.name, messages=messages))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_team_handler_parity_compares_what_the_ai_sdk_itself_sends() {
+    if !workers_installed(SdkKind::Python) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(dir.path().join("extra_token.py"), EXTRA_TOKEN_HANDLER).expect("written");
+    let text = scenario_text(r#"handler = "extra_token.py:handle""#, "stream = false");
+    let results = run(&text, dir.path()).await;
+    let (outcome, details) = parity(&results);
+    eprintln!("{}", outcome.summary);
+    assert_eq!(outcome.status, Status::Pass, "{outcome:#?}");
+    assert!(details
+        .note
+        .as_deref()
+        .is_some_and(|n| n.contains("handler")));
+    // One usage event per request of the sample, on each side.
+    assert_eq!(
+        (details.worker_events, details.rust_events),
+        (120, 120),
+        "{details:#?}"
+    );
+    assert_eq!(details.assignments_compared, 120, "{details:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

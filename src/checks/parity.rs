@@ -32,6 +32,11 @@ pub const MAX_LISTED: usize = 20;
 /// The AI SDK's identity event, sent once per AI client: per SDK by design.
 const SDK_INFO: &str = "$ld:ai:sdk:info";
 
+/// The events the AI SDK sends itself when it is asked for a config.
+const USAGE_PREFIX: &str = "$ld:ai:usage:";
+
+const HANDLER_NOTE: &str = "a team handler tracked the LLM calls in its own way: only the AI SDK's usage events and the served variations were compared";
+
 /// The `data` fields that say what was served and to what model.
 const DATA_FIELDS: [&str; 5] = [
     "configKey",
@@ -56,6 +61,9 @@ pub struct ParityData {
     /// `python` or `node`.
     pub sdk: String,
     pub sample: u64,
+    /// The worker ran a team's handler, whose tracking is its own: only the events the AI
+    /// SDK sends itself (usage, on getting a config) are compared, with what was served.
+    pub handler: bool,
     /// Per AI Config, the variation keys its served codes index.
     pub keys: Vec<(String, Vec<String>)>,
     pub worker: Side,
@@ -89,6 +97,7 @@ pub fn outcome(
         sdk: data.sdk.clone(),
         sample: data.sample,
         contexts: sample_contexts(population, data.sample),
+        note: data.handler.then(|| HANDLER_NOTE.to_owned()),
         ..ParityDetails::default()
     };
     let mut found = Differences::default();
@@ -112,10 +121,13 @@ fn judge(d: &ParityDetails) -> (Status, String) {
             "nothing to compare: neither SDK tracked an event or served a variation".into(),
         );
     }
-    let figures = format!(
+    let mut figures = format!(
         "{} contexts: {} tracker events from {}, {} from Rust; {} served variations compared ({} with the predictor)",
         d.contexts, d.worker_events, d.sdk, d.rust_events, d.assignments_compared, d.predicted
     );
+    if let Some(note) = &d.note {
+        figures += &format!(" ({note})");
+    }
     match d.differences.first() {
         None => (Status::Pass, format!("no difference over {figures}")),
         Some(first) => (
@@ -175,6 +187,9 @@ fn compare_events(data: &ParityData, details: &mut ParityDetails, found: &mut Di
             let Some(reduced) = reduce(event) else {
                 continue;
             };
+            if data.handler && !reduced.0.starts_with(USAGE_PREFIX) {
+                continue;
+            }
             let context = event
                 .get("context")
                 .map(context_key)
@@ -434,6 +449,7 @@ mod tests {
         let data = ParityData {
             sdk: "python".into(),
             sample: 0,
+            handler: false,
             keys: Vec::new(),
             worker: Side {
                 events: worker,

@@ -302,7 +302,8 @@ pub struct ParityDetails {
     /// Every difference found; `differences` lists the first of them.
     pub difference_count: u64,
     pub differences: Vec<ParityDifference>,
-    /// Why the check could not be made, when it could not.
+    /// Why the check could not be made, when it could not; or what was left out of it (a
+    /// team handler's own tracking).
     pub note: Option<String>,
 }
 

@@ -146,6 +146,7 @@ pub async fn run(inputs: &Inputs<'_>, pool: &mut Pool) -> Result<ParityData, Str
     Ok(ParityData {
         sdk: scenario.load.sdk.name().into(),
         sample: n,
+        handler: scenario.load.handler.is_some(),
         keys,
         worker: sides.0,
         rust: sides.1,

@@ -124,7 +124,8 @@ impl Bench {
     /// loops' AI Config, and writes the population's contexts with each request's seed.
     async fn start(bin: &Path, requests: u64) -> Bench {
         let mock = common::start_mock_ld(bin, &[], Some(4 << 30)).expect("mock-ld starts");
-        let setup = scenario(PLAIN_CONFIG, SdkKind::Rust, requests);
+        // The SDK named here does not matter: only the AI Config and the models are set up.
+        let setup = scenario(PLAIN_CONFIG, SdkKind::Python, requests);
         MockAdmin::new(format!("{}/admin", mock.base_url), None)
             .expect("admin client")
             .set_llm_profiles(&setup)
@@ -187,11 +188,7 @@ struct Leg {
 
 /// The harness's leg: `run` with config `bench-<sdk>-<n>`; its load's requests per second.
 async fn harness_leg(bench: &Bench, sdk: SdkKind, n: usize) -> Leg {
-    let s = scenario(
-        &format!("bench-{}-{n}", sdk.name()),
-        sdk,
-        bench.requests,
-    );
+    let s = scenario(&format!("bench-{}-{n}", sdk.name()), sdk, bench.requests);
     let options = RunOptions {
         target: bench.target(),
         progress: false,
@@ -362,10 +359,19 @@ async fn compare(bench: &Bench, sdk: SdkKind, rounds: usize) {
             (harness_leg(bench, sdk, round).await, plain)
         } else {
             let harness = harness_leg(bench, sdk, round).await;
-            (harness, tokio::task::block_in_place(|| plain_leg(bench, sdk)))
+            (
+                harness,
+                tokio::task::block_in_place(|| plain_leg(bench, sdk)),
+            )
         };
-        assert_eq!(harness.requests, bench.requests, "the harness ran every request");
-        assert_eq!(plain.requests, bench.requests, "the plain loop ran every request");
+        assert_eq!(
+            harness.requests, bench.requests,
+            "the harness ran every request"
+        );
+        assert_eq!(
+            plain.requests, bench.requests,
+            "the plain loop ran every request"
+        );
         println!(
             "sdk_workers {name} round {round} ({} first): harness {:.0} req/s ({} failed), plain {:.0} req/s ({} failed), ratio {:.3}",
             if round % 2 == 0 { "plain" } else { "harness" },
@@ -398,7 +404,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this without it.
     let quick = !args.iter().any(|a| a == "--bench");
-    let requests = flag_value(&args, "--requests").unwrap_or(if quick { 200 } else { 4_000 });
+    let requests = flag_value(&args, "--requests").unwrap_or(if quick { 100 } else { 4_000 });
     let rounds = flag_value(&args, "--rounds").unwrap_or(if quick { 1 } else { 4 });
     let wanted = |sdk: SdkKind| {
         let named: Vec<&String> = args

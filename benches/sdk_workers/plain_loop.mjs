@@ -108,6 +108,8 @@ async function main() {
   console.log(JSON.stringify({ requests: items.length, errors, seconds }));
   await ldClient.flush();
   ldClient.close();
+  // Kept-alive sockets of the openai client would hold the event loop open.
+  process.exit(0);
 }
 
 main().catch((e) => {

@@ -61,7 +61,12 @@ impl MockAdmin {
 
     /// Every model's profile, and `default`'s.
     pub async fn profiles(&self) -> Result<Map<String, Value>, String> {
-        let url = format!("{}/llm/models", self.base);
+        self.get_json("llm/models").await
+    }
+
+    /// `GET /admin/PATH` read as JSON; an error names the URL.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, String> {
+        let url = format!("{}/{path}", self.base);
         let failed = |e: reqwest::Error| format!("GET {url}: {e}");
         self.http
             .get(&url)

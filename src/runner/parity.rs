@@ -358,18 +358,7 @@ impl<'a> EventLog<'a> {
     }
 
     async fn get(&self, path: &str) -> Result<Value, String> {
-        let url = format!("{}/{path}", self.admin.base);
-        let failed = |e: reqwest::Error| format!("GET {url}: {e}");
-        self.admin
-            .http
-            .get(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(failed)?
-            .json()
-            .await
-            .map_err(failed)
+        self.admin.get_json(path).await
     }
 
     /// Custom events received so far (counted, whether listed or not).

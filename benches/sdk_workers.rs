@@ -184,11 +184,32 @@ struct Leg {
     rate: f64,
     requests: u64,
     errors: u64,
+    /// CPU seconds of the SDK side during the load: the plain loops', or the harness's
+    /// workers' and coordinator's (`harness.cpuSeconds`).
+    cpu: f64,
+    /// CPU seconds of mock-ld over the whole leg (its events and evaluations included).
+    mock_cpu: f64,
+}
+
+impl Leg {
+    fn cpu_us_per_request(&self) -> f64 {
+        self.cpu * 1e6 / self.requests.max(1) as f64
+    }
+
+    fn mock_us_per_request(&self) -> f64 {
+        self.mock_cpu * 1e6 / self.requests.max(1) as f64
+    }
+}
+
+/// mock-ld's CPU seconds so far.
+fn mock_cpu(bench: &Bench) -> f64 {
+    common::cpu_ns(bench.mock.pid()) as f64 / 1e9
 }
 
 /// The harness's leg: `run` with config `bench-<sdk>-<n>`; its load's requests per second.
 async fn harness_leg(bench: &Bench, sdk: SdkKind, n: usize) -> Leg {
     let s = scenario(&format!("bench-{}-{n}", sdk.name()), sdk, bench.requests);
+    let mock_before = mock_cpu(bench);
     let options = RunOptions {
         target: bench.target(),
         progress: false,
@@ -204,6 +225,11 @@ async fn harness_leg(bench: &Bench, sdk: SdkKind, n: usize) -> Leg {
         rate: results.load.achieved_rate,
         requests: results.load.requests,
         errors: results.load.failed_requests,
+        cpu: results
+            .harness
+            .cpu_seconds
+            .expect("the harness measures its CPU time on Linux"),
+        mock_cpu: mock_cpu(bench) - mock_before,
     }
 }
 
@@ -268,6 +294,7 @@ impl Drop for PlainProcess {
 /// second from the go to the last one's figures (as the harness times its load).
 fn plain_leg(bench: &Bench, sdk: SdkKind) -> Leg {
     let scratch = tempfile::tempdir().expect("a temporary directory");
+    let mock_before = mock_cpu(bench);
     let mut processes: Vec<PlainProcess> = (0..PROCESSES)
         .map(|i| {
             let mut child = plain_command(sdk, scratch.path())
@@ -305,11 +332,12 @@ fn plain_leg(bench: &Bench, sdk: SdkKind) -> Leg {
         writeln!(p.stdin, "go").expect("start the plain loop");
         p.stdin.flush().expect("start the plain loop");
     }
-    let (mut requests, mut errors) = (0, 0);
+    let (mut requests, mut errors, mut cpu) = (0, 0, 0.0);
     for p in &mut processes {
         let figures = p.next_json();
         requests += figures["requests"].as_u64().expect("requests");
         errors += figures["errors"].as_u64().expect("errors");
+        cpu += figures["cpuSeconds"].as_f64().expect("cpuSeconds");
     }
     let elapsed = started.elapsed();
     for mut p in processes {
@@ -320,6 +348,8 @@ fn plain_leg(bench: &Bench, sdk: SdkKind) -> Leg {
         rate: requests as f64 / elapsed.as_secs_f64(),
         requests,
         errors,
+        cpu,
+        mock_cpu: mock_cpu(bench) - mock_before,
     }
 }
 
@@ -349,10 +379,11 @@ fn installed(sdk: SdkKind) -> bool {
 }
 
 /// `rounds` pairs of legs for one SDK, alternating which goes first; prints each pair and
-/// the ratio of the summed rates.
+/// the ratio of the summed rates, then CPU per request on each side (less noisy than the
+/// rate on a shared machine, and it says where a difference goes).
 async fn compare(bench: &Bench, sdk: SdkKind, rounds: usize) {
     let name = sdk.name();
-    let (mut harness_sum, mut plain_sum) = (0.0, 0.0);
+    let (mut harness_legs, mut plain_legs) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let (harness, plain) = if round % 2 == 0 {
             let plain = tokio::task::block_in_place(|| plain_leg(bench, sdk));
@@ -373,23 +404,34 @@ async fn compare(bench: &Bench, sdk: SdkKind, rounds: usize) {
             "the plain loop ran every request"
         );
         println!(
-            "sdk_workers {name} round {round} ({} first): harness {:.0} req/s ({} failed), plain {:.0} req/s ({} failed), ratio {:.3}",
+            "sdk_workers {name} round {round} ({} first): harness {:.0} req/s ({} failed, {:.0} µs CPU/request, mock-ld {:.0}), plain {:.0} req/s ({} failed, {:.0} µs CPU/request, mock-ld {:.0}), ratio {:.3}",
             if round % 2 == 0 { "plain" } else { "harness" },
             harness.rate,
             harness.errors,
+            harness.cpu_us_per_request(),
+            harness.mock_us_per_request(),
             plain.rate,
             plain.errors,
+            plain.cpu_us_per_request(),
+            plain.mock_us_per_request(),
             harness.rate / plain.rate
         );
-        harness_sum += harness.rate;
-        plain_sum += plain.rate;
+        harness_legs.push(harness);
+        plain_legs.push(plain);
     }
+    let sum = |legs: &[Leg], f: fn(&Leg) -> f64| legs.iter().map(f).sum::<f64>();
+    let (harness_rate, plain_rate) = (sum(&harness_legs, |l| l.rate), sum(&plain_legs, |l| l.rate));
+    let (harness_cpu, plain_cpu) = (sum(&harness_legs, |l| l.cpu), sum(&plain_legs, |l| l.cpu));
+    let requests = bench.requests as f64 * rounds as f64;
     println!(
-        "sdk_workers {name}: {PROCESSES} processes, concurrency {CONCURRENCY}, {} requests a leg, {rounds} rounds: harness mean {:.0} req/s, plain mean {:.0} req/s, ratio {:.3}",
+        "sdk_workers {name}: {PROCESSES} processes, concurrency {CONCURRENCY}, {} requests a leg, {rounds} rounds: harness mean {:.0} req/s, plain mean {:.0} req/s, ratio {:.3}; CPU per request: harness {:.0} µs (workers and coordinator), plain {:.0} µs, plain ÷ harness {:.3}",
         bench.requests,
-        harness_sum / rounds as f64,
-        plain_sum / rounds as f64,
-        harness_sum / plain_sum
+        harness_rate / rounds as f64,
+        plain_rate / rounds as f64,
+        harness_rate / plain_rate,
+        harness_cpu * 1e6 / requests,
+        plain_cpu * 1e6 / requests,
+        plain_cpu / harness_cpu,
     );
 }
 

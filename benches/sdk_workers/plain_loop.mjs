@@ -10,7 +10,7 @@
 // it beside a `node_modules` link to them. Arguments as plain_loop.py's. It reads its share
 // of the contexts file (lines I, I+W, …), starts the SDK, prints {"ready": true}, waits for a
 // line on stdin (so that every process starts at once), runs, prints
-// {"requests": N, "errors": E, "seconds": S} and closes the SDK after flushing its events.
+// {"requests": N, "errors": E, "seconds": S, "cpuSeconds": C} and closes the SDK after flushing its events.
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -103,9 +103,12 @@ async function main() {
   console.log(JSON.stringify({ ready: true }));
   await firstLine();
   const started = performance.now();
+  const cpuStarted = process.cpuUsage(); // every thread's, as the harness's workers report
   const errors = await run(ai, openai, items);
   const seconds = (performance.now() - started) / 1000;
-  console.log(JSON.stringify({ requests: items.length, errors, seconds }));
+  const { user, system } = process.cpuUsage(cpuStarted);
+  const cpuSeconds = (user + system) / 1e6;
+  console.log(JSON.stringify({ requests: items.length, errors, seconds, cpuSeconds }));
   await ldClient.flush();
   ldClient.close();
   // Kept-alive sockets of the openai client would hold the event loop open.

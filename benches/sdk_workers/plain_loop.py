@@ -11,7 +11,7 @@ Run with the harness's installed worker venv (same SDK versions):
 It reads its share of FILE (lines I, I+W, …; each `{"context": {...}, "seed": "…"}`),
 starts the SDK, prints `{"ready": true}`, waits for a line on stdin (so that every
 process starts its load at once), runs, then prints
-`{"requests": N, "errors": E, "seconds": S}` and closes the SDK (which flushes its events).
+`{"requests": N, "errors": E, "seconds": S, "cpuSeconds": C}` and closes the SDK (which flushes its events).
 """
 
 import argparse
@@ -111,9 +111,13 @@ def main():
     print(json.dumps({"ready": True}), flush=True)
     sys.stdin.readline()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     errors = asyncio.run(run(ai, llm, args, items))
     seconds = time.perf_counter() - started
-    print(json.dumps({"requests": len(items), "errors": errors, "seconds": seconds}), flush=True)
+    # Every thread's CPU time, as the harness's workers report theirs.
+    cpu_seconds = time.process_time() - cpu_started
+    print(json.dumps({"requests": len(items), "errors": errors, "seconds": seconds,
+                      "cpuSeconds": cpu_seconds}), flush=True)
     client.close()
     # The SDK is closed and its events sent: exit without waiting on what its threads hold.
     sys.stdout.flush()

@@ -218,5 +218,6 @@ async fn event_stats(State(state): State<AppState>, Query(filter): Query<Filter>
 async fn reset(State(state): State<AppState>) -> StatusCode {
     state.events.clear();
     state.llm.reset_stats();
+    state.faults.reset();
     StatusCode::NO_CONTENT
 }

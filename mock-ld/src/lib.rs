@@ -7,6 +7,7 @@
 //! - [`events`]: `/bulk` and `/diagnostic` intake, typed records, counts, delivery latency.
 //! - [`hdr`]: HDR histograms as JSON carries them (V2-deflate, base64), shared with the harness.
 //! - [`admin`]: `/admin`, the control API for tests and scripts.
+//! - [`faults`]: faults on purpose (`/admin/faults`): SDK endpoints or the provider misbehaving.
 //! - [`datafile`]: seed data in the SDK file-data-source format.
 //! - [`api`]: `/api/v2`, LaunchDarkly's REST API for AI Configs, targeting and segments, with
 //!   tokens and roles and the audit log.
@@ -27,6 +28,7 @@ pub mod bounds;
 pub mod datafile;
 pub mod error;
 pub mod events;
+pub mod faults;
 pub mod hdr;
 pub mod isolated;
 pub mod llm;
@@ -166,6 +168,8 @@ pub struct AppState {
     /// `--fdv2`: whether FDv2 is served.
     pub fdv2: bool,
     pub llm: Arc<llm::Simulator>,
+    /// The faults switched on through `/admin/faults`.
+    pub faults: Arc<faults::Faults>,
     pub api: Arc<api::Api>,
     pub bounds: Bounds,
     /// `--admin-token`: what `/admin` needs, when set.
@@ -179,6 +183,7 @@ pub fn router(state: AppState) -> Router {
     // Every route here, and any added to these routers, reads its body within the bound.
     let bounded = Router::new()
         .merge(admin::routes())
+        .merge(faults::routes())
         .merge(llm::routes())
         .merge(api::routes())
         .layer(DefaultBodyLimit::max(max_body))
@@ -291,6 +296,7 @@ impl MockLd {
             llm: Arc::new(
                 llm::Simulator::new(config.llm_seed).with_max_models(config.bounds.max_stat_keys),
             ),
+            faults: Arc::default(),
             api,
             bounds: config.bounds,
             admin_token: config.admin_token.as_deref().map(Arc::from),

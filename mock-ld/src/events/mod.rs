@@ -5,6 +5,8 @@
 //! `(unknown)`), and the size bounds ([`crate::bounds`]: the body as sent, then inflated)
 //! answer 400, which the SDKs treat as recoverable, like a body that is not JSON. Every
 //! refusal is counted in `rejectedPayloads`. The bounds sit far above what an SDK sends.
+//! The one exception is a fault switched on through `/admin/faults` ([`crate::faults`]):
+//! its payloads are refused (429 or 5xx, never stored) and counted apart, with their events.
 
 pub mod delivery;
 pub mod log;
@@ -58,6 +60,11 @@ async fn intake(state: AppState, headers: HeaderMap, body: Body) -> Response {
     let gzipped = headers
         .get(header::CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    if let Some(refused) = under_fault(&state, &source, payload_id.as_deref(), &body, gzipped).await
+    {
+        return refused;
+    }
+    state.faults.received(payload_id.as_deref());
     let received_at = now_millis();
     let log = state.events.clone();
     let inflated_limit = state.bounds.max_inflated_bytes;
@@ -86,6 +93,51 @@ async fn intake(state: AppState, headers: HeaderMap, body: Body) -> Response {
             AppError::new(StatusCode::INTERNAL_SERVER_ERROR, join.to_string()).into_response()
         }
     }
+}
+
+/// The answer of a fault on this environment's events, if one is on: refused (counted
+/// with its events), held first (`eventsTimeout`), or `None` to go on (after `sdkSlow`).
+async fn under_fault(
+    state: &AppState,
+    source: &Source,
+    payload_id: Option<&str>,
+    body: &[u8],
+    gzipped: bool,
+) -> Option<Response> {
+    use crate::faults::{hold, refusal, sdk_gate, Endpoint, FaultKind, Gate};
+    let env = (source.project.as_str(), source.env.as_str());
+    let refuse = |fault: &crate::faults::Active| {
+        let events = count_events(body, gzipped, state.bounds.max_inflated_bytes);
+        state.faults.refused(fault, env, payload_id, events);
+        refusal(&fault.fault)
+    };
+    match sdk_gate(&state.faults, env.0, env.1, Endpoint::Events) {
+        Gate::Refuse(fault) => return Some(refuse(&fault)),
+        Gate::Slow(latency) => tokio::time::sleep(latency).await,
+        Gate::Open => {}
+    }
+    let held = state
+        .faults
+        .in_environment(env.0, env.1, &[FaultKind::EventsTimeout])?;
+    hold(&held).await;
+    Some(refuse(&held))
+}
+
+/// How many events a payload holds (0 when it is not a JSON event or array of them).
+fn count_events(body: &[u8], gzipped: bool, inflated_limit: usize) -> u64 {
+    let inflated;
+    let json = if gzipped || body.starts_with(&[0x1f, 0x8b]) {
+        match gunzip(body, inflated_limit) {
+            Ok(bytes) => {
+                inflated = bytes;
+                &inflated[..]
+            }
+            Err(_) => return 0,
+        }
+    } else {
+        body
+    };
+    split_payload(json).map_or(0, |events| events.len() as u64)
 }
 
 fn source_of(state: &AppState, headers: &HeaderMap) -> Source {

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -21,6 +21,7 @@ use super::profile::{Plan, Reply};
 use super::sent::{timed_whole, with_plan_headers};
 use super::simulator::Simulator;
 use super::wire::{completion, ApiError, ChatRequest, Chunk, Ids, Usage, DONE_FRAME};
+use crate::faults::{self, FaultKind};
 use crate::AppState;
 
 /// Filler output: one word per token. Cheap, and readable in a captured response.
@@ -62,7 +63,25 @@ async fn respond(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
     // The header is mock-ld's own override, so it wins over the body's `seed`.
     let seed = header_seed(headers)?.or(request.seed.map(|seed| seed as u64));
     let start = Instant::now();
-    let drawn = state.llm.plan(&request, seed);
+    let mut drawn = state.llm.plan(&request, seed);
+    if let Some(fault) = state.faults.on_model(&request.model) {
+        fault.count_request();
+        match fault.fault.kind {
+            // In the model's real time, scaled as the rest of the plan is.
+            FaultKind::LlmLatencySpike => {
+                let extra = fault.fault.latency().mul_f64(drawn.time_scale);
+                drawn.plan = drawn.plan.delayed(extra);
+            }
+            FaultKind::LlmTimeout => {
+                faults::hold(&fault).await;
+                return Err(ApiError::simulated(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    &request.model,
+                ));
+            }
+            _ => return Ok(provider_refusal(&fault.fault, &request.model)),
+        }
+    }
     let ids = Ids {
         id: format!("chatcmpl-mock{}", drawn.number),
         created: SystemTime::now()
@@ -97,6 +116,24 @@ async fn respond(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
         }
     };
     Ok(with_plan_headers(response, &drawn, request.streams()))
+}
+
+/// A provider fault's answer: its status as OpenAI words it, `Retry-After` when it has one.
+fn provider_refusal(fault: &faults::Fault, model: &str) -> Response {
+    let status = StatusCode::from_u16(fault.status.unwrap_or(503))
+        .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let status = match fault.kind {
+        FaultKind::LlmRateLimited => StatusCode::TOO_MANY_REQUESTS,
+        FaultKind::LlmOutage => StatusCode::SERVICE_UNAVAILABLE,
+        _ => status,
+    };
+    let mut response = ApiError::simulated(status, model).into_response();
+    if let Some(secs) = fault.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, secs.into());
+    }
+    response
 }
 
 fn header_seed(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {

@@ -127,6 +127,23 @@ pub enum Plan {
     Fail { status: StatusCode, after: Duration },
 }
 
+impl Plan {
+    /// The same outcome, every wait `extra` later (a latency spike).
+    pub fn delayed(self, extra: Duration) -> Plan {
+        match self {
+            Plan::Reply(reply) => Plan::Reply(Reply {
+                latency: reply.latency + extra,
+                ttft: reply.ttft + extra,
+                ..reply
+            }),
+            Plan::Fail { status, after } => Plan::Fail {
+                status,
+                after: after + extra,
+            },
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Reply {
     pub latency: Duration,

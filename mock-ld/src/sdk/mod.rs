@@ -28,3 +28,20 @@ pub fn authorize(store: &Store, headers: &HeaderMap) -> Result<Arc<Environment>,
         .environment_by_sdk_key(key)
         .ok_or_else(|| AppError::new(StatusCode::UNAUTHORIZED, "unknown SDK key"))
 }
+
+/// [`authorize`], then the environment's faults (`crate::faults`) for `endpoint`: a
+/// refusal as its status and message, a slow answer after its latency.
+pub async fn admit(
+    state: &crate::AppState,
+    headers: &HeaderMap,
+    endpoint: crate::faults::Endpoint,
+) -> Result<Arc<Environment>, AppError> {
+    use crate::faults::{fault_error, sdk_gate, Gate};
+    let env = authorize(&state.store, headers)?;
+    match sdk_gate(&state.faults, &env.project, &env.key, endpoint) {
+        Gate::Open => {}
+        Gate::Slow(latency) => tokio::time::sleep(latency).await,
+        Gate::Refuse(fault) => return Err(fault_error(&fault.fault)),
+    }
+    Ok(env)
+}

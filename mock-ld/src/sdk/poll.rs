@@ -6,15 +6,16 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::authorize;
+use super::admit;
 use crate::error::AppError;
+use crate::faults::Endpoint;
 use crate::AppState;
 
 pub async fn latest_all(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let env = authorize(&state.store, &headers)?;
+    let env = admit(&state, &headers, Endpoint::Polling).await?;
     let snapshot = env.snapshot();
     Ok(json_with_etag(
         &headers,
@@ -27,7 +28,7 @@ pub async fn latest_flags(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let env = authorize(&state.store, &headers)?;
+    let env = admit(&state, &headers, Endpoint::Polling).await?;
     let flags: serde_json::Map<_, _> = env
         .flags()
         .into_iter()
@@ -49,7 +50,7 @@ pub async fn latest_segments(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let env = authorize(&state.store, &headers)?;
+    let env = admit(&state, &headers, Endpoint::Polling).await?;
     let segments: serde_json::Map<_, _> = env
         .segments()
         .into_iter()
@@ -72,7 +73,7 @@ pub async fn latest_flag(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let env = authorize(&state.store, &headers)?;
+    let env = admit(&state, &headers, Endpoint::Polling).await?;
     let flag = env
         .flag(&key)
         .ok_or_else(|| AppError::not_found("flag", &key))?;
@@ -84,7 +85,7 @@ pub async fn latest_segment(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let env = authorize(&state.store, &headers)?;
+    let env = admit(&state, &headers, Endpoint::Polling).await?;
     let segment = env
         .segment(&key)
         .ok_or_else(|| AppError::not_found("segment", &key))?;

@@ -13,15 +13,17 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::{authorize, frames};
+use super::{admit, frames};
 use crate::error::AppError;
+use crate::faults::{Endpoint, FaultKind, Faults};
 use crate::store::{ChangeFrames, Environment, Fdv2StreamCount};
 use crate::AppState;
 
 pub async fn all(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
-    let env = authorize(&state.store, &headers)?;
+    let env = admit(&state, &headers, Endpoint::Stream).await?;
     tracing::debug!(project = %env.project, env = %env.key, "stream connected");
     let (snapshot, updates) = env.subscribe();
     let first = vec![snapshot.put_frame.clone()];
@@ -38,6 +40,8 @@ pub struct Protocol {
     pub resync: fn(&Environment) -> (Vec<Bytes>, broadcast::Receiver<ChangeFrames>),
     /// What to send before the stream ends at shutdown.
     pub farewell: Option<fn() -> Bytes>,
+    /// An event whose data is not JSON (the `streamMalformed` fault).
+    pub malformed: fn() -> Bytes,
 }
 
 /// FDv1: `patch` and `delete` events, a `put` to resync, and no farewell (FDv1 has none).
@@ -48,6 +52,7 @@ const FDV1: Protocol = Protocol {
         (vec![snapshot.put_frame.clone()], updates)
     },
     farewell: None,
+    malformed: || Bytes::from_static(b"event: patch\ndata: {\"path\": \"/flags/\", \"data\": \n\n"),
 };
 
 /// One stream's state: frames to send first, then live changes.
@@ -58,6 +63,12 @@ pub struct Live {
     protocol: &'static Protocol,
     shutdown: CancellationToken,
     heartbeat: Duration,
+    faults: Arc<Faults>,
+    /// Changes when a fault is switched on or off.
+    fault_changes: watch::Receiver<u64>,
+    /// This stream has been counted by the fault that stalls it, or sent its malformed event.
+    stall_counted: bool,
+    malformed_sent: bool,
     /// Keeps an FDv2 stream counted while it lives.
     _counted: Option<Fdv2StreamCount>,
 }
@@ -77,6 +88,10 @@ impl Live {
             protocol,
             shutdown: state.shutdown.clone(),
             heartbeat: state.heartbeat,
+            fault_changes: state.faults.watch(),
+            faults: state.faults.clone(),
+            stall_counted: false,
+            malformed_sent: false,
             _counted: None,
         }
     }
@@ -86,6 +101,55 @@ impl Live {
         self._counted = Some(self.env.count_fdv2_stream());
         self
     }
+
+    /// What the environment's stream faults make of this stream now (each stream counted
+    /// once per fault that ends, stalls or corrupts it).
+    fn fault_action(&mut self) -> FaultAction {
+        let Some(fault) =
+            self.faults
+                .in_environment(&self.env.project, &self.env.key, STREAM_FAULTS)
+        else {
+            self.stall_counted = false;
+            return FaultAction::None;
+        };
+        match fault.fault.kind {
+            FaultKind::StreamStalled => {
+                if !std::mem::replace(&mut self.stall_counted, true) {
+                    fault.count_request();
+                }
+                FaultAction::Stall
+            }
+            FaultKind::StreamMalformed if self.pending.is_empty() && !self.malformed_sent => {
+                self.malformed_sent = true;
+                fault.count_request();
+                FaultAction::Send((self.protocol.malformed)())
+            }
+            FaultKind::StreamMalformed => FaultAction::None,
+            // Dropped: a new stream gets its payload first, then ends.
+            FaultKind::StreamDropped if !self.pending.is_empty() => FaultAction::None,
+            _ => {
+                fault.count_request();
+                FaultAction::End
+            }
+        }
+    }
+}
+
+/// The faults that act on open streams (refusals end them: the SDK's reconnect is refused).
+const STREAM_FAULTS: &[FaultKind] = &[
+    FaultKind::SdkUnavailable,
+    FaultKind::StreamRefused,
+    FaultKind::StreamDropped,
+    FaultKind::StreamStalled,
+    FaultKind::StreamMalformed,
+];
+
+enum FaultAction {
+    None,
+    End,
+    /// Send nothing, not even heartbeats, until the fault is off.
+    Stall,
+    Send(Bytes),
 }
 
 /// A `200 text/event-stream` response streaming `live`.
@@ -110,19 +174,33 @@ fn sse_frames(live: Live) -> impl Stream<Item = Result<Bytes, Infallible>> {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     futures::stream::unfold((Some(live), ticker), |(live, mut ticker)| async move {
         let mut live = live?;
-        if let Some(frame) = live.pending.pop_front() {
+        loop {
+            match live.fault_action() {
+                FaultAction::None => {}
+                FaultAction::End => return None,
+                FaultAction::Send(frame) => return Some((Ok(frame), (Some(live), ticker))),
+                FaultAction::Stall => {
+                    tokio::select! {
+                        () = live.shutdown.cancelled() => return None,
+                        _ = live.fault_changes.changed() => continue,
+                    }
+                }
+            }
+            if let Some(frame) = live.pending.pop_front() {
+                return Some((Ok(frame), (Some(live), ticker)));
+            }
+            let frame = tokio::select! {
+                biased;
+                () = live.shutdown.cancelled() => {
+                    let farewell = live.protocol.farewell?;
+                    return Some((Ok(farewell()), (None, ticker)));
+                }
+                _ = live.fault_changes.changed() => continue,
+                next = live.updates.recv() => next_frame(&mut live, next)?,
+                _ = ticker.tick() => Bytes::from_static(frames::HEARTBEAT),
+            };
             return Some((Ok(frame), (Some(live), ticker)));
         }
-        let frame = tokio::select! {
-            biased;
-            () = live.shutdown.cancelled() => {
-                let farewell = live.protocol.farewell?;
-                return Some((Ok(farewell()), (None, ticker)));
-            }
-            next = live.updates.recv() => next_frame(&mut live, next)?,
-            _ = ticker.tick() => Bytes::from_static(frames::HEARTBEAT),
-        };
-        Some((Ok(frame), (Some(live), ticker)))
     })
 }
 

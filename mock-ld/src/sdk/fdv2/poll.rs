@@ -9,7 +9,8 @@ use axum::response::Response;
 use super::selector::Selector;
 use super::{basis, fallback, frames, head_events, Params};
 use crate::error::AppError;
-use crate::sdk::authorize;
+use crate::faults::Endpoint;
+use crate::sdk::admit;
 use crate::sdk::poll::{json_with_etag, not_modified};
 use crate::store::Fdv2Transfer;
 use crate::AppState;
@@ -19,7 +20,7 @@ pub async fn poll(
     params: Result<Query<Params>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let env = authorize(&state.store, &headers)?;
+    let env = admit(&state, &headers, Endpoint::Polling).await?;
     if !state.fdv2 {
         return Ok(fallback());
     }

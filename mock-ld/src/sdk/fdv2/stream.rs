@@ -8,7 +8,8 @@ use bytes::Bytes;
 
 use super::{basis, fallback, frames, head_events, Params};
 use crate::error::AppError;
-use crate::sdk::authorize;
+use crate::faults::Endpoint;
+use crate::sdk::admit;
 use crate::sdk::stream::{sse_response, Live, Protocol};
 use crate::store::Fdv2Transfer;
 use crate::AppState;
@@ -18,7 +19,7 @@ pub async fn stream(
     params: Result<Query<Params>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let env = authorize(&state.store, &headers)?;
+    let env = admit(&state, &headers, Endpoint::Stream).await?;
     if !state.fdv2 {
         return Ok(fallback());
     }
@@ -43,6 +44,10 @@ const FDV2: Protocol = Protocol {
         (first_frames(&transfer), updates)
     },
     farewell: Some(|| frames::sse(&[frames::goodbye("shutdown")])),
+    // An object whose data is not JSON: the SDK drops the stream and reconnects.
+    malformed: || {
+        Bytes::from_static(b"event: put-object\ndata: {\"kind\": \"flag\", \"key\": \n\n")
+    },
 };
 
 /// What a stream starts with: the per-request events, then a full transfer's shared objects.

@@ -1,0 +1,174 @@
+//! Faults on purpose: LaunchDarkly's SDK endpoints or the simulated provider misbehaving,
+//! switched on and off through `/admin/faults` (behind the admin token like all of
+//! `/admin`), so that any SDK or test, not only the harness, can see what users get.
+//!
+//! - [`spec`]: what a fault is and what it takes, checked with a message naming the field.
+//! - [`registry`]: the faults on, their counts, the last ones off, events refused.
+//!
+//! Where each kind acts: the SDK streams (`sdk::stream`, FDv1 and FDv2 share `Live`), the
+//! polling endpoints (`sdk::poll`, `sdk::fdv2::poll`), the events intake (`events`) and the
+//! provider (`llm::completions`), each through [`sdk_gate`] or [`llm_gate`] here.
+//!
+//! `POST /admin/faults` a [`spec::FaultSpec`] → 201 and its record; `GET /admin/faults` →
+//! `{active, ended, refusedEvents}`; `DELETE /admin/faults/{id}` → its final record (404
+//! when not on); `DELETE /admin/faults` → `{ended}`, every fault switched off.
+
+pub mod registry;
+pub mod spec;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde_json::json;
+
+pub use registry::{Active, Faults, Record};
+pub use spec::{Fault, FaultKind, FaultSpec, HOLD_LIMIT};
+
+use crate::error::AppError;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/faults", get(list).post(add).delete(clear))
+        .route("/admin/faults/{id}", delete(remove))
+}
+
+async fn add(State(state): State<AppState>, body: Bytes) -> Result<Response, AppError> {
+    let de = &mut serde_json::Deserializer::from_slice(&body);
+    let spec: FaultSpec = serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.inner();
+        AppError::bad_request(format!(
+            "line {} column {}: field `{}`: {inner}",
+            inner.line(),
+            inner.column(),
+            e.path()
+        ))
+    })?;
+    let fault = spec.check().map_err(AppError::bad_request)?;
+    if let spec::Scope::Environment {
+        project,
+        environment,
+    } = &fault.scope
+    {
+        if state.store.environment(project, environment).is_none() {
+            return Err(AppError::not_found(
+                "environment",
+                &format!("{project}/{environment}"),
+            ));
+        }
+    }
+    let record = state.faults.add(fault).map_err(|_| {
+        AppError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "{} faults are on already, the most at once; switch one off first",
+                registry::MAX_ACTIVE
+            ),
+        )
+    })?;
+    Ok((StatusCode::CREATED, Json(record)).into_response())
+}
+
+async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let (active, ended) = state.faults.records();
+    Json(json!({
+        "active": active,
+        "ended": ended,
+        "refusedEvents": state.faults.refused_events(),
+    }))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Record>, AppError> {
+    let number = id
+        .parse::<u64>()
+        .map_err(|_| AppError::bad_request(format!("fault id {id:?} is not a number")))?;
+    state
+        .faults
+        .remove(number)
+        .map(Json)
+        .ok_or_else(|| AppError::not_found("fault on", &id))
+}
+
+async fn clear(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({ "ended": state.faults.clear() }))
+}
+
+/// What an SDK endpoint does under the faults of its environment.
+pub enum Gate {
+    /// Serve as usual.
+    Open,
+    /// Serve, after this long.
+    Slow(std::time::Duration),
+    /// Answer as this fault says ([`refusal`]).
+    Refuse(Arc<Active>),
+}
+
+/// Which SDK endpoint asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Stream,
+    Polling,
+    Events,
+}
+
+impl Endpoint {
+    /// The kinds that refuse this endpoint's requests outright.
+    fn refusing(self) -> &'static [FaultKind] {
+        match self {
+            Self::Stream => &[FaultKind::SdkUnavailable, FaultKind::StreamRefused],
+            Self::Polling => &[FaultKind::SdkUnavailable, FaultKind::PollingError],
+            Self::Events => &[FaultKind::SdkUnavailable, FaultKind::EventsError],
+        }
+    }
+}
+
+/// How `endpoint` of environment `env` answers now: refused, slowed, or as usual. The
+/// request is counted against the fault, except an events payload: the intake counts it
+/// with the events it holds.
+pub fn sdk_gate(faults: &Faults, project: &str, env: &str, endpoint: Endpoint) -> Gate {
+    if let Some(fault) = faults.in_environment(project, env, endpoint.refusing()) {
+        if endpoint != Endpoint::Events {
+            fault.count_request();
+        }
+        return Gate::Refuse(fault);
+    }
+    if let Some(fault) = faults.in_environment(project, env, &[FaultKind::SdkSlow]) {
+        fault.count_request();
+        return Gate::Slow(fault.fault.latency());
+    }
+    Gate::Open
+}
+
+/// A refusing fault's status, with a message naming it (SDKs log it).
+pub fn fault_error(fault: &Fault) -> AppError {
+    let status = StatusCode::from_u16(fault.status.unwrap_or(503))
+        .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    AppError::new(status, format!("mock-ld fault {} is on", fault.kind.name()))
+}
+
+/// [`fault_error`] as a response, with `Retry-After` when the fault has one.
+pub fn refusal(fault: &Fault) -> Response {
+    let mut response = fault_error(fault).into_response();
+    if let Some(secs) = fault.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+/// Waits while `fault` holds a request (at most [`HOLD_LIMIT`]).
+pub async fn hold(fault: &Active) {
+    tokio::select! {
+        () = fault.off.cancelled() => {}
+        () = tokio::time::sleep(HOLD_LIMIT) => {}
+    }
+}

@@ -96,14 +96,21 @@ pub struct Record {
 }
 
 /// Events refused by faults in one environment, and how many of those payloads the SDK
-/// sent again and mock-ld took (the same `X-LaunchDarkly-Payload-ID`).
+/// sent again and mock-ld took (the same `X-LaunchDarkly-Payload-ID`). An SDK retries a
+/// refused payload once under the same id: that is a second attempt of one payload, so
+/// `refusedEvents - retriedEvents` is what the refusals lost.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RefusedEvents {
     pub project: String,
     pub environment: String,
+    /// Requests refused, retries included.
+    pub refused_attempts: u64,
+    /// Distinct payloads refused (one without a payload id counts at each attempt).
     pub refused_payloads: u64,
+    /// Events in those payloads.
     pub refused_events: u64,
+    /// Of those payloads, the ones mock-ld took later, and their events.
     pub retried_payloads: u64,
     pub retried_events: u64,
 }
@@ -253,6 +260,7 @@ impl Faults {
         fault.count_payload(events);
         let key = (env.0.to_owned(), env.1.to_owned());
         let mut r = self.lock();
+        let first_refusal = payload_id.is_none_or(|id| !r.refused_ids.contains_key(id));
         let totals = r
             .refused
             .entry(key.clone())
@@ -261,12 +269,15 @@ impl Faults {
                 environment: key.1.clone(),
                 ..RefusedEvents::default()
             });
+        totals.refused_attempts += 1;
+        if !first_refusal {
+            return;
+        }
         totals.refused_payloads += 1;
         totals.refused_events += events;
         let Some(id) = payload_id else { return };
-        if r.refused_ids.insert(id.to_owned(), (key, events)).is_none() {
-            r.refused_order.push_back(id.to_owned());
-        }
+        r.refused_ids.insert(id.to_owned(), (key, events));
+        r.refused_order.push_back(id.to_owned());
         while r.refused_order.len() > MAX_REFUSED_IDS {
             if let Some(old) = r.refused_order.pop_front() {
                 r.refused_ids.remove(&old);
@@ -334,6 +345,7 @@ mod tests {
             )
             .unwrap();
         faults.refused(&active, ("default", "test"), Some("p1"), 10);
+        faults.refused(&active, ("default", "test"), Some("p1"), 10); // the SDK's retry
         faults.refused(&active, ("default", "test"), Some("p2"), 5);
         faults.received(Some("p1"));
         faults.received(Some("p1")); // counted once
@@ -343,9 +355,9 @@ mod tests {
         assert_eq!(
             off.counts,
             CountsRead {
-                requests: 2,
-                payloads: 2,
-                events: 15
+                requests: 3,
+                payloads: 3,
+                events: 25
             }
         );
         assert!(faults
@@ -375,7 +387,7 @@ mod tests {
         }
         assert_eq!(faults.add(fault(r#"{"kind": "llmOutage"}"#)), Err(TooMany));
         assert_eq!(faults.clear().len(), MAX_ACTIVE);
-        let active = faults.add(fault(r#"{"kind": "eventsError"}"#)).unwrap();
+        faults.add(fault(r#"{"kind": "eventsError"}"#)).unwrap();
         let active = faults
             .in_environment("default", "test", &[FaultKind::EventsError])
             .unwrap();

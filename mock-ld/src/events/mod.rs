@@ -119,8 +119,10 @@ async fn under_fault(
     let held = state
         .faults
         .in_environment(env.0, env.1, &[FaultKind::EventsTimeout])?;
+    // Counted now: a client that gives up drops this future mid-hold.
+    let answer = refuse(&held);
     hold(&held).await;
-    Some(refuse(&held))
+    Some(answer)
 }
 
 /// How many events a payload holds (0 when it is not a JSON event or array of them).

@@ -1,0 +1,243 @@
+//! The real LaunchDarkly Rust SDK (3.2.0) under mock-ld's faults (`/admin/faults`), each
+//! observed as the SDK behaves: no data at start (fallback values, then initialization once
+//! the fault ends), a stream dropped or stalled (a change made meanwhile arrives after), a
+//! malformed event (skipped), and events refused (one retry a second later under the same payload id, then the
+//! payload is dropped: the SDK's `sender.rs` sends each payload at most twice). Waits are
+//! bounded; no timing is asserted but the order of what happened.
+
+use std::time::{Duration, Instant};
+
+use aiconfig_harness::ld_client::{build_client, start_client, EventOptions, SdkOptions};
+use launchdarkly_server_sdk::{Client, ContextBuilder, FlagValue};
+use mock_ld::model::Flag;
+use mock_ld::{MockLd, MockLdHandle};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const FLAG: &str = "support-assistant";
+
+/// Everyone gets variation `fallthrough` of three.
+fn flag(version: u64, fallthrough: usize) -> Flag {
+    serde_json::from_value(json!({
+        "key": FLAG, "version": version, "on": true, "salt": "f",
+        "variations": [{"v": 0}, {"v": 1}, {"v": 2}],
+        "fallthrough": {"variation": fallthrough}, "offVariation": 0
+    }))
+    .unwrap()
+}
+
+async fn mock() -> MockLdHandle {
+    let mock = MockLd::start(mock_ld::Config::default()).await.unwrap();
+    set_flag(&mock, 1, 1);
+    mock
+}
+
+fn set_flag(mock: &MockLdHandle, version: u64, fallthrough: usize) {
+    let env = mock.store().environment("default", "test").unwrap();
+    env.upsert_flag(flag(version, fallthrough));
+}
+
+fn options(mock: &MockLdHandle, events: Option<EventOptions>) -> SdkOptions {
+    SdkOptions {
+        base_url: mock.base_url(),
+        stream_url: None,
+        events_url: None,
+        sdk_key: mock.config().sdk_key.clone(),
+        events,
+    }
+}
+
+/// The variation the client serves, `None` when it falls back to the default.
+fn served(client: &Client) -> Option<isize> {
+    let context = ContextBuilder::new("user-1").build().unwrap();
+    client
+        .variation_detail(&context, FLAG, FlagValue::Json(json!({"v": "fallback"})))
+        .variation_index
+}
+
+/// Waits until `done` holds (at most `limit`); whether it did, and how long it took.
+async fn until(limit: Duration, done: impl Fn() -> bool) -> (bool, Duration) {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if done() {
+            return (true, started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (done(), started.elapsed())
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+async fn fault_on(mock: &MockLdHandle, spec: Value) -> Value {
+    let response = http()
+        .post(format!("{}/admin/faults", mock.base_url()))
+        .json(&spec)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.unwrap()
+}
+
+async fn fault_off(mock: &MockLdHandle, on: &Value) -> Value {
+    http()
+        .delete(format!("{}/admin/faults/{}", mock.base_url(), on["id"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn faults(mock: &MockLdHandle) -> Value {
+    http()
+        .get(format!("{}/admin/faults", mock.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_at_start_serves_the_fallback_then_initializes() {
+    let mock = mock().await;
+    let fault = fault_on(&mock, json!({"kind": "sdkUnavailable"})).await;
+    let client = build_client(&options(&mock, None)).unwrap();
+    client.start_with_default_executor();
+    // 503 is recoverable: the SDK keeps retrying, and does not initialize meanwhile.
+    assert_eq!(
+        client.wait_for_initialization(Duration::from_secs(2)).await,
+        None
+    );
+    assert_eq!(served(&client), None, "not initialized: the fallback value");
+    let off = fault_off(&mock, &fault).await;
+    assert!(off["counts"]["requests"].as_u64().unwrap() >= 1, "{off}");
+    let (initialized, after) = until(Duration::from_secs(30), || client.initialized()).await;
+    assert!(initialized, "the SDK initialized once the fault ended");
+    assert_eq!(served(&client), Some(1));
+    println!(
+        "sdkUnavailable: {} stream attempts refused in 2 s; initialized {after:?} after the fault ended",
+        off["counts"]["requests"]
+    );
+    client.close();
+}
+
+/// A client started normally, then `spec` switched on; a change made during the fault;
+/// the fault switched off after `hold`. The change must arrive after the fault ends.
+async fn change_during(spec: Value, hold: Duration) -> (Value, Duration, Option<isize>) {
+    let mock = mock().await;
+    let client = start_client(&options(&mock, None), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(served(&client), Some(1));
+    let fault = fault_on(&mock, spec).await;
+    set_flag(&mock, 2, 2);
+    tokio::time::sleep(hold).await;
+    let during = served(&client);
+    let off = fault_off(&mock, &fault).await;
+    let (arrived, after) = until(Duration::from_secs(30), || served(&client) == Some(2)).await;
+    assert!(
+        arrived,
+        "{}: the change made during the fault arrived",
+        off["kind"]
+    );
+    client.close();
+    (off, after, during)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_stream_delivers_nothing_until_the_fault_ends() {
+    let (off, after, during) =
+        change_during(json!({"kind": "streamStalled"}), Duration::from_secs(1)).await;
+    assert_eq!(
+        during,
+        Some(1),
+        "nothing arrived through the stalled stream"
+    );
+    assert_eq!(off["counts"]["requests"], 1, "one stream stalled: {off}");
+    println!("streamStalled: change seen {after:?} after the fault ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_stream_is_reopened_and_catches_up() {
+    let (off, after, during) =
+        change_during(json!({"kind": "streamDropped"}), Duration::from_secs(2)).await;
+    assert!(off["counts"]["requests"].as_u64().unwrap() >= 1, "{off}");
+    println!(
+        "streamDropped: {} streams ended in 2 s (each reopened stream gets its payload, then ends); served {during:?} at the fault's end; the change seen {after:?} after it",
+        off["counts"]["requests"]
+    );
+}
+
+/// LaunchDarkly's SDK specification restarts a stream on invalid data; the Rust SDK 3.2.0
+/// logs "error processing update" and reads on (`data_source.rs`): one malformed event,
+/// no reconnect, and the next change arrives through the same stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_event_is_skipped_by_the_rust_sdk() {
+    let (off, _, during) =
+        change_during(json!({"kind": "streamMalformed"}), Duration::from_secs(2)).await;
+    assert_eq!(off["counts"]["requests"], 1, "no second stream: {off}");
+    assert_eq!(during, Some(2), "the change came through the same stream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_events_are_retried_once_then_lost() {
+    let mock = mock().await;
+    let events = EventOptions {
+        capacity: 1_000,
+        flush_interval: Duration::from_secs(60),
+    };
+    let client = start_client(&options(&mock, Some(events)), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let fault = fault_on(&mock, json!({"kind": "eventsError", "status": 503})).await;
+    let context = ContextBuilder::new("user-1").build().unwrap();
+    for _ in 0..5 {
+        client.track_event(context.clone(), "during-fault");
+    }
+    client.flush();
+    // The first attempt at once, the retry a second later.
+    let attempts = || async { faults(&mock).await["refusedEvents"][0]["refusedAttempts"].as_u64() };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while attempts().await != Some(2) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Past the retry: a third attempt would have come by now.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let refused = faults(&mock).await["refusedEvents"][0].clone();
+    assert_eq!(
+        refused["refusedAttempts"], 2,
+        "one payload, sent twice: {refused}"
+    );
+    assert_eq!(refused["refusedPayloads"], 1, "{refused}");
+    assert!(
+        refused["refusedEvents"].as_u64().unwrap() >= 5,
+        "the 5 custom events and the index event: {refused}"
+    );
+    fault_off(&mock, &fault).await;
+
+    for _ in 0..3 {
+        client.track_event(context.clone(), "after-fault");
+    }
+    assert!(client.flush_blocking(Duration::from_secs(10)).await);
+    let filter = mock_ld::events::log::Filter {
+        env: Some("test".into()),
+        ..Default::default()
+    };
+    let stats = mock.events().stats(&filter);
+    assert_eq!(stats.by_custom_key.get("after-fault"), Some(&3));
+    assert_eq!(
+        stats.by_custom_key.get("during-fault"),
+        None,
+        "the SDK dropped them: never resent"
+    );
+    let refused = faults(&mock).await["refusedEvents"][0].clone();
+    assert_eq!(refused["retriedPayloads"], 0, "{refused}");
+    client.close();
+}

@@ -3,7 +3,7 @@
  * (@launchdarkly/server-sdk-ai 0.16.8) against mock-ld, unchanged: streaming init, a 60/40
  * AI Config rollout over 10,000 premium contexts (chi-square), summary counts, tracker
  * events and their `data` fields (spec §7.3), flag-change propagation, and a 401 on an
- * unknown SDK key. Each test runs its own mock-ld (MOCK_LD_BIN, default
+ * unknown SDK key; a stalled stream and refused events under mock-ld's faults. Each test runs its own mock-ld (MOCK_LD_BIN, default
  * <repo>/target/debug/mock-ld). Run with `node --test` in this directory.
  */
 import assert from 'node:assert/strict';
@@ -254,4 +254,47 @@ test('an unknown SDK key fails initialization with 401', async (t) => {
   assert.ok(performance.now() - start < 2_500, 'a 401 must fail init at once, not by timeout');
   assert.equal(client.initialized(), false);
   assert.equal(await client.variation('ai-split', { kind: 'user', key: 'someone' }, 'fallback'), 'fallback');
+});
+
+// Under mock-ld's faults (`/admin/faults`), as the SDK behaves: a stalled stream delivers
+// nothing until the fault ends, and a refused events payload is sent twice, a second apart,
+// under one payload id, then dropped (js-sdk-common's DefaultEventSender).
+const faultOn = (ld, spec) => ld.admin('POST', '/faults', spec);
+const faultOff = (ld, fault) => ld.admin('DELETE', `/faults/${fault.id}`);
+const refusedEvents = async (ld) => (await ld.admin('GET', '/faults')).refusedEvents.find((t) => t.environment === 'test') ?? {};
+
+test('a stalled stream delivers nothing until the fault ends', async (t) => {
+  const { ld, client } = await startClient(t);
+  const context = { kind: 'user', key: 'user-1', tier: 'free' };
+  const served = async () => (await client.variationDetail('ai-tracked', context, null)).variationIndex;
+  assert.equal(await served(), 0);
+  const fault = await faultOn(ld, { kind: 'streamStalled' });
+  const flag = await ld.admin('GET', '/environments/test/flags/ai-tracked');
+  await ld.putFlag({ ...flag, fallthrough: { variation: 2 } });
+  await sleep(1000);
+  assert.equal(await served(), 0, 'nothing arrived through the stalled stream');
+  const off = await faultOff(ld, fault);
+  assert.equal(off.counts.requests, 1, JSON.stringify(off));
+  assert.equal(await waitFor(served, (v) => v === 2, 30_000), 2);
+});
+
+test('refused events are retried once, then lost', async (t) => {
+  const { ld, client } = await startClient(t);
+  const fault = await faultOn(ld, { kind: 'eventsError', status: 503 });
+  const context = { kind: 'user', key: 'user-1' };
+  for (let i = 0; i < 5; i += 1) client.track('during-fault', context);
+  await client.flush().catch(() => {});
+  await waitFor(async () => (await refusedEvents(ld)).refusedAttempts ?? 0, (n) => n >= 2);
+  await sleep(1500); // past the one retry: a third attempt would have come by now
+  const totals = await refusedEvents(ld);
+  assert.equal(totals.refusedAttempts, 2, JSON.stringify(totals));
+  assert.equal(totals.refusedPayloads, 1, JSON.stringify(totals));
+  assert.ok(totals.refusedEvents >= 5, JSON.stringify(totals));
+  await faultOff(ld, fault);
+  for (let i = 0; i < 3; i += 1) client.track('after-fault', context);
+  await client.flush();
+  const stats = await waitFor(() => ld.stats(), (s) => s.byCustomKey['after-fault'] === 3);
+  assert.equal(stats.byCustomKey['after-fault'], 3);
+  assert.equal(stats.byCustomKey['during-fault'], undefined, 'the SDK dropped them: never resent');
+  assert.equal((await refusedEvents(ld)).retriedPayloads, 0);
 });

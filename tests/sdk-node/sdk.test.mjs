@@ -3,8 +3,9 @@
  * (@launchdarkly/server-sdk-ai 0.16.8) against mock-ld, unchanged: streaming init, a 60/40
  * AI Config rollout over 10,000 premium contexts (chi-square), summary counts, tracker
  * events and their `data` fields (spec §7.3), flag-change propagation, and a 401 on an
- * unknown SDK key; a stalled stream and refused events under mock-ld's faults. Each test runs its own mock-ld (MOCK_LD_BIN, default
- * <repo>/target/debug/mock-ld). Run with `node --test` in this directory.
+ * unknown SDK key; a stalled stream and refused events under mock-ld's faults. Each test
+ * runs its own mock-ld (MOCK_LD_BIN, default <repo>/target/debug/mock-ld). Run with
+ * `node --test` in this directory.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

@@ -212,11 +212,16 @@ async fn list_events(
 }
 
 async fn event_stats(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
-    Json(state.events.stats_answer(&filter)).into_response()
+    let mut answer = state.events.stats_answer(&filter);
+    answer.journal = state.event_journal.as_ref().map(|j| j.status());
+    Json(answer).into_response()
 }
 
 async fn reset(State(state): State<AppState>) -> StatusCode {
     state.events.clear();
+    if let Some(journal) = &state.event_journal {
+        journal.clear();
+    }
     state.llm.reset_stats();
     state.faults.reset();
     StatusCode::NO_CONTENT

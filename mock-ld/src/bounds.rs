@@ -14,6 +14,8 @@
 //! - counts by key: each map of `/admin/events/stats` (per environment) and the per-model
 //!   counts of `/admin/llm/stats` hold at most `max_stat_keys` distinct keys; what a full
 //!   map has no room for is counted apart (`overflow`, or model `(other)`), never dropped;
+//! - the events journal of `--state` ([`crate::events::journal`]): at most
+//!   `max_event_journal_bytes`, then received events are counted in memory only;
 //! - the audit log: [`crate::api`] keeps each entry as patches and drops the oldest entries
 //!   past `max_audit_bytes`;
 //! - AI Config variation versions: each variation keeps its newest `max_variation_versions`.
@@ -54,6 +56,9 @@ pub struct Bounds {
     /// a summary counter) costs about 1.3 KB over the four maps they enter, so the maps of
     /// one environment stop at about 14 MB by default (BENCHMARKS.md, Soak).
     pub max_stat_keys: usize,
+    /// Bytes of received events `--state` journals (`events.jsonl`); past it events are
+    /// counted in memory only, and `/admin/events/stats` says `journal.full`.
+    pub max_event_journal_bytes: usize,
     /// Versions each AI Config variation keeps (the newest; version numbers keep rising).
     /// Every update is one; a script updating a variation every second for a day would
     /// otherwise keep 86,400.
@@ -69,6 +74,7 @@ impl Default for Bounds {
             max_stored_event_bytes: 512 * MIB,
             max_audit_bytes: 64 * MIB,
             max_stat_keys: 10_000,
+            max_event_journal_bytes: 1024 * MIB,
             max_variation_versions: 1_000,
         }
     }

@@ -170,6 +170,8 @@ pub struct AppState {
     pub llm: Arc<llm::Simulator>,
     /// The faults switched on through `/admin/faults`.
     pub faults: Arc<faults::Faults>,
+    /// `--state`: where received events are made durable.
+    pub event_journal: Option<Arc<events::journal::EventJournal>>,
     pub api: Arc<api::Api>,
     pub bounds: Bounds,
     /// `--admin-token`: what `/admin` needs, when set.
@@ -281,15 +283,25 @@ impl MockLd {
             addr: config.listen,
             source,
         })?;
+        let events = Arc::new(
+            EventLog::with_limits(
+                config.max_stored_events,
+                config.bounds.max_stored_event_bytes,
+            )
+            .with_max_stat_keys(config.bounds.max_stat_keys),
+        );
+        let event_journal = match &config.state_dir {
+            Some(dir) => Some(Arc::new(events::journal::EventJournal::open(
+                dir,
+                config.bounds.max_event_journal_bytes as u64,
+                &events,
+            )?)),
+            None => None,
+        };
         let state = AppState {
             store,
-            events: Arc::new(
-                EventLog::with_limits(
-                    config.max_stored_events,
-                    config.bounds.max_stored_event_bytes,
-                )
-                .with_max_stat_keys(config.bounds.max_stat_keys),
-            ),
+            events,
+            event_journal,
             shutdown: CancellationToken::new(),
             heartbeat: config.heartbeat,
             fdv2: config.fdv2,

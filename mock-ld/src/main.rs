@@ -92,6 +92,10 @@ struct Cli {
     /// names); past it, new keys are counted in `overflow` (events) or `(other)` (models).
     #[arg(long, default_value_t = mock_ld::bounds::Bounds::default().max_stat_keys, value_name = "N")]
     max_stat_keys: usize,
+    /// Bytes of received events `--state` keeps in `events.jsonl` so that they survive a
+    /// restart; past it they are counted in memory only (`journal.full` in the stats).
+    #[arg(long, default_value = "1GiB", value_parser = bytes, value_name = "SIZE")]
+    max_event_journal_bytes: usize,
     /// Versions each AI Config variation keeps; the oldest go first, numbers keep rising.
     #[arg(long, default_value_t = mock_ld::bounds::Bounds::default().max_variation_versions, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_variation_versions: usize,
@@ -163,6 +167,7 @@ async fn main() -> ExitCode {
             max_stored_event_bytes: cli.max_stored_event_bytes,
             max_audit_bytes: cli.max_audit_bytes,
             max_stat_keys: cli.max_stat_keys,
+            max_event_journal_bytes: cli.max_event_journal_bytes,
             max_variation_versions: cli.max_variation_versions,
         },
         admin_token: cli.admin_token,

@@ -9,6 +9,7 @@
 //! its payloads are refused (429 or 5xx, never stored) and counted apart, with their events.
 
 pub mod delivery;
+pub mod journal;
 pub mod log;
 #[cfg(test)]
 mod properties;
@@ -67,6 +68,7 @@ async fn intake(state: AppState, headers: HeaderMap, body: Body) -> Response {
     state.faults.received(payload_id.as_deref());
     let received_at = now_millis();
     let log = state.events.clone();
+    let journal = state.event_journal.clone();
     let inflated_limit = state.bounds.max_inflated_bytes;
     // Decompressing and parsing a 10,000-event payload takes milliseconds; keep it off the
     // threads that drive the SDK streams.
@@ -77,7 +79,7 @@ async fn intake(state: AppState, headers: HeaderMap, body: Body) -> Response {
             inflated_limit,
             received_at,
         };
-        ingest(&log, source, payload_id, received)
+        ingest_durably(&log, journal.as_deref(), source, payload_id, received)
     })
     .await;
     match result {
@@ -213,6 +215,18 @@ pub fn ingest(
     payload_id: Option<String>,
     received: Received<'_>,
 ) -> Result<Outcome, AppError> {
+    ingest_durably(log, None, source, payload_id, received)
+}
+
+/// [`ingest`], then the stored payload appended to `journal` (`--state`) before it is
+/// acknowledged.
+fn ingest_durably(
+    log: &EventLog,
+    journal: Option<&journal::EventJournal>,
+    source: Source,
+    payload_id: Option<String>,
+    received: Received<'_>,
+) -> Result<Outcome, AppError> {
     let refuse = |message: String| {
         log.reject(source.clone());
         AppError::bad_request(message)
@@ -225,8 +239,24 @@ pub fn ingest(
     } else {
         received.body
     };
+    let at = received.received_at;
+    let outcome = record_json(log, source.clone(), payload_id.clone(), json, at).map_err(refuse)?;
+    if let (Some(journal), Outcome::Stored { .. }) = (journal, &outcome) {
+        journal.append(&source, payload_id.as_deref(), at, json);
+    }
+    Ok(outcome)
+}
+
+/// Parses a payload's JSON (inflated) and records it: the intake's and the journal's replay.
+fn record_json(
+    log: &EventLog,
+    source: Source,
+    payload_id: Option<String>,
+    json: &[u8],
+    received_at: u64,
+) -> Result<Outcome, String> {
     let raw_events = split_payload(json)
-        .map_err(|e| refuse(format!("body is not a JSON event or array of events: {e}")))?;
+        .map_err(|e| format!("body is not a JSON event or array of events: {e}"))?;
     // Rewritten events (see `servable`) live here, beside the body the others borrow from.
     let rewritten: Vec<Option<Box<RawValue>>> =
         raw_events.iter().map(|raw| servable_raw(raw)).collect();
@@ -241,7 +271,7 @@ pub fn ingest(
             payload_id,
             events,
         },
-        received.received_at,
+        received_at,
     ))
 }
 

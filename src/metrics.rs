@@ -120,7 +120,8 @@ impl TokenCounts {
 }
 
 impl VariationMetrics {
-    fn merge(&mut self, o: &VariationMetrics) {
+    /// Adds `o`'s counts and latencies: another recorder's, or a worker's.
+    pub fn merge(&mut self, o: &VariationMetrics) {
         self.evaluations += o.evaluations;
         self.ai_calls += o.ai_calls;
         self.successes += o.successes;

@@ -87,40 +87,46 @@ pub fn merge_result(metrics: &mut Metrics, r: &WorkerResult) -> Result<(), Merge
     Ok(())
 }
 
+/// Adds a worker's figures for one variation, read into [`VariationMetrics`] first so that
+/// what adding means is said once, by [`VariationMetrics::merge`].
 fn merge_variation(mine: &mut VariationMetrics, v: &VariationResult) -> Result<(), MergeError> {
-    mine.evaluations += v.evaluations;
-    mine.ai_calls += v.ai_calls;
-    mine.successes += v.successes;
-    mine.errors += v.errors;
-    mine.input_tokens += v.input_tokens;
-    mine.output_tokens += v.output_tokens;
-    mine.feedback_positive += v.feedback_positive;
-    mine.feedback_negative += v.feedback_negative;
-    mine.llm_ahead_of_plan += v.llm_ahead_of_plan;
+    let mut theirs = VariationMetrics {
+        evaluations: v.evaluations,
+        ai_calls: v.ai_calls,
+        successes: v.successes,
+        errors: v.errors,
+        input_tokens: v.input_tokens,
+        output_tokens: v.output_tokens,
+        feedback_positive: v.feedback_positive,
+        feedback_negative: v.feedback_negative,
+        llm_ahead_of_plan: v.llm_ahead_of_plan,
+        ..VariationMetrics::default()
+    };
     for (into, encoded, field) in [
-        (&mut mine.evaluation, &v.evaluation, "evaluation"),
-        (&mut mine.ai_layer, &v.ai_layer, "aiLayer"),
-        (&mut mine.llm, &v.llm, "llm"),
+        (&mut theirs.evaluation, &v.evaluation, "evaluation"),
+        (&mut theirs.ai_layer, &v.ai_layer, "aiLayer"),
+        (&mut theirs.llm, &v.llm, "llm"),
         (
-            &mut mine.llm_planned_real_time,
+            &mut theirs.llm_planned_real_time,
             &v.llm_planned_real_time,
             "llmPlannedRealTime",
         ),
-        (&mut mine.llm_excess, &v.llm_excess, "llmExcess"),
+        (&mut theirs.llm_excess, &v.llm_excess, "llmExcess"),
         (
-            &mut mine.time_to_first_token,
+            &mut theirs.time_to_first_token,
             &v.time_to_first_token,
             "timeToFirstToken",
         ),
-        (&mut mine.end_to_end, &v.end_to_end, "endToEnd"),
+        (&mut theirs.end_to_end, &v.end_to_end, "endToEnd"),
     ] {
         add_histogram(into, encoded, field)?;
     }
     for (model, kinds) in &v.usage {
         for (kind, tokens) in kinds {
-            mine.record_usage(model, kind, token_counts(tokens));
+            theirs.record_usage(model, kind, token_counts(tokens));
         }
     }
+    mine.merge(&theirs);
     Ok(())
 }
 

@@ -269,7 +269,8 @@ async fn refused_events_are_counted_and_a_retry_is_told_apart() {
         listed["refusedEvents"],
         json!([{
             "project": "default", "environment": "test", "refusedAttempts": 3,
-            "refusedPayloads": 2, "refusedEvents": 5, "retriedPayloads": 1, "retriedEvents": 3
+            "refusedPayloads": 2, "refusedEvents": 5, "refusedCustomEvents": 5,
+            "retriedPayloads": 1, "retriedEvents": 3, "retriedCustomEvents": 3
         }])
     );
     let stats: Value = http()

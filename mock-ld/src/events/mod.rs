@@ -17,6 +17,7 @@ pub mod servable;
 pub mod wire;
 
 use std::io::Read;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -103,18 +104,22 @@ async fn under_fault(
     state: &AppState,
     source: &Source,
     payload_id: Option<&str>,
-    body: &[u8],
+    body: &Bytes,
     gzipped: bool,
 ) -> Option<Response> {
-    use crate::faults::{hold, refusal, sdk_gate, Endpoint, FaultKind, Gate};
+    use crate::faults::{hold, refusal, sdk_gate, Active, Endpoint, FaultKind, Gate};
     let env = (source.project.as_str(), source.env.as_str());
-    let refuse = |fault: &crate::faults::Active| {
-        let events = count_events(body, gzipped, state.bounds.max_inflated_bytes);
-        state.faults.refused(fault, env, payload_id, events);
+    let refuse = |fault: Arc<Active>| async move {
+        // Inflating and splitting a large payload takes milliseconds: off the stream threads.
+        let (body, limit) = (body.clone(), state.bounds.max_inflated_bytes);
+        let events = tokio::task::spawn_blocking(move || count_events(&body, gzipped, limit))
+            .await
+            .unwrap_or_default();
+        state.faults.refused(&fault, env, payload_id, events);
         refusal(&fault.fault)
     };
     match sdk_gate(&state.faults, env.0, env.1, Endpoint::Events) {
-        Gate::Refuse(fault) => return Some(refuse(&fault)),
+        Gate::Refuse(fault) => return Some(refuse(fault).await),
         Gate::Slow(latency) => tokio::time::sleep(latency).await,
         Gate::Open => {}
     }
@@ -122,13 +127,19 @@ async fn under_fault(
         .faults
         .in_environment(env.0, env.1, &[FaultKind::EventsTimeout])?;
     // Counted now: a client that gives up drops this future mid-hold.
-    let answer = refuse(&held);
+    let answer = refuse(held.clone()).await;
     hold(&held).await;
     Some(answer)
 }
 
-/// How many events a payload holds (0 when it is not a JSON event or array of them).
-fn count_events(body: &[u8], gzipped: bool, inflated_limit: usize) -> u64 {
+/// How many events a payload holds, and how many are custom (none when it is not a JSON
+/// event or array of them).
+fn count_events(body: &[u8], gzipped: bool, inflated_limit: usize) -> crate::faults::EventCount {
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        #[serde(borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
     let inflated;
     let json = if gzipped || body.starts_with(&[0x1f, 0x8b]) {
         match gunzip(body, inflated_limit) {
@@ -136,12 +147,25 @@ fn count_events(body: &[u8], gzipped: bool, inflated_limit: usize) -> u64 {
                 inflated = bytes;
                 &inflated[..]
             }
-            Err(_) => return 0,
+            Err(_) => return crate::faults::EventCount::default(),
         }
     } else {
         body
     };
-    split_payload(json).map_or(0, |events| events.len() as u64)
+    let Ok(events) = split_payload(json) else {
+        return crate::faults::EventCount::default();
+    };
+    let custom = events
+        .iter()
+        .filter(|raw| {
+            serde_json::from_str::<Kind<'_>>(raw.get())
+                .is_ok_and(|k| k.kind.as_deref() == Some("custom"))
+        })
+        .count();
+    crate::faults::EventCount {
+        all: events.len() as u64,
+        custom: custom as u64,
+    }
 }
 
 fn source_of(state: &AppState, headers: &HeaderMap) -> Source {

@@ -26,7 +26,7 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde_json::json;
 
-pub use registry::{Active, Faults, Record};
+pub use registry::{Active, EventCount, Faults, Record};
 pub use spec::{Fault, FaultKind, FaultSpec, HOLD_LIMIT};
 
 use crate::error::AppError;

@@ -110,9 +110,20 @@ pub struct RefusedEvents {
     pub refused_payloads: u64,
     /// Events in those payloads.
     pub refused_events: u64,
+    /// Of those, custom events: what the AI SDKs' trackers send, and what the harness
+    /// counts as tracked.
+    pub refused_custom_events: u64,
     /// Of those payloads, the ones mock-ld took later, and their events.
     pub retried_payloads: u64,
     pub retried_events: u64,
+    pub retried_custom_events: u64,
+}
+
+/// The events of one payload: all of them, and the custom ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventCount {
+    pub all: u64,
+    pub custom: u64,
 }
 
 #[derive(Default)]
@@ -122,7 +133,7 @@ struct Registry {
     ended: VecDeque<Record>,
     refused: HashMap<(String, String), RefusedEvents>,
     /// Refused payload ids → their environment and event count, oldest first out.
-    refused_ids: HashMap<String, ((String, String), u64)>,
+    refused_ids: HashMap<String, ((String, String), EventCount)>,
     refused_order: VecDeque<String>,
 }
 
@@ -255,9 +266,9 @@ impl Faults {
         fault: &Active,
         env: (&str, &str),
         payload_id: Option<&str>,
-        events: u64,
+        events: EventCount,
     ) {
-        fault.count_payload(events);
+        fault.count_payload(events.all);
         let key = (env.0.to_owned(), env.1.to_owned());
         let mut r = self.lock();
         let first_refusal = payload_id.is_none_or(|id| !r.refused_ids.contains_key(id));
@@ -274,7 +285,8 @@ impl Faults {
             return;
         }
         totals.refused_payloads += 1;
-        totals.refused_events += events;
+        totals.refused_events += events.all;
+        totals.refused_custom_events += events.custom;
         let Some(id) = payload_id else { return };
         r.refused_ids.insert(id.to_owned(), (key, events));
         r.refused_order.push_back(id.to_owned());
@@ -297,7 +309,8 @@ impl Faults {
         };
         if let Some(totals) = r.refused.get_mut(&key) {
             totals.retried_payloads += 1;
-            totals.retried_events += events;
+            totals.retried_events += events.all;
+            totals.retried_custom_events += events.custom;
         }
     }
 
@@ -323,6 +336,14 @@ mod tests {
     use super::*;
     use crate::faults::spec::FaultSpec;
 
+    /// `n` events, of which one less than half are custom.
+    fn count(n: u64) -> EventCount {
+        EventCount {
+            all: n,
+            custom: n / 2,
+        }
+    }
+
     fn fault(json: &str) -> Fault {
         serde_json::from_str::<FaultSpec>(json)
             .unwrap()
@@ -344,9 +365,9 @@ mod tests {
                 &[FaultKind::EventsError, FaultKind::SdkUnavailable],
             )
             .unwrap();
-        faults.refused(&active, ("default", "test"), Some("p1"), 10);
-        faults.refused(&active, ("default", "test"), Some("p1"), 10); // the SDK's retry
-        faults.refused(&active, ("default", "test"), Some("p2"), 5);
+        faults.refused(&active, ("default", "test"), Some("p1"), count(10));
+        faults.refused(&active, ("default", "test"), Some("p1"), count(10)); // the SDK's retry
+        faults.refused(&active, ("default", "test"), Some("p2"), count(5));
         faults.received(Some("p1"));
         faults.received(Some("p1")); // counted once
         faults.received(Some("other"));
@@ -392,7 +413,7 @@ mod tests {
             .in_environment("default", "test", &[FaultKind::EventsError])
             .unwrap();
         for n in 0..(MAX_REFUSED_IDS + 10) {
-            faults.refused(&active, ("default", "test"), Some(&n.to_string()), 1);
+            faults.refused(&active, ("default", "test"), Some(&n.to_string()), count(1));
         }
         let r = faults.lock();
         assert_eq!(r.refused_ids.len(), MAX_REFUSED_IDS);

@@ -98,10 +98,18 @@ fn target(mock: &MockLdHandle) -> Target {
 }
 
 async fn run(scenario: &Scenario, mock: &MockLdHandle) -> Result<RunResults, RunError> {
+    run_until(scenario, mock, CancellationToken::new()).await
+}
+
+async fn run_until(
+    scenario: &Scenario,
+    mock: &MockLdHandle,
+    cancel: CancellationToken,
+) -> Result<RunResults, RunError> {
     let options = RunOptions {
         target: target(mock),
         progress: false,
-        cancel: CancellationToken::new(),
+        cancel,
     };
     runner::run(scenario, options).await
 }
@@ -201,6 +209,44 @@ async fn a_fault_mock_ld_refuses_stops_the_run_as_an_input_error_and_leaves_none
         message.contains("pollingError") && message.contains("404"),
         "{message}"
     );
+    let after = faults(&mock).await;
+    assert_eq!(after["active"], Value::Array(vec![]), "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ctrl_c_switches_a_fault_off_before_the_run_ends() {
+    let mock = mock().await;
+    let long = "\n[[faults]]\nat = \"300ms\"\nduration = \"1h\"\nkind = \"llmOutage\"\n";
+    let s = scenario(long);
+    assert_eq!(
+        s.warnings.len(),
+        1,
+        "outlasting the load is a warning: {:?}",
+        s.warnings
+    );
+    let cancel = CancellationToken::new();
+    let ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        ctrl_c.cancel();
+    });
+    let results = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        run_until(&s, &mock, cancel),
+    )
+    .await
+    .expect("the run ends")
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        results.status,
+        aiconfig_harness::results::verdict::RunStatus::Interrupted
+    );
+    let w = &results.faults[0];
+    assert!(
+        w.on_ms.is_some() && w.off_ms.is_some() && w.error.is_none(),
+        "{w:#?}"
+    );
+    assert!(w.counts.requests > 0, "{w:#?}");
     let after = faults(&mock).await;
     assert_eq!(after["active"], Value::Array(vec![]), "{after}");
 }

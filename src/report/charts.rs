@@ -212,7 +212,7 @@ pub fn timeline(seconds: &[Second], bands: &[(f64, f64, String)]) -> ChartResult
     })
 }
 
-/// Translucent bands over the x ranges, each labelled with its text; overlapping bands
+/// Translucent, outlined bands over the x ranges, each labelled with its text; overlapping bands
 /// take turns at the label's height so their labels stay apart.
 fn shade<DB: DrawingBackend>(
     chart: &mut ChartContext<
@@ -226,9 +226,11 @@ fn shade<DB: DrawingBackend>(
     let fill = RGBColor(214, 39, 40);
     for (i, (from, to, label)) in bands.iter().enumerate() {
         let rect = Rectangle::new([(*from, 0.0), (*to, y_max)], fill.mix(0.12).filled());
+        // Outlined too, so that back-to-back windows stay two.
+        let edge = Rectangle::new([(*from, 0.0), (*to, y_max)], fill.mix(0.5).stroke_width(1));
         let top = y_max * (0.97 - 0.06 * (i % 4) as f64);
         let text = Text::new(label.clone(), (*from, top), LABELS.into_font().color(&fill));
-        chart.draw_series([rect]).map_err(err)?;
+        chart.draw_series([rect, edge]).map_err(err)?;
         chart.draw_series([text]).map_err(err)?;
     }
     Ok(())

@@ -274,6 +274,8 @@ pub async fn run(args: RunArgs) -> u8 {
     .await;
     let mut results = match run {
         Ok(results) => results,
+        // Not a run of the scenario: nothing to report, as with a bad scenario file.
+        Err(runner::RunError::Input(message)) => return input_error(&message),
         // Nothing was measured, but the run's outputs still say so, with exit code 4.
         Err(error) => runner::setup_failed(&scenario, &format!("{error:#}")),
     };

@@ -130,6 +130,34 @@ fn a_bad_scenario_exits_2_naming_file_line_and_column() {
     assert!(stderr.contains("field `population.colour`"), "{stderr}");
 }
 
+/// `[[faults]]` need mock-ld's control API: a target without one (here, nothing listening)
+/// is an input error before anything starts, naming the fault.
+#[test]
+fn faults_against_a_target_without_mock_lds_admin_api_exit_2() {
+    let dir = workdir("faults");
+    let faulty = scenario("[[faults]]\nat = \"1s\"\nduration = \"1s\"\nkind = \"llmOutage\"\n");
+    let url = "http://127.0.0.1:9";
+    let out = run(
+        dir.path(),
+        &faulty,
+        &[
+            "--ld-url",
+            url,
+            "--sdk-key",
+            "sdk-x",
+            "--api-token",
+            "api-x",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("field `faults[0]` (llmOutage): the target has no mock-ld /admin API"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out").exists());
+}
+
 /// `validate` loads without running: a scenario without checks is valid (exit 0) but gets a
 /// warning on stderr, since no run of it can fail; one with checks gets none.
 #[test]

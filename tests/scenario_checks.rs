@@ -288,9 +288,11 @@ fn every_shipped_scenario_is_covered() {
         [
             "agent-with-tools.toml",
             "b2b-multi-context.toml",
+            "events-degraded.toml",
             "geo-targeting.toml",
             "mid-run-prompt-change.toml",
             "model-ab-test.toml",
+            "provider-rate-limit.toml",
             "quickstart.toml",
             "scale-1m.toml",
             "summarize-translate-chain.toml",
@@ -428,6 +430,33 @@ async fn tier_based_models() {
         ],
         &[("load.iterations", int(500))],
         Mutations::SlowOnly,
+    )
+    .await;
+}
+
+/// 50/50 under `/bulk` 503 then 429 windows: 50 requests/s (the duration stays, since the
+/// faults are due at up to 13 s), 800 contexts in the rollout. Its only other check is the
+/// error rate, which a slower LLM does not move: the skew only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_degraded() {
+    check(
+        "events-degraded.toml",
+        &[("load.rate", int(50))],
+        &[],
+        Mutations::SkewOnly,
+    )
+    .await;
+}
+
+/// 50/50 under 429 bursts and a timeout spike on one arm's model: 50 requests/s for the
+/// shipped 14 s (the faults are due at up to 11 s), 700 contexts; the skew only, as above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_rate_limit() {
+    check(
+        "provider-rate-limit.toml",
+        &[("load.rate", int(50))],
+        &[],
+        Mutations::SkewOnly,
     )
     .await;
 }

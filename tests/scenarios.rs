@@ -30,9 +30,11 @@ fn every_shipped_scenario_loads() {
     let expected = [
         "agent-with-tools",
         "b2b-multi-context",
+        "events-degraded",
         "geo-targeting",
         "mid-run-prompt-change",
         "model-ab-test",
+        "provider-rate-limit",
         "quickstart",
         "scale-1m",
         "summarize-translate-chain",

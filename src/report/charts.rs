@@ -182,9 +182,10 @@ fn draw_lines<
         .map_err(err)
 }
 
-/// Latency over time: p50 and p99 of the requests started in each second.
-pub fn timeline(seconds: &[Second]) -> ChartResult {
-    let x_max = seconds.len().max(1) as f64;
+/// Latency over time: p50 and p99 of the requests started in each second, with `bands`
+/// (from s, to s, label) shaded behind them and labelled at their top left.
+pub fn timeline(seconds: &[Second], bands: &[(f64, f64, String)]) -> ChartResult {
+    let x_max = (seconds.len().max(1) as f64).max(bands.iter().map(|b| b.1).fold(0.0, f64::max));
     let (_, y_max) = y_range(seconds.iter().map(|s| s.p99_ms), false);
     let at = |s: &Second, ms: f64| (s.second as f64 + 0.5, ms);
     let p50 = seconds.iter().map(|s| at(s, s.p50_ms)).collect();
@@ -202,12 +203,37 @@ pub fn timeline(seconds: &[Second]) -> ChartResult {
             .y_label_formatter(&|y| format::ms(*y))
             .draw()
             .map_err(err)?;
+        shade(&mut chart, bands, y_max)?;
         draw_lines(
             &mut chart,
             &[(&p50_name, p50), (&p99_name, p99)],
             SeriesLabelPosition::UpperRight,
         )
     })
+}
+
+/// Translucent, outlined bands over the x ranges, each labelled with its text; overlapping bands
+/// take turns at the label's height so their labels stay apart.
+fn shade<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    bands: &[(f64, f64, String)],
+    y_max: f64,
+) -> Result<(), String> {
+    let fill = RGBColor(214, 39, 40);
+    for (i, (from, to, label)) in bands.iter().enumerate() {
+        let rect = Rectangle::new([(*from, 0.0), (*to, y_max)], fill.mix(0.12).filled());
+        // Outlined too, so that back-to-back windows stay two.
+        let edge = Rectangle::new([(*from, 0.0), (*to, y_max)], fill.mix(0.5).stroke_width(1));
+        let top = y_max * (0.97 - 0.06 * (i % 4) as f64);
+        let text = Text::new(label.clone(), (*from, top), LABELS.into_font().color(&fill));
+        chart.draw_series([rect, edge]).map_err(err)?;
+        chart.draw_series([text]).map_err(err)?;
+    }
+    Ok(())
 }
 
 /// Integer x in hundredths of a group for bar charts: f64 axes cannot take custom tick labels.
@@ -308,6 +334,19 @@ mod tests {
         assert!(points
             .windows(2)
             .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1));
+    }
+
+    #[test]
+    fn timeline_shades_and_labels_fault_bands() {
+        let seconds: Vec<Second> = Vec::new();
+        let bands = vec![
+            (1.0, 3.0, "eventsError".to_owned()),
+            (2.0, 4.0, "llm<Error>".to_owned()),
+        ];
+        let svg = timeline(&seconds, &bands).unwrap();
+        assert!(has_text(&svg, "eventsError"), "{svg}");
+        assert!(has_text(&svg, "llm&lt;Error&gt;"));
+        assert!(svg.matches("opacity=\"0.12\"").count() >= 2, "{svg}");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! (`cat summary.md >> "$GITHUB_STEP_SUMMARY"`).
 
 use super::format::{self, ms};
-use super::harness_section;
 use super::table::{markdown_cell, Table};
+use super::{faults_section, harness_section};
 use crate::results::latency::HistogramError;
 use crate::results::{LatencySummary as Summary, RunResults as Results, Stage};
 
@@ -37,6 +37,12 @@ pub fn render(r: &Results) -> Result<String, HistogramError> {
     }
     if !r.actions.is_empty() {
         out += &format!("### Timed changes\n\n{}\n", actions(r).markdown());
+    }
+    if let Some(t) = faults_section::table(r) {
+        out += &format!("### {}\n\n{}\n", faults_section::TITLE, t.markdown());
+        if let Some(line) = faults_section::refused_line(r) {
+            out += &format!("{}\n\n", markdown_cell(&line));
+        }
     }
     out += &format!("### {}\n\n", harness_section::TITLE);
     for line in harness_section::lines(&r.harness) {

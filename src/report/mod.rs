@@ -4,7 +4,8 @@
 //! Modules: [`terminal`] (the summary on the terminal and in `summary.txt`), [`html`] with
 //! [`sections`], [`cost_section`] and [`rollout_section`] (`report.html`), [`charts`]
 //! (inline SVG), [`markdown`] (`summary.md`), [`junit`] (`junit.xml`), [`comparison`] (a
-//! baseline comparison as tables), [`events`] (the event latencies' rows),
+//! baseline comparison as tables), [`events`] (the event latencies' rows), [`faults_section`]
+//! (the fault timeline's table and bands),
 //! [`harness_section`] (the load generator's own figures, the same lines everywhere),
 //! [`simulated`] (the simulated-provider label, planned and excess latencies, the
 //! simulator's lateness), [`table`] and [`format`] (shared rendering).
@@ -14,6 +15,7 @@ pub mod charts;
 pub mod comparison;
 pub mod cost_section;
 pub mod events;
+pub mod faults_section;
 pub mod format;
 pub mod harness_section;
 pub mod html;

@@ -126,7 +126,13 @@ pub fn observability(r: &Results) -> Html {
         }
     }
     if !r.timeline.is_empty() {
-        body += &figure(&charts::timeline(&r.timeline)?, "p50 and p99 of the requests started in each second (corrected for coordinated omission).");
+        let bands = super::faults_section::bands(r);
+        let caption = if bands.is_empty() {
+            "p50 and p99 of the requests started in each second (corrected for coordinated omission)."
+        } else {
+            "p50 and p99 of the requests started in each second (corrected for coordinated omission); shaded: faults mock-ld had on, labelled with their kind."
+        };
+        body += &figure(&charts::timeline(&r.timeline, &bands)?, caption);
     }
     let llm: Vec<(String, Histogram<u64>)> = r
         .variations()
@@ -279,6 +285,18 @@ pub fn load_generator(r: &Results) -> String {
         harness_section::TITLE,
         &format!("<ul>\n{items}</ul>\n"),
     )
+}
+
+/// The fault timeline: what mock-ld was made to do, when, and what it refused.
+pub fn faults(r: &Results) -> String {
+    let Some(t) = super::faults_section::table(r) else {
+        return String::new();
+    };
+    let mut body = table(&t);
+    if let Some(line) = super::faults_section::refused_line(r) {
+        body += &note(&line);
+    }
+    section("faults", super::faults_section::TITLE, &body)
 }
 
 pub fn propagation(r: &Results) -> String {

@@ -1,7 +1,7 @@
 //! The plain-text summary for the terminal, CI logs and `summary.txt`: the figures with
 //! their sample counts, the checks, the baseline comparison, and last the verdict.
 
-use super::harness_section;
+use super::{faults_section, harness_section};
 use crate::results::checks::Details;
 use crate::results::cost::{CostLine, CostReport};
 use crate::results::{LatencySummary, RunResults};
@@ -34,6 +34,7 @@ fn summary(r: &RunResults) -> String {
     out += &simulated(r);
     out += &events(r);
     out += &actions(r);
+    out += &faults(r);
     out += &format!("\n{}:\n", harness_section::TITLE.to_lowercase());
     for line in harness_section::lines(&r.harness) {
         out += &format!("  {line}\n");
@@ -207,6 +208,20 @@ fn actions(r: &RunResults) -> String {
                 }
             ),
         };
+    }
+    out
+}
+
+fn faults(r: &RunResults) -> String {
+    let Some(t) = faults_section::table(r) else {
+        return String::new();
+    };
+    let mut out = format!("\n{}:\n", faults_section::TITLE.to_lowercase());
+    for line in t.text().lines() {
+        out += &format!("  {line}\n");
+    }
+    if let Some(line) = faults_section::refused_line(r) {
+        out += &format!("  {line}\n");
     }
     out
 }

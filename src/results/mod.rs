@@ -5,13 +5,14 @@
 //! generated from these types (`cargo test --test schema`, `UPDATE_SCHEMA=1` to rewrite).
 //!
 //! Modules: [`latency`] (percentiles with their n, and the HDR histogram), [`checks`]
-//! (outcomes), [`cost`], [`comparison`] (against a baseline), [`harness`] (the load
+//! (outcomes), [`cost`], [`faults`] (the fault timeline as run), [`comparison`] (against a baseline), [`harness`] (the load
 //! generator's own health), [`simulated`] (the simulated LLM provider's profiles and
 //! lateness), [`verdict`].
 
 pub mod checks;
 pub mod comparison;
 pub mod cost;
+pub mod faults;
 pub mod harness;
 pub mod latency;
 pub mod simulated;
@@ -65,6 +66,14 @@ pub struct RunResults {
     pub simulated: Option<SimulatedInfo>,
     pub events: Option<EventResults>,
     pub actions: Vec<ActionResults>,
+    /// The scenario's `[[faults]]` as they ran, in the file's order; empty without any.
+    #[serde(default)]
+    pub faults: Vec<faults::FaultWindow>,
+    /// Events payloads mock-ld refused in the scenario's environment during the run, and
+    /// how many the SDKs sent again and mock-ld took; `None` without `[[faults]]` or without
+    /// mock-ld's control API where the events go.
+    #[serde(default)]
+    pub refused_events: Option<mock_ld::faults::registry::RefusedEvents>,
     /// What the LLM calls cost, per model, config, variation and context kind.
     pub cost: CostReport,
     /// Every check's outcome.

@@ -5,7 +5,7 @@
 //! Modules: [`setup`] (REST API), [`call`] (one request: AI Config, LLM, tracker),
 //! [`llm_call`] (OpenAI-compatible client; [`llm_plan`] reads the simulator's plan), [`load`] (closed and open models),
 //! [`schedule`] (open-model arrival times), [`actions`] (timed changes and propagation;
-//! [`llm_action`] changes the simulated LLM), [`live`] (the timeline while the load runs,
+//! [`llm_action`] changes the simulated LLM), [`faults`] (mock-ld's faults on a timeline), [`live`] (the timeline while the load runs,
 //! for thresholds that abort it), [`events`] (flush latency during and after the load,
 //! completeness, delivery latency), [`health`] (the load generator's own lag and the
 //! machine's pressure), [`simulated`] (the simulated provider's profiles and lateness),
@@ -20,6 +20,7 @@ pub mod actions;
 pub mod call;
 mod collect;
 pub mod events;
+pub mod faults;
 pub mod health;
 pub mod live;
 pub mod llm_action;
@@ -102,6 +103,10 @@ pub enum RunError {
     Sdk(#[from] crate::ld_client::SdkError),
     #[error("{0}")]
     Scenario(String),
+    /// The scenario asks for what the target cannot do, or mock-ld refused it (a fault):
+    /// an input error, exit 2, as a bad scenario file is.
+    #[error("{0}")]
+    Input(String),
 }
 
 /// The endpoints of one run, and the embedded mock-ld if there is one.
@@ -132,6 +137,11 @@ pub async fn run_with_prices(
     prices: PriceTable,
 ) -> Result<RunResults, RunError> {
     let endpoints = endpoints(scenario, &options.target).await?;
+    let fault_plans = faults::plans(
+        scenario,
+        endpoints.admin.as_ref(),
+        endpoints.events_admin.as_ref(),
+    )?;
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -170,6 +180,7 @@ pub async fn run_with_prices(
     let sdk_info = sdks.info(scenario);
 
     let progress = Arc::new(Progress::default());
+    let refused_before = refused_events(scenario, &endpoints).await;
     let run_start = Instant::now();
     let cpu_start = process::cpu_time();
     let stalls_start = health::StallTotals::read();
@@ -184,6 +195,7 @@ pub async fn run_with_prices(
         run_start,
         options.cancel.clone(),
     ));
+    let fault_timeline = faults::Timeline::start(fault_plans, run_start, options.cancel.clone());
     let aborted = Arc::new(live::Aborted::default());
     let live = live::Live::new(run_start);
     watch_aborts(scenario, &live, &options.cancel, &aborted);
@@ -281,6 +293,7 @@ pub async fn run_with_prices(
     // Actions still pending when the load ends are not applied.
     options.cancel.cancel();
     let actions = actions.await.unwrap_or_default();
+    let (fault_windows, fault_refused) = fault_timeline.finish().await;
 
     let events = match (event_stats, flushes) {
         (Some(stats), Some(series)) => {
@@ -312,6 +325,21 @@ pub async fn run_with_prices(
         _ => None,
     };
     sdks.close().await;
+    if let Some(refused) = fault_refused {
+        return Err(RunError::Input(refused));
+    }
+    let refused_events = match refused_before {
+        Some(Ok(before)) => refused_events(scenario, &endpoints)
+            .await
+            .and_then(Result::ok)
+            .map(|after| {
+                let after = after.unwrap_or_else(|| {
+                    results::faults::empty_refusals(&scenario.project, &scenario.environment)
+                });
+                results::faults::refused_since(before.as_ref(), &after)
+            }),
+        _ => None,
+    };
     let figures = LoadFigures {
         elapsed,
         harness,
@@ -321,6 +349,8 @@ pub async fn run_with_prices(
         actions,
         simulated,
         sdk: sdk_info,
+        faults: fault_windows,
+        refused_events,
     };
     let prices = prices.with_scenario(&scenario.prices);
     let mut results = assemble(scenario, &metrics, figures, &prices);
@@ -328,6 +358,19 @@ pub async fn run_with_prices(
     results.checks = evaluate_checks(scenario, &results, &metrics, &rollouts, parity.as_ref())?;
     results.decide();
     Ok(results)
+}
+
+/// With `[[faults]]`, the events payloads mock-ld where events go has refused so far in the
+/// scenario's environment (`Some(Ok(None))`: none yet); `None` without faults or mock-ld.
+async fn refused_events(
+    scenario: &Scenario,
+    endpoints: &Endpoints,
+) -> Option<Result<Option<mock_ld::faults::registry::RefusedEvents>, String>> {
+    let admin = endpoints.events_admin.as_ref()?;
+    if scenario.faults.is_empty() {
+        return None;
+    }
+    Some(faults::refused_events(admin, &scenario.project, &scenario.environment).await)
 }
 
 /// mock-ld's event counts for the scenario's environment, when its events go to a mock-ld
@@ -363,6 +406,8 @@ pub fn setup_failed(scenario: &Scenario, message: &str) -> RunResults {
             name: scenario.load.sdk.name().into(),
             ..results::SdkInfo::default()
         },
+        faults: Vec::new(),
+        refused_events: None,
     };
     let mut results = assemble(
         scenario,
@@ -384,6 +429,8 @@ struct LoadFigures {
     actions: Vec<results::ActionResults>,
     simulated: Option<results::simulated::SimulatedInfo>,
     sdk: results::SdkInfo,
+    faults: Vec<results::faults::FaultWindow>,
+    refused_events: Option<mock_ld::faults::registry::RefusedEvents>,
 }
 
 /// The results of a run, its checks still to be evaluated and its verdict decided.
@@ -402,6 +449,8 @@ fn assemble(
         actions,
         simulated,
         sdk,
+        faults,
+        refused_events,
     } = figures;
     RunResults {
         schema_version: results::SCHEMA_VERSION,
@@ -426,6 +475,8 @@ fn assemble(
         simulated,
         events,
         actions,
+        faults,
+        refused_events,
         cost: cost::compute(metrics, prices),
         checks: Vec::new(),
         baseline: None,

@@ -69,6 +69,10 @@ pub const MAX_RATE: f64 = 1_000_000.0;
 /// longer than any load the bounds above allow.
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
+/// `[[faults]]`: each is a task and two admin calls; mock-ld holds at most 256 on at once
+/// (shared with whoever else uses it), and a timeline of more than a few dozen is a typo.
+pub const MAX_FAULTS: usize = 64;
+
 /// `flush_interval`: above 0 (0 would flush in a busy loop) and at most an hour.
 pub const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(3600);
 

@@ -69,6 +69,9 @@ pub struct Scenario {
     /// Changes applied while the load runs; their propagation to every SDK is measured.
     #[serde(default)]
     pub actions: Vec<Action>,
+    /// Faults mock-ld injects for a while during the load (`[[faults]]`, see [`TimedFault`]).
+    #[serde(default)]
+    pub faults: Vec<TimedFault>,
     /// `[[checks]]` as written; [`parse`] reads them into [`Scenario::checks`].
     #[serde(default, rename = "checks")]
     check_tables: Vec<toml::Table>,
@@ -537,6 +540,58 @@ pub struct LlmChange {
     pub latency_factor: f64,
     #[serde(rename = "for", with = "humantime_serde")]
     pub duration: Duration,
+}
+
+/// `[[faults]]`: one of mock-ld's faults (`mock_ld::faults`), switched on `at` after the
+/// load starts and off `duration` later, in wall-clock time (not scaled by `time_scale`:
+/// an outage lasts as long whatever the simulated models' speed). The fault's own fields are
+/// mock-ld's `FaultSpec`, in this file's style: `retry_after` and `latency` are durations.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimedFault {
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub kind: mock_ld::faults::FaultKind,
+    /// The status refusing kinds answer with (each kind has a default and a range).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// `Retry-After` of `eventsError` and `llmRateLimited`, in whole seconds.
+    #[serde(default, with = "humantime_serde")]
+    pub retry_after: Option<Duration>,
+    /// What `sdkSlow` and `llmLatencySpike` add, in whole milliseconds.
+    #[serde(default, with = "humantime_serde")]
+    pub latency: Option<Duration>,
+    /// `llm*` kinds: the one model affected; every model when absent.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// SDK kinds: the environment whose endpoints misbehave; the scenario's by default.
+    #[serde(default)]
+    pub environment: Option<String>,
+}
+
+impl TimedFault {
+    /// The fault as mock-ld takes it (`POST /admin/faults`), in `project`, with SDK kinds
+    /// in `environment` unless the fault names its own. Sub-unit remainders of
+    /// `retry_after` and `latency` are refused by validation, so nothing is rounded here.
+    pub fn spec(&self, project: &str, environment: &str) -> mock_ld::faults::FaultSpec {
+        let sdk = !self.kind.is_llm();
+        mock_ld::faults::FaultSpec {
+            kind: self.kind,
+            status: self.status,
+            retry_after: self.retry_after.map(|d| d.as_secs()),
+            latency_ms: self.latency.map(|d| d.as_millis() as u64),
+            project: sdk.then(|| project.to_owned()),
+            environment: self
+                .environment
+                .clone()
+                .or_else(|| sdk.then(|| environment.to_owned())),
+            model: self.model.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

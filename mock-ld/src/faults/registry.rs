@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -30,7 +30,8 @@ pub struct Counts {
 }
 
 /// [`Counts`] read at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CountsRead {
     /// Requests it answered or held (an events payload counts here too).
@@ -99,7 +100,8 @@ pub struct Record {
 /// sent again and mock-ld took (the same `X-LaunchDarkly-Payload-ID`). An SDK retries a
 /// refused payload once under the same id: that is a second attempt of one payload, so
 /// `refusedEvents - retriedEvents` is what the refusals lost.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RefusedEvents {
     pub project: String,
@@ -117,6 +119,34 @@ pub struct RefusedEvents {
     pub retried_payloads: u64,
     pub retried_events: u64,
     pub retried_custom_events: u64,
+}
+
+impl RefusedEvents {
+    /// What was refused and retried after `before` was read (a mock-ld shared by earlier
+    /// runs keeps counting).
+    pub fn since(&self, before: &RefusedEvents) -> RefusedEvents {
+        RefusedEvents {
+            project: self.project.clone(),
+            environment: self.environment.clone(),
+            refused_attempts: self
+                .refused_attempts
+                .saturating_sub(before.refused_attempts),
+            refused_payloads: self
+                .refused_payloads
+                .saturating_sub(before.refused_payloads),
+            refused_events: self.refused_events.saturating_sub(before.refused_events),
+            refused_custom_events: self
+                .refused_custom_events
+                .saturating_sub(before.refused_custom_events),
+            retried_payloads: self
+                .retried_payloads
+                .saturating_sub(before.retried_payloads),
+            retried_events: self.retried_events.saturating_sub(before.retried_events),
+            retried_custom_events: self
+                .retried_custom_events
+                .saturating_sub(before.retried_custom_events),
+        }
+    }
 }
 
 /// The events of one payload: all of them, and the custom ones.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// The faults mock-ld injects. SDK kinds apply to one environment's SDK endpoints, FDv1 and
 /// FDv2 alike; `llm*` kinds to the simulated provider (one model, or every model).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum FaultKind {
     /// Streams (`/all`, `/sdk/stream`) answered with `status` (default 503); open ones end.
@@ -123,6 +124,7 @@ impl FaultKind {
 
 /// A fault as clients write it: flat, every field but `kind` optional, unknown fields refused.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultSpec {
     pub kind: FaultKind,

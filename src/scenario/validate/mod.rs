@@ -4,10 +4,11 @@
 //! file, through [`Checker`].
 //!
 //! Modules, one per part of the file: [`configs`] (AI Configs, targeting, segments),
-//! [`steps`] (steps and actions), [`load`], [`llm`], [`population`]; [`numbers`] holds the
+//! [`steps`] (steps and actions), [`faults`] (the fault timeline), [`load`], [`llm`], [`population`]; [`numbers`] holds the
 //! bounded-number checks they share.
 
 mod configs;
+mod faults;
 mod llm;
 mod load;
 mod numbers;
@@ -27,6 +28,7 @@ use super::population::Generator;
 use super::Scenario;
 
 use configs::{check_configs, check_segments};
+use faults::check_faults;
 use llm::check_llm;
 use load::check_load;
 use population::check_population;
@@ -114,6 +116,7 @@ pub(super) fn check(
     check_configs(s, &c)?;
     check_segments(s, &c)?;
     check_steps_and_actions(s, &c)?;
+    check_faults(s, &c)?;
     check_load(s, &c)?;
     check_llm(s, &c)?;
     check_population(s, &c)?;
@@ -543,6 +546,67 @@ model = { name = "gpt-4o" }
         assert!(
             s.warnings[0].starts_with("s.toml:20:")
                 && s.warnings[0].contains("field `ai_configs[0].targeting[0].clauses[0].values[0]`: segment \"elsewhere\""),
+            "{}",
+            s.warnings[0]
+        );
+    }
+
+    #[test]
+    fn faults_are_read_into_mock_lds_spec() {
+        let text = format!("{BASE}\n[[faults]]\nat = \"1s\"\nduration = \"5s\"\nkind = \"eventsError\"\nstatus = 429\nretry_after = \"5s\"\n\n[[faults]]\nat = \"2s\"\nduration = \"1s\"\nkind = \"llmLatencySpike\"\nlatency = \"1500ms\"\nmodel = \"gpt-4o\"\n");
+        let s = parse(Path::new("s.toml"), &text).unwrap();
+        let spec = s.faults[0].spec(&s.project, &s.environment);
+        assert_eq!(
+            (
+                spec.retry_after,
+                spec.status,
+                spec.environment.as_deref(),
+                spec.project.as_deref()
+            ),
+            (Some(5), Some(429), Some("test"), Some("default"))
+        );
+        let spec = s.faults[1].spec(&s.project, &s.environment);
+        assert_eq!(
+            (spec.latency_ms, spec.environment, spec.model.as_deref()),
+            (Some(1500), None, Some("gpt-4o"))
+        );
+    }
+
+    #[test]
+    fn fault_errors_are_located_at_their_key() {
+        let fault =
+            |lines: &str| format!("\n[[faults]]\nat = \"1s\"\nduration = \"2s\"\n{lines}\n");
+        for (extra, expected) in [
+            (fault("kind = \"eventsError\"\nstatus = 401"), "s.toml:21:10: field `faults[0].status`: status 401: eventsError must be 429 or 5xx"),
+            (fault("kind = \"sdkSlow\""), "field `faults[0].latency`: latencyMs: sdkSlow needs it"),
+            (fault("kind = \"streamStalled\"\nretry_after = \"1s\""), "s.toml:21:15: field `faults[0].retry_after`: retryAfter: streamStalled takes no retryAfter"),
+            (fault("kind = \"eventsError\"\nretry_after = \"1500ms\""), "field `faults[0].retry_after`: 1s 500ms is not a whole number of seconds"),
+            (fault("kind = \"llmError\"\nenvironment = \"production\""), "field `faults[0].environment`: environment: llmError is the provider's"),
+            (fault("kind = \"llmOutage\"\nmodel = \"gpt-5\""), "field `faults[0].model`: model \"gpt-5\" is neither"),
+            (fault("kind = \"pollingError\"\nmodel = \"gpt-4o\""), "field `faults[0].model`: model: pollingError"),
+            (fault("kind = \"eventError\""), "s.toml:20:8: field `faults[0].kind`: unknown variant `eventError`"),
+            ("\n[[faults]]\nat = \"1s\"\nduration = \"0s\"\nkind = \"llmOutage\"\n".to_owned(), "s.toml:19:12: field `faults[0].duration`: duration is how long"),
+            ("\n[[faults]]\nat = \"100000h\"\nduration = \"1s\"\nkind = \"llmOutage\"\n".to_owned(), "field `faults[0].at`"),
+            ("\n[load]\nmodel = \"open\"\nrate = 10\nduration = \"5s\"\n[[faults]]\nat = \"6s\"\nduration = \"1s\"\nkind = \"llmOutage\"\n".to_owned(), "field `faults[0].at`: the load lasts 5s: a fault at 6s never applies"),
+            ("\n[llm]\nurl = \"http://127.0.0.1:9/v1\"\n[[faults]]\nat = \"1s\"\nduration = \"1s\"\nkind = \"llmOutage\"\n".to_owned(), "field `faults[0].kind`: llmOutage is a fault of mock-ld's simulated provider"),
+        ] {
+            let e = located(&extra);
+            assert!(e.contains(expected), "{e}\nexpected: {expected}");
+            assert!(e.starts_with("s.toml:"), "{e}");
+        }
+        let many: String = (0..65)
+            .map(|_| "\n[[faults]]\nat = \"1s\"\nduration = \"1s\"\nkind = \"llmOutage\"\n")
+            .collect();
+        assert!(located(&many).contains("field `faults[64]`: 65 faults: at most 64"));
+    }
+
+    #[test]
+    fn a_fault_that_outlasts_the_load_is_a_warning() {
+        let text = format!("{BASE}\n[load]\nmodel = \"open\"\nrate = 10\nduration = \"5s\"\n[[faults]]\nat = \"4s\"\nduration = \"3s\"\nkind = \"llmOutage\"\n");
+        let s = parse(Path::new("s.toml"), &text).unwrap();
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(
+            s.warnings[0].contains("field `faults[0].duration`: the load lasts 5s"),
             "{}",
             s.warnings[0]
         );

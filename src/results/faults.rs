@@ -1,0 +1,87 @@
+//! The fault timeline as it happened: each `[[faults]]` entry's planned window, when mock-ld
+//! actually switched it on and off, what it refused meanwhile, and the events payloads mock-ld
+//! refused in the scenario's environment over the run. The fault itself and its counts are
+//! mock-ld's own types (`mock_ld::faults`), not copies.
+
+use mock_ld::faults::registry::{CountsRead, RefusedEvents};
+use mock_ld::faults::FaultSpec;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One `[[faults]]` entry of the scenario, as run.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultWindow {
+    /// The fault as sent to `POST /admin/faults`, with mock-ld's defaults filled in
+    /// (status, `retryAfter`, project and environment or model).
+    pub fault: FaultSpec,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// When the scenario asked for it, ms after the load started, and for how long.
+    pub planned_at_ms: f64,
+    pub planned_duration_ms: f64,
+    /// When mock-ld's answer to switching it on arrived, ms after the load started; absent
+    /// when it never went on (the load ended first, or mock-ld refused it).
+    #[serde(default)]
+    pub on_ms: Option<f64>,
+    /// When mock-ld's answer to switching it off arrived; absent while it was never on or
+    /// could not be switched off (see `error`).
+    #[serde(default)]
+    pub off_ms: Option<f64>,
+    /// mock-ld's id for it.
+    #[serde(default)]
+    pub id: Option<u64>,
+    /// What it answered, held or refused while on, as mock-ld counted (from its final
+    /// record, or its record when switched on if switching off failed).
+    #[serde(default)]
+    pub counts: CountsRead,
+    /// Why it was not applied as planned: mock-ld refused it, switching it off failed, or
+    /// the load ended before it was due.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl FaultWindow {
+    /// Where it acts: `default/test` for an SDK fault, `model gpt-4o` or `every model`.
+    pub fn scope(&self) -> String {
+        match (
+            &self.fault.project,
+            &self.fault.environment,
+            &self.fault.model,
+        ) {
+            (Some(p), Some(e), _) => format!("{p}/{e}"),
+            (_, _, Some(model)) => format!("model {model}"),
+            _ if self.fault.kind.is_llm() => "every model".to_owned(),
+            _ => String::new(),
+        }
+    }
+
+    /// `2.0–7.0 s`, or the planned window with what became of it.
+    pub fn window(&self) -> String {
+        let s = |ms: f64| format!("{:.1}", ms / 1000.0);
+        match (self.on_ms, self.off_ms) {
+            (Some(on), Some(off)) => format!("{}–{} s", s(on), s(off)),
+            (Some(on), None) => format!("{}– s (not switched off)", s(on)),
+            _ => format!(
+                "planned {}–{} s, not on",
+                s(self.planned_at_ms),
+                s(self.planned_at_ms + self.planned_duration_ms)
+            ),
+        }
+    }
+}
+
+/// No refusals in the scenario's environment: what mock-ld lists for one it has not seen.
+pub fn empty_refusals(project: &str, environment: &str) -> RefusedEvents {
+    RefusedEvents {
+        project: project.to_owned(),
+        environment: environment.to_owned(),
+        ..RefusedEvents::default()
+    }
+}
+
+/// Refused and retried events payloads in one environment over the run: mock-ld's totals
+/// at the end minus those before the load (a mock-ld shared by earlier runs keeps counting).
+pub fn refused_since(before: Option<&RefusedEvents>, after: &RefusedEvents) -> RefusedEvents {
+    after.since(&before.cloned().unwrap_or_default())
+}

@@ -16,6 +16,7 @@ pub mod servable;
 pub mod wire;
 
 use std::io::Read;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -60,10 +61,10 @@ async fn intake(state: AppState, headers: HeaderMap, body: Body) -> Response {
     let gzipped = headers
         .get(header::CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    if let Some(refused) = under_fault(&state, &source, payload_id.as_deref(), &body, gzipped).await
-    {
-        return refused;
-    }
+    let body = match under_fault(&state, &source, payload_id.as_deref(), body, gzipped).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     state.faults.received(payload_id.as_deref());
     let received_at = now_millis();
     let log = state.events.clone();
@@ -96,33 +97,42 @@ async fn intake(state: AppState, headers: HeaderMap, body: Body) -> Response {
 }
 
 /// The answer of a fault on this environment's events, if one is on: refused (counted
-/// with its events), held first (`eventsTimeout`), or `None` to go on (after `sdkSlow`).
+/// with its events), held first (`eventsTimeout`), or the body back to go on (after
+/// `sdkSlow`).
 async fn under_fault(
     state: &AppState,
     source: &Source,
     payload_id: Option<&str>,
-    body: &[u8],
+    body: Bytes,
     gzipped: bool,
-) -> Option<Response> {
-    use crate::faults::{hold, refusal, sdk_gate, Endpoint, FaultKind, Gate};
+) -> Result<Bytes, Response> {
+    use crate::faults::{hold, refusal, sdk_gate, Active, Endpoint, FaultKind, Gate};
     let env = (source.project.as_str(), source.env.as_str());
-    let refuse = |fault: &crate::faults::Active| {
-        let events = count_events(body, gzipped, state.bounds.max_inflated_bytes);
-        state.faults.refused(fault, env, payload_id, events);
+    let limit = state.bounds.max_inflated_bytes;
+    // Counting inflates and splits the payload: on the blocking pool, like `ingest`.
+    let refuse = |fault: Arc<Active>, body: Bytes| async move {
+        let events = tokio::task::spawn_blocking(move || count_events(&body, gzipped, limit))
+            .await
+            .unwrap_or(0);
+        state.faults.refused(&fault, env, payload_id, events);
         refusal(&fault.fault)
     };
     match sdk_gate(&state.faults, env.0, env.1, Endpoint::Events) {
-        Gate::Refuse(fault) => return Some(refuse(&fault)),
+        Gate::Refuse(fault) => return Err(refuse(fault, body).await),
         Gate::Slow(latency) => tokio::time::sleep(latency).await,
         Gate::Open => {}
     }
-    let held = state
+    let Some(held) = state
         .faults
-        .in_environment(env.0, env.1, &[FaultKind::EventsTimeout])?;
-    // Counted now: a client that gives up drops this future mid-hold.
-    let answer = refuse(&held);
+        .in_environment(env.0, env.1, &[FaultKind::EventsTimeout])
+    else {
+        return Ok(body);
+    };
+    // Counted now, as a client that gives up drops this future mid-hold; the body goes
+    // with the count, so a held request keeps no payload while it waits.
+    let answer = refuse(held.clone(), body).await;
     hold(&held).await;
-    Some(answer)
+    Err(answer)
 }
 
 /// How many events a payload holds (0 when it is not a JSON event or array of them).

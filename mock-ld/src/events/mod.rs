@@ -109,13 +109,21 @@ async fn under_fault(
     use crate::faults::{hold, refusal, sdk_gate, Active, Endpoint, FaultKind, Gate};
     let env = (source.project.as_str(), source.env.as_str());
     let limit = state.bounds.max_inflated_bytes;
-    // Counting inflates and splits the payload: on the blocking pool, like `ingest`.
-    let refuse = |fault: Arc<Active>, body: Bytes| async move {
-        let events = tokio::task::spawn_blocking(move || count_events(&body, gzipped, limit))
-            .await
-            .unwrap_or(0);
-        state.faults.refused(&fault, env, payload_id, events);
-        refusal(&fault.fault)
+    // Counting inflates and splits the payload: on the blocking pool, like `ingest`, where
+    // it is recorded too, so a client that gives up meanwhile is counted all the same.
+    let refuse = |fault: Arc<Active>, body: Bytes| {
+        let answer = refusal(&fault.fault);
+        let faults = state.faults.clone();
+        let (project, key) = (env.0.to_owned(), env.1.to_owned());
+        let payload_id = payload_id.map(str::to_owned);
+        let count = tokio::task::spawn_blocking(move || {
+            let events = count_events(&body, gzipped, limit);
+            faults.refused(&fault, (&project, &key), payload_id.as_deref(), events);
+        });
+        async move {
+            let _ = count.await;
+            answer
+        }
     };
     match sdk_gate(&state.faults, env.0, env.1, Endpoint::Events) {
         Gate::Refuse(fault) => return Err(refuse(fault, body).await),

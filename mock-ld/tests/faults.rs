@@ -416,3 +416,28 @@ async fn provider_faults_answer_as_openai_would() {
         1
     );
 }
+
+/// A latency spike on a model whose time scale is as large as a profile accepts waits (a
+/// day at most) instead of panicking: the client's own timeout ends the call.
+#[tokio::test]
+async fn a_latency_spike_at_any_time_scale_waits_instead_of_panicking() {
+    let mock = start(Config::default()).await;
+    let put = http()
+        .put(format!("{}/admin/llm/models/huge", mock.base_url()))
+        .json(&json!({"timeScale": 1e300}))
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.text().await.unwrap());
+    let spike = fault_on(
+        &mock,
+        json!({"kind": "llmLatencySpike", "latencyMs": 1000, "model": "huge"}),
+    )
+    .await;
+    let held = chat(&mock, "huge", 1, Some(Duration::from_millis(300))).await;
+    assert!(held.is_err_and(|e| e.is_timeout()), "no answer: it waits");
+    assert_eq!(
+        fault_off(&mock, &spike["id"]).await["counts"]["requests"],
+        1
+    );
+}

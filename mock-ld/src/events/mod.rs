@@ -62,10 +62,10 @@ async fn intake(state: AppState, headers: HeaderMap, body: Body) -> Response {
     let gzipped = headers
         .get(header::CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    if let Some(refused) = under_fault(&state, &source, payload_id.as_deref(), &body, gzipped).await
-    {
-        return refused;
-    }
+    let body = match under_fault(&state, &source, payload_id.as_deref(), body, gzipped).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     state.faults.received(payload_id.as_deref());
     let received_at = now_millis();
     let log = state.events.clone();
@@ -99,37 +99,50 @@ async fn intake(state: AppState, headers: HeaderMap, body: Body) -> Response {
 }
 
 /// The answer of a fault on this environment's events, if one is on: refused (counted
-/// with its events), held first (`eventsTimeout`), or `None` to go on (after `sdkSlow`).
+/// with its events), held first (`eventsTimeout`), or the body back to go on (after
+/// `sdkSlow`).
 async fn under_fault(
     state: &AppState,
     source: &Source,
     payload_id: Option<&str>,
-    body: &Bytes,
+    body: Bytes,
     gzipped: bool,
-) -> Option<Response> {
+) -> Result<Bytes, Response> {
     use crate::faults::{hold, refusal, sdk_gate, Active, Endpoint, FaultKind, Gate};
     let env = (source.project.as_str(), source.env.as_str());
-    let refuse = |fault: Arc<Active>| async move {
-        // Inflating and splitting a large payload takes milliseconds: off the stream threads.
-        let (body, limit) = (body.clone(), state.bounds.max_inflated_bytes);
-        let events = tokio::task::spawn_blocking(move || count_events(&body, gzipped, limit))
-            .await
-            .unwrap_or_default();
-        state.faults.refused(&fault, env, payload_id, events);
-        refusal(&fault.fault)
+    let limit = state.bounds.max_inflated_bytes;
+    // Counting inflates and splits the payload: on the blocking pool, like `ingest`, where
+    // it is recorded too, so a client that gives up meanwhile is counted all the same.
+    let refuse = |fault: Arc<Active>, body: Bytes| {
+        let answer = refusal(&fault.fault);
+        let faults = state.faults.clone();
+        let (project, key) = (env.0.to_owned(), env.1.to_owned());
+        let payload_id = payload_id.map(str::to_owned);
+        let count = tokio::task::spawn_blocking(move || {
+            let events = count_events(&body, gzipped, limit);
+            faults.refused(&fault, (&project, &key), payload_id.as_deref(), events);
+        });
+        async move {
+            let _ = count.await;
+            answer
+        }
     };
     match sdk_gate(&state.faults, env.0, env.1, Endpoint::Events) {
-        Gate::Refuse(fault) => return Some(refuse(fault).await),
+        Gate::Refuse(fault) => return Err(refuse(fault, body).await),
         Gate::Slow(latency) => tokio::time::sleep(latency).await,
         Gate::Open => {}
     }
-    let held = state
+    let Some(held) = state
         .faults
-        .in_environment(env.0, env.1, &[FaultKind::EventsTimeout])?;
-    // Counted now: a client that gives up drops this future mid-hold.
-    let answer = refuse(held.clone()).await;
+        .in_environment(env.0, env.1, &[FaultKind::EventsTimeout])
+    else {
+        return Ok(body);
+    };
+    // Counted now, as a client that gives up drops this future mid-hold; the body goes
+    // with the count, so a held request keeps no payload while it waits.
+    let answer = refuse(held.clone(), body).await;
     hold(&held).await;
-    Some(answer)
+    Err(answer)
 }
 
 /// How many events a payload holds, and how many are custom (none when it is not a JSON

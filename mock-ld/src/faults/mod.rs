@@ -151,7 +151,10 @@ pub fn sdk_gate(faults: &Faults, project: &str, env: &str, endpoint: Endpoint) -
 pub fn fault_error(fault: &Fault) -> AppError {
     let status = StatusCode::from_u16(fault.status.unwrap_or(503))
         .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    AppError::new(status, format!("mock-ld fault {} is on", fault.kind.name()))
+    AppError::new(
+        status,
+        format!("refused by mock-ld's {} fault", fault.kind.name()),
+    )
 }
 
 /// [`fault_error`] as a response, with `Retry-After` when the fault has one.

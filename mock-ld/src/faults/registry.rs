@@ -4,6 +4,7 @@
 //! while no fault is on.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -18,7 +19,8 @@ use crate::events::now_millis;
 pub const MAX_ACTIVE: usize = 256;
 /// Faults switched off that `GET /admin/faults` still lists, newest kept.
 pub const MAX_ENDED: usize = 1_000;
-/// Refused events payloads remembered by id, to tell a payload the SDK sent again later.
+/// Refused events payloads remembered by id (as hashes: an id is the client's header, up
+/// to hyper's 400 KB), to tell a payload the SDK sent again later.
 const MAX_REFUSED_IDS: usize = 100_000;
 
 /// What one fault refused or delayed while it was on.
@@ -162,9 +164,10 @@ struct Registry {
     active: Vec<Arc<Active>>,
     ended: VecDeque<Record>,
     refused: HashMap<(String, String), RefusedEvents>,
-    /// Refused payload ids → their environment and event count, oldest first out.
-    refused_ids: HashMap<String, ((String, String), EventCount)>,
-    refused_order: VecDeque<String>,
+    /// Refused payload ids' hashes → their environment and event count, oldest first out.
+    refused_ids: HashMap<u64, ((String, String), EventCount)>,
+    refused_order: VecDeque<u64>,
+    hasher: RandomState,
 }
 
 /// Every fault of one mock-ld.
@@ -301,7 +304,8 @@ impl Faults {
         fault.count_payload(events.all);
         let key = (env.0.to_owned(), env.1.to_owned());
         let mut r = self.lock();
-        let first_refusal = payload_id.is_none_or(|id| !r.refused_ids.contains_key(id));
+        let hash = payload_id.map(|id| r.hasher.hash_one(id));
+        let first_refusal = hash.is_none_or(|h| !r.refused_ids.contains_key(&h));
         let totals = r
             .refused
             .entry(key.clone())
@@ -317,9 +321,9 @@ impl Faults {
         totals.refused_payloads += 1;
         totals.refused_events += events.all;
         totals.refused_custom_events += events.custom;
-        let Some(id) = payload_id else { return };
-        r.refused_ids.insert(id.to_owned(), (key, events));
-        r.refused_order.push_back(id.to_owned());
+        let Some(hash) = hash else { return };
+        r.refused_ids.insert(hash, (key, events));
+        r.refused_order.push_back(hash);
         while r.refused_order.len() > MAX_REFUSED_IDS {
             if let Some(old) = r.refused_order.pop_front() {
                 r.refused_ids.remove(&old);
@@ -334,7 +338,8 @@ impl Faults {
         if r.refused_ids.is_empty() {
             return;
         }
-        let Some((key, events)) = r.refused_ids.remove(id) else {
+        let hash = r.hasher.hash_one(id);
+        let Some((key, events)) = r.refused_ids.remove(&hash) else {
             return;
         };
         if let Some(totals) = r.refused.get_mut(&key) {
@@ -428,6 +433,29 @@ mod tests {
         let (active, ended) = faults.records();
         assert!(active.is_empty());
         assert_eq!(ended, vec![off]);
+    }
+
+    #[test]
+    fn a_long_payload_id_is_told_apart_by_its_hash() {
+        let faults = Faults::default();
+        faults.add(fault(r#"{"kind": "eventsError"}"#)).unwrap();
+        let active = faults
+            .in_environment("default", "test", &[FaultKind::EventsError])
+            .unwrap();
+        let long = "p".repeat(400_000);
+        faults.refused(&active, ("default", "test"), Some(&long), count(3));
+        faults.refused(&active, ("default", "test"), Some(&long), count(3));
+        faults.received(Some(&long[1..]));
+        faults.received(Some(&long));
+        let totals = &faults.refused_events()[0];
+        assert_eq!(
+            (
+                totals.refused_attempts,
+                totals.refused_payloads,
+                totals.retried_events
+            ),
+            (2, 1, 3)
+        );
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub const HOLD_LIMIT: Duration = Duration::from_secs(120);
 pub const MAX_LATENCY_MS: u64 = 600_000;
 pub const MAX_RETRY_AFTER_SECS: u64 = 3_600;
 
+/// The longest `model` name: far past any provider's, and short enough that the faults on
+/// and the ended ones `/admin/faults` keeps stay small (a name is copied into each record).
+pub const MAX_MODEL_BYTES: usize = 1_024;
+
 impl FaultKind {
     pub fn is_llm(self) -> bool {
         matches!(
@@ -228,6 +232,12 @@ impl FaultSpec {
                     "environment: {name} is the provider's, for every environment (use model to narrow it)"
                 ));
             }
+            if let Some(model) = self.model.as_ref().filter(|m| m.len() > MAX_MODEL_BYTES) {
+                return Err(format!(
+                    "model: {} bytes, at most {MAX_MODEL_BYTES}",
+                    model.len()
+                ));
+            }
             return Ok(Scope::Llm {
                 model: self.model.clone(),
             });
@@ -267,6 +277,7 @@ impl Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn spec(json: &str) -> Result<Fault, String> {
         serde_json::from_str::<FaultSpec>(json)
@@ -288,6 +299,8 @@ mod tests {
 
     #[test]
     fn bad_specs_name_their_field() {
+        let long_model =
+            json!({"kind": "llmOutage", "model": "m".repeat(MAX_MODEL_BYTES + 1)}).to_string();
         for (json, says) in [
             (
                 r#"{"kind": "eventsError", "status": 401}"#,
@@ -319,6 +332,7 @@ mod tests {
                 "retryAfter: streamStalled",
             ),
             (r#"{"kind": "nope"}"#, "unknown variant `nope`"),
+            (long_model.as_str(), "model: 1025 bytes, at most 1024"),
             (
                 r#"{"kind": "llmOutage", "statuss": 1}"#,
                 "unknown field `statuss`",

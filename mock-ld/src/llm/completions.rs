@@ -69,7 +69,8 @@ async fn respond(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
         match fault.fault.kind {
             // In the model's real time, scaled as the rest of the plan is.
             FaultKind::LlmLatencySpike => {
-                let extra = fault.fault.latency().mul_f64(drawn.time_scale);
+                let ms = fault.fault.latency_ms.unwrap_or(0) as f64;
+                let extra = super::profile::scaled(ms, drawn.time_scale);
                 drawn.plan = drawn.plan.delayed(extra);
             }
             FaultKind::LlmTimeout => {

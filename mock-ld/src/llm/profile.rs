@@ -197,9 +197,15 @@ impl Profile {
     }
 
     fn scaled(&self, ms: f64) -> Duration {
-        let secs = ms * self.time_scale / 1000.0;
-        Duration::try_from_secs_f64(secs.min(MAX_WAIT_SECS)).unwrap_or_default()
+        scaled(ms, self.time_scale)
     }
+}
+
+/// `ms` of the model's time in real time at `time_scale`, at most [`MAX_WAIT_SECS`]: any
+/// scale a profile accepts (up to `f64::MAX`) gives a wait, never a panic.
+pub fn scaled(ms: f64, time_scale: f64) -> Duration {
+    let secs = ms * time_scale / 1000.0;
+    Duration::try_from_secs_f64(secs.min(MAX_WAIT_SECS)).unwrap_or_default()
 }
 
 fn probability<'de, D: Deserializer<'de>>(de: D) -> Result<f64, D::Error> {
@@ -359,6 +365,13 @@ mod tests {
             assert!(reply.completion_tokens >= 1);
             assert_eq!(reply.prompt_tokens, 3);
         }
+    }
+
+    #[test]
+    fn any_accepted_time_scale_scales_to_a_bounded_wait() {
+        assert_eq!(scaled(5000.0, 0.001), Duration::from_millis(5));
+        assert_eq!(scaled(1.0, f64::MAX), Duration::from_secs(86_400));
+        assert_eq!(scaled(1000.0, 0.0), Duration::ZERO);
     }
 
     #[test]

@@ -66,8 +66,9 @@ pub struct Live {
     faults: Arc<Faults>,
     /// Changes when a fault is switched on or off.
     fault_changes: watch::Receiver<u64>,
-    /// This stream has been counted by the fault that stalls it, or sent its malformed event.
-    stall_counted: bool,
+    /// The fault that stalls this stream (counted once), and whether it was sent its
+    /// malformed event.
+    stalled_by: Option<u64>,
     malformed_sent: bool,
     /// Keeps an FDv2 stream counted while it lives.
     _counted: Option<Fdv2StreamCount>,
@@ -90,7 +91,7 @@ impl Live {
             heartbeat: state.heartbeat,
             fault_changes: state.faults.watch(),
             faults: state.faults.clone(),
-            stall_counted: false,
+            stalled_by: None,
             malformed_sent: false,
             _counted: None,
         }
@@ -109,12 +110,12 @@ impl Live {
             self.faults
                 .in_environment(&self.env.project, &self.env.key, STREAM_FAULTS)
         else {
-            self.stall_counted = false;
+            self.stalled_by = None;
             return FaultAction::None;
         };
         match fault.fault.kind {
             FaultKind::StreamStalled => {
-                if !std::mem::replace(&mut self.stall_counted, true) {
+                if self.stalled_by.replace(fault.id) != Some(fault.id) {
                     fault.count_request();
                 }
                 FaultAction::Stall

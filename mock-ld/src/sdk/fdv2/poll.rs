@@ -10,8 +10,8 @@ use super::selector::Selector;
 use super::{basis, fallback, frames, head_events, Params};
 use crate::error::AppError;
 use crate::faults::Endpoint;
-use crate::sdk::admit;
 use crate::sdk::poll::{json_with_etag, not_modified};
+use crate::sdk::{admit, authorize};
 use crate::store::Fdv2Transfer;
 use crate::AppState;
 
@@ -20,10 +20,12 @@ pub async fn poll(
     params: Result<Query<Params>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let env = admit(&state, &headers, Endpoint::Polling).await?;
     if !state.fdv2 {
+        // The directive to fall back to FDv1 comes first: a fault is the FDv1 endpoints' to show.
+        authorize(&state.store, &headers)?;
         return Ok(fallback());
     }
+    let env = admit(&state, &headers, Endpoint::Polling).await?;
     let basis = basis(params)?;
     tracing::debug!(project = %env.project, env = %env.key, ?basis, "FDv2 poll");
     if let Some(unchanged) = not_modified(&headers, &etag(&env.fdv2_selector())) {

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use super::{basis, fallback, frames, head_events, Params};
 use crate::error::AppError;
 use crate::faults::Endpoint;
-use crate::sdk::admit;
 use crate::sdk::stream::{sse_response, Live, Protocol};
+use crate::sdk::{admit, authorize};
 use crate::store::Fdv2Transfer;
 use crate::AppState;
 
@@ -19,10 +19,12 @@ pub async fn stream(
     params: Result<Query<Params>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let env = admit(&state, &headers, Endpoint::Stream).await?;
     if !state.fdv2 {
+        // The directive to fall back to FDv1 comes first: a fault is the FDv1 endpoints' to show.
+        authorize(&state.store, &headers)?;
         return Ok(fallback());
     }
+    let env = admit(&state, &headers, Endpoint::Stream).await?;
     let basis = basis(params)?;
     tracing::debug!(project = %env.project, env = %env.key, ?basis, "FDv2 stream connected");
     let (transfer, updates) = env.subscribe_fdv2(basis.as_ref());

@@ -171,6 +171,16 @@ async fn both_windows_are_applied_counted_recorded_and_switched_off() {
     // The fault counts every attempt; mock-ld's totals distinct payloads and attempts apart.
     assert_eq!(refused.refused_attempts, events.counts.payloads);
     assert!(refused.refused_payloads <= refused.refused_attempts);
+    // Every tracker event is accounted for, and with mock-ld up throughout, each one not
+    // received was refused by the fault and not taken on the SDK's one retry.
+    let a = results.event_accounting.expect("eventAccounting");
+    assert!(a.refused > 0, "{a:?}");
+    assert_eq!(
+        a.tracked,
+        a.received + a.refused + a.never_received,
+        "{a:?}"
+    );
+    assert_eq!(a.never_received, 0, "{a:?}");
 
     let after = faults(&mock).await;
     assert_eq!(after["active"], Value::Array(vec![]), "{after}");

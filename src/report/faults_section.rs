@@ -39,19 +39,30 @@ pub fn table(r: &RunResults) -> Option<Table> {
     Some(t)
 }
 
-/// What mock-ld's events intake refused in the scenario's environment over the run, and
-/// how much of it the SDKs delivered on a later try.
-pub fn refused_line(r: &RunResults) -> Option<String> {
-    let e = r.refused_events.as_ref()?;
-    Some(format!(
-        "events refused in {}/{}: {} payloads ({} events); sent again and taken: {} payloads ({} events)",
-        e.project,
-        e.environment,
-        e.refused_payloads,
-        e.refused_events,
-        e.retried_payloads,
-        e.retried_events
-    ))
+/// What mock-ld's events intake refused in the scenario's environment over the run, how
+/// much of it the SDKs delivered on a later try, and the tracker events accounted for.
+pub fn refused_lines(r: &RunResults) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(e) = &r.refused_events {
+        lines.push(format!(
+            "events refused in {}/{}: {} payloads ({} events, {} custom) in {} attempts; sent again and taken: {} payloads ({} events)",
+            e.project,
+            e.environment,
+            e.refused_payloads,
+            e.refused_events,
+            e.refused_custom_events,
+            e.refused_attempts,
+            e.retried_payloads,
+            e.retried_events
+        ));
+    }
+    if let Some(a) = &r.event_accounting {
+        lines.push(format!(
+            "tracker events: {} tracked = {} received + {} refused by faults, not sent again + {} never received (dropped by the SDK or sent while mock-ld could not take them)",
+            a.tracked, a.received, a.refused, a.never_received
+        ));
+    }
+    lines
 }
 
 /// Each fault that was on: (from s, to s, kind), for shading a timeline. A fault never

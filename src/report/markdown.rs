@@ -40,7 +40,7 @@ pub fn render(r: &Results) -> Result<String, HistogramError> {
     }
     if let Some(t) = faults_section::table(r) {
         out += &format!("### {}\n\n{}\n", faults_section::TITLE, t.markdown());
-        if let Some(line) = faults_section::refused_line(r) {
+        for line in faults_section::refused_lines(r) {
             out += &format!("{}\n\n", markdown_cell(&line));
         }
     }

@@ -293,7 +293,7 @@ pub fn faults(r: &Results) -> String {
         return String::new();
     };
     let mut body = table(&t);
-    if let Some(line) = super::faults_section::refused_line(r) {
+    for line in super::faults_section::refused_lines(r) {
         body += &note(&line);
     }
     section("faults", super::faults_section::TITLE, &body)

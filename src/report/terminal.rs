@@ -220,7 +220,7 @@ fn faults(r: &RunResults) -> String {
     for line in t.text().lines() {
         out += &format!("  {line}\n");
     }
-    if let Some(line) = faults_section::refused_line(r) {
+    for line in faults_section::refused_lines(r) {
         out += &format!("  {line}\n");
     }
     out

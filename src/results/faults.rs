@@ -4,6 +4,8 @@
 //! mock-ld's own types (`mock_ld::faults`), not copies.
 
 use mock_ld::faults::registry::{CountsRead, RefusedEvents};
+
+use super::EventResults;
 use mock_ld::faults::FaultSpec;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -84,4 +86,37 @@ pub fn empty_refusals(project: &str, environment: &str) -> RefusedEvents {
 /// at the end minus those before the load (a mock-ld shared by earlier runs keeps counting).
 pub fn refused_since(before: Option<&RefusedEvents>, after: &RefusedEvents) -> RefusedEvents {
     after.since(&before.cloned().unwrap_or_default())
+}
+
+/// The run's tracker events accounted for when faults were on: every event the AI layer
+/// handed to an SDK was received by mock-ld, refused by its fault layer and never sent
+/// again (each SDK sends a refused payload once more, a second later, then drops it), or
+/// never received at all (dropped by the SDK, or sent while mock-ld could not take it).
+/// `tracked = received + refused + neverReceived`, custom events only, as mock-ld counts
+/// them: the SDKs' own index, feature and summary events are not the application's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventAccounting {
+    pub tracked: u64,
+    pub received: u64,
+    /// Refused by mock-ld's fault layer and not taken on a later try.
+    pub refused: u64,
+    /// The rest: `tracked - received - refused`, never below 0.
+    pub never_received: u64,
+}
+
+impl EventAccounting {
+    pub fn of(events: &EventResults, refused: &RefusedEvents) -> Self {
+        let tracked: u64 = events.tracked.values().sum();
+        let received: u64 = events.received.values().sum();
+        let refused = refused
+            .refused_custom_events
+            .saturating_sub(refused.retried_custom_events);
+        EventAccounting {
+            tracked,
+            received,
+            refused,
+            never_received: tracked.saturating_sub(received).saturating_sub(refused),
+        }
+    }
 }

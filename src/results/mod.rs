@@ -74,6 +74,10 @@ pub struct RunResults {
     /// mock-ld's control API where the events go.
     #[serde(default)]
     pub refused_events: Option<mock_ld::faults::registry::RefusedEvents>,
+    /// With `refused_events`: the tracker events accounted for as received, refused and not
+    /// sent again, or never received.
+    #[serde(default)]
+    pub event_accounting: Option<faults::EventAccounting>,
     /// What the LLM calls cost, per model, config, variation and context kind.
     pub cost: CostReport,
     /// Every check's outcome.

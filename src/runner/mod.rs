@@ -452,6 +452,10 @@ fn assemble(
         faults,
         refused_events,
     } = figures;
+    let event_accounting = events
+        .as_ref()
+        .zip(refused_events.as_ref())
+        .map(|(e, r)| results::faults::EventAccounting::of(e, r));
     RunResults {
         schema_version: results::SCHEMA_VERSION,
         scenario: collect::scenario_info(scenario),
@@ -476,6 +480,7 @@ fn assemble(
         events,
         actions,
         faults,
+        event_accounting,
         refused_events,
         cost: cost::compute(metrics, prices),
         checks: Vec::new(),

@@ -290,6 +290,7 @@ fn every_shipped_scenario_is_covered() {
             "b2b-multi-context.toml",
             "events-degraded.toml",
             "geo-targeting.toml",
+            "ld-outage.toml",
             "mid-run-prompt-change.toml",
             "model-ab-test.toml",
             "provider-rate-limit.toml",
@@ -459,4 +460,35 @@ async fn provider_rate_limit() {
         Mutations::SkewOnly,
     )
     .await;
+}
+
+/// LaunchDarkly unreachable for 10 s with a change made during it, at 20 requests/s: the
+/// application serves on (its checks pass: no error, the change propagated, after the
+/// outage), the fault refused streams and events, and every tracker event is accounted
+/// for, the ones not received all refused by the fault (none lost otherwise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ld_outage() {
+    let file = "ld-outage.toml";
+    let results = run(&parse(file, &quick(file, &[("load.rate", int(20))]))).await;
+    assert_eq!(
+        results.verdict.outcome,
+        Outcome::Passed,
+        "{file}:\n{}",
+        listing(&results)
+    );
+    let window = &results.faults[0];
+    assert!(
+        window.counts.requests > 0 && window.counts.payloads > 0,
+        "{window:?}"
+    );
+    let a = results.event_accounting.expect("eventAccounting");
+    assert!(a.refused > 0, "{a:?}");
+    assert_eq!(
+        a.tracked,
+        a.received + a.refused + a.never_received,
+        "{a:?}"
+    );
+    assert_eq!(a.never_received, 0, "{a:?}");
+    let change = &results.actions[0];
+    println!("{file}: {a:?}; change: {change:?}");
 }

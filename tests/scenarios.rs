@@ -32,6 +32,7 @@ fn every_shipped_scenario_loads() {
         "b2b-multi-context",
         "events-degraded",
         "geo-targeting",
+        "ld-outage",
         "mid-run-prompt-change",
         "model-ab-test",
         "provider-rate-limit",

@@ -275,3 +275,41 @@ fn a_target_without_mock_lds_admin_api_is_refused_naming_the_fault() {
         "{message}"
     );
 }
+
+/// `events_lost_rate` judges what the events fault cost: with none allowed it fails, its
+/// value the share of tracked events the accounting says were lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_events_threshold_fails_under_an_events_fault() {
+    let mock = mock().await;
+    let with_check = format!(
+        "{TWO_WINDOWS}\n[[checks]]\nkind = \"threshold\"\nmetric = \"events_lost_rate\"\nmax = \"0%\"\n"
+    );
+    let results = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        run(&scenario(&with_check), &mock),
+    )
+    .await
+    .expect("the run ends")
+    .expect("the run completes");
+    let a = results.event_accounting.expect("eventAccounting");
+    let check = results
+        .checks
+        .iter()
+        .find(|c| c.name.contains("events_lost_rate"))
+        .unwrap_or_else(|| panic!("{:#?}", results.checks));
+    assert_eq!(
+        check.status,
+        aiconfig_harness::results::checks::Status::Fail,
+        "{check:?}"
+    );
+    let lost = (a.refused + a.never_received) as f64 / a.tracked as f64;
+    assert!(
+        check.summary.contains(&format!("{:.3} %", lost * 100.0)),
+        "{} vs {a:?}",
+        check.summary
+    );
+    assert_eq!(
+        results.verdict.outcome,
+        aiconfig_harness::results::verdict::Outcome::Failed
+    );
+}

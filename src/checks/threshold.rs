@@ -184,6 +184,15 @@ fn read(m: &Measured<'_>, metric: Metric, scope: &Scope) -> Reading {
             ),
             None => Reading::missing("events lost needs mock-ld's event log"),
         },
+        Metric::EventsLostRate => match &m.results.events {
+            Some(events) => {
+                let tracked: u64 = events.tracked.values().sum();
+                let rate =
+                    (tracked > 0).then(|| super::events::lost(events) as f64 / tracked as f64);
+                Reading::of(rate, tracked)
+            }
+            None => Reading::missing("events lost needs mock-ld's event log"),
+        },
     }
 }
 
@@ -329,6 +338,7 @@ fn unit(metric: Metric) -> &'static str {
         Metric::Throughput => "per_s",
         Metric::TokensPerRequest(_) => "tokens",
         Metric::EventsLost => "events",
+        Metric::EventsLostRate => "ratio",
     }
 }
 

@@ -15,7 +15,8 @@
 //! kind = "threshold"            # an alert rule
 //! metric = "llm.p99"            # LATENCY.STAT (STAT: pNN[.N], min, max, mean), error_rate,
 //!                               # cost_per_1k, cost_total, throughput, tokens_per_request,
-//!                               # input_/output_tokens_per_request, events_lost
+//!                               # input_/output_tokens_per_request, events_lost,
+//!                               # events_lost_rate (a share of the tracked events)
 //! max = "250ms"                 # or `min`: a duration, a ratio ("2%" or 0.02), USD, a number
 //! config = "support-assistant"  # optional scope; with it, optionally `variation`
 //! window = "10s"                # optional: the worst 10 s window must pass
@@ -149,6 +150,8 @@ pub enum Metric {
     TokensPerRequest(Tokens),
     /// Tracker events the SDKs were handed that mock-ld never received.
     EventsLost,
+    /// The same, as a share of the tracker events the SDKs were handed.
+    EventsLostRate,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,6 +222,7 @@ const SINGLE: &[(&str, Metric)] = &[
         Metric::TokensPerRequest(Tokens::Output),
     ),
     ("events_lost", Metric::EventsLost),
+    ("events_lost_rate", Metric::EventsLostRate),
 ];
 
 impl Series {
@@ -285,7 +289,7 @@ impl Metric {
     pub fn is_run_wide(self) -> bool {
         match self {
             Metric::Latency(series, _) => series.is_run_wide(),
-            Metric::Throughput | Metric::EventsLost => true,
+            Metric::Throughput | Metric::EventsLost | Metric::EventsLostRate => true,
             _ => false,
         }
     }
@@ -583,7 +587,7 @@ fn limit(metric: Metric, value: &toml::Value) -> Result<f64, String> {
                 .map_err(|e| format!("{text:?} is not a duration ({e})"))?;
             Ok(duration.as_secs_f64() * 1e3)
         }
-        Metric::ErrorRate => {
+        Metric::ErrorRate | Metric::EventsLostRate => {
             let ratio = match value.as_str() {
                 Some(text) => text
                     .strip_suffix('%')
@@ -592,7 +596,7 @@ fn limit(metric: Metric, value: &toml::Value) -> Result<f64, String> {
                 None => number(value),
             };
             ratio.filter(|r| (0.0..=1.0).contains(r)).ok_or_else(|| {
-                "an error-rate limit is a ratio from 0 to 1 (0.02) or a percentage (\"2%\")".into()
+                "a rate limit (error_rate, events_lost_rate) is a ratio from 0 to 1 (0.02) or a percentage (\"2%\")".into()
             })
         }
         Metric::CostPer1k | Metric::CostTotal => at_least_zero("cost (US dollars)"),
@@ -780,6 +784,10 @@ mod tests {
             Metric::TokensPerRequest(Tokens::Output)
         );
         assert_eq!(metric("events_lost", "max = 0"), Metric::EventsLost);
+        assert_eq!(
+            metric("events_lost_rate", "max = \"1%\""),
+            Metric::EventsLostRate
+        );
         assert_eq!(
             metric("propagation.p99", "max = \"500ms\""),
             Metric::Latency(Series::Propagation, Stat::Percentile(99.0))

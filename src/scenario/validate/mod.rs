@@ -166,6 +166,7 @@ fn check_events_enabled(
         spec::CheckKind::Threshold(t) => match t.metric {
             spec::Metric::Latency(spec::Series::Flush, _) => Some(("metric", "flush latency")),
             spec::Metric::EventsLost => Some(("metric", "events_lost")),
+            spec::Metric::EventsLostRate => Some(("metric", "events_lost_rate")),
             _ => None,
         },
         spec::CheckKind::RolloutSplit { .. } => None,

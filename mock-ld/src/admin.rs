@@ -212,9 +212,19 @@ async fn list_events(
 }
 
 async fn event_stats(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
-    let mut answer = state.events.stats_answer(&filter);
-    answer.journal = state.event_journal.as_ref().map(|j| j.status());
-    Json(answer).into_response()
+    /// The counts, and with `--state` how much of what was received is durable.
+    #[derive(Serialize)]
+    struct WithJournal {
+        #[serde(flatten)]
+        stats: crate::events::log::StatsAnswer,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        journal: Option<crate::events::journal::JournalStatus>,
+    }
+    Json(WithJournal {
+        stats: state.events.stats_answer(&filter),
+        journal: state.event_journal.as_ref().map(|j| j.status()),
+    })
+    .into_response()
 }
 
 async fn reset(State(state): State<AppState>) -> StatusCode {

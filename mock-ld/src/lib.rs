@@ -15,6 +15,7 @@
 //! - [`llm`]: a simulated OpenAI-compatible LLM provider (`/v1/chat/completions`).
 //! - [`logging`]: the binaries' log setup (`RUST_LOG`, `NO_COLOR`).
 //! - [`bounds`]: every byte bound on what mock-ld takes in and keeps.
+//! - [`clock`]: wall-clock milliseconds, as events and faults record them.
 //! - [`process`]: process settings at start (transparent huge pages off, the open-file limit
 //!   raised), for mock-ld's binary and the harness's.
 //!
@@ -25,6 +26,7 @@
 pub mod admin;
 pub mod api;
 pub mod bounds;
+pub mod clock;
 pub mod datafile;
 pub mod error;
 pub mod events;

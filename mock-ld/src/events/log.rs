@@ -321,9 +321,6 @@ pub struct StatsAnswer {
     pub stats: Stats,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<BTreeMap<String, KindDelivery>>,
-    /// `--state`: how much of what was received is durable.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub journal: Option<super::journal::JournalStatus>,
 }
 
 /// An event read as its kind, or why it could not be.
@@ -583,8 +580,6 @@ impl EventLog {
         StatsAnswer {
             stats,
             delivery: with_delivery.then(|| delivery.report()),
-            // The log knows nothing of files: the admin route adds it.
-            journal: None,
         }
     }
 

@@ -18,7 +18,6 @@ pub mod wire;
 
 use std::io::Read;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::State;
@@ -329,8 +328,4 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-pub fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use crate::clock::now_millis;

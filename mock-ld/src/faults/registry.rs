@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::spec::{Fault, FaultKind};
-use crate::events::now_millis;
+use crate::clock::now_millis;
 
 /// At most this many faults on at once: a client that adds without removing is refused.
 pub const MAX_ACTIVE: usize = 256;

@@ -481,6 +481,10 @@ async fn ld_outage() {
         window.counts.requests > 0 && window.counts.payloads > 0,
         "{window:?}"
     );
+    // The one SDK client's stream ended with the outage and came back after it.
+    assert_eq!(window.streams_before, Some(1), "{window:?}");
+    assert!(window.streams_back_ms.is_some(), "{window:?}");
+    println!("{file}: streams back {}", window.streams_back());
     let a = results.event_accounting.expect("eventAccounting");
     assert!(a.refused > 0, "{a:?}");
     assert_eq!(

@@ -20,6 +20,7 @@ pub fn table(r: &RunResults) -> Option<Table> {
         "requests",
         "payloads refused",
         "events refused",
+        "streams back",
         "note",
     ]);
     for w in &r.faults {
@@ -30,6 +31,7 @@ pub fn table(r: &RunResults) -> Option<Table> {
             w.counts.requests.to_string(),
             w.counts.payloads.to_string(),
             w.counts.events.to_string(),
+            w.streams_back(),
             w.error
                 .clone()
                 .or_else(|| w.description.clone())

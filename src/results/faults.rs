@@ -41,9 +41,29 @@ pub struct FaultWindow {
     /// the load ended before it was due.
     #[serde(default)]
     pub error: Option<String>,
+    /// Faults that end the environment's streams (`streamRefused`, `streamDropped`,
+    /// `sdkUnavailable`): the SDK streams open there just before it went on, as mock-ld
+    /// counted them, every SDK's (Python and Node workers' too).
+    #[serde(default)]
+    pub streams_before: Option<u64>,
+    /// How long after it went off as many streams were open again: the SDKs' reconnect
+    /// (their backoff included); absent when they were not back before the load ended
+    /// (or within a minute).
+    #[serde(default)]
+    pub streams_back_ms: Option<f64>,
 }
 
 impl FaultWindow {
+    /// "1.2 s after off", "not back", or "" for a fault that leaves streams alone.
+    pub fn streams_back(&self) -> String {
+        match (self.streams_before, self.streams_back_ms, self.off_ms) {
+            (None, ..) => String::new(),
+            (Some(_), Some(ms), _) => format!("{:.1} s after off", ms / 1000.0),
+            (Some(_), None, Some(_)) => "not back".to_owned(),
+            (Some(_), None, None) => String::new(),
+        }
+    }
+
     /// Where it acts: `default/test` for an SDK fault, `model gpt-4o` or `every model`.
     pub fn scope(&self) -> String {
         match (

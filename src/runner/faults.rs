@@ -117,6 +117,8 @@ async fn one(
         id: None,
         counts: CountsRead::default(),
         error: None,
+        streams_before: None,
+        streams_back_ms: None,
     };
     let due = run_start + fault.at;
     tokio::select! {
@@ -125,6 +127,10 @@ async fn one(
             return (window, false);
         }
         () = tokio::time::sleep_until(due.into()) => {}
+    }
+    let scope = stream_scope(&spec);
+    if let Some((project, env)) = &scope {
+        window.streams_before = open_streams(&admin, project, env).await;
     }
     let on = match switch_on(&admin, &spec).await {
         Ok(answer) => answer,
@@ -148,7 +154,70 @@ async fn one(
         }
         Err(e) => window.error = Some(format!("switching it off: {e}")),
     }
+    if let (Some((project, env)), Some(before)) = (&scope, window.streams_before) {
+        let off = Instant::now();
+        if streams_back(&admin, project, env, before, &stop).await {
+            window.streams_back_ms = Some(off.elapsed().as_secs_f64() * 1e3);
+        }
+    }
     (window, false)
+}
+
+/// The longest the SDKs' streams are waited for after a fault goes off.
+const RECONNECT_WAIT: Duration = Duration::from_secs(60);
+
+/// The environment whose streams `spec` ends, for the kinds that end them.
+fn stream_scope(spec: &FaultSpec) -> Option<(String, String)> {
+    let ends_streams = matches!(
+        spec.kind,
+        FaultKind::StreamRefused | FaultKind::StreamDropped | FaultKind::SdkUnavailable
+    );
+    ends_streams.then(|| {
+        let project = spec.project.clone().unwrap_or_else(|| "default".into());
+        let env = spec.environment.clone().unwrap_or_else(|| "test".into());
+        (project, env)
+    })
+}
+
+/// Streams open in one environment, as mock-ld counts them (`GET /admin/environments`).
+async fn open_streams(admin: &MockAdmin, project: &str, env: &str) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Environments {
+        items: Vec<Environment>,
+    }
+    #[derive(Deserialize)]
+    struct Environment {
+        project: String,
+        key: String,
+        streams: u64,
+    }
+    let all: Environments = admin.get_json("environments").await.ok()?;
+    all.items
+        .into_iter()
+        .find(|e| e.project == project && e.key == env)
+        .map(|e| e.streams)
+}
+
+/// Whether `before` streams are open again in the environment, polled every 50 ms until
+/// then, the load's end (`stop`), or [`RECONNECT_WAIT`].
+async fn streams_back(
+    admin: &MockAdmin,
+    project: &str,
+    env: &str,
+    before: u64,
+    stop: &CancellationToken,
+) -> bool {
+    let deadline = Instant::now() + RECONNECT_WAIT;
+    while Instant::now() < deadline && !stop.is_cancelled() {
+        if open_streams(admin, project, env)
+            .await
+            .is_some_and(|n| n >= before)
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }
 
 /// `spec` with mock-ld's defaults filled in, as its check reads it.

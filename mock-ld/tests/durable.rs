@@ -451,32 +451,18 @@ async fn received_events_survive_kill_9() {
             .status(),
         StatusCode::ACCEPTED
     );
-    let stats = |server: &Server| {
-        let url = format!("{}/admin/events/stats?env=test", server.url);
-        let http = server.http.clone();
-        async move {
-            http.get(url)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
-    let listed = |server: &Server| {
-        let url = format!("{}/admin/events?env=test", server.url);
-        let http = server.http.clone();
-        async move {
-            http.get(url)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
+    async fn stats(server: &Rest) -> Value {
+        server
+            .send(Method::GET, "/admin/events/stats?env=test", None)
+            .await
+            .1
+    }
+    async fn listed(server: &Rest) -> Value {
+        server
+            .send(Method::GET, "/admin/events?env=test", None)
+            .await
+            .1
+    }
     let before = (stats(&server).await, listed(&server).await);
     assert_eq!(before.0["byCustomKey"], json!({"pretty": 3, "zipped": 4}));
     assert!(

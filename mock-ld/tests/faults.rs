@@ -41,6 +41,18 @@ async fn fault_off(mock: &MockLdHandle, id: &Value) -> Value {
     response.json().await.unwrap()
 }
 
+/// `GET` of an `/admin` path, as JSON.
+async fn admin_get(mock: &MockLdHandle, path: &str) -> Value {
+    http()
+        .get(format!("{}{path}", mock.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn sdk_get(mock: &MockLdHandle, path: &str, key: &str) -> reqwest::Response {
     http()
         .get(format!("{}{path}", mock.base_url()))
@@ -257,14 +269,7 @@ async fn refused_events_are_counted_and_a_retry_is_told_apart() {
     );
     // The SDK sends "a" once more, and it is taken now.
     assert_eq!(post("a", 3).await.unwrap().status(), StatusCode::ACCEPTED);
-    let listed: Value = http()
-        .get(format!("{}/admin/faults", mock.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = admin_get(&mock, "/admin/faults").await;
     assert_eq!(
         listed["refusedEvents"],
         json!([{
@@ -273,14 +278,7 @@ async fn refused_events_are_counted_and_a_retry_is_told_apart() {
             "retriedPayloads": 1, "retriedEvents": 3, "retriedCustomEvents": 3
         }])
     );
-    let stats: Value = http()
-        .get(format!("{}/admin/events/stats?env=test", mock.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = admin_get(&mock, "/admin/events/stats?env=test").await;
     assert_eq!(
         stats["events"], 3,
         "only the payload taken is stored: {stats}"

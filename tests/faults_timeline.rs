@@ -169,7 +169,13 @@ async fn both_windows_are_applied_counted_recorded_and_switched_off() {
     );
     let refused = results.refused_events.as_ref().expect("refusedEvents");
     // The fault counts every attempt; mock-ld's totals distinct payloads and attempts apart.
-    assert_eq!(refused.refused_attempts, events.counts.payloads);
+    // A payload refused just before the fault went off may still be being counted (on the
+    // blocking pool) when its final record is read: the totals, read after, can hold more.
+    assert!(
+        refused.refused_attempts >= events.counts.payloads,
+        "{refused:?} vs {:?}",
+        events.counts
+    );
     assert!(refused.refused_payloads <= refused.refused_attempts);
     // Every tracker event is accounted for, and with mock-ld up throughout, each one not
     // received was refused by the fault and not taken on the SDK's one retry.

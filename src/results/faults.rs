@@ -54,12 +54,12 @@ pub struct FaultWindow {
 }
 
 impl FaultWindow {
-    /// "1.2 s after off", "not back", or "" for a fault that leaves streams alone.
+    /// "1.2 s after off", "not back before the load ended", or "" for a fault that leaves streams alone.
     pub fn streams_back(&self) -> String {
         match (self.streams_before, self.streams_back_ms, self.off_ms) {
             (None, ..) => String::new(),
             (Some(_), Some(ms), _) => format!("{:.1} s after off", ms / 1000.0),
-            (Some(_), None, Some(_)) => "not back".to_owned(),
+            (Some(_), None, Some(_)) => "not back before the load ended".to_owned(),
             (Some(_), None, None) => String::new(),
         }
     }

@@ -272,7 +272,9 @@ async fn ctrl_c_switches_a_fault_off_before_the_run_ends() {
 #[test]
 fn a_target_without_mock_lds_admin_api_is_refused_naming_the_fault() {
     let s = scenario(TWO_WINDOWS);
-    let Err(RunError::Input(message)) = runner::faults::plans(&s, None, None) else {
+    let Err(RunError::Input(message)) =
+        runner::faults::plans(&s, runner::faults::Admins::default())
+    else {
         panic!("plans without an admin API");
     };
     assert!(

@@ -222,7 +222,10 @@ async fn event_stats(State(state): State<AppState>, Query(filter): Query<Filter>
     }
     Json(WithJournal {
         stats: state.events.stats_answer(&filter),
-        journal: state.event_journal.as_ref().map(|j| j.status()),
+        journal: state
+            .event_journal
+            .as_ref()
+            .map(|j| j.status(filter.project.as_deref(), filter.env.as_deref())),
     })
     .into_response()
 }

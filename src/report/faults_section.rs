@@ -1,11 +1,17 @@
-//! The fault timeline (`results.faults`): one table and one line on refused events, which
-//! the terminal, `summary.md` and `report.html` each render, and the bands the HTML
-//! timeline shades.
+//! The fault timeline (`results.faults`, `results.restarts`): one table of faults and lines
+//! on restarts and refused events, which the terminal, `summary.md` and `report.html` each
+//! render, and the bands the HTML timeline shades.
 
 use super::table::Table;
+use crate::results::restarts::RestartWindow;
 use crate::results::RunResults;
 
 pub const TITLE: &str = "Faults";
+
+/// Whether the run had faults or restarts to show.
+pub fn shown(r: &RunResults) -> bool {
+    !r.faults.is_empty() || !r.restarts.is_empty()
+}
 
 /// Kind, scope, window on→off, requests affected and payloads/events refused, per fault;
 /// `None` when the scenario had none.
@@ -41,10 +47,11 @@ pub fn table(r: &RunResults) -> Option<Table> {
     Some(t)
 }
 
-/// What mock-ld's events intake refused in the scenario's environment over the run, how
-/// much of it the SDKs delivered on a later try, and the tracker events accounted for.
-pub fn refused_lines(r: &RunResults) -> Vec<String> {
-    let mut lines = Vec::new();
+/// Each restart of mock-ld; what its events intake refused in the scenario's environment
+/// over the run and how much of it the SDKs delivered on a later try; and the tracker
+/// events accounted for.
+pub fn lines(r: &RunResults) -> Vec<String> {
+    let mut lines: Vec<String> = r.restarts.iter().map(restart_line).collect();
     if let Some(e) = &r.refused_events {
         lines.push(format!(
             "events refused in {}/{}: {} payloads ({} events, {} custom) in {} attempts; sent again and taken: {} payloads ({} events)",
@@ -67,15 +74,44 @@ pub fn refused_lines(r: &RunResults) -> Vec<String> {
     lines
 }
 
-/// Each fault that was on: (from s, to s, kind), for shading a timeline. A fault never
-/// switched off is shaded to the end of the run.
+/// "mock-ld restarted 3.1–5.3 s: 827 events received before, 958 read back from its
+/// journal (none lost); streams back 0.7 s after the start".
+fn restart_line(w: &RestartWindow) -> String {
+    let mut line = format!("mock-ld restarted {}", w.window());
+    if let (Some(before), Some(after)) = (w.events_before, w.events_after) {
+        let kept = match w.events_kept() {
+            Some(true) => "none lost",
+            _ => "EVENTS LOST",
+        };
+        line += &format!(
+            ": {before} events received before, {after} read back from its journal ({kept})"
+        );
+    }
+    match (w.streams_before, w.streams_back_ms, w.started_ms) {
+        (Some(_), Some(ms), _) => {
+            line += &format!("; streams back {:.1} s after the start", ms / 1000.0)
+        }
+        (Some(_), None, Some(_)) => line += "; streams not back before the load ended",
+        _ => {}
+    }
+    if let Some(e) = w.error.as_ref().or(w.description.as_ref()) {
+        line += &format!(" ({e})");
+    }
+    line
+}
+
+/// Each fault that was on and each restart's down time: (from s, to s, label), for shading
+/// a timeline. A fault never switched off is shaded to the end of the run.
 pub fn bands(r: &RunResults) -> Vec<(f64, f64, String)> {
-    r.faults
-        .iter()
-        .filter_map(|w| {
-            let on = w.on_ms?;
-            let off = w.off_ms.unwrap_or(r.duration_ms);
-            Some((on / 1000.0, off / 1000.0, w.fault.kind.name().to_owned()))
-        })
-        .collect()
+    let faults = r.faults.iter().filter_map(|w| {
+        let on = w.on_ms?;
+        let off = w.off_ms.unwrap_or(r.duration_ms);
+        Some((on / 1000.0, off / 1000.0, w.fault.kind.name().to_owned()))
+    });
+    let restarts = r.restarts.iter().filter_map(|w| {
+        let stop = w.stopped_ms?;
+        let start = w.started_ms.unwrap_or(r.duration_ms);
+        Some((stop / 1000.0, start / 1000.0, "mock-ld down".to_owned()))
+    });
+    faults.chain(restarts).collect()
 }

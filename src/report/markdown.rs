@@ -38,9 +38,12 @@ pub fn render(r: &Results) -> Result<String, HistogramError> {
     if !r.actions.is_empty() {
         out += &format!("### Timed changes\n\n{}\n", actions(r).markdown());
     }
-    if let Some(t) = faults_section::table(r) {
-        out += &format!("### {}\n\n{}\n", faults_section::TITLE, t.markdown());
-        for line in faults_section::refused_lines(r) {
+    if faults_section::shown(r) {
+        out += &format!("### {}\n\n", faults_section::TITLE);
+        if let Some(t) = faults_section::table(r) {
+            out += &format!("{}\n", t.markdown());
+        }
+        for line in faults_section::lines(r) {
             out += &format!("{}\n\n", markdown_cell(&line));
         }
     }

@@ -130,7 +130,7 @@ pub fn observability(r: &Results) -> Html {
         let caption = if bands.is_empty() {
             "p50 and p99 of the requests started in each second (corrected for coordinated omission)."
         } else {
-            "p50 and p99 of the requests started in each second (corrected for coordinated omission); shaded: faults mock-ld had on, labelled with their kind."
+            "p50 and p99 of the requests started in each second (corrected for coordinated omission); shaded: faults mock-ld had on, labelled with their kind, and the time it was down for a restart."
         };
         body += &figure(&charts::timeline(&r.timeline, &bands)?, caption);
     }
@@ -289,11 +289,13 @@ pub fn load_generator(r: &Results) -> String {
 
 /// The fault timeline: what mock-ld was made to do, when, and what it refused.
 pub fn faults(r: &Results) -> String {
-    let Some(t) = super::faults_section::table(r) else {
+    if !super::faults_section::shown(r) {
         return String::new();
-    };
-    let mut body = table(&t);
-    for line in super::faults_section::refused_lines(r) {
+    }
+    let mut body = super::faults_section::table(r)
+        .map(|t| table(&t))
+        .unwrap_or_default();
+    for line in super::faults_section::lines(r) {
         body += &note(&line);
     }
     section("faults", super::faults_section::TITLE, &body)

@@ -213,14 +213,17 @@ fn actions(r: &RunResults) -> String {
 }
 
 fn faults(r: &RunResults) -> String {
-    let Some(t) = faults_section::table(r) else {
+    if !faults_section::shown(r) {
         return String::new();
-    };
+    }
     let mut out = format!("\n{}:\n", faults_section::TITLE.to_lowercase());
-    for line in t.text().lines() {
+    let table = faults_section::table(r)
+        .map(|t| t.text())
+        .unwrap_or_default();
+    for line in table.lines() {
         out += &format!("  {line}\n");
     }
-    for line in faults_section::refused_lines(r) {
+    for line in faults_section::lines(r) {
         out += &format!("  {line}\n");
     }
     out

@@ -15,6 +15,7 @@ pub mod cost;
 pub mod faults;
 pub mod harness;
 pub mod latency;
+pub mod restarts;
 pub mod simulated;
 pub mod verdict;
 
@@ -69,6 +70,9 @@ pub struct RunResults {
     /// The scenario's `[[faults]]` as they ran, in the file's order; empty without any.
     #[serde(default)]
     pub faults: Vec<faults::FaultWindow>,
+    /// The scenario's `[[restarts]]` of the embedded mock-ld as they ran; empty without any.
+    #[serde(default)]
+    pub restarts: Vec<restarts::RestartWindow>,
     /// Events payloads mock-ld refused in the scenario's environment during the run, and
     /// how many the SDKs sent again and mock-ld took; `None` without `[[faults]]` or without
     /// mock-ld's control API where the events go.

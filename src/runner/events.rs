@@ -44,6 +44,15 @@ struct Stats {
     /// Present unless asked for without (`delivery=false`).
     #[serde(default)]
     delivery: BTreeMap<String, KindDelivery>,
+    /// With `--state`.
+    #[serde(default)]
+    journal: Option<Journal>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Journal {
+    replayed_events: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,9 +72,30 @@ pub struct EventStats {
 }
 
 impl EventStats {
+    /// The counts of `project`/`environment` at mock-ld's admin API.
+    pub fn new(admin: &super::mock_admin::MockAdmin, project: &str, environment: &str) -> Self {
+        EventStats {
+            http: admin.http.clone(),
+            url: format!(
+                "{}/events/stats?project={project}&env={environment}",
+                admin.base
+            ),
+        }
+    }
+
     /// The counts without the delivery histograms, which only the last read needs.
     async fn counts(&self) -> Option<Stats> {
         self.read("&delivery=false").await
+    }
+
+    /// Events received in the environment, every kind (the SDKs' own included).
+    pub async fn received_events(&self) -> Option<u64> {
+        Some(self.counts().await?.by_kind.values().sum())
+    }
+
+    /// Events mock-ld read back from its journal when it started (`--state` only).
+    pub async fn replayed_events(&self) -> Option<u64> {
+        Some(self.counts().await?.journal?.replayed_events)
     }
 
     async fn read(&self, query: &str) -> Option<Stats> {

@@ -31,21 +31,30 @@ pub struct Plan {
     admin: MockAdmin,
 }
 
+/// The control APIs faults go to: mock-ld's where the SDKs, the events and the LLM calls go
+/// (one mock-ld for all three unless the target splits them).
+#[derive(Clone, Copy, Default)]
+pub struct Admins<'a> {
+    pub sdk: Option<&'a MockAdmin>,
+    pub events: Option<&'a MockAdmin>,
+    pub llm: Option<&'a MockAdmin>,
+}
+
 /// Each `[[faults]]` entry with the control API that applies it: the events intake's
-/// mock-ld for events kinds, the SDK endpoints' (which also simulates the provider) for
-/// the rest. A target without one is an input error, found before anything is set up.
-pub fn plans(
-    scenario: &Scenario,
-    admin: Option<&MockAdmin>,
-    events_admin: Option<&MockAdmin>,
-) -> Result<Vec<Plan>, RunError> {
+/// mock-ld for events kinds, the provider's for `llm*` kinds, the SDK endpoints' for the
+/// rest. A target without one is an input error, found before anything is set up.
+pub fn plans(scenario: &Scenario, admins: Admins<'_>) -> Result<Vec<Plan>, RunError> {
     scenario
         .faults
         .iter()
         .enumerate()
         .map(|(i, fault)| {
             let events = matches!(fault.kind, FaultKind::EventsError | FaultKind::EventsTimeout);
-            let admin = if events { events_admin } else { admin };
+            let admin = match (events, fault.kind.is_llm()) {
+                (true, _) => admins.events,
+                (false, true) => admins.llm,
+                (false, false) => admins.sdk,
+            };
             let admin = admin.cloned().ok_or_else(|| {
                 RunError::Input(format!(
                     "field `faults[{i}]` ({}): the target has no mock-ld /admin API to switch faults on; run against mock-ld or remove [[faults]]",
@@ -180,7 +189,7 @@ fn stream_scope(spec: &FaultSpec) -> Option<(String, String)> {
 }
 
 /// Streams open in one environment, as mock-ld counts them (`GET /admin/environments`).
-async fn open_streams(admin: &MockAdmin, project: &str, env: &str) -> Option<u64> {
+pub(super) async fn open_streams(admin: &MockAdmin, project: &str, env: &str) -> Option<u64> {
     #[derive(Deserialize)]
     struct Environments {
         items: Vec<Environment>,
@@ -200,7 +209,7 @@ async fn open_streams(admin: &MockAdmin, project: &str, env: &str) -> Option<u64
 
 /// Whether `before` streams are open again in the environment, polled every 50 ms until
 /// then, the load's end (`stop`), or [`RECONNECT_WAIT`].
-async fn streams_back(
+pub(super) async fn streams_back(
     admin: &MockAdmin,
     project: &str,
     env: &str,

@@ -19,6 +19,7 @@
 pub mod actions;
 pub mod call;
 mod collect;
+mod embedded;
 pub mod events;
 pub mod faults;
 pub mod health;
@@ -30,6 +31,7 @@ pub mod load;
 pub mod mock_admin;
 mod parity;
 pub mod progress;
+mod restarts;
 pub mod schedule;
 mod sdks;
 pub mod setup;
@@ -57,6 +59,7 @@ use crate::scenario::population::Generator;
 use crate::scenario::{LoadModel, Scenario, SdkKind};
 use crate::served::ServedLog;
 use call::Workload;
+use embedded::EmbeddedMock;
 use mock_admin::MockAdmin;
 use progress::Progress;
 use schedule::Schedule;
@@ -117,11 +120,17 @@ struct Endpoints {
     api_url: String,
     sdk_key: String,
     api_token: String,
-    /// mock-ld's admin API (LLM profiles, targeting salts), when the SDK URL is a mock-ld.
+    /// mock-ld's admin API (targeting salts, SDK faults), when the SDK URL is a mock-ld.
     admin: Option<MockAdmin>,
     /// The admin API where events are verified, when the events URL is a mock-ld.
     events_admin: Option<MockAdmin>,
-    _embedded: Option<IsolatedMockLd>,
+    /// The simulated provider's base URL (`…/v1`), unless `[llm] url` names another.
+    llm_url: String,
+    /// Its admin API (LLM profiles and faults): mock-ld's where the SDKs go, or with
+    /// `[[restarts]]` the embedded provider's, which is not restarted.
+    llm_admin: Option<MockAdmin>,
+    embedded: Option<Arc<EmbeddedMock>>,
+    _provider: Option<IsolatedMockLd>,
 }
 
 /// Runs a scenario, pricing its LLM calls with the shipped list prices under the
@@ -136,12 +145,14 @@ pub async fn run_with_prices(
     options: RunOptions,
     prices: PriceTable,
 ) -> Result<RunResults, RunError> {
+    restarts::Restarts::check(scenario, matches!(options.target, Target::Embedded))?;
     let endpoints = endpoints(scenario, &options.target).await?;
-    let fault_plans = faults::plans(
-        scenario,
-        endpoints.admin.as_ref(),
-        endpoints.events_admin.as_ref(),
-    )?;
+    let admins = faults::Admins {
+        sdk: endpoints.admin.as_ref(),
+        events: endpoints.events_admin.as_ref(),
+        llm: endpoints.llm_admin.as_ref(),
+    };
+    let fault_plans = faults::plans(scenario, admins)?;
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -153,11 +164,11 @@ pub async fn run_with_prices(
         &scenario.project,
     ));
     api.set_up(scenario).await?;
-    if let Some(admin) = &endpoints.admin {
+    if let Some(admin) = &endpoints.llm_admin {
         admin.set_llm_profiles(scenario).await?;
     }
     // mock-ld's simulator answers the LLM calls unless the scenario names another provider.
-    let simulator = match &endpoints.admin {
+    let simulator = match &endpoints.llm_admin {
         Some(admin) if scenario.llm.url.is_none() => {
             Some((admin, simulated::Before::read(admin, scenario).await))
         }
@@ -169,7 +180,7 @@ pub async fn run_with_prices(
         .llm
         .url
         .clone()
-        .unwrap_or_else(|| format!("{}/v1", endpoints.sdk_url));
+        .unwrap_or_else(|| endpoints.llm_url.clone());
     // The parity phase's Rust side calls the same LLM endpoint.
     let llm_base_parity = llm_base.clone();
     let sdks = match scenario.load.sdk {
@@ -191,11 +202,16 @@ pub async fn run_with_prices(
         scenario.environment.clone(),
         scenario.actions.clone(),
         clients.clone(),
-        endpoints.admin.clone(),
+        endpoints.llm_admin.clone(),
         run_start,
         options.cancel.clone(),
     ));
     let fault_timeline = faults::Timeline::start(fault_plans, run_start, options.cancel.clone());
+    let restarts = restarts::Restarts::start(
+        scenario.restarts.clone(),
+        restart_target(scenario, &endpoints),
+        run_start,
+    );
     let aborted = Arc::new(live::Aborted::default());
     let live = live::Live::new(run_start);
     watch_aborts(scenario, &live, &options.cancel, &aborted);
@@ -294,6 +310,8 @@ pub async fn run_with_prices(
     options.cancel.cancel();
     let actions = actions.await.unwrap_or_default();
     let (fault_windows, fault_refused) = fault_timeline.finish().await;
+    // mock-ld is running again before the events are flushed and counted.
+    let restart_windows = restarts.finish().await;
 
     let events = match (event_stats, flushes) {
         (Some(stats), Some(series)) => {
@@ -350,6 +368,7 @@ pub async fn run_with_prices(
         simulated,
         sdk: sdk_info,
         faults: fault_windows,
+        restarts: restart_windows,
         refused_events,
     };
     let prices = prices.with_scenario(&scenario.prices);
@@ -360,30 +379,44 @@ pub async fn run_with_prices(
     Ok(results)
 }
 
-/// With `[[faults]]`, the events payloads mock-ld where events go has refused so far in the
-/// scenario's environment (`Some(Ok(None))`: none yet); `None` without faults or mock-ld.
+/// With `[[faults]]` or `[[restarts]]`, the events payloads mock-ld where events go has
+/// refused so far in the scenario's environment (`Some(Ok(None))`: none yet); `None`
+/// without either, or without mock-ld.
 async fn refused_events(
     scenario: &Scenario,
     endpoints: &Endpoints,
 ) -> Option<Result<Option<mock_ld::faults::registry::RefusedEvents>, String>> {
     let admin = endpoints.events_admin.as_ref()?;
-    if scenario.faults.is_empty() {
+    if scenario.faults.is_empty() && scenario.restarts.is_empty() {
         return None;
     }
     Some(faults::refused_events(admin, &scenario.project, &scenario.environment).await)
+}
+
+/// What `[[restarts]]` restart and read: the embedded mock-ld, when there are any.
+fn restart_target(scenario: &Scenario, endpoints: &Endpoints) -> Option<restarts::Target> {
+    if scenario.restarts.is_empty() {
+        return None;
+    }
+    let admin = endpoints.admin.clone()?;
+    Some(restarts::Target {
+        mock: endpoints.embedded.clone()?,
+        stats: events::EventStats::new(&admin, &scenario.project, &scenario.environment),
+        admin,
+        project: scenario.project.clone(),
+        environment: scenario.environment.clone(),
+    })
 }
 
 /// mock-ld's event counts for the scenario's environment, when its events go to a mock-ld
 /// and are on.
 fn event_stats(scenario: &Scenario, endpoints: &Endpoints) -> Option<events::EventStats> {
     let admin = endpoints.events_admin.as_ref()?;
-    scenario.load.events.enabled.then(|| events::EventStats {
-        http: admin.http.clone(),
-        url: format!(
-            "{}/events/stats?project={}&env={}",
-            admin.base, scenario.project, scenario.environment
-        ),
-    })
+    scenario
+        .load
+        .events
+        .enabled
+        .then(|| events::EventStats::new(admin, &scenario.project, &scenario.environment))
 }
 
 /// The results of a run whose setup failed: nothing measured, status `setupFailed` with
@@ -407,6 +440,7 @@ pub fn setup_failed(scenario: &Scenario, message: &str) -> RunResults {
             ..results::SdkInfo::default()
         },
         faults: Vec::new(),
+        restarts: Vec::new(),
         refused_events: None,
     };
     let mut results = assemble(
@@ -430,6 +464,7 @@ struct LoadFigures {
     simulated: Option<results::simulated::SimulatedInfo>,
     sdk: results::SdkInfo,
     faults: Vec<results::faults::FaultWindow>,
+    restarts: Vec<results::restarts::RestartWindow>,
     refused_events: Option<mock_ld::faults::registry::RefusedEvents>,
 }
 
@@ -450,6 +485,7 @@ fn assemble(
         simulated,
         sdk,
         faults,
+        restarts,
         refused_events,
     } = figures;
     let event_accounting = events
@@ -480,6 +516,7 @@ fn assemble(
         events,
         actions,
         faults,
+        restarts,
         event_accounting,
         refused_events,
         cost: cost::compute(metrics, prices),
@@ -732,6 +769,8 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
                 None => admin.clone(),
             };
             Ok(Endpoints {
+                llm_url: format!("{sdk_url}/v1"),
+                llm_admin: admin.clone(),
                 admin,
                 events_admin,
                 sdk_url,
@@ -740,46 +779,74 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
                 api_url: api_url.trim_end_matches('/').to_owned(),
                 sdk_key: sdk_key.clone(),
                 api_token: api_token.clone(),
-                _embedded: None,
+                embedded: None,
+                _provider: None,
             })
         }
-        Target::Embedded => {
-            // Closed even in-process: nothing else on the machine may change the run.
-            let admin_token = uuid::Uuid::new_v4().to_string();
-            // Raw events it keeps listing: none (nothing else can list them, its port is
-            // not announced, and the load's events are read through their counts, which
-            // cover every event; 100,000 listed cost about 100 MB), unless a parity phase
-            // will read its events one by one (`parity::event_list`).
-            let config = mock_ld::Config {
-                llm_seed: scenario.seed,
-                max_stored_events: parity::event_list(scenario),
-                admin_token: Some(admin_token.clone()),
-                ..mock_ld::Config::default()
-            };
-            let mock = IsolatedMockLd::start(config).await?;
-            let admin = MockAdmin::new(format!("{}/admin", mock.base_url()), Some(&admin_token))?;
-            let env = mock
-                .store()
-                .environment(&scenario.project, &scenario.environment)
-                .ok_or_else(|| {
-                    RunError::Scenario(format!(
-                        "the embedded mock-ld has no environment {:?} in project {:?}",
-                        scenario.environment, scenario.project
-                    ))
-                })?;
-            Ok(Endpoints {
-                sdk_url: mock.base_url(),
-                stream_url: None,
-                events_url: None,
-                api_url: mock.base_url(),
-                sdk_key: env.sdk_key.clone(),
-                api_token: mock.config().api_token.clone(),
-                admin: Some(admin.clone()),
-                events_admin: Some(admin),
-                _embedded: Some(mock),
-            })
-        }
+        Target::Embedded => embedded_endpoints(scenario).await,
     }
+}
+
+/// A closed mock-ld in-process; with `[[restarts]]`, restartable, and its simulated
+/// provider apart in a second one that stays up (a provider is not down when LaunchDarkly
+/// is).
+async fn embedded_endpoints(scenario: &Scenario) -> Result<Endpoints, RunError> {
+    // Closed even in-process: nothing else on the machine may change the run.
+    let admin_token = uuid::Uuid::new_v4().to_string();
+    // Raw events it keeps listing: none (nothing else can list them, its port is not
+    // announced, and the load's events are read through their counts, which cover every
+    // event; 100,000 listed cost about 100 MB), unless a parity phase will read its events
+    // one by one (`parity::event_list`).
+    let config = mock_ld::Config {
+        llm_seed: scenario.seed,
+        max_stored_events: parity::event_list(scenario),
+        admin_token: Some(admin_token.clone()),
+        ..mock_ld::Config::default()
+    };
+    let restartable = !scenario.restarts.is_empty();
+    let mock = EmbeddedMock::start(config.clone(), restartable).await?;
+    let base = format!("http://{}", mock.addr());
+    let admin = MockAdmin::new(format!("{base}/admin"), Some(&admin_token))?;
+    let (env, api_token) = mock
+        .with(|m| {
+            let env = m
+                .store()
+                .environment(&scenario.project, &scenario.environment);
+            (env, m.config().api_token.clone())
+        })
+        .await
+        .expect("just started");
+    let env = env.ok_or_else(|| {
+        RunError::Scenario(format!(
+            "the embedded mock-ld has no environment {:?} in project {:?}",
+            scenario.environment, scenario.project
+        ))
+    })?;
+    let provider = match restartable {
+        true => Some(IsolatedMockLd::start(config).await?),
+        false => None,
+    };
+    let (llm_url, llm_admin) = match &provider {
+        Some(p) => (
+            format!("{}/v1", p.base_url()),
+            MockAdmin::new(format!("{}/admin", p.base_url()), Some(&admin_token))?,
+        ),
+        None => (format!("{base}/v1"), admin.clone()),
+    };
+    Ok(Endpoints {
+        sdk_url: base.clone(),
+        stream_url: None,
+        events_url: None,
+        api_url: base,
+        sdk_key: env.sdk_key.clone(),
+        api_token,
+        admin: Some(admin.clone()),
+        events_admin: Some(admin),
+        llm_url,
+        llm_admin: Some(llm_admin),
+        embedded: Some(Arc::new(mock)),
+        _provider: provider,
+    })
 }
 
 async fn start_clients(

@@ -73,6 +73,10 @@ pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// (shared with whoever else uses it), and a timeline of more than a few dozen is a typo.
 pub const MAX_FAULTS: usize = 64;
 
+/// `[[restarts]]`: each stops and starts mock-ld, replaying its journals; more than a few
+/// in one run is a typo.
+pub const MAX_RESTARTS: usize = 16;
+
 /// `flush_interval`: above 0 (0 would flush in a busy loop) and at most an hour.
 pub const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(3600);
 

@@ -72,6 +72,9 @@ pub struct Scenario {
     /// Faults mock-ld injects for a while during the load (`[[faults]]`, see [`TimedFault`]).
     #[serde(default)]
     pub faults: Vec<TimedFault>,
+    /// Restarts of the embedded mock-ld during the load (`[[restarts]]`, see [`Restart`]).
+    #[serde(default)]
+    pub restarts: Vec<Restart>,
     /// `[[checks]]` as written; [`parse`] reads them into [`Scenario::checks`].
     #[serde(default, rename = "checks")]
     check_tables: Vec<toml::Table>,
@@ -592,6 +595,23 @@ impl TimedFault {
             model: self.model.clone(),
         }
     }
+}
+
+/// `[[restarts]]`: the embedded mock-ld (LaunchDarkly's part: SDK endpoints, events, REST
+/// API) stopped at once `at` after the load starts, as `kill -9` stops a process (no
+/// snapshot; only what its `--state` journal holds survives), and started again `down`
+/// later on the same port with the same state. Wall-clock time, like `[[faults]]`. The
+/// simulated provider runs apart and stays up, as a provider does when LaunchDarkly is down.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Restart {
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    /// How long mock-ld is down: connections to it are refused meanwhile.
+    #[serde(with = "humantime_serde")]
+    pub down: Duration,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -9,6 +9,7 @@
 //! `/admin/reset` empties the file with the log.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -43,6 +44,9 @@ struct Line<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct JournalStatus {
     pub bytes: u64,
+    /// Events read back from the file when mock-ld started, in the environment asked about
+    /// (every environment's when none is): what it had acknowledged before a restart.
+    pub replayed_events: u64,
     /// Past its bound: what arrived since is in memory only.
     pub full: bool,
     /// A write failed: nothing more is appended (a partial line may end the file).
@@ -54,6 +58,8 @@ pub struct EventJournal {
     path: PathBuf,
     max_bytes: u64,
     writer: Mutex<(File, JournalStatus)>,
+    /// Events replayed at start, by project and environment; emptied with the file.
+    replayed: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl EventJournal {
@@ -76,12 +82,13 @@ impl EventJournal {
         let status = JournalStatus {
             bytes,
             full: bytes >= max_bytes,
-            failed: None,
+            ..JournalStatus::default()
         };
         Ok(EventJournal {
             path,
             max_bytes,
             writer: Mutex::new((file, status)),
+            replayed: Mutex::new(replayed.events),
         })
     }
 
@@ -117,18 +124,37 @@ impl EventJournal {
     pub fn clear(&self) {
         let mut guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let (file, status) = &mut *guard;
+        self.replayed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         match file.set_len(0).and_then(|()| file.sync_all()) {
             Ok(()) => *status = JournalStatus::default(),
             Err(e) => status.failed = Some(e.to_string()),
         }
     }
 
-    pub fn status(&self) -> JournalStatus {
-        self.writer
+    /// The journal's status, with the events replayed at start in `project` and `env` (every
+    /// project's or environment's where `None`).
+    pub fn status(&self, project: Option<&str>, env: Option<&str>) -> JournalStatus {
+        let replayed_events = self
+            .replayed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|((p, e), _)| project.is_none_or(|x| x == p) && env.is_none_or(|x| x == e))
+            .map(|(_, n)| n)
+            .sum();
+        let status = self
+            .writer
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .1
-            .clone()
+            .clone();
+        JournalStatus {
+            replayed_events,
+            ..status
+        }
     }
 }
 
@@ -159,6 +185,8 @@ fn encode(
 
 struct Replayed {
     payloads: u64,
+    /// Events stored, by project and environment.
+    events: BTreeMap<(String, String), u64>,
     /// Bytes of the complete lines.
     bytes: u64,
 }
@@ -171,6 +199,7 @@ fn replay(path: &Path, log: &EventLog) -> Result<Replayed, StateError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(Replayed {
                 payloads: 0,
+                events: BTreeMap::new(),
                 bytes: 0,
             })
         }
@@ -180,6 +209,7 @@ fn replay(path: &Path, log: &EventLog) -> Result<Replayed, StateError> {
     let mut buffer = Vec::new();
     let mut number = 0u64;
     let mut payloads = 0;
+    let mut events = BTreeMap::new();
     let mut bytes = 0u64;
     loop {
         buffer.clear();
@@ -203,7 +233,8 @@ fn replay(path: &Path, log: &EventLog) -> Result<Replayed, StateError> {
             env: line.env.into_owned(),
         };
         let id = line.payload_id.map(Cow::into_owned);
-        super::record_json(
+        let scope = (source.project.clone(), source.env.clone());
+        let outcome = super::record_json(
             log,
             source,
             id,
@@ -214,10 +245,17 @@ fn replay(path: &Path, log: &EventLog) -> Result<Replayed, StateError> {
             place: format!("{}:{number}", path.display()),
             message,
         })?;
+        if let super::log::Outcome::Stored { events: n } = outcome {
+            *events.entry(scope).or_default() += n as u64;
+        }
         payloads += 1;
         bytes += read as u64;
     }
-    Ok(Replayed { payloads, bytes })
+    Ok(Replayed {
+        payloads,
+        events,
+        bytes,
+    })
 }
 
 fn io(path: &Path, source: std::io::Error) -> StateError {

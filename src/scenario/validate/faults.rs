@@ -173,7 +173,7 @@ fn check_within_load(
 }
 
 /// How long an open-model load runs; a closed model's depends on the system under test.
-fn known_length(load: &Load) -> Option<Duration> {
+pub(super) fn known_length(load: &Load) -> Option<Duration> {
     if load.model != LoadModel::Open {
         return None;
     }

@@ -4,8 +4,8 @@
 //! file, through [`Checker`].
 //!
 //! Modules, one per part of the file: [`configs`] (AI Configs, targeting, segments),
-//! [`steps`] (steps and actions), [`faults`] (the fault timeline), [`load`], [`llm`], [`population`]; [`numbers`] holds the
-//! bounded-number checks they share.
+//! [`steps`] (steps and actions), [`faults`] (the fault timeline), [`restarts`], [`load`],
+//! [`llm`], [`population`]; [`numbers`] holds the bounded-number checks they share.
 
 mod configs;
 mod faults;
@@ -13,6 +13,7 @@ mod llm;
 mod load;
 mod numbers;
 mod population;
+mod restarts;
 mod steps;
 
 use std::cell::RefCell;
@@ -32,6 +33,7 @@ use faults::check_faults;
 use llm::check_llm;
 use load::check_load;
 use population::check_population;
+use restarts::check_restarts;
 use steps::check_steps_and_actions;
 
 /// One step of a path into the document.
@@ -117,6 +119,7 @@ pub(super) fn check(
     check_segments(s, &c)?;
     check_steps_and_actions(s, &c)?;
     check_faults(s, &c)?;
+    check_restarts(s, &c)?;
     check_load(s, &c)?;
     check_llm(s, &c)?;
     check_population(s, &c)?;
@@ -599,6 +602,50 @@ model = { name = "gpt-4o" }
             .map(|_| "\n[[faults]]\nat = \"1s\"\nduration = \"1s\"\nkind = \"llmOutage\"\n")
             .collect();
         assert!(located(&many).contains("field `faults[64]`: 65 faults: at most 64"));
+    }
+
+    #[test]
+    fn restart_errors_are_located_at_their_key() {
+        let restart =
+            |at: &str, down: &str| format!("\n[[restarts]]\nat = \"{at}\"\ndown = \"{down}\"\n");
+        for (extra, expected) in [
+            (
+                restart("1s", "0s"),
+                "s.toml:19:8: field `restarts[0].down`: down is how long mock-ld stays stopped",
+            ),
+            (
+                restart("1s", "2s") + &restart("2s", "1s"),
+                "field `restarts[1].at`: mock-ld is still down from restarts[0] then",
+            ),
+            (
+                restart("1s", "2s")
+                    + "\n[[faults]]\nat = \"2500ms\"\nduration = \"1s\"\nkind = \"eventsError\"\n",
+                "field `restarts[0].at`: faults[0] (eventsError) is on during this restart",
+            ),
+            (
+                "\n[load]\nmodel = \"open\"\nrate = 10\nduration = \"5s\"\n".to_owned()
+                    + &restart("5s", "1s"),
+                "field `restarts[0].at`: the load lasts 5s: a restart at 5s never happens",
+            ),
+            (
+                restart("1s", "1s").replace("down", "dwon"),
+                "unknown field `dwon`",
+            ),
+        ] {
+            let e = located(&extra);
+            assert!(e.contains(expected), "{e}\nexpected: {expected}");
+            assert!(e.starts_with("s.toml:"), "{e}");
+        }
+        // A provider fault during a restart is fine: the provider is not restarted.
+        let text = format!(
+            "{BASE}{}\n[[faults]]\nat = \"1s\"\nduration = \"1s\"\nkind = \"llmOutage\"\n",
+            restart("1s", "2s")
+        );
+        assert!(parse(Path::new("s.toml"), &text).is_ok());
+        let many: String = (0..17)
+            .map(|i| restart(&format!("{}s", 2 * i), "1s"))
+            .collect();
+        assert!(located(&many).contains("field `restarts[16]`: 17 restarts: at most 16"));
     }
 
     #[test]

@@ -1,0 +1,67 @@
+//! The scenario's `[[restarts]]` as they happened: when the embedded mock-ld stopped and
+//! started again, what it held of the received events across the restart (from its
+//! journal), and how long the SDKs' streams took to come back.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One `[[restarts]]` entry of the scenario, as run.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestartWindow {
+    #[serde(default)]
+    pub description: Option<String>,
+    /// When the scenario asked for it, ms after the load started, and how long mock-ld was
+    /// to stay down.
+    pub planned_at_ms: f64,
+    pub planned_down_ms: f64,
+    /// When mock-ld was stopped, ms after the load started; absent when the load ended
+    /// first.
+    #[serde(default)]
+    pub stopped_ms: Option<f64>,
+    /// When it listened again; absent when it could not start (see `error`).
+    #[serde(default)]
+    pub started_ms: Option<f64>,
+    /// Events mock-ld had received in the scenario's environment (every kind), read just
+    /// before it stopped: each of them was acknowledged, so on disk.
+    #[serde(default)]
+    pub events_before: Option<u64>,
+    /// Events of the environment it read back from its journal when it started again
+    /// (what it had acknowledged before the stop, none sent since): at least `eventsBefore`
+    /// when nothing acknowledged was lost (SDKs may have sent more between that read and
+    /// the stop).
+    #[serde(default)]
+    pub events_after: Option<u64>,
+    /// SDK streams open in the scenario's environment just before it stopped.
+    #[serde(default)]
+    pub streams_before: Option<u64>,
+    /// How long after it started again as many were open: the SDKs' reconnect, backoff
+    /// included; absent when they were not back before the load ended.
+    #[serde(default)]
+    pub streams_back_ms: Option<f64>,
+    /// Why it did not happen as planned.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl RestartWindow {
+    /// Whether every event received before the stop was still counted after the start;
+    /// `None` when either count could not be read.
+    pub fn events_kept(&self) -> Option<bool> {
+        Some(self.events_after? >= self.events_before?)
+    }
+
+    /// `4.0–6.1 s`, or the planned window with what became of it.
+    pub fn window(&self) -> String {
+        let s = |ms: f64| format!("{:.1}", ms / 1000.0);
+        match (self.stopped_ms, self.started_ms) {
+            (Some(stop), Some(start)) => format!("{}–{} s", s(stop), s(start)),
+            (Some(stop), None) => format!("{}– s (not started again)", s(stop)),
+            _ => format!(
+                "planned {}–{} s, not stopped",
+                s(self.planned_at_ms),
+                s(self.planned_at_ms + self.planned_down_ms)
+            ),
+        }
+    }
+}

@@ -291,6 +291,7 @@ fn every_shipped_scenario_is_covered() {
             "events-degraded.toml",
             "geo-targeting.toml",
             "ld-outage.toml",
+            "ld-restart.toml",
             "mid-run-prompt-change.toml",
             "model-ab-test.toml",
             "provider-rate-limit.toml",
@@ -460,6 +461,30 @@ async fn provider_rate_limit() {
         Mutations::SkewOnly,
     )
     .await;
+}
+
+/// mock-ld killed and restarted mid-run at 20 requests/s: the shipped checks pass (no LLM
+/// call failed, the events lost within their bound), every event received before the
+/// restart was read back from the journal, the stream came back, and the events not
+/// received are the ones sent while mock-ld was down (none refused: no fault).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ld_restart() {
+    let file = "ld-restart.toml";
+    let results = run(&parse(file, &quick(file, &[("load.rate", int(20))]))).await;
+    assert_eq!(
+        results.verdict.outcome,
+        Outcome::Passed,
+        "{file}:\n{}",
+        listing(&results)
+    );
+    let restart = &results.restarts[0];
+    assert_eq!(restart.events_kept(), Some(true), "{restart:?}");
+    assert_eq!(restart.streams_before, Some(1), "{restart:?}");
+    assert!(restart.streams_back_ms.is_some(), "{restart:?}");
+    let a = results.event_accounting.expect("eventAccounting");
+    assert_eq!(a.refused, 0, "{a:?}");
+    assert!(a.never_received > 0, "{a:?}");
+    println!("{file}: {restart:?}; {a:?}");
 }
 
 /// LaunchDarkly unreachable for 10 s with a change made during it, at 20 requests/s: the

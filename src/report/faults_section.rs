@@ -52,7 +52,8 @@ pub fn table(r: &RunResults) -> Option<Table> {
 /// events accounted for.
 pub fn lines(r: &RunResults) -> Vec<String> {
     let mut lines: Vec<String> = r.restarts.iter().map(restart_line).collect();
-    if let Some(e) = &r.refused_events {
+    // Only faults refuse; a run with restarts alone has its accounting to show.
+    if let Some(e) = r.refused_events.as_ref().filter(|_| !r.faults.is_empty()) {
         lines.push(format!(
             "events refused in {}/{}: {} payloads ({} events, {} custom) in {} attempts; sent again and taken: {} payloads ({} events)",
             e.project,

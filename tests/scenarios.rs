@@ -33,6 +33,7 @@ fn every_shipped_scenario_loads() {
         "events-degraded",
         "geo-targeting",
         "ld-outage",
+        "ld-restart",
         "mid-run-prompt-change",
         "model-ab-test",
         "provider-rate-limit",

@@ -3,7 +3,8 @@
 //! [`RunResults`], with their cost, checks and verdict.
 //!
 //! Modules: [`setup`] (REST API), [`call`] (one request: AI Config, LLM, tracker),
-//! [`llm_call`] (OpenAI-compatible client; [`llm_plan`] reads the simulator's plan), [`load`] (closed and open models),
+//! [`llm_call`] (OpenAI-compatible client; [`llm_plan`] reads the simulator's plan; [`retry`] a
+//! step's `on_error`: which failures are retried, the waits and each call's seed), [`load`] (closed and open models),
 //! [`schedule`] (open-model arrival times), [`actions`] (timed changes and propagation;
 //! [`llm_action`] changes the simulated LLM), [`faults`] (mock-ld's faults on a timeline), [`live`] (the timeline while the load runs,
 //! for thresholds that abort it), [`events`] (flush latency during and after the load,
@@ -30,6 +31,7 @@ pub mod load;
 pub mod mock_admin;
 mod parity;
 pub mod progress;
+pub mod retry;
 pub mod schedule;
 mod sdks;
 pub mod setup;

@@ -204,6 +204,15 @@ pub struct VariationResult {
     pub successes: u64,
     #[serde(default)]
     pub errors: u64,
+    /// `on_error`'s figures, as [`crate::metrics::VariationMetrics`] defines them.
+    #[serde(default)]
+    pub retries: u64,
+    #[serde(default)]
+    pub fallbacks: u64,
+    #[serde(default)]
+    pub fallback_successes: u64,
+    #[serde(default)]
+    pub failed_steps: u64,
     #[serde(default)]
     pub input_tokens: u64,
     #[serde(default)]

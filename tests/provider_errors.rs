@@ -211,4 +211,13 @@ async fn an_outage_falls_back_to_the_second_model_costed_at_its_price() {
     assert_eq!(tracked(&r, "$ld:ai:generation:success"), 4);
     assert_eq!(tracked(&r, "$ld:ai:tokens:output"), 4);
     all_received(&r);
+
+    // The reports show the retries and fallbacks beside the per-call error rate.
+    let text = aiconfig_harness::report::terminal::render(&r);
+    assert!(
+        text.contains("retries and fallbacks:") && text.contains("66.67 %"),
+        "{text}"
+    );
+    let md = aiconfig_harness::report::markdown::render(&r).unwrap();
+    assert!(md.contains("### Retries and fallbacks"), "{md}");
 }

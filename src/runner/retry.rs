@@ -120,5 +120,6 @@ mod tests {
         assert_ne!(attempt_seed(42, 1), attempt_seed(42, 2));
         // The values the Python and Node workers' copies are checked against.
         assert_eq!(mix64(0), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(attempt_seed(42, 1), 13_432_527_470_776_545_160);
     }
 }

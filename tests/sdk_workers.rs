@@ -368,6 +368,9 @@ count = {N}
 concurrency = 10
 iterations = {N}
 parity_sample = 10
+# Every request waits out a 1 s Retry-After: seconds with none completed are the
+# application's waits, not a stall.
+stall_after = "10s"
 
 [llm.models.model-a]
 latency = {{ median = "5ms", p99 = "5ms" }}
@@ -400,7 +403,13 @@ model-b = {{ input = 3.0, output = 7.0 }}
         let name = r.load.sdk.name.clone();
         assert_eq!(r.status, RunStatus::Complete, "{name}");
         for check in &r.checks {
-            assert_eq!(check.status, Status::Pass, "{name}: {}: {}", check.name, check.summary);
+            assert_eq!(
+                check.status,
+                Status::Pass,
+                "{name}: {}: {}",
+                check.name,
+                check.summary
+            );
         }
         let v = &r.configs["assistant"].variations["only"];
         // Per step: model-a (429), a wait of 1 s, model-a again (429), then model-b.
@@ -414,7 +423,11 @@ model-b = {{ input = 3.0, output = 7.0 }}
             (N, N, 0),
             "{name}: {v:#?}"
         );
-        assert!(v.latency.end_to_end.min_ms >= 998.0, "{name}: {:?}", v.latency.end_to_end);
+        assert!(
+            v.latency.end_to_end.min_ms >= 998.0,
+            "{name}: {:?}",
+            v.latency.end_to_end
+        );
         assert_eq!(
             r.cost.by_model.keys().collect::<Vec<_>>(),
             ["model-b"],

@@ -478,7 +478,10 @@ impl Workload {
             let Some(tokens) = record_call(v, last) else {
                 continue;
             };
-            let model = match (step.fell_back, &self.steps[step.step].on_error.fallback_model) {
+            let model = match (
+                step.fell_back,
+                &self.steps[step.step].on_error.fallback_model,
+            ) {
                 (true, Some(fallback)) => fallback.as_str(),
                 _ => model_name(step.model.as_deref()),
             };

@@ -51,10 +51,7 @@ impl LlmOutcome {
     /// Whether an application retries this failure: 429, 5xx, a timeout or a transport
     /// or stream error; another 4xx is the request's own fault and would fail again.
     pub fn retryable(&self) -> bool {
-        self.error.is_some()
-            && self
-                .status
-                .is_none_or(|s| s == 429 || s >= 500)
+        self.error.is_some() && self.status.is_none_or(|s| s == 429 || s >= 500)
     }
 }
 

@@ -91,8 +91,19 @@ mod tests {
     #[test]
     fn only_429_5xx_and_transport_errors_are_retried() {
         let p = policy();
-        for (status, retried) in [(Some(429), true), (Some(500), true), (Some(504), true), (None, true), (Some(400), false), (Some(404), false)] {
-            assert_eq!(wait_before(&p, (1, 2), 1, &failed(status, None)).is_some(), retried, "{status:?}");
+        for (status, retried) in [
+            (Some(429), true),
+            (Some(500), true),
+            (Some(504), true),
+            (None, true),
+            (Some(400), false),
+            (Some(404), false),
+        ] {
+            assert_eq!(
+                wait_before(&p, (1, 2), 1, &failed(status, None)).is_some(),
+                retried,
+                "{status:?}"
+            );
         }
         let ok = LlmOutcome::default();
         assert_eq!(wait_before(&p, (1, 2), 1, &ok), None);
@@ -106,10 +117,21 @@ mod tests {
             let full = Duration::from_millis(100 << (call - 1));
             let wait = wait_before(&p, (7, 99), call, &f).unwrap();
             assert!(wait >= full / 2 && wait <= full, "{call}: {wait:?}");
-            assert_eq!(Some(wait), wait_before(&p, (7, 99), call, &f), "same seed, same wait");
+            assert_eq!(
+                Some(wait),
+                wait_before(&p, (7, 99), call, &f),
+                "same seed, same wait"
+            );
         }
-        assert_ne!(wait_before(&p, (7, 99), 1, &f), wait_before(&p, (8, 99), 1, &f));
-        let long = OnError { backoff: MAX_RETRY_WAIT, retries: 10, ..policy() };
+        assert_ne!(
+            wait_before(&p, (7, 99), 1, &f),
+            wait_before(&p, (8, 99), 1, &f)
+        );
+        let long = OnError {
+            backoff: MAX_RETRY_WAIT,
+            retries: 10,
+            ..policy()
+        };
         assert!(wait_before(&long, (7, 99), 10, &f).unwrap() <= MAX_RETRY_WAIT);
     }
 

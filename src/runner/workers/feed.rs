@@ -14,8 +14,8 @@ use crate::runner::call::{
     attribute_label, feedback_draw, kind_label, request_seed, FeedbackRates,
 };
 use crate::runner::schedule::Schedule;
-use crate::scenario::population::Generator;
 use crate::scenario::bounds::MAX_RETRY_WAIT;
+use crate::scenario::population::Generator;
 use crate::scenario::{Mode, Scenario};
 
 /// Most requests one pull may take.

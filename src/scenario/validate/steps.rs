@@ -91,7 +91,14 @@ fn check_on_error(
     c: &Checker<'_>,
     i: usize,
 ) -> Result<(), ScenarioError> {
-    let path = |k| [Seg::Key("steps"), Seg::Index(i), Seg::Key("on_error"), Seg::Key(k)];
+    let path = |k| {
+        [
+            Seg::Key("steps"),
+            Seg::Index(i),
+            Seg::Key("on_error"),
+            Seg::Key(k),
+        ]
+    };
     if on_error.retries > bounds::MAX_RETRIES {
         return Err(c.error(
             &path("retries"),
@@ -103,7 +110,13 @@ fn check_on_error(
         ));
     }
     let why = " (a wall-clock wait between retries)";
-    at_most(c, &path("backoff"), on_error.backoff, bounds::MAX_RETRY_WAIT, why)?;
+    at_most(
+        c,
+        &path("backoff"),
+        on_error.backoff,
+        bounds::MAX_RETRY_WAIT,
+        why,
+    )?;
     at_most(
         c,
         &path("max_retry_after"),

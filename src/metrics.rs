@@ -70,10 +70,18 @@ impl Latency {
 #[derive(Clone, Debug, Default)]
 pub struct VariationMetrics {
     pub evaluations: u64,
-    /// Evaluations whose config was enabled and so called the LLM.
+    /// LLM calls made: each step's first, its retries and its fallback call.
     pub ai_calls: u64,
+    /// Of the LLM calls, those that succeeded and those that failed (provider side).
     pub successes: u64,
     pub errors: u64,
+    /// LLM calls to the step's model after its first (`on_error.retries`).
+    pub retries: u64,
+    /// Calls to `on_error.fallback_model`, and those that succeeded.
+    pub fallbacks: u64,
+    pub fallback_successes: u64,
+    /// Steps whose last LLM call, after retries and fallback, failed: what users got.
+    pub failed_steps: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub feedback_positive: u64,
@@ -126,6 +134,10 @@ impl VariationMetrics {
         self.ai_calls += o.ai_calls;
         self.successes += o.successes;
         self.errors += o.errors;
+        self.retries += o.retries;
+        self.fallbacks += o.fallbacks;
+        self.fallback_successes += o.fallback_successes;
+        self.failed_steps += o.failed_steps;
         self.input_tokens += o.input_tokens;
         self.output_tokens += o.output_tokens;
         self.feedback_positive += o.feedback_positive;

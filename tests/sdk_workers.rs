@@ -324,3 +324,158 @@ async fn the_example_team_handler_runs_in_the_node_worker() {
     assert_eq!(tracked("$ld:ai:duration:total"), results.load.requests);
     assert!(results.cost.total.output_tokens > 0);
 }
+
+/// `on_error` through every SDK: with the provider rate-limiting `model-a` throughout
+/// (429, `Retry-After: 1`, switched on before the run), each step waits the Retry-After,
+/// retries once, then falls back to `model-b`; the Rust, Python and Node SDKs make the same
+/// calls, track the same events and cost the same (and the built-in `sdk_parity` check
+/// compares a sample context by context).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sdk_retries_and_falls_back_the_same_under_a_rate_limit() {
+    let _serial = SERIAL.lock().await;
+    if !installed(SdkKind::Python) || !installed(SdkKind::Node) {
+        return;
+    }
+    const N: u64 = 20;
+    let mut runs = Vec::new();
+    for sdk in [SdkKind::Rust, SdkKind::Python, SdkKind::Node] {
+        let mock = rate_limited_mock().await;
+        let text = format!(
+            r#"
+name = "retries"
+seed = 23
+
+[[ai_configs]]
+key = "assistant"
+
+[[ai_configs.variations]]
+key = "only"
+model = {{ name = "model-a" }}
+messages = [{{ role = "system", content = "You are terse." }}]
+
+[[ai_configs.targeting]]
+kind = "updateFallthroughVariationOrRollout"
+variation = "only"
+
+[[steps]]
+config = "assistant"
+on_error = {{ retries = 1, max_retry_after = "2s", fallback_model = "model-b" }}
+
+[population]
+count = {N}
+
+[load]
+concurrency = 10
+iterations = {N}
+parity_sample = 10
+# Every request waits out a 1 s Retry-After: seconds with none completed are the
+# application's waits, not a stall.
+stall_after = "10s"
+
+[llm.models.model-a]
+latency = {{ median = "5ms", p99 = "5ms" }}
+
+[llm.models.model-b]
+latency = {{ median = "5ms", p99 = "20ms" }}
+output_tokens = {{ median = 20, p99 = 80 }}
+
+[prices]
+model-a = {{ input = 1.0, output = 2.0 }}
+model-b = {{ input = 3.0, output = 7.0 }}
+"#
+        );
+        let overrides = Overrides {
+            sdk: Some(sdk),
+            workers: (sdk != SdkKind::Rust).then_some(2),
+            ..Overrides::default()
+        };
+        let scenario = scenario::parse_with(Path::new("retries.toml"), &text, &overrides)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let options = RunOptions {
+            target: external(&mock),
+            progress: false,
+            cancel: CancellationToken::new(),
+        };
+        let r = tokio::time::timeout(Duration::from_secs(120), runner::run(&scenario, options))
+            .await
+            .expect("the run ends within 2 minutes")
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let name = r.load.sdk.name.clone();
+        assert_eq!(r.status, RunStatus::Complete, "{name}");
+        for check in &r.checks {
+            assert_eq!(
+                check.status,
+                Status::Pass,
+                "{name}: {}: {}",
+                check.name,
+                check.summary
+            );
+        }
+        let v = &r.configs["assistant"].variations["only"];
+        // Per step: model-a (429), a wait of 1 s, model-a again (429), then model-b.
+        assert_eq!(
+            (v.ai_calls, v.errors, v.successes, v.retries),
+            (3 * N, 2 * N, N, N),
+            "{name}: {v:#?}"
+        );
+        assert_eq!(
+            (v.fallbacks, v.fallback_successes, v.failed_steps),
+            (N, N, 0),
+            "{name}: {v:#?}"
+        );
+        assert!(
+            v.latency.end_to_end.min_ms >= 998.0,
+            "{name}: {:?}",
+            v.latency.end_to_end
+        );
+        assert_eq!(
+            r.cost.by_model.keys().collect::<Vec<_>>(),
+            ["model-b"],
+            "{name}"
+        );
+        runs.push((name, same(&r), v.retries, v.fallbacks));
+    }
+    let (_, rust, ..) = &runs[0];
+    for (name, other, ..) in &runs[1..] {
+        assert_eq!(other, rust, "{name} differs from the Rust SDK");
+    }
+}
+
+const TOKEN: &str = "sdk-workers-token";
+
+/// A mock-ld whose provider answers 429 with `Retry-After: 1` to every `model-a` call.
+async fn rate_limited_mock() -> mock_ld::MockLdHandle {
+    let mock = mock_ld::MockLd::start(mock_ld::Config {
+        admin_token: Some(TOKEN.into()),
+        ..mock_ld::Config::default()
+    })
+    .await
+    .unwrap();
+    reqwest::Client::new()
+        .post(format!("{}/admin/faults", mock.base_url()))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"kind": "llmRateLimited", "model": "model-a", "retryAfter": 1}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    mock
+}
+
+fn external(mock: &mock_ld::MockLdHandle) -> Target {
+    Target::External {
+        sdk_url: mock.base_url(),
+        stream_url: None,
+        events_url: None,
+        api_url: mock.base_url(),
+        sdk_key: mock
+            .store()
+            .environment("default", "test")
+            .unwrap()
+            .sdk_key
+            .clone(),
+        api_token: mock.config().api_token.clone(),
+        admin_token: Some(TOKEN.into()),
+    }
+}

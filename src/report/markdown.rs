@@ -3,7 +3,7 @@
 
 use super::format::{self, ms};
 use super::table::{markdown_cell, Table};
-use super::{faults_section, harness_section};
+use super::{faults_section, harness_section, retries_section};
 use crate::results::latency::HistogramError;
 use crate::results::{LatencySummary as Summary, RunResults as Results, Stage};
 
@@ -20,6 +20,14 @@ pub fn render(r: &Results) -> Result<String, HistogramError> {
         "### LLM calls per variation\n\n{}\n",
         variations(r).markdown()
     );
+    if let Some(t) = retries_section::table(r) {
+        out += &format!(
+            "### {}\n\n{}\n{}\n\n",
+            retries_section::TITLE,
+            t.markdown(),
+            markdown_cell(retries_section::NOTE)
+        );
+    }
     if let Some(label) = super::simulated::label(r) {
         out += &format!("{}\n\n", markdown_cell(&label));
         if r.variations()

@@ -5,7 +5,8 @@
 //! [`sections`], [`cost_section`] and [`rollout_section`] (`report.html`), [`charts`]
 //! (inline SVG), [`markdown`] (`summary.md`), [`junit`] (`junit.xml`), [`comparison`] (a
 //! baseline comparison as tables), [`events`] (the event latencies' rows), [`faults_section`]
-//! (the fault timeline's table and bands),
+//! (the fault timeline's table and bands), [`retries_section`] (a step's `on_error`: retries and
+//! fallbacks per variation),
 //! [`harness_section`] (the load generator's own figures, the same lines everywhere),
 //! [`simulated`] (the simulated-provider label, planned and excess latencies, the
 //! simulator's lateness), [`table`] and [`format`] (shared rendering).
@@ -22,6 +23,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod markup;
+pub mod retries_section;
 pub mod rollout_section;
 pub mod sections;
 pub mod simulated;

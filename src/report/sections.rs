@@ -117,6 +117,11 @@ pub fn observability(r: &Results) -> Html {
         r.load.requests
     ));
     body += &table(&variation_table(r));
+    if let Some(t) = super::retries_section::table(r) {
+        body += &format!("<h3>{}</h3>\n", super::retries_section::TITLE);
+        body += &table(&t);
+        body += &note(super::retries_section::NOTE);
+    }
     if let Some(label) = super::simulated::label(r) {
         body += &note(&label);
         if r.variations()

@@ -1,7 +1,7 @@
 //! The plain-text summary for the terminal, CI logs and `summary.txt`: the figures with
 //! their sample counts, the checks, the baseline comparison, and last the verdict.
 
-use super::{faults_section, harness_section};
+use super::{faults_section, harness_section, retries_section};
 use crate::results::checks::Details;
 use crate::results::cost::{CostLine, CostReport};
 use crate::results::{LatencySummary, RunResults};
@@ -31,6 +31,7 @@ fn summary(r: &RunResults) -> String {
         r.requests_raw.p99_ms
     );
     out += &variations(r);
+    out += &retries(r);
     out += &simulated(r);
     out += &events(r);
     out += &actions(r);
@@ -210,6 +211,17 @@ fn actions(r: &RunResults) -> String {
         };
     }
     out
+}
+
+fn retries(r: &RunResults) -> String {
+    let Some(t) = retries_section::table(r) else {
+        return String::new();
+    };
+    let mut out = format!("\n{}:\n", retries_section::TITLE.to_lowercase());
+    for line in t.text().lines() {
+        out += &format!("  {line}\n");
+    }
+    out + &format!("  {}\n", retries_section::NOTE)
 }
 
 fn faults(r: &RunResults) -> String {

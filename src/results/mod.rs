@@ -167,9 +167,26 @@ pub struct ConfigResults {
 #[serde(rename_all = "camelCase")]
 pub struct VariationResults {
     pub evaluations: u64,
+    /// LLM calls made: each step's first call, its retries and its fallback call
+    /// (`on_error`); without `on_error`, one per evaluation of an enabled config.
     pub ai_calls: u64,
+    /// Of `aiCalls`, those that succeeded and those that failed: the provider's side, so
+    /// `errors / aiCalls` is the `error_rate` a threshold judges, per LLM call.
     pub successes: u64,
     pub errors: u64,
+    /// LLM calls to the step's model after its first (`on_error.retries`).
+    #[serde(default)]
+    pub retries: u64,
+    /// Calls to `on_error.fallback_model`.
+    #[serde(default)]
+    pub fallbacks: u64,
+    /// Of `fallbacks`, those that succeeded.
+    #[serde(default)]
+    pub fallback_successes: u64,
+    /// Steps whose last LLM call, after retries and fallback, failed: what users got.
+    /// Without `on_error` it equals `errors`.
+    #[serde(default)]
+    pub failed_steps: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub feedback_positive: u64,

@@ -12,13 +12,14 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use super::llm_call::{chat, ChatRequest, LlmOutcome};
+use super::retry::{attempt_seed, wait_before};
 use crate::ai::{
     AiAgentConfigDefault, AiClient, AiCompletionConfigDefault, FeedbackKind, LdMessage,
     ModelConfig, TokenUsage, Tracker, Variables,
 };
 use crate::metrics::{Metrics, TokenCounts};
 use crate::scenario::population::Generator;
-use crate::scenario::{Mode, Scenario};
+use crate::scenario::{Mode, OnError, Scenario};
 use crate::served::ServedLog;
 
 /// Everything a request needs, shared by all workers.
@@ -55,6 +56,8 @@ struct PreparedStep {
     feedback_rate: f64,
     positive_feedback: f64,
     call_llm: bool,
+    /// What the application does when the LLM call fails.
+    on_error: OnError,
     /// This step's AI Config's record in the [`ServedLog`], if it has one.
     served_slot: Option<usize>,
 }
@@ -71,7 +74,15 @@ pub struct StepRecord {
     tracker: Option<Tracker>,
     evaluation: Duration,
     ai_layer: Duration,
+    /// The step's last LLM call: the first, a retry or the fallback.
     llm: Option<LlmOutcome>,
+    /// The calls before it, all failed: the first and the retries to the step's model
+    /// (empty, and unallocated, when the first call succeeded or no `on_error` acted).
+    earlier: Vec<LlmOutcome>,
+    /// Calls to the step's model after the first.
+    retries: u32,
+    /// The last call went to `on_error.fallback_model`.
+    fell_back: bool,
     end_to_end: Duration,
     /// When the step ended; the next step starts then.
     ended: Instant,
@@ -130,6 +141,7 @@ impl Workload {
                 feedback_rate: step.feedback_rate,
                 positive_feedback: step.positive_feedback,
                 call_llm: step.call_llm,
+                on_error: step.on_error,
             })
             .collect();
         Workload {
@@ -245,21 +257,24 @@ impl Workload {
         };
         let mut tracked = Tracked::one(usage_key(step.mode));
         let mut ai_layer = (resolved_at - started).saturating_sub(resolved.evaluation);
-        let (mut ended, mut llm, mut feedback) = (resolved_at, None, None);
+        let (mut ended, mut calls, mut feedback) = (resolved_at, None, None);
         if resolved.enabled && step.call_llm {
             // Boxed: the HTTP call's future is kilobytes, and inline it would make every
             // request's future that large, LLM call or not.
-            let outcome = Box::pin(self.call_llm(&resolved, step, seed)).await;
+            let made = Box::pin(self.calls(&resolved, step, seed, &mut tracked)).await;
             let tracking = Instant::now();
-            track_outcome(&resolved.tracker, &outcome, &mut tracked);
             let kind = feedback_draw(self.seed, request, step_index, step.into());
-            feedback = give_feedback(&resolved.tracker, kind, &mut tracked);
+            let last = made.tracker.as_ref().unwrap_or(&resolved.tracker);
+            feedback = give_feedback(last, kind, &mut tracked);
             ended = Instant::now();
-            ai_layer += ended - tracking;
-            llm = Some(outcome);
+            ai_layer += ended - tracking + made.tracking;
+            calls = Some(made);
         }
-        self.handed
-            .fetch_add(tracked.keys().len() as u64, Ordering::Release);
+        self.handed.fetch_add(tracked.total(), Ordering::Release);
+        let (llm, earlier, retries, fell_back) = match calls {
+            Some(c) => (Some(c.last), c.earlier, c.retries, c.fell_back),
+            None => (None, Vec::new(), 0, false),
+        };
         StepRecord {
             step: step_index,
             model: resolved.model,
@@ -267,6 +282,9 @@ impl Workload {
             evaluation: resolved.evaluation,
             ai_layer,
             llm,
+            earlier,
+            retries,
+            fell_back,
             end_to_end: ended - started,
             ended,
             feedback,
@@ -275,7 +293,63 @@ impl Workload {
         }
     }
 
-    async fn call_llm(&self, resolved: &Resolved, step: &PreparedStep, seed: u64) -> LlmOutcome {
+    /// The step's LLM calls as its `on_error` says: the first; retries while they fail
+    /// and may be retried, after each wait; then the fallback model once. Each call is
+    /// tracked as the application wraps it in the tracker, the first on the step's tracker
+    /// and each later one on a new run of it (Python's `config.create_tracker()`), since
+    /// the AI SDK records each metric at most once per run.
+    async fn calls(
+        &self,
+        resolved: &Resolved,
+        step: &PreparedStep,
+        seed: u64,
+        tracked: &mut Tracked,
+    ) -> Calls {
+        let policy = &step.on_error;
+        let mut calls = Calls::default();
+        let mut model = model_name(resolved.model.as_deref());
+        for call in 0.. {
+            let outcome = self
+                .call_llm(resolved, step, model, attempt_seed(seed, call))
+                .await;
+            let tracking = Instant::now();
+            let tracker = calls.tracker.as_ref().unwrap_or(&resolved.tracker);
+            track_outcome(tracker, &outcome, tracked);
+            calls.tracking += tracking.elapsed();
+            if outcome.error.is_none() || calls.fell_back {
+                calls.last = outcome;
+                break;
+            }
+            let wait = (calls.retries < policy.retries)
+                .then(|| wait_before(policy, (self.seed, seed), call + 1, &outcome))
+                .flatten();
+            match (wait, &policy.fallback_model) {
+                (Some(wait), _) => {
+                    calls.retries += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                (None, Some(fallback)) => {
+                    calls.fell_back = true;
+                    model = fallback;
+                }
+                (None, None) => {
+                    calls.last = outcome;
+                    break;
+                }
+            }
+            calls.earlier.push(outcome);
+            calls.tracker = Some(resolved.tracker.new_run());
+        }
+        calls
+    }
+
+    async fn call_llm(
+        &self,
+        resolved: &Resolved,
+        step: &PreparedStep,
+        model: &str,
+        seed: u64,
+    ) -> LlmOutcome {
         let mut messages: Vec<Value> = resolved
             .messages
             .iter()
@@ -283,7 +357,7 @@ impl Workload {
             .collect();
         messages.push(json!({"role": "user", "content": step.prompt}));
         let request = ChatRequest {
-            model: model_name(resolved.model.as_deref()),
+            model,
             messages: Value::Array(messages),
             stream: self.stream,
             seed,
@@ -303,6 +377,19 @@ pub fn request_seed(index: u64, step: usize) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// What a step's LLM calls did.
+#[derive(Default)]
+struct Calls {
+    earlier: Vec<LlmOutcome>,
+    last: LlmOutcome,
+    retries: u32,
+    fell_back: bool,
+    /// Time spent in the tracker's calls, which is the AI layer's.
+    tracking: Duration,
+    /// The run the last call was tracked on, when not the step's own tracker.
+    tracker: Option<Tracker>,
 }
 
 /// The parts of a completion or agent config a step uses.
@@ -360,11 +447,11 @@ impl Workload {
             None => drop(metrics.context_kinds.insert(kind.to_owned(), 1)),
         }
         for step in &request.steps {
-            for key in step.tracked.keys() {
+            for &(key, n) in step.tracked.counts() {
                 *metrics
                     .tracked_events
                     .entry(std::borrow::Cow::Borrowed(key))
-                    .or_default() += 1;
+                    .or_default() += u64::from(n);
             }
             let variation = match step.tracker.as_ref().map(Tracker::variation_key) {
                 None | Some("") => "(default)",
@@ -380,40 +467,61 @@ impl Workload {
                 Some(FeedbackKind::Negative) => v.feedback_negative += 1,
                 None => {}
             }
-            let Some(llm) = &step.llm else { continue };
-            v.ai_calls += 1;
-            v.llm.record(llm.duration);
-            if let Some(plan) = &llm.plan {
-                v.record_plan(plan.real_time(), plan.excess(llm.duration));
+            let Some(last) = &step.llm else { continue };
+            v.retries += u64::from(step.retries);
+            v.fallbacks += u64::from(step.fell_back);
+            v.fallback_successes += u64::from(step.fell_back && last.error.is_none());
+            v.failed_steps += u64::from(last.error.is_some());
+            for call in &step.earlier {
+                record_call(v, call);
             }
-            if let Some(ttft) = llm.time_to_first_token {
-                v.time_to_first_token.record(ttft);
-            }
-            if llm.error.is_some() {
-                v.errors += 1;
-            } else {
-                v.successes += 1;
-                v.input_tokens += llm.input_tokens;
-                v.output_tokens += llm.output_tokens;
-                let tokens = TokenCounts {
-                    calls: 1,
-                    input: llm.input_tokens,
-                    cached_input: llm.cached_input_tokens,
-                    output: llm.output_tokens,
-                };
-                let model = model_name(step.model.as_deref());
-                v.record_usage(model, kind, tokens);
-                for (attribute, value) in &request.cost_attributes {
-                    let by_value = metrics
-                        .attribute_usage
-                        .entry(attribute.clone())
-                        .or_default();
-                    let by_model = by_value.entry(value.clone()).or_default();
-                    by_model.entry(model.to_owned()).or_default().add(&tokens);
-                }
+            let Some(tokens) = record_call(v, last) else {
+                continue;
+            };
+            let model = match (
+                step.fell_back,
+                &self.steps[step.step].on_error.fallback_model,
+            ) {
+                (true, Some(fallback)) => fallback.as_str(),
+                _ => model_name(step.model.as_deref()),
+            };
+            v.record_usage(model, kind, tokens);
+            for (attribute, value) in &request.cost_attributes {
+                let by_value = metrics
+                    .attribute_usage
+                    .entry(attribute.clone())
+                    .or_default();
+                let by_model = by_value.entry(value.clone()).or_default();
+                by_model.entry(model.to_owned()).or_default().add(&tokens);
             }
         }
     }
+}
+
+/// Adds one LLM call to its variation: an LLM call, its latency, its plan, and an error
+/// or a success with its tokens, which are returned (the caller costs them by model).
+fn record_call(v: &mut crate::metrics::VariationMetrics, llm: &LlmOutcome) -> Option<TokenCounts> {
+    v.ai_calls += 1;
+    v.llm.record(llm.duration);
+    if let Some(plan) = &llm.plan {
+        v.record_plan(plan.real_time(), plan.excess(llm.duration));
+    }
+    if let Some(ttft) = llm.time_to_first_token {
+        v.time_to_first_token.record(ttft);
+    }
+    if llm.error.is_some() {
+        v.errors += 1;
+        return None;
+    }
+    v.successes += 1;
+    v.input_tokens += llm.input_tokens;
+    v.output_tokens += llm.output_tokens;
+    Some(TokenCounts {
+        calls: 1,
+        input: llm.input_tokens,
+        cached_input: llm.cached_input_tokens,
+        output: llm.output_tokens,
+    })
 }
 
 /// How often a step gives feedback, and how often it is positive.
@@ -508,12 +616,14 @@ fn track_outcome(tracker: &Tracker, outcome: &LlmOutcome, tracked: &mut Tracked)
     note(tracker.track_success(), "$ld:ai:generation:success");
 }
 
-/// The keys of the events one step tracked, without a heap allocation per step: at most
-/// usage, duration, time to first token, three token counts, success and feedback. A step
-/// that tracks another kind of event must grow `keys`.
+/// The events one step tracked, counted by key, without a heap allocation per step. A
+/// step tracks at most these nine keys (usage, duration, time to first token, three
+/// token counts, success, error, feedback), each any number of times: once per LLM call
+/// for the per-call keys, however many retries `on_error` allows. A step that tracks
+/// another kind of event must grow `counts`.
 #[derive(Default)]
 struct Tracked {
-    keys: [&'static str; 8],
+    counts: [(&'static str, u16); 9],
     len: usize,
 }
 
@@ -525,12 +635,21 @@ impl Tracked {
     }
 
     fn push(&mut self, key: &'static str) {
-        self.keys[self.len] = key;
+        if let Some((_, n)) = self.counts[..self.len].iter_mut().find(|(k, _)| *k == key) {
+            *n += 1;
+            return;
+        }
+        self.counts[self.len] = (key, 1);
         self.len += 1;
     }
 
-    fn keys(&self) -> &[&'static str] {
-        &self.keys[..self.len]
+    fn counts(&self) -> &[(&'static str, u16)] {
+        &self.counts[..self.len]
+    }
+
+    /// Events in all.
+    fn total(&self) -> u64 {
+        self.counts().iter().map(|&(_, n)| u64::from(n)).sum()
     }
 }
 
@@ -592,6 +711,9 @@ impl StepRecord {
             evaluation: elapsed,
             ai_layer: Duration::ZERO,
             llm: None,
+            earlier: Vec::new(),
+            retries: 0,
+            fell_back: false,
             end_to_end: elapsed,
             ended,
             feedback: None,
@@ -602,15 +724,17 @@ impl StepRecord {
 }
 
 impl RequestRecord {
-    /// Its LLM calls: how long each took and whether it failed.
+    /// Its LLM calls, retries and fallbacks included: how long each took and whether it
+    /// failed.
     pub fn llm_calls(&self) -> impl Iterator<Item = (Duration, bool)> + '_ {
         self.steps
             .iter()
-            .filter_map(|s| s.llm.as_ref())
+            .flat_map(|s| s.earlier.iter().chain(s.llm.as_ref()))
             .map(|o| (o.duration, o.error.is_some()))
     }
 
-    /// A request fails when any step's config could not be read or its LLM call failed.
+    /// A request fails when any step's config could not be read or its last LLM call
+    /// (after its retries and fallback) failed.
     pub fn failed(&self) -> bool {
         self.steps
             .iter()

@@ -40,6 +40,19 @@ pub struct LlmOutcome {
     pub error: Option<String>,
     /// What mock-ld's simulator planned for the call; none from another provider.
     pub plan: Option<Planned>,
+    /// The HTTP status of an answer that was not a success; none for a transport error or
+    /// a stream that failed after its 200.
+    pub status: Option<u16>,
+    /// Such an answer's `Retry-After`, in seconds (the HTTP-date form is not read).
+    pub retry_after: Option<Duration>,
+}
+
+impl LlmOutcome {
+    /// Whether an application retries this failure: 429, 5xx, a timeout or a transport
+    /// or stream error; another 4xx is the request's own fault and would fail again.
+    pub fn retryable(&self) -> bool {
+        self.error.is_some() && self.status.is_none_or(|s| s == 429 || s >= 500)
+    }
 }
 
 /// A chat request: the model and the interpolated messages.
@@ -106,9 +119,19 @@ pub async fn chat(http: &reqwest::Client, base: &str, request: &ChatRequest<'_>)
 async fn read_answer(response: reqwest::Response, started: Instant, stream: bool) -> LlmOutcome {
     if !response.status().is_success() {
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         // Read the body so the connection can be reused.
         let _ = response.bytes().await;
-        return failed(started, format!("HTTP {}", status.as_u16()));
+        return LlmOutcome {
+            status: Some(status.as_u16()),
+            retry_after,
+            ..failed(started, format!("HTTP {}", status.as_u16()))
+        };
     }
     if stream {
         read_sse(response.bytes_stream(), started).await
@@ -349,8 +372,7 @@ fn finished(started: Instant, first_token: Option<Duration>, usage: Option<Usage
         input_tokens: usage.prompt_tokens,
         cached_input_tokens: usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
         output_tokens: usage.completion_tokens,
-        error: None,
-        plan: None,
+        ..LlmOutcome::default()
     }
 }
 

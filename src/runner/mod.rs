@@ -3,9 +3,12 @@
 //! [`RunResults`], with their cost, checks and verdict.
 //!
 //! Modules: [`setup`] (REST API), [`call`] (one request: AI Config, LLM, tracker),
-//! [`llm_call`] (OpenAI-compatible client; [`llm_plan`] reads the simulator's plan), [`load`] (closed and open models),
+//! [`llm_call`] (OpenAI-compatible client; [`llm_plan`] reads the simulator's plan; [`retry`] a
+//! step's `on_error`: which failures are retried, the waits and each call's seed), [`load`] (closed and open models),
 //! [`schedule`] (open-model arrival times), [`actions`] (timed changes and propagation;
-//! [`llm_action`] changes the simulated LLM), [`faults`] (mock-ld's faults on a timeline), [`live`] (the timeline while the load runs,
+//! [`llm_action`] changes the simulated LLM), [`faults`] (mock-ld's faults on a timeline),
+//! [`restarts`] (the embedded mock-ld killed and started again; [`embedded`] holds it),
+//! [`live`] (the timeline while the load runs,
 //! for thresholds that abort it), [`events`] (flush latency during and after the load,
 //! completeness, delivery latency), [`health`] (the load generator's own lag and the
 //! machine's pressure), [`simulated`] (the simulated provider's profiles and lateness),
@@ -32,6 +35,7 @@ pub mod mock_admin;
 mod parity;
 pub mod progress;
 mod restarts;
+pub mod retry;
 pub mod schedule;
 mod sdks;
 pub mod setup;

@@ -77,6 +77,15 @@ pub const MAX_FAULTS: usize = 64;
 /// in one run is a typo.
 pub const MAX_RESTARTS: usize = 16;
 
+/// A step's `on_error.retries`: each retry is another call and its tracker events; ten
+/// is past what any client library retries by default (OpenAI's SDKs: 2).
+pub const MAX_RETRIES: u32 = 10;
+
+/// A step's `on_error.backoff` and `max_retry_after`, and any one wait between retries
+/// (the doubled backoff stops growing here): a request held longer than a minute per
+/// retry is a typo, and the waits are wall-clock time.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+
 /// `flush_interval`: above 0 (0 would flush in a busy loop) and at most an hour.
 pub const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(3600);
 

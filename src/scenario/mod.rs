@@ -232,6 +232,60 @@ pub struct Step {
     /// Call the LLM when the config is enabled; `false` measures evaluation alone.
     #[serde(default = "default_true")]
     pub call_llm: bool,
+    /// What the built-in application does when the LLM call fails; by default nothing
+    /// (the step fails at the first error).
+    #[serde(default)]
+    pub on_error: OnError,
+}
+
+/// `on_error = { retries = 2, backoff = "500ms", max_retry_after = "10s", fallback_model =
+/// "gpt-4o-mini" }`: a failed LLM call (429, 5xx, a timeout or transport error; not another
+/// 4xx) is retried up to `retries` times, each after the answer's `Retry-After` when it has
+/// one (above `max_retry_after`: no more retries), else after `backoff` doubled per retry
+/// with jitter; then, if still failed, `fallback_model` is called once with the same
+/// messages, or the step fails. Waits are wall-clock time, not scaled by `time_scale`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OnError {
+    /// Calls after the first, at most.
+    #[serde(default)]
+    pub retries: u32,
+    /// The wait before the first retry when the answer has no `Retry-After`; doubled for
+    /// each later one, with jitter (between half and all of it).
+    #[serde(default = "default_backoff", with = "humantime_serde")]
+    pub backoff: Duration,
+    /// The longest `Retry-After` honoured; an answer asking for longer ends the retries.
+    #[serde(default = "default_max_retry_after", with = "humantime_serde")]
+    pub max_retry_after: Duration,
+    /// A model called once, with the same messages, when the retries did not succeed.
+    #[serde(default)]
+    pub fallback_model: Option<String>,
+}
+
+impl Default for OnError {
+    fn default() -> Self {
+        OnError {
+            retries: 0,
+            backoff: default_backoff(),
+            max_retry_after: default_max_retry_after(),
+            fallback_model: None,
+        }
+    }
+}
+
+impl OnError {
+    /// Whether a failed call is ever retried or replaced: today's behaviour when not.
+    pub fn acts(&self) -> bool {
+        self.retries > 0 || self.fallback_model.is_some()
+    }
+}
+
+fn default_backoff() -> Duration {
+    Duration::from_millis(500)
+}
+
+fn default_max_retry_after() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_prompt() -> String {
@@ -641,6 +695,7 @@ impl Scenario {
                 feedback_rate: 0.0,
                 positive_feedback: default_positive(),
                 call_llm: true,
+                on_error: OnError::default(),
             })
             .collect()
     }

@@ -17,6 +17,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import inspect
+import itertools
 import json
 import logging
 import os
@@ -226,6 +227,10 @@ class Variation:
     feedback_positive: int = 0
     feedback_negative: int = 0
     llm_ahead_of_plan: int = 0
+    retries: int = 0  # `on_error`'s figures, as src/metrics.rs defines them
+    fallbacks: int = 0
+    fallback_successes: int = 0
+    failed_steps: int = 0
     evaluation: HdrHistogram = field(default_factory=new_hist)
     ai_layer: HdrHistogram = field(default_factory=new_hist)
     llm: HdrHistogram = field(default_factory=new_hist)
@@ -240,6 +245,8 @@ class Variation:
         return {
             "evaluations": self.evaluations, "aiCalls": self.ai_calls,
             "successes": self.successes, "errors": self.errors,
+            "retries": self.retries, "fallbacks": self.fallbacks,
+            "fallbackSuccesses": self.fallback_successes, "failedSteps": self.failed_steps,
             "inputTokens": self.input_tokens, "outputTokens": self.output_tokens,
             "feedbackPositive": self.feedback_positive,
             "feedbackNegative": self.feedback_negative,
@@ -262,6 +269,9 @@ class LlmOutcome:
     # mock-ld's plan: scheduled latency (after the time scale) and the scale.
     plan_us: Optional[int] = None
     time_scale: Optional[float] = None
+    # A failed answer's HTTP status (None: transport or stream error) and Retry-After (s).
+    status: Optional[int] = None
+    retry_after_s: Optional[int] = None
 
 
 @dataclass
@@ -273,8 +283,16 @@ class StepRecord:
     ai_layer_us: int = 0
     end_to_end_us: int = 0
     failed: bool = False
-    llm: Optional[LlmOutcome] = None
+    llm: Optional[LlmOutcome] = None  # the last call: the first, a retry or the fallback
     feedback: Optional[str] = None
+    earlier: List[LlmOutcome] = field(default_factory=list)  # the failed calls before it
+    retries: int = 0
+    fell_back: bool = False
+    called_model: str = ""  # the model of the last call
+    waited_us: int = 0  # between retries
+
+    def calls(self) -> List[LlmOutcome]:
+        return self.earlier + [self.llm] if self.llm is not None else []
 
 
 class Metrics:
@@ -314,9 +332,9 @@ class Metrics:
         record(sec.latency, ended_us - scheduled_us)
         self.second(max(0, ended_us - go_us) // 1_000_000).completed += 1
         for step in steps:
-            if step.llm is not None:
-                record(sec.llm, step.llm.duration_us)
-                sec.llm_errors += int(step.llm.error is not None)
+            for call in step.calls():
+                record(sec.llm, call.duration_us)
+                sec.llm_errors += int(call.error is not None)
             self._record_step(req, step)
 
     def _record_step(self, req: Dict[str, Any], step: StepRecord) -> None:
@@ -332,9 +350,27 @@ class Metrics:
             v.feedback_positive += 1
         elif step.feedback == "negative":
             v.feedback_negative += 1
-        llm = step.llm
-        if llm is None:
+        if step.llm is None:
             return
+        v.retries += step.retries
+        v.fallbacks += int(step.fell_back)
+        v.fallback_successes += int(step.fell_back and step.llm.error is None)
+        v.failed_steps += int(step.llm.error is not None)
+        for call in step.earlier:
+            self._record_call(v, call)
+        tokens = self._record_call(v, step.llm)
+        if tokens is None:
+            return
+        model = step.called_model or step.model
+        add_tokens(v.usage.setdefault(model, {}), req.get("kind", ""), tokens)
+        for attribute, value in req.get("costBy") or []:
+            by_value = self.attribute_usage.setdefault(str(attribute), {})
+            add_tokens(by_value.setdefault(str(value), {}), model, tokens)
+
+    @staticmethod
+    def _record_call(v: Variation, llm: LlmOutcome) -> Optional[Tokens]:
+        """One LLM call: its latency and plan, and an error or a success whose tokens are
+        returned (costed by the model called)."""
         v.ai_calls += 1
         record(v.llm, llm.duration_us)
         if llm.plan_us is not None and llm.time_scale is not None:
@@ -348,15 +384,12 @@ class Metrics:
             record(v.time_to_first_token, llm.ttft_us)
         if llm.error is not None:
             v.errors += 1
-            return
+            return None
         v.successes += 1
         tokens = llm.tokens or Tokens()
         v.input_tokens += tokens.input
         v.output_tokens += tokens.output
-        add_tokens(v.usage.setdefault(step.model, {}), req.get("kind", ""), tokens)
-        for attribute, value in req.get("costBy") or []:
-            by_value = self.attribute_usage.setdefault(str(attribute), {})
-            add_tokens(by_value.setdefault(str(value), {}), step.model, tokens)
+        return tokens
 
     def take_progress(self) -> Dict[str, Any]:
         """A `progress` message of what changed since the last one."""
@@ -420,6 +453,51 @@ def plan_of(headers: Any) -> tuple:
     return int(latency * 1000), scale
 
 
+def retry_after_of(headers: Any) -> Optional[int]:
+    """`Retry-After` in seconds, when the answer has it in that form."""
+    try:
+        value = int(str(headers.get("retry-after")).strip())
+    except (TypeError, ValueError):
+        return None
+    return value if value >= 0 else None
+
+
+# A step's `onError`: the same rules as src/runner/retry.rs, so every SDK makes the same calls.
+MASK64 = (1 << 64) - 1
+
+
+def mix64(x: int) -> int:
+    """SplitMix64, as src/runner/retry.rs `mix64`."""
+    z = (x + 0x9E3779B97F4A7C15) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def attempt_seed(seed: int, call: int) -> int:
+    """The X-Mock-Seed of call `call` of a step: the first keeps the step's seed."""
+    return seed if call == 0 else mix64(seed ^ call)
+
+
+def retryable(outcome: "LlmOutcome") -> bool:
+    """429, 5xx, a timeout or a transport or stream error; not another 4xx."""
+    s = outcome.status
+    return outcome.error is not None and (s is None or s == 429 or s >= 500)
+
+
+def wait_before(policy: Dict[str, Any], seed: int, call: int,
+                failed: "LlmOutcome") -> Optional[float]:
+    """Seconds to wait before call `call` (1: the first retry), or None: no more retries."""
+    if not retryable(failed):
+        return None
+    if failed.retry_after_s is not None:
+        asked_ms = failed.retry_after_s * 1000
+        return failed.retry_after_s if asked_ms <= policy["maxRetryAfterMs"] else None
+    doubled = min(policy["backoffMs"] * (1 << min(max(call - 1, 0), 20)), policy["maxWaitMs"])
+    fraction = (mix64(int(policy["runSeed"]) ^ attempt_seed(seed, call)) >> 11) / float(1 << 53)
+    return doubled * (0.5 + 0.5 * fraction) / 1000
+
+
 def tokens_of(usage: Any) -> Optional[Tokens]:
     if usage is None:
         return None
@@ -444,6 +522,8 @@ class LlmCall:
         self.ttft_us: Optional[int] = None
         self.tokens: Optional[Tokens] = None
         self.plan: tuple = (None, None)
+        self.status: Optional[int] = None
+        self.retry_after_s: Optional[int] = None
 
     async def __call__(self) -> "LlmCall":
         self.started_us = now_us()
@@ -451,6 +531,8 @@ class LlmCall:
             await self._run()
         except openai.APIStatusError as e:
             self.plan = plan_of(e.response.headers)
+            self.status = e.status_code
+            self.retry_after_s = retry_after_of(e.response.headers)
             raise
         finally:
             self.ended_us = now_us()
@@ -490,7 +572,8 @@ class LlmCall:
         plan_us, scale = self.plan
         return LlmOutcome(duration_us=self.ended_us - self.started_us, error=error,
                           tokens=self.tokens if error is None else None, ttft_us=self.ttft_us,
-                          plan_us=plan_us, time_scale=scale)
+                          plan_us=plan_us, time_scale=scale, status=self.status,
+                          retry_after_s=self.retry_after_s)
 
 
 FEEDBACK = {"positive": FeedbackKind.Positive, "negative": FeedbackKind.Negative}
@@ -544,26 +627,60 @@ class App:
                 outcome = await self._handler(config, tracker, context, variables, seed)
                 given = tracker.get_summary().feedback  # what the handler told the tracker
                 rec.feedback = given["kind"].value if given else None
+                rec.llm = outcome
             else:
-                outcome = await self._builtin(config, agent, step, tracker, seed)
-                rec.feedback = self._feedback(tracker, spec.get("feedback"))
-            rec.llm = outcome
+                # Feedback is on the last call's answer, so on its tracker.
+                last = await self._builtin(config, agent, step, tracker, seed, rec)
+                rec.feedback = self._feedback(last, spec.get("feedback"))
             ended_us = now_us()
-            # Before the call: building the messages; after it: the tracker calls.
-            ai_layer_us += (ended_us - resolved_us) - outcome.duration_us
+            # Before the calls: building the messages; after each: the tracker calls. The
+            # calls and the waits between them are not the AI layer's.
+            ai_layer_us += (ended_us - resolved_us) - sum(
+                c.duration_us for c in rec.calls()) - rec.waited_us
         rec.ai_layer_us = max(0, ai_layer_us)
         rec.end_to_end_us = ended_us - started_us
         return rec
 
     async def _builtin(self, config: Any, agent: bool, step: Dict[str, Any], tracker: Any,
-                       seed: str) -> LlmOutcome:
+                       seed: str, rec: StepRecord) -> Any:
+        """The step's LLM calls as its `onError` says (src/runner/call.rs `calls`): the
+        first; retries while they fail and may be retried, after each wait; then the
+        fallback model once. Sets `rec`'s calls; returns the last call's tracker."""
         if agent:
             messages = [{"role": "system", "content": config.instructions or ""}]
         else:
             messages = [{"role": m.role, "content": m.content} for m in config.messages or []]
         messages.append({"role": "user", "content": step.get("prompt", "")})
-        call = LlmCall(self.llm, self.stream, config.model.name if config.model else "",
-                       messages, seed)
+        policy = step.get("onError") or {}
+        rec.called_model = config.model.name if config.model else ""
+        for call_number in itertools.count():
+            outcome = await self._call(rec.called_model, messages,
+                                       str(attempt_seed(int(seed), call_number)), tracker)
+            if outcome.error is None or rec.fell_back:
+                rec.llm = outcome
+                return tracker
+            wait_s = None
+            if rec.retries < int(policy.get("retries", 0)):
+                wait_s = wait_before(policy, int(seed), call_number + 1, outcome)
+            if wait_s is not None:
+                rec.retries += 1
+                waited = now_us()
+                await asyncio.sleep(wait_s)
+                rec.waited_us += now_us() - waited
+            elif policy.get("fallbackModel"):
+                rec.fell_back = True
+                rec.called_model = policy["fallbackModel"]
+            else:
+                rec.llm = outcome
+                return tracker
+            rec.earlier.append(outcome)
+            # The AI SDK records each metric once per tracker: each call is a run of its own.
+            tracker = config.create_tracker()
+        raise AssertionError("unreachable")
+
+    async def _call(self, model: str, messages: List[Dict[str, str]], seed: str,
+                    tracker: Any) -> LlmOutcome:
+        call = LlmCall(self.llm, self.stream, model, messages, seed)
         error = None
         try:
             # The AI SDK's own helper: duration, then success and tokens, or error.

@@ -8,12 +8,13 @@ use std::sync::Mutex;
 
 use launchdarkly_server_sdk::Reference;
 
-use super::protocol::{StepSpec, WorkItem, WorkStep};
+use super::protocol::{OnErrorSpec, StepSpec, WorkItem, WorkStep};
 use crate::ai::FeedbackKind;
 use crate::runner::call::{
     attribute_label, feedback_draw, kind_label, request_seed, FeedbackRates,
 };
 use crate::runner::schedule::Schedule;
+use crate::scenario::bounds::MAX_RETRY_WAIT;
 use crate::scenario::population::Generator;
 use crate::scenario::{Mode, Scenario};
 
@@ -168,6 +169,14 @@ pub fn step_specs(scenario: &Scenario) -> Vec<StepSpec> {
             config: step.config,
             prompt: step.prompt,
             call_llm: step.call_llm,
+            on_error: OnErrorSpec {
+                retries: step.on_error.retries,
+                backoff_ms: step.on_error.backoff.as_millis() as u64,
+                max_retry_after_ms: step.on_error.max_retry_after.as_millis() as u64,
+                max_wait_ms: MAX_RETRY_WAIT.as_millis() as u64,
+                fallback_model: step.on_error.fallback_model,
+                run_seed: scenario.seed.to_string(),
+            },
         })
         .collect()
 }

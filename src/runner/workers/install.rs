@@ -64,6 +64,10 @@ const NODE: Files = &[
         include_str!("../../../workers/node/lib/output.mjs"),
     ),
     (
+        "lib/retry.mjs",
+        include_str!("../../../workers/node/lib/retry.mjs"),
+    ),
+    (
         "package.json",
         include_str!("../../../workers/node/package.json"),
     ),

@@ -65,6 +65,22 @@ pub struct StepSpec {
     pub variables: Value,
     pub prompt: String,
     pub call_llm: bool,
+    pub on_error: OnErrorSpec,
+}
+
+/// A step's `on_error` (`scenario::OnError`), with what the workers need to draw the
+/// same waits and seeds as `runner::retry`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnErrorSpec {
+    pub retries: u32,
+    pub backoff_ms: u64,
+    pub max_retry_after_ms: u64,
+    /// The most any one wait may be (`bounds::MAX_RETRY_WAIT`).
+    pub max_wait_ms: u64,
+    pub fallback_model: Option<String>,
+    /// The run's seed, a u64 as a string: the jitter is drawn from it and the step's seed.
+    pub run_seed: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -204,6 +220,15 @@ pub struct VariationResult {
     pub successes: u64,
     #[serde(default)]
     pub errors: u64,
+    /// `on_error`'s figures, as [`crate::metrics::VariationMetrics`] defines them.
+    #[serde(default)]
+    pub retries: u64,
+    #[serde(default)]
+    pub fallbacks: u64,
+    #[serde(default)]
+    pub fallback_successes: u64,
+    #[serde(default)]
+    pub failed_steps: u64,
     #[serde(default)]
     pub input_tokens: u64,
     #[serde(default)]

@@ -423,6 +423,48 @@ model = { name = "gpt-4o" }
         );
     }
 
+    #[test]
+    fn on_error_is_bounded_and_located() {
+        let step = |on_error: &str| {
+            format!("\n[[steps]]\nconfig = \"assistant\"\non_error = {on_error}\n")
+        };
+        for (on_error, expected) in [
+            (
+                "{ retries = 11 }",
+                "s.toml:19:24: field `steps[0].on_error.retries`: retries 11 is more than 10",
+            ),
+            ("{ retries = -1 }", "field `steps[0].on_error.retries`"),
+            (
+                "{ backoff = \"61s\" }",
+                "s.toml:19:24: field `steps[0].on_error.backoff`: 1m 1s is too long: at most 1m",
+            ),
+            (
+                "{ max_retry_after = \"1h\" }",
+                "field `steps[0].on_error.max_retry_after`: 1h is too long",
+            ),
+            (
+                "{ backoff = \"soon\" }",
+                "field `steps[0].on_error.backoff`",
+            ),
+            (
+                "{ fallback_model = \" \" }",
+                "s.toml:19:31: field `steps[0].on_error.fallback_model`: fallback_model names",
+            ),
+            ("{ retry = 2 }", "steps[0].on_error"),
+        ] {
+            let e = error(&step(on_error));
+            assert!(e.contains(expected), "{e}\nexpected: {expected}");
+            assert!(e.starts_with("s.toml:19:"), "{e}");
+        }
+        let ok = step("{ retries = 10, backoff = \"0s\", max_retry_after = \"60s\", fallback_model = \"gpt-4o-mini\" }");
+        let s = parse(Path::new("s.toml"), &format!("{BASE}{ok}")).unwrap();
+        assert_eq!(s.steps[0].on_error.retries, 10);
+        assert_eq!(
+            s.steps[0].on_error.fallback_model.as_deref(),
+            Some("gpt-4o-mini")
+        );
+    }
+
     /// `BASE` with one line replaced or added under a table: the error, as printed.
     fn located(extra: &str) -> String {
         error(extra)

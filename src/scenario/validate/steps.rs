@@ -29,6 +29,7 @@ pub(super) fn check_steps_and_actions(s: &Scenario, c: &Checker<'_>) -> Result<(
                 ));
             }
         }
+        check_on_error(&step.on_error, c, i)?;
     }
     for (i, action) in s.actions.iter().enumerate() {
         let path = |k| [Seg::Key("actions"), Seg::Index(i), Seg::Key(k)];
@@ -78,6 +79,59 @@ pub(super) fn check_steps_and_actions(s: &Scenario, c: &Checker<'_>) -> Result<(
             return Err(c.error(
                 &path("config"),
                 "an action needs `targeting` or `update_variation`",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A step's `on_error`: bounded retries and waits, and a fallback model that names one.
+fn check_on_error(
+    on_error: &crate::scenario::OnError,
+    c: &Checker<'_>,
+    i: usize,
+) -> Result<(), ScenarioError> {
+    let path = |k| {
+        [
+            Seg::Key("steps"),
+            Seg::Index(i),
+            Seg::Key("on_error"),
+            Seg::Key(k),
+        ]
+    };
+    if on_error.retries > bounds::MAX_RETRIES {
+        return Err(c.error(
+            &path("retries"),
+            format!(
+                "retries {} is more than {}: each retry is another LLM call and its tracker events",
+                on_error.retries,
+                bounds::MAX_RETRIES
+            ),
+        ));
+    }
+    let why = " (a wall-clock wait between retries)";
+    at_most(
+        c,
+        &path("backoff"),
+        on_error.backoff,
+        bounds::MAX_RETRY_WAIT,
+        why,
+    )?;
+    at_most(
+        c,
+        &path("max_retry_after"),
+        on_error.max_retry_after,
+        bounds::MAX_RETRY_WAIT,
+        why,
+    )?;
+    if let Some(model) = &on_error.fallback_model {
+        if model.trim().is_empty() || model.len() > mock_ld::faults::spec::MAX_MODEL_BYTES {
+            return Err(c.error(
+                &path("fallback_model"),
+                format!(
+                    "fallback_model names the model called when the retries fail: not empty, at most {} bytes",
+                    mock_ld::faults::spec::MAX_MODEL_BYTES
+                ),
             ));
         }
     }

@@ -8,6 +8,7 @@ import { createOpenAiUsage, initAi } from '@launchdarkly/server-sdk-ai';
 import OpenAI from 'openai';
 
 import { nowMicros } from './clock.mjs';
+import { attemptSeed, retryAfterOf, waitBefore } from './retry.mjs';
 
 const PLAN_LATENCY_HEADER = 'x-mock-plan-latency-ms';
 const TIME_SCALE_HEADER = 'x-mock-time-scale';
@@ -127,6 +128,9 @@ export class Application {
     const record = {
       config: spec.config, variationKey: '', model: '', failed: false,
       evaluated: 0, evaluation: 0, aiLayer: 0, llm: null, feedback: null, endToEnd: 0, ended: 0,
+      // `onError`: the failed calls before `llm` (the last), retries, whether `llm` was the
+      // fallback model's and its model, and the time waited between calls.
+      earlier: [], retries: 0, fellBack: false, calledModel: '', waited: 0,
     };
     let config;
     try {
@@ -153,7 +157,9 @@ export class Application {
     }
     record.ended = nowMicros();
     record.endToEnd = record.ended - started;
-    record.aiLayer = record.endToEnd - record.evaluation - (record.llm?.duration ?? 0);
+    const calls = [...record.earlier, ...(record.llm ? [record.llm] : [])];
+    record.aiLayer = record.endToEnd - record.evaluation - record.waited
+      - calls.reduce((sum, call) => sum + (call.duration ?? 0), 0);
     return record;
   }
 
@@ -169,12 +175,39 @@ export class Application {
       ? [{ role: 'system', content: config.instructions ?? '' }]
       : (config.messages ?? []).map(({ role, content }) => ({ role, content }));
     messages.push({ role: 'user', content: spec.prompt });
-    const body = { model: record.model, messages };
-    const options = { headers: { [SEED_HEADER]: String(given.seed) } };
     const { tracker } = config;
-    record.llm = this.stream
-      ? await this.streamed(body, options, tracker)
-      : await this.whole(body, options, tracker);
+    const policy = spec.onError ?? {};
+    record.calledModel = record.model;
+    // The step's calls as its onError says (src/runner/call.rs `calls`): the first; retries
+    // while they fail and may be retried, after each wait; then the fallback model once.
+    // This AI SDK has no once-per-run rule, so every call is tracked on the config's tracker.
+    for (let call = 0; ; call += 1) {
+      const body = { model: record.calledModel, messages };
+      const options = { headers: { [SEED_HEADER]: attemptSeed(given.seed, call) } };
+      const outcome = this.stream
+        ? await this.streamed(body, options, tracker)
+        : await this.whole(body, options, tracker);
+      if (outcome.error === null || record.fellBack) {
+        record.llm = outcome;
+        break;
+      }
+      const wait = record.retries < (policy.retries ?? 0)
+        ? waitBefore(policy, given.seed, call + 1, outcome)
+        : null;
+      if (wait !== null) {
+        record.retries += 1;
+        const waited = nowMicros();
+        await new Promise((resolve) => { setTimeout(resolve, wait); });
+        record.waited += nowMicros() - waited;
+      } else if (policy.fallbackModel) {
+        record.fellBack = true;
+        record.calledModel = policy.fallbackModel;
+      } else {
+        record.llm = outcome;
+        break;
+      }
+      record.earlier.push(outcome);
+    }
     if (given.feedback === 'positive' || given.feedback === 'negative') {
       tracker.trackFeedback({ kind: given.feedback });
       record.feedback = given.feedback;
@@ -194,7 +227,7 @@ export class Application {
       });
     } catch (e) {
       call.duration ??= nowMicros() - call.started;
-      call.error = errorText(e);
+      failedWith(e, call);
     }
     return call;
   }
@@ -221,7 +254,7 @@ export class Application {
       // finish_reason was cut short, whatever the client library makes of it.
       if (!finished) throw new Error('the stream ended before a finish_reason');
     } catch (e) {
-      call.error = errorText(e);
+      failedWith(e, call);
     }
     call.duration = nowMicros() - call.started;
     tracker.trackDuration(Math.round(call.duration / 1000));
@@ -261,7 +294,18 @@ function newCall() {
   return {
     started: nowMicros(), duration: null, timeToFirstToken: null, error: null,
     inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, usage: null, plan: null,
+    status: null, retryAfter: null,
   };
+}
+
+/** A call's failure: its text, and an HTTP answer's status and Retry-After (seconds). */
+function failedWith(e, call) {
+  call.error = errorText(e);
+  if (e instanceof OpenAI.APIError && typeof e.status === 'number') {
+    call.status = e.status;
+    call.retryAfter = retryAfterOf(e.headers);
+    if (e.headers) readPlan(e.headers, call);
+  }
 }
 
 /** mock-ld's plan for the call, when its answer carries both headers as numbers. */

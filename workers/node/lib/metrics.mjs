@@ -22,6 +22,8 @@ class VariationStats {
     Object.assign(this, {
       evaluations: 0, aiCalls: 0, successes: 0, errors: 0, inputTokens: 0, outputTokens: 0,
       feedbackPositive: 0, feedbackNegative: 0, llmAheadOfPlan: 0, usage: {},
+      // onError's figures, as src/metrics.rs defines them.
+      retries: 0, fallbacks: 0, fallbackSuccesses: 0, failedSteps: 0,
     });
     this.h = {
       evaluation: histogram(), aiLayer: histogram(), llm: histogram(), llmPlannedRealTime: histogram(),
@@ -73,22 +75,35 @@ export class Metrics {
     if (step.feedback === 'negative') v.feedbackNegative += 1;
     const call = step.llm;
     if (!call) return;
+    v.retries += step.retries ?? 0;
+    if (step.fellBack) v.fallbacks += 1;
+    if (step.fellBack && call.error === null) v.fallbackSuccesses += 1;
+    if (call.error !== null) v.failedSteps += 1;
+    for (const earlier of step.earlier ?? []) this.addCall(v, earlier);
+    if (!this.addCall(v, call)) return;
+    // Costed by the model called: the fallback's when the last call was the fallback.
+    const model = step.calledModel || step.model;
+    addTokens(entry(entry(v.usage, model, () => ({})), req.kind, noTokens), call);
+    for (const [attribute, value] of req.costBy ?? []) {
+      const byValue = entry(this.attributeUsage, attribute, () => ({}));
+      addTokens(entry(entry(byValue, value, () => ({})), model, noTokens), call);
+    }
+  }
+
+  /** One LLM call: its latency and plan, and an error or a success; true on success. */
+  addCall(v, call) {
     v.aiCalls += 1;
     record(v.h.llm, call.duration);
     if (call.timeToFirstToken !== null) record(v.h.timeToFirstToken, call.timeToFirstToken);
     if (call.plan) this.addPlan(v, call);
     if (call.error !== null) {
       v.errors += 1;
-      return;
+      return false;
     }
     v.successes += 1;
     v.inputTokens += call.inputTokens;
     v.outputTokens += call.outputTokens;
-    addTokens(entry(entry(v.usage, step.model, () => ({})), req.kind, noTokens), call);
-    for (const [attribute, value] of req.costBy ?? []) {
-      const byValue = entry(this.attributeUsage, attribute, () => ({}));
-      addTokens(entry(entry(byValue, value, () => ({})), step.model, noTokens), call);
-    }
+    return true;
   }
 
   /** mock-ld's plan: the real-time latency it drew, and how much longer the call took. */
@@ -156,9 +171,10 @@ export class Timeline {
     if (failed) s.errors += 1;
     record(s.latency, ended - due);
     for (const step of steps) {
-      if (!step.llm) continue;
-      record(s.llm, step.llm.duration);
-      if (step.llm.error !== null) s.llmErrors += 1;
+      for (const call of [...(step.earlier ?? []), ...(step.llm ? [step.llm] : [])]) {
+        record(s.llm, call.duration);
+        if (call.error !== null) s.llmErrors += 1;
+      }
     }
     this.second(Math.floor(ended / 1e6)).completed += 1;
   }

@@ -8,8 +8,10 @@
 //! complete seconds is judged. Each window is the one before it plus its new second minus its
 //! old one, so judging every window costs two histogram operations per second of the run.
 //!
-//! Requests are in the second they were scheduled to start, with their LLM calls; throughput
-//! counts requests in the second they completed.
+//! Requests are in the second they were scheduled to start, with their LLM calls and their
+//! evaluations (the fallback served among them); throughput counts requests in the second
+//! they completed. With `from`, windows that start earlier are not judged (a planned
+//! start-up incident is left out, the seconds after it judged).
 
 use hdrhistogram::Histogram;
 
@@ -52,6 +54,14 @@ pub fn value(metric: Metric, s: &Second, span_secs: f64) -> (Option<f64>, u64) {
         Metric::Throughput => (
             (span_secs > 0.0).then(|| s.completed as f64 / span_secs),
             s.completed,
+        ),
+        Metric::FallbackServed => (
+            (s.evaluations > 0).then_some(s.fallback_served as f64),
+            s.evaluations,
+        ),
+        Metric::FallbackServedRate => (
+            (s.evaluations > 0).then(|| s.fallback_served as f64 / s.evaluations as f64),
+            s.evaluations,
         ),
         _ => (None, 0),
     }
@@ -105,6 +115,9 @@ pub fn worst(
         sum.add(s);
     }
     for start in 0..=last_start {
+        // The window still slides from 0, so that the sums stay right; earlier ones are
+        // only not judged.
+        let judged = start as u64 >= window.from;
         if start > 0 {
             if let Some(s) = seconds.get(start - 1) {
                 sum.subtract(s);
@@ -112,6 +125,9 @@ pub fn worst(
             if let Some(s) = seconds.get(start + span - 1) {
                 sum.add(s);
             }
+        }
+        if !judged {
+            continue;
         }
         let (value, samples) = value(metric, &sum, span.min(len) as f64);
         reading.most_samples = reading.most_samples.max(samples);
@@ -176,6 +192,7 @@ mod tests {
         let w = Window {
             seconds: 3,
             min_samples: 100,
+            from: 0,
         };
         let r = worst(&t, t.len(), p99(Series::Llm), w, MAX);
         assert_eq!(r.judged, 8);
@@ -186,6 +203,7 @@ mod tests {
         let w1 = Window {
             seconds: 1,
             min_samples: 100,
+            from: 0,
         };
         let r = worst(&t, t.len(), p99(Series::Requests), w1, MAX);
         assert_eq!(r.worst.unwrap().start_second, 5);
@@ -197,6 +215,7 @@ mod tests {
         let w = Window {
             seconds: 1,
             min_samples: 40,
+            from: 0,
         };
         let r = worst(&t, 3, p99(Series::Requests), w, MAX);
         assert_eq!(r.judged, 2);
@@ -204,6 +223,7 @@ mod tests {
         let w = Window {
             seconds: 1,
             min_samples: 60,
+            from: 0,
         };
         let r = worst(&t, 3, p99(Series::Requests), w, MAX);
         assert_eq!((r.worst, r.judged, r.most_samples), (None, 0, 50));
@@ -211,6 +231,7 @@ mod tests {
         let w = Window {
             seconds: 10,
             min_samples: 100,
+            from: 0,
         };
         let r = worst(&t, 3, p99(Series::Requests), w, MAX);
         assert_eq!((r.judged, r.worst.unwrap().samples), (1, 105));
@@ -234,6 +255,7 @@ mod tests {
         let w = Window {
             seconds: 2,
             min_samples: 100,
+            from: 0,
         };
         // The seventh second is still running.
         let r = worst(&t, 6, Metric::Throughput, w, min);
@@ -250,6 +272,7 @@ mod tests {
         let w = Window {
             seconds: 1,
             min_samples: 1,
+            from: 0,
         };
         let r = worst(&t, 2, Metric::ErrorRate, w, Limit::max(0.05));
         assert_eq!(r.worst.unwrap().value, 0.1);

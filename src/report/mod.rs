@@ -4,8 +4,8 @@
 //! Modules: [`terminal`] (the summary on the terminal and in `summary.txt`), [`html`] with
 //! [`sections`], [`cost_section`] and [`rollout_section`] (`report.html`), [`charts`]
 //! (inline SVG), [`markdown`] (`summary.md`), [`junit`] (`junit.xml`), [`comparison`] (a
-//! baseline comparison as tables), [`events`] (the event latencies' rows), [`faults_section`]
-//! (the fault timeline's table and bands),
+//! baseline comparison as tables), [`events`] (the event latencies' rows), [`resilience_section`]
+//! (the Resilience section: fault table, fallback served, SDK start-up, and the bands),
 //! [`harness_section`] (the load generator's own figures, the same lines everywhere),
 //! [`simulated`] (the simulated-provider label, planned and excess latencies, the
 //! simulator's lateness), [`table`] and [`format`] (shared rendering).
@@ -15,7 +15,7 @@ pub mod charts;
 pub mod comparison;
 pub mod cost_section;
 pub mod events;
-pub mod faults_section;
+pub mod resilience_section;
 pub mod format;
 pub mod harness_section;
 pub mod html;

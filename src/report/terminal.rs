@@ -1,7 +1,7 @@
 //! The plain-text summary for the terminal, CI logs and `summary.txt`: the figures with
 //! their sample counts, the checks, the baseline comparison, and last the verdict.
 
-use super::{faults_section, harness_section};
+use super::{resilience_section, harness_section};
 use crate::results::checks::Details;
 use crate::results::cost::{CostLine, CostReport};
 use crate::results::{LatencySummary, RunResults};
@@ -34,7 +34,7 @@ fn summary(r: &RunResults) -> String {
     out += &simulated(r);
     out += &events(r);
     out += &actions(r);
-    out += &faults(r);
+    out += &resilience(r);
     out += &format!("\n{}:\n", harness_section::TITLE.to_lowercase());
     for line in harness_section::lines(&r.harness) {
         out += &format!("  {line}\n");
@@ -212,15 +212,16 @@ fn actions(r: &RunResults) -> String {
     out
 }
 
-fn faults(r: &RunResults) -> String {
-    let Some(t) = faults_section::table(r) else {
+fn resilience(r: &RunResults) -> String {
+    if !resilience_section::shown(r) {
         return String::new();
-    };
-    let mut out = format!("\n{}:\n", faults_section::TITLE.to_lowercase());
-    for line in t.text().lines() {
+    }
+    let mut out = format!("\n{}:\n", resilience_section::TITLE.to_lowercase());
+    let table = resilience_section::table(r).map(|t| t.text());
+    for line in table.iter().flat_map(|t| t.lines()) {
         out += &format!("  {line}\n");
     }
-    for line in faults_section::refused_lines(r) {
+    for line in resilience_section::lines(r) {
         out += &format!("  {line}\n");
     }
     out

@@ -31,6 +31,7 @@ pub mod mock_admin;
 mod parity;
 pub mod progress;
 pub mod schedule;
+mod sdk_start;
 mod sdks;
 pub mod setup;
 pub mod simulated;
@@ -47,7 +48,7 @@ use crate::checks::targeting::Targeting;
 use crate::checks::{self, RolloutData};
 use crate::cost::{self, PriceTable};
 use crate::ld_api::{ApiError, LdApi};
-use crate::ld_client::{start_client, EventOptions, SdkOptions};
+use crate::ld_client::{EventOptions, SdkOptions};
 use crate::metrics::Metrics;
 use crate::process;
 use crate::results::harness::HarnessHealth;
@@ -141,6 +142,7 @@ pub async fn run_with_prices(
         scenario,
         endpoints.admin.as_ref(),
         endpoints.events_admin.as_ref(),
+        sdks::client_count(scenario),
     )?;
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -172,9 +174,17 @@ pub async fn run_with_prices(
         .unwrap_or_else(|| format!("{}/v1", endpoints.sdk_url));
     // The parity phase's Rust side calls the same LLM endpoint.
     let llm_base_parity = llm_base.clone();
-    let sdks = match scenario.load.sdk {
-        SdkKind::Rust => Sdks::Rust(start_clients(scenario, &endpoints).await?),
-        _ => Sdks::Workers(sdks::start_workers(scenario, &endpoints, &llm_base).await?),
+    // Start-up faults go on now, before the SDK clients start; the rest wait for the load.
+    let fault_timeline = faults::Timeline::start(fault_plans, Instant::now(), options.cancel.clone());
+    let (sdks, rust_starts) = match scenario.load.sdk {
+        SdkKind::Rust => {
+            let (clients, starts) = start_clients(scenario, &endpoints).await?;
+            (Sdks::Rust(clients), Some(starts))
+        }
+        _ => (
+            Sdks::Workers(sdks::start_workers(scenario, &endpoints, &llm_base).await?),
+            None,
+        ),
     };
     let clients = sdks.rust_clients();
     let sdk_info = sdks.info(scenario);
@@ -195,7 +205,7 @@ pub async fn run_with_prices(
         run_start,
         options.cancel.clone(),
     ));
-    let fault_timeline = faults::Timeline::start(fault_plans, run_start, options.cancel.clone());
+    fault_timeline.load_started(run_start);
     let aborted = Arc::new(live::Aborted::default());
     let live = live::Live::new(run_start);
     watch_aborts(scenario, &live, &options.cancel, &aborted);
@@ -293,7 +303,14 @@ pub async fn run_with_prices(
     // Actions still pending when the load ends are not applied.
     options.cancel.cancel();
     let actions = actions.await.unwrap_or_default();
-    let (fault_windows, fault_refused) = fault_timeline.finish().await;
+    let (mut fault_windows, fault_refused) = fault_timeline.finish().await;
+    faults::add_served(&mut fault_windows, &metrics.timeline);
+    let sdk_start = match (&rust_starts, &sdks) {
+        (Some(starts), _) => Some(starts.summary(run_start)),
+        (None, Sdks::Workers(pool)) => Some(pool.sdk_start(scenario)),
+        (None, Sdks::Rust(_)) => None,
+    };
+    drop(rust_starts);
 
     let events = match (event_stats, flushes) {
         (Some(stats), Some(series)) => {
@@ -351,6 +368,7 @@ pub async fn run_with_prices(
         sdk: sdk_info,
         faults: fault_windows,
         refused_events,
+        sdk_start,
     };
     let prices = prices.with_scenario(&scenario.prices);
     let mut results = assemble(scenario, &metrics, figures, &prices);
@@ -408,6 +426,7 @@ pub fn setup_failed(scenario: &Scenario, message: &str) -> RunResults {
         },
         faults: Vec::new(),
         refused_events: None,
+        sdk_start: None,
     };
     let mut results = assemble(
         scenario,
@@ -431,6 +450,7 @@ struct LoadFigures {
     sdk: results::SdkInfo,
     faults: Vec<results::faults::FaultWindow>,
     refused_events: Option<mock_ld::faults::registry::RefusedEvents>,
+    sdk_start: Option<results::sdk_start::SdkStart>,
 }
 
 /// The results of a run, its checks still to be evaluated and its verdict decided.
@@ -451,6 +471,7 @@ fn assemble(
         sdk,
         faults,
         refused_events,
+        sdk_start,
     } = figures;
     let event_accounting = events
         .as_ref()
@@ -482,6 +503,7 @@ fn assemble(
         faults,
         event_accounting,
         refused_events,
+        sdk_start,
         cost: cost::compute(metrics, prices),
         checks: Vec::new(),
         baseline: None,
@@ -785,7 +807,7 @@ async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, Ru
 async fn start_clients(
     scenario: &Scenario,
     endpoints: &Endpoints,
-) -> Result<Vec<Arc<Client>>, RunError> {
+) -> Result<(Vec<Arc<Client>>, sdk_start::Starts), RunError> {
     let options = SdkOptions {
         base_url: endpoints.sdk_url.clone(),
         stream_url: endpoints.stream_url.clone(),
@@ -796,8 +818,5 @@ async fn start_clients(
             flush_interval: scenario.load.events.flush_interval,
         }),
     };
-    let starts =
-        (0..scenario.load.sdk_clients).map(|_| start_client(&options, Duration::from_secs(15)));
-    let clients = futures::future::try_join_all(starts).await?;
-    Ok(clients.into_iter().map(Arc::new).collect())
+    Ok(sdk_start::start_rust(scenario, &options).await?)
 }

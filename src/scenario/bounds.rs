@@ -73,6 +73,10 @@ pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// (shared with whoever else uses it), and a timeline of more than a few dozen is a typo.
 pub const MAX_FAULTS: usize = 64;
 
+/// `load.init_timeout`: the longest the run waits for an SDK client before the load
+/// (LaunchDarkly recommends blocking no longer than 60 s; the Rust SDK warns past it).
+pub const MAX_INIT_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// `flush_interval`: above 0 (0 would flush in a busy loop) and at most an hour.
 pub const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(3600);
 

@@ -74,17 +74,32 @@ export async function startClients(sdk, llm, log) {
   const events = new EventCounter();
   // Before initAi, which tracks its $ld:ai:sdk:info event at once.
   events.attach(ldClient);
+  const started = performance.now();
+  const init = { initMs: 0, timedOut: false, initializedAt: null };
   try {
     await ldClient.waitForInitialization({ timeout: sdk.initTimeoutMs / 1000 });
   } catch (e) {
-    ldClient.close();
-    throw new Error(`the LaunchDarkly SDK did not initialize within ${sdk.initTimeoutMs} ms: ${e?.message ?? e}`);
+    if (!sdk.serveUninitialized) {
+      ldClient.close();
+      throw new Error(`the LaunchDarkly SDK did not initialize within ${sdk.initTimeoutMs} ms: ${e?.message ?? e}`);
+    }
+    // A start-up fault: the load runs on the fallback until the SDK initializes.
+    init.timedOut = true;
+    log(`the SDK did not initialize within ${sdk.initTimeoutMs} ms: serving the fallback`);
+    const watch = setInterval(() => {
+      if (ldClient.initialized()) {
+        init.initializedAt = performance.now();
+        clearInterval(watch);
+      }
+    }, 20);
+    watch.unref();
   }
+  init.initMs = performance.now() - started;
   const ai = initAi(ldClient);
   // No retries: one call per step, as every SDK's worker makes it, so that a simulated error
   // is an error (the OpenAI client would retry 429s and 5xx twice by default).
   const openai = new OpenAI({ baseURL: llm.baseUrl, apiKey: llm.apiKey, maxRetries: 0 });
-  return { ldClient, ai, openai, events };
+  return { ldClient, ai, openai, events, init };
 }
 
 /** A handler spec "/abs/path/module.mjs#exportName", imported. */

@@ -103,7 +103,7 @@ export class Metrics {
    * The `result` message, with the SDK's tracked events `events` (an EventCounter), the lag
    * probe's histogram `lagProbe` (or null) and the CPU seconds since `go`.
    */
-  result(events, { lagProbe, cpuSeconds }) {
+  result(events, { lagProbe, cpuSeconds, initializedLaterMs }) {
     return {
       type: 'result',
       requests: this.requests,
@@ -118,6 +118,7 @@ export class Metrics {
       handedEvents: events.total,
       lagProbe: lagProbe && encode(lagProbe),
       cpuSeconds,
+      initializedLaterMs,
     };
   }
 }
@@ -138,7 +139,10 @@ export class Timeline {
   second(n) {
     let s = this.seconds.get(n);
     if (!s) {
-      s = { second: n, requests: 0, errors: 0, latency: histogram(2), completed: 0, llm: histogram(2), llmErrors: 0 };
+      s = {
+        second: n, requests: 0, errors: 0, latency: histogram(2), completed: 0, llm: histogram(2), llmErrors: 0,
+        evaluations: 0, fallbackServed: 0,
+      };
       this.seconds.set(n, s);
     }
     return s;
@@ -156,6 +160,8 @@ export class Timeline {
     if (failed) s.errors += 1;
     record(s.latency, ended - due);
     for (const step of steps) {
+      s.evaluations += 1;
+      if (!step.variationKey) s.fallbackServed += 1; // recorded as DEFAULT_VARIATION
       if (!step.llm) continue;
       record(s.llm, step.llm.duration);
       if (step.llm.error !== null) s.llmErrors += 1;

@@ -1,0 +1,151 @@
+//! What users got while LaunchDarkly or the provider misbehaved: the fault timeline
+//! (`results.faults`) as a table with the fallback served during and after each window,
+//! and lines on the SDKs' start-up, refused events and changes made during a fault. The
+//! terminal, `summary.md` and `report.html` each render these same rows and lines, and the
+//! HTML timeline shades [`bands`].
+
+use super::table::Table;
+use crate::results::faults::FaultWindow;
+use crate::results::RunResults;
+
+pub const TITLE: &str = "Resilience";
+
+/// Whether the section has anything to show: faults, or SDK clients that timed out.
+pub fn shown(r: &RunResults) -> bool {
+    !r.faults.is_empty() || r.sdk_start.as_ref().is_some_and(|s| s.timed_out > 0)
+}
+
+/// Kind, scope, window on→off, requests affected and payloads/events refused, streams
+/// back and fallback served, per fault; `None` when the scenario had none.
+pub fn table(r: &RunResults) -> Option<Table> {
+    if r.faults.is_empty() {
+        return None;
+    }
+    let after = r
+        .faults
+        .iter()
+        .find_map(|w| w.served.map(|s| s.after_seconds))
+        .unwrap_or_default();
+    let mut t = Table::new([
+        "kind",
+        "scope",
+        "on → off",
+        "requests",
+        "payloads refused",
+        "events refused",
+        "streams back",
+        "fallback served",
+        format!("fallback {after} s after").as_str(),
+        "note",
+    ]);
+    for w in &r.faults {
+        t.push([
+            w.fault.kind.name().to_owned(),
+            w.scope(),
+            w.window(),
+            w.counts.requests.to_string(),
+            w.counts.payloads.to_string(),
+            w.counts.events.to_string(),
+            w.streams_back(),
+            w.served.map_or_else(String::new, |s| s.during.describe()),
+            w.served.map_or_else(String::new, |s| s.after.describe()),
+            w.error
+                .clone()
+                .or_else(|| w.description.clone())
+                .unwrap_or_default(),
+        ]);
+    }
+    Some(t)
+}
+
+/// The SDKs' start-up, what mock-ld's events intake refused in the scenario's environment
+/// over the run (and how much of it the SDKs delivered on a later try), the tracker events
+/// accounted for, and the propagation of changes made while a fault was on.
+pub fn lines(r: &RunResults) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(s) = &r.sdk_start {
+        lines.push(format!("SDK start-up: {}", s.describe()));
+    }
+    if let Some(e) = &r.refused_events {
+        lines.push(format!(
+            "events refused in {}/{}: {} payloads ({} events, {} custom) in {} attempts; sent again and taken: {} payloads ({} events)",
+            e.project,
+            e.environment,
+            e.refused_payloads,
+            e.refused_events,
+            e.refused_custom_events,
+            e.refused_attempts,
+            e.retried_payloads,
+            e.retried_events
+        ));
+    }
+    if let Some(a) = &r.event_accounting {
+        lines.push(format!(
+            "tracker events: {} tracked = {} received + {} refused by faults, not sent again + {} never received (dropped by the SDK or sent while mock-ld could not take them)",
+            a.tracked, a.received, a.refused, a.never_received
+        ));
+    }
+    lines.extend(changes_during_faults(r));
+    lines
+}
+
+/// Each timed change made while a fault was on, or before the streams it ended were back:
+/// how long it took to reach the SDK clients (the action's propagation).
+fn changes_during_faults(r: &RunResults) -> Vec<String> {
+    let mut lines = Vec::new();
+    for a in r.actions.iter().filter(|a| a.kind == "flag") {
+        let Some(w) = r.faults.iter().find(|w| affects(w, a.at_ms)) else {
+            continue;
+        };
+        let p = &a.propagation;
+        let reached = match (a.error.as_ref(), p.count) {
+            (Some(e), _) => format!("not applied: {e}"),
+            (None, 0) => "reached no SDK client".to_owned(),
+            (None, n) => format!(
+                "reached {n} SDK client{} {:.1}–{:.1} s after it was made",
+                if n == 1 { "" } else { "s" },
+                p.min_ms / 1000.0,
+                p.max_ms / 1000.0
+            ),
+        };
+        let missed = match a.clients_missed {
+            0 => String::new(),
+            n => format!("; {n} never saw it"),
+        };
+        lines.push(format!(
+            "change to {} at {:.1} s, during {} ({}): {reached}{missed}",
+            a.config,
+            a.at_ms / 1000.0,
+            w.fault.kind.name(),
+            w.window()
+        ));
+    }
+    lines
+}
+
+/// Whether a change made at `at_ms` met the fault: while it was on, or before the streams
+/// it ended were back.
+fn affects(w: &FaultWindow, at_ms: f64) -> bool {
+    let Some(on) = w.on_ms else { return false };
+    let off = w.off_ms.unwrap_or(f64::INFINITY);
+    let back = match w.recovery() {
+        Ok(Some(ms)) => off + ms,
+        Err(_) => f64::INFINITY,
+        Ok(None) => off,
+    };
+    (on..back).contains(&at_ms)
+}
+
+/// Each fault that was on: (from s, to s, kind), for shading a timeline. A fault never
+/// switched off is shaded to the end of the run.
+pub fn bands(r: &RunResults) -> Vec<(f64, f64, String)> {
+    r.faults
+        .iter()
+        .filter_map(|w| {
+            // A start-up fault went on before the load: shaded from its start.
+            let on = w.on_ms?.max(0.0);
+            let off = w.off_ms.unwrap_or(r.duration_ms).max(on);
+            Some((on / 1000.0, off / 1000.0, w.fault.kind.name().to_owned()))
+        })
+        .collect()
+}

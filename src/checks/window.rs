@@ -184,6 +184,35 @@ mod tests {
     };
 
     #[test]
+    fn from_leaves_out_the_windows_before_it_and_the_fallback_is_counted() {
+        // The fallback in seconds 0-2 (a start-up fault), none after.
+        let t: Vec<Second> = (0..10)
+            .map(|i| Second {
+                evaluations: 20,
+                fallback_served: if i < 3 { 20 } else { 0 },
+                ..Second::default()
+            })
+            .collect();
+        let zero = Limit {
+            bound: Bound::Max,
+            value: 0.0,
+        };
+        let w = |from| Window {
+            seconds: 2,
+            min_samples: 40,
+            from,
+        };
+        let all = worst(&t, t.len(), Metric::FallbackServedRate, w(0), zero);
+        assert_eq!(all.judged, 9);
+        assert_eq!(all.worst.as_ref().map(|w| (w.value, w.start_second)), Some((1.0, 0)));
+        let later = worst(&t, t.len(), Metric::FallbackServedRate, w(3), zero);
+        assert_eq!(later.judged, 6);
+        assert_eq!(later.worst.map(|w| w.value), Some(0.0));
+        let count = worst(&t, t.len(), Metric::FallbackServed, w(2), zero);
+        assert_eq!(count.worst.map(|w| (w.value, w.samples)), Some((20.0, 40)));
+    }
+
+    #[test]
     fn the_worst_sliding_window_is_found_where_it_starts() {
         // A slow second 5 among fast ones: every 3 s window holding it is slow.
         let mut seconds = vec![(100, 10); 10];

@@ -101,9 +101,12 @@ fn changes_during_faults(r: &RunResults) -> Vec<String> {
         let reached = match (a.error.as_ref(), p.count) {
             (Some(e), _) => format!("not applied: {e}"),
             (None, 0) => "reached no SDK client".to_owned(),
+            (None, 1) => format!(
+                "reached the SDK client {:.1} s after it was made",
+                p.max_ms / 1000.0
+            ),
             (None, n) => format!(
-                "reached {n} SDK client{} {:.1}–{:.1} s after it was made",
-                if n == 1 { "" } else { "s" },
+                "reached {n} SDK clients {:.1}–{:.1} s after it was made",
                 p.min_ms / 1000.0,
                 p.max_ms / 1000.0
             ),

@@ -174,6 +174,8 @@ pub async fn run_with_prices(
         .unwrap_or_else(|| format!("{}/v1", endpoints.sdk_url));
     // The parity phase's Rust side calls the same LLM endpoint.
     let llm_base_parity = llm_base.clone();
+    // Before any fault goes on: what mock-ld refused in this environment until now.
+    let refused_before = refused_events(scenario, &endpoints).await;
     // Start-up faults go on now, before the SDK clients start; the rest wait for the load.
     let fault_timeline = faults::Timeline::start(fault_plans, Instant::now(), options.cancel.clone());
     let (sdks, rust_starts) = match scenario.load.sdk {
@@ -190,7 +192,6 @@ pub async fn run_with_prices(
     let sdk_info = sdks.info(scenario);
 
     let progress = Arc::new(Progress::default());
-    let refused_before = refused_events(scenario, &endpoints).await;
     let run_start = Instant::now();
     let cpu_start = process::cpu_time();
     let stalls_start = health::StallTotals::read();

@@ -195,7 +195,7 @@ async fn without_a_start_up_fault_a_timeout_is_a_run_error() {
 }
 
 /// The Python worker through the same start-up fault: its SDK (`start_wait`) times out,
-/// the worker goes on uninitialized, serves the fallback, and reports both.
+/// the worker goes on uninitialized, serves the fallback, and reports both. About 10 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_worker_serves_the_fallback_after_a_start_up_timeout() {
     use aiconfig_harness::runner::workers::install;
@@ -213,8 +213,10 @@ async fn a_python_worker_serves_the_fallback_after_a_start_up_timeout() {
             "init_timeout = \"1s\"",
             "init_timeout = \"1s\"\nsdk = \"python\"\nworkers = 1\nparity_sample = 0",
         )
-        .replace("duration = \"10s\"", "duration = \"4s\"")
-        + "[[faults]]\nat = \"0s\"\nduration = \"2s\"\nkind = \"sdkUnavailable\"\n";
+        .replace("duration = \"10s\"", "duration = \"6s\"")
+        // The fault's time counts from before the worker process starts: its interpreter
+        // and imports take a few seconds of it.
+        + "[[faults]]\nat = \"0s\"\nduration = \"6s\"\nkind = \"sdkUnavailable\"\n";
     let results = run(&parse(&text), Target::Embedded).await.unwrap();
     let start = results.sdk_start.as_ref().expect("sdkStart");
     assert_eq!((start.clients, start.timed_out), (1, 1), "{start:?}");

@@ -71,8 +71,8 @@ class Worker {
       aiSdkVersion: packageVersion('@launchdarkly/server-sdk-ai'),
       runtime: `Node ${process.version}`,
       pid: process.pid,
-      initMs: this.clients.init.initMs,
-      initTimedOut: this.clients.init.timedOut,
+      initMs: this.clients.start.initMs,
+      initTimedOut: this.clients.start.timedOut,
     });
     log(`ready: worker ${msg.worker} of ${msg.workers}, ${msg.load.model} load, handler ${msg.handler ?? 'none'}`);
   }
@@ -142,7 +142,7 @@ class Worker {
 
   /** A client that timed out at start-up: when it initialized, ms after `go` (0 if before). */
   initializedLaterMs() {
-    const at = this.clients.init.initializedAt;
+    const at = this.clients.start.initializedAt;
     if (at === null) return null;
     return Math.max(0, at * 1000 - this.t0) / 1000;
   }

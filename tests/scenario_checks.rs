@@ -484,7 +484,10 @@ async fn ld_outage() {
     assert_eq!(start.timed_out, 1, "{start:?}");
     assert_eq!(start.initialized_later.count, 1, "{start:?}");
     let startup = &results.faults[0];
-    assert!(startup.at_startup && startup.on_ms.unwrap() < 0.0, "{startup:?}");
+    assert!(
+        startup.at_startup && startup.on_ms.unwrap() < 0.0,
+        "{startup:?}"
+    );
     assert!(startup.served.unwrap().during.fallback > 0, "{startup:?}");
     let initialized_s = start.initialized_later.max_ms / 1000.0;
     let after: u64 = results
@@ -493,7 +496,10 @@ async fn ld_outage() {
         .filter(|s| s.second as f64 > initialized_s.ceil())
         .map(|s| s.fallback_served)
         .sum();
-    assert_eq!(after, 0, "fallback after the SDK initialized at {initialized_s} s");
+    assert_eq!(
+        after, 0,
+        "fallback after the SDK initialized at {initialized_s} s"
+    );
     println!("{file}: {}", start.describe());
     let window = &results.faults[1];
     assert!(

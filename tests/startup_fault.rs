@@ -88,7 +88,10 @@ async fn run(scenario: &Scenario, target: Target) -> Result<RunResults, RunError
     runner::run(scenario, options).await
 }
 
-fn check<'a>(results: &'a RunResults, name: &str) -> &'a aiconfig_harness::results::checks::CheckOutcome {
+fn check<'a>(
+    results: &'a RunResults,
+    name: &str,
+) -> &'a aiconfig_harness::results::checks::CheckOutcome {
     results
         .checks
         .iter()
@@ -128,7 +131,10 @@ async fn the_load_starts_on_the_fallback_and_serves_variations_once_the_sdk_init
     assert!(!later.is_empty(), "initialized at {initialized_s} s");
     for s in later {
         assert!(s.evaluations > 0, "{s:?}");
-        assert_eq!(s.fallback_served, 0, "second {s:?} (initialized {initialized_s} s)");
+        assert_eq!(
+            s.fallback_served, 0,
+            "second {s:?} (initialized {initialized_s} s)"
+        );
     }
     let total: u64 = results.timeline.iter().map(|s| s.fallback_served).sum();
     assert_eq!(total, config["(default)"].evaluations);
@@ -188,7 +194,10 @@ async fn without_a_start_up_fault_a_timeout_is_a_run_error() {
     };
     let error = run(&parse(&text), target).await.unwrap_err();
     assert!(
-        matches!(error, RunError::Sdk(aiconfig_harness::ld_client::SdkError::Timeout { .. })),
+        matches!(
+            error,
+            RunError::Sdk(aiconfig_harness::ld_client::SdkError::Timeout { .. })
+        ),
         "{error}"
     );
     assert!(error.to_string().contains("1s"), "{error}");

@@ -204,7 +204,10 @@ mod tests {
         };
         let all = worst(&t, t.len(), Metric::FallbackServedRate, w(0), zero);
         assert_eq!(all.judged, 9);
-        assert_eq!(all.worst.as_ref().map(|w| (w.value, w.start_second)), Some((1.0, 0)));
+        assert_eq!(
+            all.worst.as_ref().map(|w| (w.value, w.start_second)),
+            Some((1.0, 0))
+        );
         let later = worst(&t, t.len(), Metric::FallbackServedRate, w(3), zero);
         assert_eq!(later.judged, 6);
         assert_eq!(later.worst.map(|w| w.value), Some(0.0));

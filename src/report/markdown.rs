@@ -3,7 +3,7 @@
 
 use super::format::{self, ms};
 use super::table::{markdown_cell, Table};
-use super::{resilience_section, harness_section};
+use super::{harness_section, resilience_section};
 use crate::results::latency::HistogramError;
 use crate::results::{LatencySummary as Summary, RunResults as Results, Stage};
 

@@ -80,10 +80,7 @@ impl SdkStart {
             self.timeout_ms / 1000.0
         );
         if self.init.count > 0 {
-            text += &format!(
-                " (in {:.0}–{:.0} ms)",
-                self.init.min_ms, self.init.max_ms
-            );
+            text += &format!(" (in {:.0}–{:.0} ms)", self.init.min_ms, self.init.max_ms);
         }
         if self.timed_out > 0 {
             text += &format!(", {} timed out and served the fallback", self.timed_out);

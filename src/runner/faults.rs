@@ -418,11 +418,7 @@ pub const AFTER_SECONDS: u64 = 10;
 pub fn add_served(windows: &mut [FaultWindow], timeline: &[Second]) {
     let sum = |from: u64, to: u64| {
         let mut served = Served::default();
-        for s in timeline
-            .iter()
-            .take(to as usize)
-            .skip(from as usize)
-        {
+        for s in timeline.iter().take(to as usize).skip(from as usize) {
             served.evaluations += s.evaluations;
             served.fallback += s.fallback_served;
         }

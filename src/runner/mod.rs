@@ -177,7 +177,8 @@ pub async fn run_with_prices(
     // Before any fault goes on: what mock-ld refused in this environment until now.
     let refused_before = refused_events(scenario, &endpoints).await;
     // Start-up faults go on now, before the SDK clients start; the rest wait for the load.
-    let fault_timeline = faults::Timeline::start(fault_plans, Instant::now(), options.cancel.clone());
+    let fault_timeline =
+        faults::Timeline::start(fault_plans, Instant::now(), options.cancel.clone());
     let (sdks, rust_starts) = match scenario.load.sdk {
         SdkKind::Rust => {
             let (clients, starts) = start_clients(scenario, &endpoints).await?;

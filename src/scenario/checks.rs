@@ -797,15 +797,26 @@ mod tests {
     #[test]
     fn fallback_and_recovery_metrics_parse_with_their_units() {
         let t = threshold("metric = \"fallback_served\"\nmax = 0\n");
-        assert_eq!((t.metric, t.limit), (Metric::FallbackServed, Limit::max(0.0)));
-        let t = threshold("metric = \"fallback_served_rate\"\nmax = \"1%\"\nwindow = \"5s\"\nfrom = \"7s\"\n");
+        assert_eq!(
+            (t.metric, t.limit),
+            (Metric::FallbackServed, Limit::max(0.0))
+        );
+        let t = threshold(
+            "metric = \"fallback_served_rate\"\nmax = \"1%\"\nwindow = \"5s\"\nfrom = \"7s\"\n",
+        );
         assert_eq!(t.metric, Metric::FallbackServedRate);
         assert_eq!(t.window.map(|w| (w.seconds, w.from)), Some((5, 7)));
         let t = threshold("metric = \"recovery_time\"\nmax = \"20s\"\n");
-        assert_eq!((t.metric, t.limit), (Metric::RecoveryTime, Limit::max(20_000.0)));
+        assert_eq!(
+            (t.metric, t.limit),
+            (Metric::RecoveryTime, Limit::max(20_000.0))
+        );
         assert_eq!(t.metric.label(), "recovery_time");
         let key = |text: &str| threshold_error(text).key;
-        assert_eq!(key("metric = \"recovery_time\"\nmax = 20\n").as_deref(), Some("max"));
+        assert_eq!(
+            key("metric = \"recovery_time\"\nmax = 20\n").as_deref(),
+            Some("max")
+        );
         assert_eq!(
             key("metric = \"recovery_time\"\nmax = \"20s\"\nwindow = \"5s\"\n").as_deref(),
             Some("window")

@@ -91,7 +91,11 @@ impl Pool {
                 waited_ms,
                 initialized: !timed_out,
                 // Which worker's later time is whose does not matter to the summary.
-                later_ms: if timed_out { later.next().copied() } else { None },
+                later_ms: if timed_out {
+                    later.next().copied()
+                } else {
+                    None
+                },
             })
             .collect();
         SdkStart::of(

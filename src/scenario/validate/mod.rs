@@ -618,7 +618,11 @@ model = { name = "gpt-4o" }
         assert_eq!(s.load.init_timeout, std::time::Duration::from_secs(2));
         assert!(s.startup_fault_planned());
         // Later, or a kind an initializing SDK does not meet: no start-up fault.
-        for (at, kind) in [("1s", "sdkUnavailable"), ("0s", "eventsError"), ("0s", "llmOutage")] {
+        for (at, kind) in [
+            ("1s", "sdkUnavailable"),
+            ("0s", "eventsError"),
+            ("0s", "llmOutage"),
+        ] {
             let s = parse(Path::new("s.toml"), &fault(at, kind)).unwrap();
             assert!(!s.startup_fault_planned(), "{at} {kind}");
         }

@@ -150,7 +150,7 @@ async fn the_load_starts_on_the_fallback_and_serves_variations_once_the_sdk_init
         "{}",
         recovery.summary
     );
-    assert_eq!(results.faults[1].recovery().is_err(), true);
+    assert!(results.faults[1].recovery().is_err());
 }
 
 /// Without a start-up fault, the SDK client that cannot initialize in `init_timeout` (its

@@ -5,7 +5,9 @@
 //! Modules: [`setup`] (REST API), [`call`] (one request: AI Config, LLM, tracker),
 //! [`llm_call`] (OpenAI-compatible client; [`llm_plan`] reads the simulator's plan), [`load`] (closed and open models),
 //! [`schedule`] (open-model arrival times), [`actions`] (timed changes and propagation;
-//! [`llm_action`] changes the simulated LLM), [`faults`] (mock-ld's faults on a timeline), [`live`] (the timeline while the load runs,
+//! [`llm_action`] changes the simulated LLM), [`faults`] (mock-ld's faults on a timeline, start-up
+//! faults before the SDK clients start), `sdk_start` (each client's wait for initialization,
+//! and when one that timed out initialized), [`live`] (the timeline while the load runs,
 //! for thresholds that abort it), [`events`] (flush latency during and after the load,
 //! completeness, delivery latency), [`health`] (the load generator's own lag and the
 //! machine's pressure), [`simulated`] (the simulated provider's profiles and lateness),

@@ -63,16 +63,47 @@ pub enum SdkError {
 
 /// A client that has received its first `put`, ready to evaluate.
 pub async fn start_client(options: &SdkOptions, timeout: Duration) -> Result<Client, SdkError> {
+    let started = start_waiting(options, timeout).await?;
+    match started.initialized {
+        true => Ok(started.client),
+        false => Err(SdkError::Timeout {
+            url: options.base_url.clone(),
+            timeout,
+        }),
+    }
+}
+
+/// A started client and how its initialization went within the application's wait.
+pub struct Started {
+    pub client: Client,
+    /// How long `wait_for_initialization` took: the wait itself when it timed out.
+    pub waited: Duration,
+    /// It initialized within the wait; when not, it keeps trying in the background and
+    /// serves the fallback meanwhile.
+    pub initialized: bool,
+}
+
+/// Starts a client and waits at most `timeout` for it, as an application does at start-up;
+/// a timeout is no error here (`initialized: false`), a refusal (`Some(false)`) is.
+pub async fn start_waiting(options: &SdkOptions, timeout: Duration) -> Result<Started, SdkError> {
     let client = build_client(options)?;
     client.start_with_default_executor();
-    match client.wait_for_initialization(timeout).await {
-        Some(true) => Ok(client),
+    let begun = std::time::Instant::now();
+    let outcome = client.wait_for_initialization(timeout).await;
+    let waited = begun.elapsed();
+    match outcome {
+        Some(true) => Ok(Started {
+            client,
+            waited,
+            initialized: true,
+        }),
         Some(false) => Err(SdkError::Failed {
             url: options.base_url.clone(),
         }),
-        None => Err(SdkError::Timeout {
-            url: options.base_url.clone(),
-            timeout,
+        None => Ok(Started {
+            client,
+            waited,
+            initialized: false,
         }),
     }
 }

@@ -66,6 +66,10 @@ impl Latency {
     }
 }
 
+/// The variation a step is recorded under when the AI layer gave the SDK default (the SDK
+/// could not evaluate, or the served value could not be read): the fallback.
+pub const FALLBACK_VARIATION: &str = "(default)";
+
 /// Counts and latencies of one AI Config variation.
 #[derive(Clone, Debug, Default)]
 pub struct VariationMetrics {
@@ -201,6 +205,11 @@ pub struct Second {
     pub llm: Latency,
     /// Of them, those that failed.
     pub llm_errors: u64,
+    /// The AI Config steps (evaluations) of this second's requests.
+    pub evaluations: u64,
+    /// Of them, those served the fallback: the AI layer got the SDK default because the SDK
+    /// could not evaluate (recorded as the "(default)" variation).
+    pub fallback_served: u64,
 }
 
 impl Default for Second {
@@ -212,6 +221,8 @@ impl Default for Second {
             completed: 0,
             llm: Latency::coarse(),
             llm_errors: 0,
+            evaluations: 0,
+            fallback_served: 0,
         }
     }
 }
@@ -224,6 +235,8 @@ impl Second {
         self.completed += o.completed;
         self.llm.merge(&o.llm);
         self.llm_errors += o.llm_errors;
+        self.evaluations += o.evaluations;
+        self.fallback_served += o.fallback_served;
     }
 
     /// Takes away a second added before (sliding windows).
@@ -234,6 +247,8 @@ impl Second {
         self.completed -= o.completed;
         self.llm.subtract(&o.llm);
         self.llm_errors -= o.llm_errors;
+        self.evaluations -= o.evaluations;
+        self.fallback_served -= o.fallback_served;
     }
 }
 

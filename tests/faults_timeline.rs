@@ -195,14 +195,14 @@ async fn both_windows_are_applied_counted_recorded_and_switched_off() {
     // The reports show the table and the HTML timeline the bands.
     let text = aiconfig_harness::report::terminal::render(&results);
     assert!(
-        text.contains("faults:") && text.contains("llmError") && text.contains("model model-a"),
+        text.contains("resilience:") && text.contains("llmError") && text.contains("model model-a"),
         "{text}"
     );
     let html = aiconfig_harness::report::html::render(&results).unwrap();
     assert!(html.contains("<h2") && html.contains(">\neventsError\n</text>"));
     let md = aiconfig_harness::report::markdown::render(&results).unwrap();
     assert!(
-        md.contains("### Faults") && md.contains("events refused in default/test"),
+        md.contains("### Resilience") && md.contains("events refused in default/test"),
         "{md}"
     );
 }
@@ -273,7 +273,7 @@ async fn ctrl_c_switches_a_fault_off_before_the_run_ends() {
 fn a_target_without_mock_lds_admin_api_is_refused_naming_the_fault() {
     let s = scenario(TWO_WINDOWS);
     let Err(RunError::Input(message)) =
-        runner::faults::plans(&s, runner::faults::Admins::default())
+        runner::faults::plans(&s, runner::faults::Admins::default(), 1)
     else {
         panic!("plans without an admin API");
     };

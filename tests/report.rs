@@ -1,5 +1,5 @@
 //! The reports of a real run (embedded mock-ld, the real Rust SDK, a 60/40 rollout, a timed
-//! change, every kind of check): results.json against `docs/results.schema.json`, and
+//! change, a start-up fault, every kind of check): results.json against `docs/results.schema.json`, and
 //! `report.html` opened in headless Chromium with its charts.
 //!
 //! Chromium is Debian's `chromium` (`scripts/install-test-deps` installs it). Without it the
@@ -56,6 +56,15 @@ at = "300ms"
 config = "assistant"
 description = "everyone on small"
 targeting = [{ kind = "updateFallthroughVariationOrRollout", variation = "small" }]
+
+# A start-up fault (on before the SDK clients start): every SDK endpoint 100 ms slow, so
+# the clients initialize late but within the wait; the Resilience section and the
+# timeline's shaded band show it.
+[[faults]]
+at = "0s"
+duration = "1s"
+kind = "sdkSlow"
+latency = "100ms"
 
 [[checks]]
 kind = "rollout_split"
@@ -193,6 +202,9 @@ async fn the_html_report_renders_with_its_charts_in_chromium() {
         "Propagation of timed changes",
         "Load generator",
         "lag probe (every 10 ms",
+        "Resilience",
+        "SDK start-up: 2 SDK clients: 2 initialized within 15.0 s",
+        "sdkSlow",
         "Simulated: LLM, TTFT and end-to-end latencies come from mock-ld",
     ] {
         assert!(

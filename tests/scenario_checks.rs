@@ -487,10 +487,12 @@ async fn ld_restart() {
     println!("{file}: {restart:?}; {a:?}");
 }
 
-/// LaunchDarkly unreachable for 10 s with a change made during it, at 20 requests/s: the
-/// application serves on (its checks pass: no error, the change propagated, after the
-/// outage), the fault refused streams and events, and every tracker event is accounted
-/// for, the ones not received all refused by the fault (none lost otherwise).
+/// LaunchDarkly unreachable at start-up and for 10 s with a change made during it, at 20
+/// requests/s: the application serves on (its checks pass: no error, no fallback once
+/// initialized, streams back, the change propagated after the outage), the start-up fault
+/// timed the SDK client out and the fallback was served until it initialized, then none;
+/// the mid-run fault refused streams and events, and every tracker event is accounted for,
+/// the ones not received all refused by the faults (none lost otherwise).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ld_outage() {
     let file = "ld-outage.toml";
@@ -501,7 +503,30 @@ async fn ld_outage() {
         "{file}:\n{}",
         listing(&results)
     );
-    let window = &results.faults[0];
+    // At start-up: the client timed out, served the fallback while the fault was on, and
+    // none once it had initialized.
+    let start = results.sdk_start.as_ref().expect("sdkStart");
+    assert_eq!(start.timed_out, 1, "{start:?}");
+    assert_eq!(start.initialized_later.count, 1, "{start:?}");
+    let startup = &results.faults[0];
+    assert!(
+        startup.at_startup && startup.on_ms.unwrap() < 0.0,
+        "{startup:?}"
+    );
+    assert!(startup.served.unwrap().during.fallback > 0, "{startup:?}");
+    let initialized_s = start.initialized_later.max_ms / 1000.0;
+    let after: u64 = results
+        .timeline
+        .iter()
+        .filter(|s| s.second as f64 > initialized_s.ceil())
+        .map(|s| s.fallback_served)
+        .sum();
+    assert_eq!(
+        after, 0,
+        "fallback after the SDK initialized at {initialized_s} s"
+    );
+    println!("{file}: {}", start.describe());
+    let window = &results.faults[1];
     assert!(
         window.counts.requests > 0 && window.counts.payloads > 0,
         "{window:?}"
@@ -509,6 +534,7 @@ async fn ld_outage() {
     // The one SDK client's stream ended with the outage and came back after it.
     assert_eq!(window.streams_before, Some(1), "{window:?}");
     assert!(window.streams_back_ms.is_some(), "{window:?}");
+    assert_eq!(window.served.unwrap().during.fallback, 0, "{window:?}");
     println!("{file}: streams back {}", window.streams_back());
     let a = results.event_accounting.expect("eventAccounting");
     assert!(a.refused > 0, "{a:?}");

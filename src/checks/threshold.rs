@@ -7,7 +7,9 @@
 use hdrhistogram::Histogram;
 
 use super::window::{self, stat_ms};
-use crate::metrics::{empty_histogram, Latency, LatencySummary, Metrics, VariationMetrics};
+use crate::metrics::{
+    empty_histogram, Latency, LatencySummary, Metrics, VariationMetrics, FALLBACK_VARIATION,
+};
 use crate::results::checks::{CheckOutcome, Details, Status, ThresholdDetails};
 use crate::results::cost::CostReport;
 use crate::results::RunResults;
@@ -30,6 +32,8 @@ struct Reading {
     lower_bound: bool,
     /// The worst window's first second, and the windows judged.
     window: Option<(usize, usize)>,
+    /// The reading fails whatever the limit (streams never back: no time would pass).
+    fails: bool,
 }
 
 impl Reading {
@@ -62,6 +66,7 @@ pub fn outcome(name: String, threshold: &Threshold, measured: &Measured<'_>) -> 
     };
     let limit = threshold.limit;
     let status = match r.value {
+        _ if r.fails => Status::Fail,
         Some(v) if r.lower_bound => match (limit.bound, limit.broken_by(v)) {
             // A lower bound over a maximum can only fail; under a minimum, only pass.
             (Bound::Max, true) => Status::Fail,
@@ -193,6 +198,78 @@ fn read(m: &Measured<'_>, metric: Metric, scope: &Scope) -> Reading {
             }
             None => Reading::missing("events lost needs mock-ld's event log"),
         },
+        Metric::FallbackServed | Metric::FallbackServedRate => {
+            fallback_served(m.metrics, scope, metric == Metric::FallbackServedRate)
+        }
+        Metric::RecoveryTime => recovery_time(m.results),
+    }
+}
+
+/// Evaluations in `scope` served the fallback ("(default)"), or their share.
+fn fallback_served(metrics: &Metrics, scope: &Scope, rate: bool) -> Reading {
+    let evaluations: u64 = in_scope(metrics, scope).map(|v| v.evaluations).sum();
+    let fallback: u64 = metrics
+        .variations
+        .iter()
+        .filter(|(config, _)| match scope {
+            Scope::Overall => true,
+            Scope::Config(c) | Scope::Variation { config: c, .. } => c == *config,
+        })
+        .filter_map(|(_, variations)| variations.get(FALLBACK_VARIATION))
+        .map(|v| v.evaluations)
+        .sum();
+    // A variation scope names a real variation: what it served is never the fallback.
+    let fallback = match scope {
+        Scope::Variation { .. } => 0,
+        _ => fallback,
+    };
+    let value = match rate {
+        true => (evaluations > 0).then(|| fallback as f64 / evaluations as f64),
+        false => (evaluations > 0).then_some(fallback as f64),
+    };
+    Reading::of(value, evaluations)
+}
+
+/// The longest recovery over the faults that end SDK streams (`FaultWindow::recovery`);
+/// one whose streams were not back before the load ended fails, with the time it had
+/// been off as what is known of it.
+fn recovery_time(results: &RunResults) -> Reading {
+    let mut longest: Option<f64> = None;
+    let mut judged = 0;
+    let mut not_back = Vec::new();
+    for w in &results.faults {
+        match w.recovery() {
+            Ok(Some(ms)) => {
+                judged += 1;
+                longest = Some(longest.map_or(ms, |l| l.max(ms)));
+            }
+            Ok(None) => {}
+            Err(off_ms) => {
+                judged += 1;
+                let waited = (results.duration_ms - off_ms).max(0.0);
+                longest = Some(longest.map_or(waited, |l| l.max(waited)));
+                not_back.push(format!(
+                    "the streams {} ended ({}) were not back before the load ended, {:.1} s after it went off",
+                    w.fault.kind.name(),
+                    w.window(),
+                    waited / 1000.0
+                ));
+            }
+        }
+    }
+    if judged == 0 {
+        return Reading::missing(
+            "no fault that ends SDK streams (streamRefused, streamDropped, sdkUnavailable) went on and off",
+        );
+    }
+    let fails = !not_back.is_empty();
+    Reading {
+        value: longest,
+        samples: judged,
+        note: fails.then(|| format!("at least: {}", not_back.join("; "))),
+        lower_bound: fails,
+        window: None,
+        fails,
     }
 }
 
@@ -327,6 +404,7 @@ fn cost(m: &Measured<'_>, scope: &Scope, per_1k: bool) -> Reading {
         note,
         lower_bound,
         window: None,
+        fails: false,
     }
 }
 
@@ -338,7 +416,9 @@ fn unit(metric: Metric) -> &'static str {
         Metric::Throughput => "per_s",
         Metric::TokensPerRequest(_) => "tokens",
         Metric::EventsLost => "events",
-        Metric::EventsLostRate => "ratio",
+        Metric::EventsLostRate | Metric::FallbackServedRate => "ratio",
+        Metric::FallbackServed => "evaluations",
+        Metric::RecoveryTime => "ms",
     }
 }
 
@@ -355,6 +435,7 @@ fn show(value: Option<f64>, unit: &str) -> String {
         (Some(v), "per_s") => format!("{v:.1}/s"),
         (Some(v), "tokens") => format!("{v:.1} tokens"),
         (Some(v), "events") => format!("{v:.0} events"),
+        (Some(v), "evaluations") => format!("{v:.0} evaluations"),
         (Some(v), _) => format!("${v:.4}"),
     }
 }

@@ -8,8 +8,10 @@
 //! complete seconds is judged. Each window is the one before it plus its new second minus its
 //! old one, so judging every window costs two histogram operations per second of the run.
 //!
-//! Requests are in the second they were scheduled to start, with their LLM calls; throughput
-//! counts requests in the second they completed.
+//! Requests are in the second they were scheduled to start, with their LLM calls and their
+//! evaluations (the fallback served among them); throughput counts requests in the second
+//! they completed. With `from`, windows that start earlier are not judged (a planned
+//! start-up incident is left out, the seconds after it judged).
 
 use hdrhistogram::Histogram;
 
@@ -52,6 +54,14 @@ pub fn value(metric: Metric, s: &Second, span_secs: f64) -> (Option<f64>, u64) {
         Metric::Throughput => (
             (span_secs > 0.0).then(|| s.completed as f64 / span_secs),
             s.completed,
+        ),
+        Metric::FallbackServed => (
+            (s.evaluations > 0).then_some(s.fallback_served as f64),
+            s.evaluations,
+        ),
+        Metric::FallbackServedRate => (
+            (s.evaluations > 0).then(|| s.fallback_served as f64 / s.evaluations as f64),
+            s.evaluations,
         ),
         _ => (None, 0),
     }
@@ -105,6 +115,9 @@ pub fn worst(
         sum.add(s);
     }
     for start in 0..=last_start {
+        // The window still slides from 0, so that the sums stay right; earlier ones are
+        // only not judged.
+        let judged = start as u64 >= window.from;
         if start > 0 {
             if let Some(s) = seconds.get(start - 1) {
                 sum.subtract(s);
@@ -112,6 +125,9 @@ pub fn worst(
             if let Some(s) = seconds.get(start + span - 1) {
                 sum.add(s);
             }
+        }
+        if !judged {
+            continue;
         }
         let (value, samples) = value(metric, &sum, span.min(len) as f64);
         reading.most_samples = reading.most_samples.max(samples);
@@ -168,6 +184,38 @@ mod tests {
     };
 
     #[test]
+    fn from_leaves_out_the_windows_before_it_and_the_fallback_is_counted() {
+        // The fallback in seconds 0-2 (a start-up fault), none after.
+        let t: Vec<Second> = (0..10)
+            .map(|i| Second {
+                evaluations: 20,
+                fallback_served: if i < 3 { 20 } else { 0 },
+                ..Second::default()
+            })
+            .collect();
+        let zero = Limit {
+            bound: Bound::Max,
+            value: 0.0,
+        };
+        let w = |from| Window {
+            seconds: 2,
+            min_samples: 40,
+            from,
+        };
+        let all = worst(&t, t.len(), Metric::FallbackServedRate, w(0), zero);
+        assert_eq!(all.judged, 9);
+        assert_eq!(
+            all.worst.as_ref().map(|w| (w.value, w.start_second)),
+            Some((1.0, 0))
+        );
+        let later = worst(&t, t.len(), Metric::FallbackServedRate, w(3), zero);
+        assert_eq!(later.judged, 6);
+        assert_eq!(later.worst.map(|w| w.value), Some(0.0));
+        let count = worst(&t, t.len(), Metric::FallbackServed, w(2), zero);
+        assert_eq!(count.worst.map(|w| (w.value, w.samples)), Some((20.0, 40)));
+    }
+
+    #[test]
     fn the_worst_sliding_window_is_found_where_it_starts() {
         // A slow second 5 among fast ones: every 3 s window holding it is slow.
         let mut seconds = vec![(100, 10); 10];
@@ -176,6 +224,7 @@ mod tests {
         let w = Window {
             seconds: 3,
             min_samples: 100,
+            from: 0,
         };
         let r = worst(&t, t.len(), p99(Series::Llm), w, MAX);
         assert_eq!(r.judged, 8);
@@ -186,6 +235,7 @@ mod tests {
         let w1 = Window {
             seconds: 1,
             min_samples: 100,
+            from: 0,
         };
         let r = worst(&t, t.len(), p99(Series::Requests), w1, MAX);
         assert_eq!(r.worst.unwrap().start_second, 5);
@@ -197,6 +247,7 @@ mod tests {
         let w = Window {
             seconds: 1,
             min_samples: 40,
+            from: 0,
         };
         let r = worst(&t, 3, p99(Series::Requests), w, MAX);
         assert_eq!(r.judged, 2);
@@ -204,6 +255,7 @@ mod tests {
         let w = Window {
             seconds: 1,
             min_samples: 60,
+            from: 0,
         };
         let r = worst(&t, 3, p99(Series::Requests), w, MAX);
         assert_eq!((r.worst, r.judged, r.most_samples), (None, 0, 50));
@@ -211,6 +263,7 @@ mod tests {
         let w = Window {
             seconds: 10,
             min_samples: 100,
+            from: 0,
         };
         let r = worst(&t, 3, p99(Series::Requests), w, MAX);
         assert_eq!((r.judged, r.worst.unwrap().samples), (1, 105));
@@ -234,6 +287,7 @@ mod tests {
         let w = Window {
             seconds: 2,
             min_samples: 100,
+            from: 0,
         };
         // The seventh second is still running.
         let r = worst(&t, 6, Metric::Throughput, w, min);
@@ -250,6 +304,7 @@ mod tests {
         let w = Window {
             seconds: 1,
             min_samples: 1,
+            from: 0,
         };
         let r = worst(&t, 2, Metric::ErrorRate, w, Limit::max(0.05));
         assert_eq!(r.worst.unwrap().value, 0.1);

@@ -30,7 +30,7 @@ pub fn render(r: &RunResults) -> Result<String, String> {
         sections::baselines(r)?,
         rollout_section::render(r)?,
         sections::propagation(r),
-        sections::faults(r),
+        sections::resilience(r),
         sections::load_generator(r),
     ]
     .concat();

@@ -3,7 +3,7 @@
 
 use super::format::{self, ms};
 use super::table::{markdown_cell, Table};
-use super::{faults_section, harness_section, retries_section};
+use super::{harness_section, resilience_section, retries_section};
 use crate::results::latency::HistogramError;
 use crate::results::{LatencySummary as Summary, RunResults as Results, Stage};
 
@@ -46,12 +46,12 @@ pub fn render(r: &Results) -> Result<String, HistogramError> {
     if !r.actions.is_empty() {
         out += &format!("### Timed changes\n\n{}\n", actions(r).markdown());
     }
-    if faults_section::shown(r) {
-        out += &format!("### {}\n\n", faults_section::TITLE);
-        if let Some(t) = faults_section::table(r) {
+    if resilience_section::shown(r) {
+        out += &format!("### {}\n\n", resilience_section::TITLE);
+        if let Some(t) = resilience_section::table(r) {
             out += &format!("{}\n", t.markdown());
         }
-        for line in faults_section::lines(r) {
+        for line in resilience_section::lines(r) {
             out += &format!("{}\n\n", markdown_cell(&line));
         }
     }

@@ -4,9 +4,9 @@
 //! Modules: [`terminal`] (the summary on the terminal and in `summary.txt`), [`html`] with
 //! [`sections`], [`cost_section`] and [`rollout_section`] (`report.html`), [`charts`]
 //! (inline SVG), [`markdown`] (`summary.md`), [`junit`] (`junit.xml`), [`comparison`] (a
-//! baseline comparison as tables), [`events`] (the event latencies' rows), [`faults_section`]
-//! (the fault timeline's table and bands), [`retries_section`] (a step's `on_error`: retries and
-//! fallbacks per variation),
+//! baseline comparison as tables), [`events`] (the event latencies' rows), [`resilience_section`]
+//! (the Resilience section: fault table, restarts, fallback served, SDK start-up, and the
+//! bands), [`retries_section`] (a step's `on_error`: retries and fallbacks per variation),
 //! [`harness_section`] (the load generator's own figures, the same lines everywhere),
 //! [`simulated`] (the simulated-provider label, planned and excess latencies, the
 //! simulator's lateness), [`table`] and [`format`] (shared rendering).
@@ -16,13 +16,13 @@ pub mod charts;
 pub mod comparison;
 pub mod cost_section;
 pub mod events;
-pub mod faults_section;
 pub mod format;
 pub mod harness_section;
 pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod markup;
+pub mod resilience_section;
 pub mod retries_section;
 pub mod rollout_section;
 pub mod sections;

@@ -131,7 +131,7 @@ pub fn observability(r: &Results) -> Html {
         }
     }
     if !r.timeline.is_empty() {
-        let bands = super::faults_section::bands(r);
+        let bands = super::resilience_section::bands(r);
         let caption = if bands.is_empty() {
             "p50 and p99 of the requests started in each second (corrected for coordinated omission)."
         } else {
@@ -292,18 +292,19 @@ pub fn load_generator(r: &Results) -> String {
     )
 }
 
-/// The fault timeline: what mock-ld was made to do, when, and what it refused.
-pub fn faults(r: &Results) -> String {
-    if !super::faults_section::shown(r) {
+/// Resilience: the fault timeline, what users were served during and after it, and the
+/// SDKs' start-up.
+pub fn resilience(r: &Results) -> String {
+    if !super::resilience_section::shown(r) {
         return String::new();
     }
-    let mut body = super::faults_section::table(r)
+    let mut body = super::resilience_section::table(r)
         .map(|t| table(&t))
         .unwrap_or_default();
-    for line in super::faults_section::lines(r) {
+    for line in super::resilience_section::lines(r) {
         body += &note(&line);
     }
-    section("faults", super::faults_section::TITLE, &body)
+    section("resilience", super::resilience_section::TITLE, &body)
 }
 
 pub fn propagation(r: &Results) -> String {

@@ -1,7 +1,7 @@
 //! The plain-text summary for the terminal, CI logs and `summary.txt`: the figures with
 //! their sample counts, the checks, the baseline comparison, and last the verdict.
 
-use super::{faults_section, harness_section, retries_section};
+use super::{harness_section, resilience_section, retries_section};
 use crate::results::checks::Details;
 use crate::results::cost::{CostLine, CostReport};
 use crate::results::{LatencySummary, RunResults};
@@ -35,7 +35,7 @@ fn summary(r: &RunResults) -> String {
     out += &simulated(r);
     out += &events(r);
     out += &actions(r);
-    out += &faults(r);
+    out += &resilience(r);
     out += &format!("\n{}:\n", harness_section::TITLE.to_lowercase());
     for line in harness_section::lines(&r.harness) {
         out += &format!("  {line}\n");
@@ -224,18 +224,16 @@ fn retries(r: &RunResults) -> String {
     out + &format!("  {}\n", retries_section::NOTE)
 }
 
-fn faults(r: &RunResults) -> String {
-    if !faults_section::shown(r) {
+fn resilience(r: &RunResults) -> String {
+    if !resilience_section::shown(r) {
         return String::new();
     }
-    let mut out = format!("\n{}:\n", faults_section::TITLE.to_lowercase());
-    let table = faults_section::table(r)
-        .map(|t| t.text())
-        .unwrap_or_default();
-    for line in table.lines() {
+    let mut out = format!("\n{}:\n", resilience_section::TITLE.to_lowercase());
+    let table = resilience_section::table(r).map(|t| t.text());
+    for line in table.iter().flat_map(|t| t.lines()) {
         out += &format!("  {line}\n");
     }
-    for line in faults_section::lines(r) {
+    for line in resilience_section::lines(r) {
         out += &format!("  {line}\n");
     }
     out

@@ -51,6 +51,52 @@ pub struct FaultWindow {
     /// (or within a minute).
     #[serde(default)]
     pub streams_back_ms: Option<f64>,
+    /// A start-up fault (`at = "0s"` of a kind the SDKs' initialization meets): switched on
+    /// before the SDK clients started, so `onMs` is negative (before the load) and its
+    /// duration counts from then.
+    #[serde(default)]
+    pub at_startup: bool,
+    /// What the application served while it was on and just after, from the per-second
+    /// timeline; `None` when it never went on.
+    #[serde(default)]
+    pub served: Option<WindowServed>,
+}
+
+/// Evaluations (AI Config steps) and how many of them served the fallback: the SDK default
+/// the AI layer gets when the SDK cannot evaluate (not initialized), the "(default)"
+/// variation of the results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Served {
+    pub evaluations: u64,
+    pub fallback: u64,
+}
+
+impl Served {
+    /// "120 of 250 (48.0 %)".
+    pub fn describe(&self) -> String {
+        match self.evaluations {
+            0 => "no evaluations".to_owned(),
+            n => format!(
+                "{} of {n} ({:.1} %)",
+                self.fallback,
+                self.fallback as f64 * 100.0 / n as f64
+            ),
+        }
+    }
+}
+
+/// A fault window's evaluations, in whole seconds of the timeline (requests by the second
+/// they were scheduled to start): the seconds it overlapped, and the `afterSeconds` after.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowServed {
+    /// Seconds `fromSecond` up to (not including) `toSecond` of the load.
+    pub from_second: u64,
+    pub to_second: u64,
+    pub during: Served,
+    pub after_seconds: u64,
+    pub after: Served,
 }
 
 impl FaultWindow {
@@ -75,6 +121,17 @@ impl FaultWindow {
             (_, _, Some(model)) => format!("model {model}"),
             _ if self.fault.kind.is_llm() => "every model".to_owned(),
             _ => String::new(),
+        }
+    }
+
+    /// The longest an SDK stream-ending fault kept the streams away after it went off:
+    /// `Ok(Some(ms))` when they came back, `Err(off_ms)` when they were not back before the
+    /// load ended, `Ok(None)` for a fault that ends no streams or never went off.
+    pub fn recovery(&self) -> Result<Option<f64>, f64> {
+        match (self.streams_before, self.off_ms, self.streams_back_ms) {
+            (Some(_), Some(_), Some(ms)) => Ok(Some(ms)),
+            (Some(_), Some(off), None) => Err(off),
+            _ => Ok(None),
         }
     }
 

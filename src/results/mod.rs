@@ -16,6 +16,7 @@ pub mod faults;
 pub mod harness;
 pub mod latency;
 pub mod restarts;
+pub mod sdk_start;
 pub mod simulated;
 pub mod verdict;
 
@@ -82,6 +83,10 @@ pub struct RunResults {
     /// sent again, or never received.
     #[serde(default)]
     pub event_accounting: Option<faults::EventAccounting>,
+    /// How the SDK clients initialized before the load; `None` when none started (setup
+    /// failed) or for results written before it was measured.
+    #[serde(default)]
+    pub sdk_start: Option<sdk_start::SdkStart>,
     /// What the LLM calls cost, per model, config, variation and context kind.
     pub cost: CostReport,
     /// Every check's outcome.
@@ -224,6 +229,12 @@ pub struct SecondResults {
     pub errors: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// AI Config steps of this second's requests, and of them those served the fallback
+    /// (the "(default)" variation: the SDK could not evaluate).
+    #[serde(default)]
+    pub evaluations: u64,
+    #[serde(default)]
+    pub fallback_served: u64,
 }
 
 /// What the SDKs sent versus what mock-ld received.

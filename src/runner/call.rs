@@ -453,10 +453,7 @@ impl Workload {
                     .entry(std::borrow::Cow::Borrowed(key))
                     .or_default() += u64::from(n);
             }
-            let variation = match step.tracker.as_ref().map(Tracker::variation_key) {
-                None | Some("") => "(default)",
-                Some(key) => key,
-            };
+            let variation = step.variation();
             let v = metrics.variation(&self.steps[step.step].config, variation);
             v.evaluations += 1;
             v.evaluation.record(step.evaluation);
@@ -723,7 +720,27 @@ impl StepRecord {
     }
 }
 
+impl StepRecord {
+    /// The variation the step is recorded under: the served one, or the fallback.
+    fn variation(&self) -> &str {
+        match self.tracker.as_ref().map(Tracker::variation_key) {
+            None | Some("") => crate::metrics::FALLBACK_VARIATION,
+            Some(key) => key,
+        }
+    }
+}
+
 impl RequestRecord {
+    /// Its steps (evaluations), and how many of them served the fallback.
+    pub fn served(&self) -> (u64, u64) {
+        let fallback = self
+            .steps
+            .iter()
+            .filter(|s| s.variation() == crate::metrics::FALLBACK_VARIATION)
+            .count();
+        (self.steps.len() as u64, fallback as u64)
+    }
+
     /// Its LLM calls, retries and fallbacks included: how long each took and whether it
     /// failed.
     pub fn llm_calls(&self) -> impl Iterator<Item = (Duration, bool)> + '_ {

@@ -72,6 +72,8 @@ pub fn timeline(metrics: &Metrics) -> Vec<SecondResults> {
                 errors: s.errors,
                 p50_ms: summary.p50_ms,
                 p99_ms: summary.p99_ms,
+                evaluations: s.evaluations,
+                fallback_served: s.fallback_served,
             }
         })
         .collect()

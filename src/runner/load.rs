@@ -353,6 +353,9 @@ fn record_second(second: &mut Second, record: &RequestRecord, latency: Duration,
     second.requests += 1;
     second.errors += u64::from(failed);
     second.latency.record(latency);
+    let (evaluations, fallback) = record.served();
+    second.evaluations += evaluations;
+    second.fallback_served += fallback;
     for (duration, failed) in record.llm_calls() {
         second.llm.record(duration);
         second.llm_errors += u64::from(failed);

@@ -6,9 +6,10 @@
 //! [`llm_call`] (OpenAI-compatible client; [`llm_plan`] reads the simulator's plan; [`retry`] a
 //! step's `on_error`: which failures are retried, the waits and each call's seed), [`load`] (closed and open models),
 //! [`schedule`] (open-model arrival times), [`actions`] (timed changes and propagation;
-//! [`llm_action`] changes the simulated LLM), [`faults`] (mock-ld's faults on a timeline),
-//! [`restarts`] (the embedded mock-ld killed and started again; [`embedded`] holds it),
-//! [`live`] (the timeline while the load runs,
+//! [`llm_action`] changes the simulated LLM), [`faults`] (mock-ld's faults on a timeline, start-up
+//! faults before the SDK clients start), `sdk_start` (each client's wait for initialization,
+//! and when one that timed out initialized), [`restarts`] (the embedded mock-ld killed and
+//! started again; [`embedded`] holds it), [`live`] (the timeline while the load runs,
 //! for thresholds that abort it), [`events`] (flush latency during and after the load,
 //! completeness, delivery latency), [`health`] (the load generator's own lag and the
 //! machine's pressure), [`simulated`] (the simulated provider's profiles and lateness),
@@ -37,6 +38,7 @@ pub mod progress;
 mod restarts;
 pub mod retry;
 pub mod schedule;
+mod sdk_start;
 mod sdks;
 pub mod setup;
 pub mod simulated;
@@ -53,7 +55,7 @@ use crate::checks::targeting::Targeting;
 use crate::checks::{self, RolloutData};
 use crate::cost::{self, PriceTable};
 use crate::ld_api::{ApiError, LdApi};
-use crate::ld_client::{start_client, EventOptions, SdkOptions};
+use crate::ld_client::{EventOptions, SdkOptions};
 use crate::metrics::Metrics;
 use crate::process;
 use crate::results::harness::HarnessHealth;
@@ -156,7 +158,7 @@ pub async fn run_with_prices(
         events: endpoints.events_admin.as_ref(),
         llm: endpoints.llm_admin.as_ref(),
     };
-    let fault_plans = faults::plans(scenario, admins)?;
+    let fault_plans = faults::plans(scenario, admins, sdks::client_count(scenario))?;
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -187,15 +189,25 @@ pub async fn run_with_prices(
         .unwrap_or_else(|| endpoints.llm_url.clone());
     // The parity phase's Rust side calls the same LLM endpoint.
     let llm_base_parity = llm_base.clone();
-    let sdks = match scenario.load.sdk {
-        SdkKind::Rust => Sdks::Rust(start_clients(scenario, &endpoints).await?),
-        _ => Sdks::Workers(sdks::start_workers(scenario, &endpoints, &llm_base).await?),
+    // Before any fault goes on: what mock-ld refused in this environment until now.
+    let refused_before = refused_events(scenario, &endpoints).await;
+    // Start-up faults go on now, before the SDK clients start; the rest wait for the load.
+    let fault_timeline =
+        faults::Timeline::start(fault_plans, Instant::now(), options.cancel.clone());
+    let (sdks, rust_starts) = match scenario.load.sdk {
+        SdkKind::Rust => {
+            let (clients, starts) = start_clients(scenario, &endpoints).await?;
+            (Sdks::Rust(clients), Some(starts))
+        }
+        _ => (
+            Sdks::Workers(sdks::start_workers(scenario, &endpoints, &llm_base).await?),
+            None,
+        ),
     };
     let clients = sdks.rust_clients();
     let sdk_info = sdks.info(scenario);
 
     let progress = Arc::new(Progress::default());
-    let refused_before = refused_events(scenario, &endpoints).await;
     let run_start = Instant::now();
     let cpu_start = process::cpu_time();
     let stalls_start = health::StallTotals::read();
@@ -210,7 +222,7 @@ pub async fn run_with_prices(
         run_start,
         options.cancel.clone(),
     ));
-    let fault_timeline = faults::Timeline::start(fault_plans, run_start, options.cancel.clone());
+    fault_timeline.load_started(run_start);
     let restarts = restarts::Restarts::start(
         scenario.restarts.clone(),
         restart_target(scenario, &endpoints),
@@ -313,7 +325,14 @@ pub async fn run_with_prices(
     // Actions still pending when the load ends are not applied.
     options.cancel.cancel();
     let actions = actions.await.unwrap_or_default();
-    let (fault_windows, fault_refused) = fault_timeline.finish().await;
+    let (mut fault_windows, fault_refused) = fault_timeline.finish().await;
+    faults::add_served(&mut fault_windows, &metrics.timeline);
+    let sdk_start = match (&rust_starts, &sdks) {
+        (Some(starts), _) => Some(starts.summary(run_start)),
+        (None, Sdks::Workers(pool)) => Some(pool.sdk_start(scenario)),
+        (None, Sdks::Rust(_)) => None,
+    };
+    drop(rust_starts);
     // mock-ld is running again before the events are flushed and counted.
     let restart_windows = restarts.finish().await;
 
@@ -374,6 +393,7 @@ pub async fn run_with_prices(
         faults: fault_windows,
         restarts: restart_windows,
         refused_events,
+        sdk_start,
     };
     let prices = prices.with_scenario(&scenario.prices);
     let mut results = assemble(scenario, &metrics, figures, &prices);
@@ -446,6 +466,7 @@ pub fn setup_failed(scenario: &Scenario, message: &str) -> RunResults {
         faults: Vec::new(),
         restarts: Vec::new(),
         refused_events: None,
+        sdk_start: None,
     };
     let mut results = assemble(
         scenario,
@@ -470,6 +491,7 @@ struct LoadFigures {
     faults: Vec<results::faults::FaultWindow>,
     restarts: Vec<results::restarts::RestartWindow>,
     refused_events: Option<mock_ld::faults::registry::RefusedEvents>,
+    sdk_start: Option<results::sdk_start::SdkStart>,
 }
 
 /// The results of a run, its checks still to be evaluated and its verdict decided.
@@ -491,6 +513,7 @@ fn assemble(
         faults,
         restarts,
         refused_events,
+        sdk_start,
     } = figures;
     let event_accounting = events
         .as_ref()
@@ -523,6 +546,7 @@ fn assemble(
         restarts,
         event_accounting,
         refused_events,
+        sdk_start,
         cost: cost::compute(metrics, prices),
         checks: Vec::new(),
         baseline: None,
@@ -856,7 +880,7 @@ async fn embedded_endpoints(scenario: &Scenario) -> Result<Endpoints, RunError> 
 async fn start_clients(
     scenario: &Scenario,
     endpoints: &Endpoints,
-) -> Result<Vec<Arc<Client>>, RunError> {
+) -> Result<(Vec<Arc<Client>>, sdk_start::Starts), RunError> {
     let options = SdkOptions {
         base_url: endpoints.sdk_url.clone(),
         stream_url: endpoints.stream_url.clone(),
@@ -867,8 +891,5 @@ async fn start_clients(
             flush_interval: scenario.load.events.flush_interval,
         }),
     };
-    let starts =
-        (0..scenario.load.sdk_clients).map(|_| start_client(&options, Duration::from_secs(15)));
-    let clients = futures::future::try_join_all(starts).await?;
-    Ok(clients.into_iter().map(Arc::new).collect())
+    Ok(sdk_start::start_rust(scenario, &options).await?)
 }

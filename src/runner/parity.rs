@@ -191,7 +191,7 @@ async fn rust_workload(inputs: &Inputs<'_>, served: Arc<ServedLog>) -> Result<Ru
             flush_interval: scenario.load.events.flush_interval,
         }),
     };
-    let client = start_client(&options, super::sdks::INIT_TIMEOUT)
+    let client = start_client(&options, scenario.load.init_timeout)
         .await
         .map_err(|e| format!("the Rust SDK client: {e}"))?;
     let client = Arc::new(client);

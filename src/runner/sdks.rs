@@ -3,7 +3,6 @@
 //! here: starting, driving the load, flushing, closing, and how the results name the SDK.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use launchdarkly_server_sdk::Client;
 
@@ -14,9 +13,6 @@ use super::workers::protocol::{Hello, LlmSettings, LoadSettings, SdkSettings, PR
 use super::{health, Endpoints, RunError};
 use crate::results::SdkInfo;
 use crate::scenario::{LoadModel, Scenario, SdkKind};
-
-/// How long an SDK client may take to initialize.
-pub const INIT_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub enum Sdks {
     Rust(Vec<Arc<Client>>),
@@ -92,6 +88,14 @@ pub fn worker_count(scenario: &Scenario) -> usize {
         .max(1)
 }
 
+/// The SDK clients a run starts: the Rust SDK's clients, or one per worker process.
+pub fn client_count(scenario: &Scenario) -> u64 {
+    match scenario.load.sdk {
+        SdkKind::Rust => scenario.load.sdk_clients as u64,
+        _ => worker_count(scenario) as u64,
+    }
+}
+
 /// Starts the worker pool of a Python or Node run.
 pub async fn start_workers(
     scenario: &Scenario,
@@ -103,7 +107,7 @@ pub async fn start_workers(
     let hellos = (0..n)
         .map(|worker| hello(scenario, endpoints, llm_base, worker, n))
         .collect();
-    Pool::start(&launch, hellos, INIT_TIMEOUT)
+    Pool::start(&launch, hellos, scenario.load.init_timeout)
         .await
         .map_err(|e| {
             RunError::Scenario(format!(
@@ -141,7 +145,8 @@ fn hello(
             send_events: load.events.enabled,
             event_capacity: load.events.capacity,
             flush_interval_ms: load.events.flush_interval.as_millis() as u64,
-            init_timeout_ms: INIT_TIMEOUT.as_millis() as u64,
+            init_timeout_ms: load.init_timeout.as_millis() as u64,
+            serve_uninitialized: scenario.startup_fault_planned(),
         },
         llm: LlmSettings {
             base_url: llm_base.to_owned(),

@@ -86,6 +86,10 @@ pub const MAX_RETRIES: u32 = 10;
 /// retry is a typo, and the waits are wall-clock time.
 pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
 
+/// `load.init_timeout`: the longest the run waits for an SDK client before the load
+/// (LaunchDarkly recommends blocking no longer than 60 s; the Rust SDK warns past it).
+pub const MAX_INIT_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// `flush_interval`: above 0 (0 would flush in a busy loop) and at most an hour.
 pub const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(3600);
 

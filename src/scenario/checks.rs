@@ -16,10 +16,13 @@
 //! metric = "llm.p99"            # LATENCY.STAT (STAT: pNN[.N], min, max, mean), error_rate,
 //!                               # cost_per_1k, cost_total, throughput, tokens_per_request,
 //!                               # input_/output_tokens_per_request, events_lost,
-//!                               # events_lost_rate (a share of the tracked events)
+//!                               # events_lost_rate (a share of the tracked events),
+//!                               # fallback_served, fallback_served_rate (a share of the
+//!                               # evaluations), recovery_time (streams back after a fault)
 //! max = "250ms"                 # or `min`: a duration, a ratio ("2%" or 0.02), USD, a number
 //! config = "support-assistant"  # optional scope; with it, optionally `variation`
 //! window = "10s"                # optional: the worst 10 s window must pass
+//! from = "20s"                  # optional, with `window`: only windows from second 20 on
 //! min_samples = 100             # optional, with `window`: windows with fewer are skipped
 //! abort_on_fail = true          # optional: stop the load when it fails while running
 //! abort_delay = "5s"            # optional, with abort_on_fail: not before this
@@ -112,11 +115,15 @@ impl Limit {
 }
 
 /// Windows of `seconds`, sliding by one second; only windows with at least `min_samples`
-/// samples are judged (see [`crate::checks::window`]).
+/// samples, and starting at or after second `from`, are judged (see
+/// [`crate::checks::window`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
     pub seconds: u64,
     pub min_samples: u64,
+    /// The first second a window may start at: 0, or later to leave out what a planned
+    /// incident does at first (a start-up fault's fallback).
+    pub from: u64,
 }
 
 /// The default of `min_samples`: below it a window's p99 is one or two requests.
@@ -152,6 +159,15 @@ pub enum Metric {
     EventsLost,
     /// The same, as a share of the tracker events the SDKs were handed.
     EventsLostRate,
+    /// Evaluations served the fallback: the AI layer got the SDK default because the SDK
+    /// could not evaluate (the "(default)" variation). The issue's `max_fallback_served`.
+    FallbackServed,
+    /// The same, as a share of the evaluations.
+    FallbackServedRate,
+    /// The longest time, over the run's faults that end SDK streams, from a fault going off
+    /// until as many streams were open again; one never back before the load ended fails.
+    /// The issue's `max_recovery_time`.
+    RecoveryTime,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,6 +239,9 @@ const SINGLE: &[(&str, Metric)] = &[
     ),
     ("events_lost", Metric::EventsLost),
     ("events_lost_rate", Metric::EventsLostRate),
+    ("fallback_served", Metric::FallbackServed),
+    ("fallback_served_rate", Metric::FallbackServedRate),
+    ("recovery_time", Metric::RecoveryTime),
 ];
 
 impl Series {
@@ -289,19 +308,25 @@ impl Metric {
     pub fn is_run_wide(self) -> bool {
         match self {
             Metric::Latency(series, _) => series.is_run_wide(),
-            Metric::Throughput | Metric::EventsLost | Metric::EventsLostRate => true,
+            Metric::Throughput
+            | Metric::EventsLost
+            | Metric::EventsLostRate
+            | Metric::RecoveryTime => true,
             _ => false,
         }
     }
 
     /// What the per-second timeline records, so what a `window` or `abort_on_fail` can
-    /// judge: whole requests (corrected), LLM calls, their error rate, and throughput.
+    /// judge: whole requests (corrected), LLM calls, their error rate, throughput, and the
+    /// fallback served.
     pub fn is_windowable(self) -> bool {
         matches!(
             self,
             Metric::Latency(Series::Requests | Series::Llm, _)
                 | Metric::ErrorRate
                 | Metric::Throughput
+                | Metric::FallbackServed
+                | Metric::FallbackServedRate
         )
     }
 }
@@ -339,6 +364,7 @@ pub fn parse(table: &toml::Table, configs: &[AiConfigSpec]) -> Result<CheckSpec,
             "variation",
             "window",
             "min_samples",
+            "from",
             "abort_on_fail",
             "abort_delay",
         ],
@@ -458,7 +484,7 @@ fn scope(
 fn not_per_second(metric: Metric, scope: &Scope) -> Option<String> {
     if !metric.is_windowable() {
         return Some(format!(
-            "{} is not recorded per second; per second there are requests.STAT, llm.STAT, error_rate and throughput",
+            "{} is not recorded per second; per second there are requests.STAT, llm.STAT, error_rate, throughput, fallback_served and fallback_served_rate",
             metric.label()
         ));
     }
@@ -468,8 +494,10 @@ fn not_per_second(metric: Metric, scope: &Scope) -> Option<String> {
 
 fn window(table: &toml::Table, metric: Metric, scope: &Scope) -> Result<Option<Window>, SpecError> {
     let Some(value) = table.get("window") else {
-        if table.contains_key("min_samples") {
-            return Err(error("min_samples", "`min_samples` needs `window`"));
+        for key in ["min_samples", "from"] {
+            if table.contains_key(key) {
+                return Err(error(key, format!("`{key}` needs `window`")));
+            }
         }
         return Ok(None);
     };
@@ -498,9 +526,24 @@ fn window(table: &toml::Table, metric: Metric, scope: &Scope) -> Result<Option<W
             .ok_or_else(|| error("min_samples", "min_samples is a whole number, at least 1"))?
             as u64,
     };
+    let from = match table.get("from") {
+        None => 0,
+        Some(value) => value
+            .as_str()
+            .and_then(|t| humantime_serde::re::humantime::parse_duration(t).ok())
+            .filter(|d| d.subsec_nanos() == 0 && *d <= MAX_DURATION)
+            .ok_or_else(|| {
+                error(
+                    "from",
+                    "from is a whole number of seconds into the load, such as \"20s\"",
+                )
+            })?
+            .as_secs(),
+    };
     Ok(Some(Window {
         seconds,
         min_samples,
+        from,
     }))
 }
 
@@ -579,7 +622,7 @@ fn limit(metric: Metric, value: &toml::Value) -> Result<f64, String> {
             .ok_or_else(|| format!("a {what} limit is a finite number, at least 0"))
     };
     match metric {
-        Metric::Latency(..) => {
+        Metric::Latency(..) | Metric::RecoveryTime => {
             let text = value
                 .as_str()
                 .ok_or("a latency limit is a duration such as \"250ms\" or \"1.5s\"")?;
@@ -587,7 +630,7 @@ fn limit(metric: Metric, value: &toml::Value) -> Result<f64, String> {
                 .map_err(|e| format!("{text:?} is not a duration ({e})"))?;
             Ok(duration.as_secs_f64() * 1e3)
         }
-        Metric::ErrorRate | Metric::EventsLostRate => {
+        Metric::ErrorRate | Metric::EventsLostRate | Metric::FallbackServedRate => {
             let ratio = match value.as_str() {
                 Some(text) => text
                     .strip_suffix('%')
@@ -596,13 +639,14 @@ fn limit(metric: Metric, value: &toml::Value) -> Result<f64, String> {
                 None => number(value),
             };
             ratio.filter(|r| (0.0..=1.0).contains(r)).ok_or_else(|| {
-                "a rate limit (error_rate, events_lost_rate) is a ratio from 0 to 1 (0.02) or a percentage (\"2%\")".into()
+                "a rate limit (error_rate, events_lost_rate, fallback_served_rate) is a ratio from 0 to 1 (0.02) or a percentage (\"2%\")".into()
             })
         }
         Metric::CostPer1k | Metric::CostTotal => at_least_zero("cost (US dollars)"),
         Metric::Throughput => at_least_zero("throughput (requests per second)"),
         Metric::TokensPerRequest(_) => at_least_zero("tokens-per-request"),
         Metric::EventsLost => at_least_zero("lost-events"),
+        Metric::FallbackServed => at_least_zero("fallback-served (evaluations)"),
     }
 }
 
@@ -751,6 +795,51 @@ mod tests {
     }
 
     #[test]
+    fn fallback_and_recovery_metrics_parse_with_their_units() {
+        let t = threshold("metric = \"fallback_served\"\nmax = 0\n");
+        assert_eq!(
+            (t.metric, t.limit),
+            (Metric::FallbackServed, Limit::max(0.0))
+        );
+        let t = threshold(
+            "metric = \"fallback_served_rate\"\nmax = \"1%\"\nwindow = \"5s\"\nfrom = \"7s\"\n",
+        );
+        assert_eq!(t.metric, Metric::FallbackServedRate);
+        assert_eq!(t.window.map(|w| (w.seconds, w.from)), Some((5, 7)));
+        let t = threshold("metric = \"recovery_time\"\nmax = \"20s\"\n");
+        assert_eq!(
+            (t.metric, t.limit),
+            (Metric::RecoveryTime, Limit::max(20_000.0))
+        );
+        assert_eq!(t.metric.label(), "recovery_time");
+        let key = |text: &str| threshold_error(text).key;
+        assert_eq!(
+            key("metric = \"recovery_time\"\nmax = 20\n").as_deref(),
+            Some("max")
+        );
+        assert_eq!(
+            key("metric = \"recovery_time\"\nmax = \"20s\"\nwindow = \"5s\"\n").as_deref(),
+            Some("window")
+        );
+        assert_eq!(
+            key("metric = \"recovery_time\"\nmax = \"20s\"\nconfig = \"a\"\n").as_deref(),
+            Some("config")
+        );
+        assert_eq!(
+            key("metric = \"fallback_served_rate\"\nmax = 2\n").as_deref(),
+            Some("max")
+        );
+        assert_eq!(
+            key("metric = \"error_rate\"\nmax = 0\nfrom = \"5s\"\n").as_deref(),
+            Some("from")
+        );
+        assert_eq!(
+            key("metric = \"error_rate\"\nmax = 0\nwindow = \"5s\"\nfrom = \"1.5s\"\n").as_deref(),
+            Some("from")
+        );
+    }
+
+    #[test]
     fn min_or_max_but_exactly_one() {
         let t = threshold("metric = \"throughput\"\nmin = 50\n");
         assert_eq!(
@@ -817,7 +906,8 @@ mod tests {
             t.window,
             Some(Window {
                 seconds: 10,
-                min_samples: DEFAULT_MIN_SAMPLES
+                min_samples: DEFAULT_MIN_SAMPLES,
+                from: 0,
             })
         );
         let t = threshold("metric = \"throughput\"\nmin = 5\nwindow = \"1m\"\nmin_samples = 3\n");
@@ -825,7 +915,8 @@ mod tests {
             t.window,
             Some(Window {
                 seconds: 60,
-                min_samples: 3
+                min_samples: 3,
+                from: 0,
             })
         );
         let key = |text: &str| threshold_error(text).key;

@@ -351,6 +351,13 @@ pub struct Load {
     pub parity_sample: u64,
     #[serde(default)]
     pub events: EventsSpec,
+    /// How long the application waits for each SDK client to initialize (the Rust SDK's
+    /// `wait_for_initialization`, Python's `start_wait`, Node's `waitForInitialization`).
+    /// Past it the run is an error, unless a start-up fault is planned
+    /// ([`TimedFault::is_startup`]): then the load starts with the client uninitialized, and
+    /// it serves the fallback until it initializes, as a real application does.
+    #[serde(default = "default_init_timeout", with = "humantime_serde")]
+    pub init_timeout: Duration,
     /// The built-in stall check (see [`crate::checks::stall`]); `false` turns it off.
     #[serde(default = "default_true")]
     pub stall_check: bool,
@@ -407,6 +414,10 @@ impl std::str::FromStr for SdkKind {
             )),
         }
     }
+}
+
+fn default_init_timeout() -> Duration {
+    Duration::from_secs(15)
 }
 
 fn default_parity_sample() -> u64 {
@@ -631,6 +642,23 @@ pub struct TimedFault {
 }
 
 impl TimedFault {
+    /// A fault at `0s` of a kind that acts on what an SDK needs to initialize (its stream,
+    /// or every SDK endpoint): switched on before the SDK clients start, its `duration`
+    /// counted from then (wall clock), so that they start while LaunchDarkly misbehaves.
+    pub fn is_startup(&self) -> bool {
+        use mock_ld::faults::FaultKind as K;
+        self.at.is_zero()
+            && matches!(
+                self.kind,
+                K::StreamRefused
+                    | K::StreamDropped
+                    | K::StreamStalled
+                    | K::StreamMalformed
+                    | K::SdkUnavailable
+                    | K::SdkSlow
+            )
+    }
+
     /// The fault as mock-ld takes it (`POST /admin/faults`), in `project`, with SDK kinds
     /// in `environment` unless the fault names its own. Sub-unit remainders of
     /// `retry_after` and `latency` are refused by validation, so nothing is rounded here.
@@ -681,6 +709,12 @@ pub struct VariationUpdate {
 }
 
 impl Scenario {
+    /// Whether a `[[faults]]` entry is on while the SDK clients start, so that an
+    /// initialization timeout is what the run measures rather than an error.
+    pub fn startup_fault_planned(&self) -> bool {
+        self.faults.iter().any(TimedFault::is_startup)
+    }
+
     /// The steps of one request: as written, or one call of every AI Config.
     pub fn effective_steps(&self) -> Vec<Step> {
         if !self.steps.is_empty() {

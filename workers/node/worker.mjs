@@ -71,6 +71,8 @@ class Worker {
       aiSdkVersion: packageVersion('@launchdarkly/server-sdk-ai'),
       runtime: `Node ${process.version}`,
       pid: process.pid,
+      initMs: this.clients.start.initMs,
+      initTimedOut: this.clients.start.timedOut,
     });
     log(`ready: worker ${msg.worker} of ${msg.workers}, ${msg.load.model} load, handler ${msg.handler ?? 'none'}`);
   }
@@ -129,9 +131,20 @@ class Worker {
     clearInterval(this.ticker);
     while (this.writing) await sleepMs(5);
     await send(this.timeline.progress());
-    await send(this.metrics.result(this.clients.events, { lagProbe, cpuSeconds: this.cpuSecondsSinceGo() }));
+    await send(this.metrics.result(this.clients.events, {
+      lagProbe,
+      cpuSeconds: this.cpuSecondsSinceGo(),
+      initializedLaterMs: this.initializedLaterMs(),
+    }));
     this.state = 'done';
     log(`result: ${this.metrics.requests} requests, ${this.metrics.failedRequests} failed, ${this.clients.events.total} events`);
+  }
+
+  /** A client that timed out at start-up: when it initialized, ms after `go` (0 if before). */
+  initializedLaterMs() {
+    const at = this.clients.start.initializedAt;
+    if (at === null) return null;
+    return Math.max(0, at * 1000 - this.t0) / 1000;
   }
 
   /** User and system CPU time of the whole process since `go` (0 when it never went). */

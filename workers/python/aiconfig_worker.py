@@ -191,13 +191,16 @@ class Second:
     errors: int = 0
     completed: int = 0
     llm_errors: int = 0
+    evaluations: int = 0
+    fallback_served: int = 0  # steps whose variation is "(default)": the SDK default
     latency: HdrHistogram = field(default_factory=lambda: new_hist(2))
     llm: HdrHistogram = field(default_factory=lambda: new_hist(2))
 
     def to_json(self, second: int) -> Dict[str, Any]:
         return {"second": second, "requests": self.requests, "errors": self.errors,
                 "latency": encode(self.latency), "completed": self.completed,
-                "llm": encode(self.llm), "llmErrors": self.llm_errors}
+                "llm": encode(self.llm), "llmErrors": self.llm_errors,
+                "evaluations": self.evaluations, "fallbackServed": self.fallback_served}
 
 
 def add_tokens(table: Dict[str, Dict[str, int]], key: str, tokens: "Tokens") -> None:
@@ -332,6 +335,8 @@ class Metrics:
         record(sec.latency, ended_us - scheduled_us)
         self.second(max(0, ended_us - go_us) // 1_000_000).completed += 1
         for step in steps:
+            sec.evaluations += 1
+            sec.fallback_served += int(step.variation == "(default)")
             for call in step.calls():
                 record(sec.llm, call.duration_us)
                 sec.llm_errors += int(call.error is not None)
@@ -400,7 +405,7 @@ class Metrics:
         return message
 
     def result(self, open_model: bool, tracked: Dict[str, int], lag_probe: HdrHistogram,
-               cpu_seconds: float) -> Dict[str, Any]:
+               cpu_seconds: float, initialized_later_ms: Optional[float]) -> Dict[str, Any]:
         return {
             "type": "result", "requests": self.completed, "failedRequests": self.failed,
             "requestsCorrected": encode(self.requests_corrected),
@@ -414,6 +419,7 @@ class Metrics:
             "handedEvents": sum(tracked.values()),
             "lagProbe": encode(lag_probe),
             "cpuSeconds": round(cpu_seconds, 6),
+            "initializedLaterMs": initialized_later_ms,
         }
 
 
@@ -742,6 +748,7 @@ class Worker:
         self.load_task: Optional[asyncio.Task] = None
         self.lag_probe = LagProbe(loop)
         self.go_cpu_s = 0.0  # process CPU time (every thread's) at `go`
+        self.initialized_us: Optional[int] = None  # a client that timed out: when it initialized
 
     # -- input ----------------------------------------------------------------------------
 
@@ -818,10 +825,17 @@ class Worker:
             send_events=bool(sdk.get("sendEvents", True)))
         timeout_s = sdk.get("initTimeoutMs", 15000) / 1000
         # LDClient's constructor blocks until initialized or start_wait passes: off the loop.
+        started_us = now_us()
         self.client = await self.loop.run_in_executor(
             None, lambda: ldclient.LDClient(config=config, start_wait=timeout_s))
-        if not self.client.is_initialized():
+        init_ms = (now_us() - started_us) / 1000
+        timed_out = not self.client.is_initialized()
+        if timed_out and not sdk.get("serveUninitialized"):
             fail(f"the SDK did not initialize within {timeout_s:g} s")
+        if timed_out:
+            # A start-up fault: the load runs on the fallback until the SDK initializes.
+            log.warning("the SDK did not initialize within %g s: serving the fallback", timeout_s)
+            self.loop.create_task(self.watch_initialization())
         # Count before the AI client exists: its constructor tracks `$ld:ai:sdk:info`.
         self.counter = TrackCounter(self.client)
         ai = LDAIClient(self.client)
@@ -838,7 +852,19 @@ class Worker:
         send({"type": "ready", "sdk": "python", "sdkVersion": ldclient.version.VERSION,
               "aiSdkVersion": importlib.metadata.version("launchdarkly-server-sdk-ai"),
               "runtime": f"{platform.python_implementation()} {platform.python_version()}",
-              "pid": os.getpid()})
+              "pid": os.getpid(), "initMs": init_ms, "initTimedOut": timed_out})
+
+    async def watch_initialization(self) -> None:
+        """Notes when a client that timed out at start-up initializes (polled every 20 ms)."""
+        while not self.client.is_initialized():
+            await asyncio.sleep(0.02)
+        self.initialized_us = now_us()
+
+    def initialized_later_ms(self) -> Optional[float]:
+        """When a client that timed out initialized, ms after `go` (0 if before it)."""
+        if self.initialized_us is None:
+            return None
+        return max(0, self.initialized_us - self.go_us) / 1000
 
     # -- load -----------------------------------------------------------------------------
 
@@ -926,7 +952,8 @@ class Worker:
         progress.cancel()
         send(self.metrics.take_progress())
         send(self.metrics.result(self.open_model, self.counter.counts, lag,
-                                 time.process_time() - self.go_cpu_s))
+                                 time.process_time() - self.go_cpu_s,
+                                 self.initialized_later_ms()))
 
     async def closed_lane(self) -> None:
         """Closed model: one of C lanes, each starting a request as soon as its last ends."""

@@ -141,6 +141,8 @@ pub fn second(delta: &SecondDelta) -> Result<Second, MergeError> {
         errors: delta.errors,
         completed: delta.completed,
         llm_errors: delta.llm_errors,
+        evaluations: delta.evaluations,
+        fallback_served: delta.fallback_served,
         ..Second::default()
     };
     add_histogram(&mut second.latency, &delta.latency, "seconds.latency")?;

@@ -13,6 +13,7 @@ use super::merge::{self, MergeError};
 use super::process::{Launch, WorkerError, WorkerProcess, SILENCE};
 use super::protocol::{FromWorker, Hello, ProgressMessage, Ready, ToWorker, WorkerResult};
 use crate::metrics::Metrics;
+use crate::results::sdk_start::{ClientStart, SdkStart};
 use crate::runner::live::{Live, Publisher};
 use crate::runner::progress::Progress;
 use crate::served::ServedLog;
@@ -27,6 +28,10 @@ pub struct Pool {
     workers: Vec<WorkerProcess>,
     /// What the first worker said it runs (every worker runs the same installation).
     pub ready: Ready,
+    /// Each worker's SDK client start: (wait in ms, timed out), from its `ready`.
+    starts: Vec<(f64, bool)>,
+    /// Workers whose client timed out at start-up: when it initialized, ms after `go`.
+    initialized_later: Vec<f64>,
 }
 
 /// What the workers' progress goes into while the load runs.
@@ -55,17 +60,49 @@ impl Pool {
             workers.push(worker);
         }
         let mut ready = None;
+        let mut starts = Vec::with_capacity(workers.len());
         for worker in &mut workers {
             match worker.receive(STARTUP + init).await? {
                 FromWorker::Ready(r) => {
                     tracing::info!(worker = worker.index, sdk = %r.sdk, version = %r.sdk_version, pid = r.pid, "worker ready");
+                    let waited = r.init_ms.unwrap_or(init.as_secs_f64() * 1e3);
+                    starts.push((waited, r.init_timed_out));
                     ready.get_or_insert(r);
                 }
                 other => return Err(unexpected(worker, "ready", &other)),
             }
         }
         let ready = ready.ok_or(PoolError::NoWorkers)?;
-        Ok(Pool { workers, ready })
+        Ok(Pool {
+            workers,
+            ready,
+            starts,
+            initialized_later: Vec::new(),
+        })
+    }
+
+    /// The workers' SDK clients at start-up, one per worker, as they reported them.
+    pub fn sdk_start(&self, scenario: &crate::scenario::Scenario) -> SdkStart {
+        let mut later = self.initialized_later.iter();
+        let clients: Vec<ClientStart> = self
+            .starts
+            .iter()
+            .map(|&(waited_ms, timed_out)| ClientStart {
+                waited_ms,
+                initialized: !timed_out,
+                // Which worker's later time is whose does not matter to the summary.
+                later_ms: if timed_out {
+                    later.next().copied()
+                } else {
+                    None
+                },
+            })
+            .collect();
+        SdkStart::of(
+            scenario.load.init_timeout.as_secs_f64() * 1e3,
+            scenario.startup_fault_planned(),
+            &clients,
+        )
     }
 
     /// Workers in the pool (one that failed has left it).
@@ -101,6 +138,7 @@ impl Pool {
             let failure = match task {
                 Ok(Ok((worker, result))) => {
                     self.workers.push(worker);
+                    self.initialized_later.extend(result.initialized_later_ms);
                     match merge::merge_result(&mut metrics, &result) {
                         Ok(()) => continue,
                         Err(e) => e.into(),

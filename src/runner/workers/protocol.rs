@@ -47,6 +47,9 @@ pub struct SdkSettings {
     pub event_capacity: usize,
     pub flush_interval_ms: u64,
     pub init_timeout_ms: u64,
+    /// A start-up fault is planned: past `initTimeoutMs` the worker goes on uninitialized
+    /// (its SDK serves the fallback) instead of failing, and says so in `ready`.
+    pub serve_uninitialized: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -145,6 +148,13 @@ pub struct Ready {
     pub runtime: String,
     #[serde(default)]
     pub pid: u32,
+    /// How long its SDK client took to initialize, or the wait when it timed out.
+    #[serde(default)]
+    pub init_ms: Option<f64>,
+    /// Its SDK client did not initialize within `initTimeoutMs` (only with
+    /// `serveUninitialized`).
+    #[serde(default)]
+    pub init_timed_out: bool,
 }
 
 /// An encoded HDR histogram (V2 deflate, base64), or none.
@@ -178,6 +188,11 @@ pub struct SecondDelta {
     pub llm: Hdr,
     #[serde(default)]
     pub llm_errors: u64,
+    /// Steps evaluated, and of them those served the fallback ("(default)").
+    #[serde(default)]
+    pub evaluations: u64,
+    #[serde(default)]
+    pub fallback_served: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -207,6 +222,9 @@ pub struct WorkerResult {
     /// The worker process's CPU time over the load, user and system.
     #[serde(default)]
     pub cpu_seconds: Option<f64>,
+    /// A client that timed out at start-up: when it initialized, in ms after `go`.
+    #[serde(default)]
+    pub initialized_later_ms: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

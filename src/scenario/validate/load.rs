@@ -15,7 +15,26 @@ pub(super) fn check_load(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioEr
     check_rates(s, c)?;
     check_shape(s, c)?;
     check_sdk(s, c)?;
+    check_init_timeout(s, c)?;
     check_overload(s, c)
+}
+
+/// `init_timeout`: above 0, and no longer than a run may wait for anything.
+fn check_init_timeout(s: &Scenario, c: &Checker<'_>) -> Result<(), ScenarioError> {
+    let timeout = s.load.init_timeout;
+    if timeout.is_zero() {
+        return Err(c.error(
+            &at("init_timeout"),
+            "init_timeout is how long each SDK client may take to initialize: above 0",
+        ));
+    }
+    at_most(
+        c,
+        &at("init_timeout"),
+        timeout,
+        bounds::MAX_INIT_TIMEOUT,
+        "",
+    )
 }
 
 /// `sdk`, `workers`, `handler` and `parity_sample`: the worker settings only with a

@@ -691,6 +691,35 @@ model = { name = "gpt-4o" }
     }
 
     #[test]
+    fn init_timeout_is_located_and_a_start_up_fault_is_told_apart() {
+        for (extra, expected) in [
+            ("\n[load]\ninit_timeout = \"0s\"\n", "s.toml:18:16: field `load.init_timeout`: init_timeout is how long each SDK client may take to initialize: above 0"),
+            ("\n[load]\ninit_timeout = \"1h\"\n", "s.toml:18:16: field `load.init_timeout`: 1h is too long: at most"),
+            ("\n[load]\ninit_timeout = \"soon\"\n", "s.toml:18:16: field `load.init_timeout`"),
+        ] {
+            let e = located(extra);
+            assert!(e.contains(expected), "{e}\nexpected: {expected}");
+        }
+        let fault = |at: &str, kind: &str| {
+            format!("{BASE}\n[load]\ninit_timeout = \"2s\"\n[[faults]]\nat = \"{at}\"\nduration = \"3s\"\nkind = \"{kind}\"\n")
+        };
+        let s = parse(Path::new("s.toml"), &fault("0s", "sdkUnavailable")).unwrap();
+        assert_eq!(s.load.init_timeout, std::time::Duration::from_secs(2));
+        assert!(s.startup_fault_planned());
+        // Later, or a kind an initializing SDK does not meet: no start-up fault.
+        for (at, kind) in [
+            ("1s", "sdkUnavailable"),
+            ("0s", "eventsError"),
+            ("0s", "llmOutage"),
+        ] {
+            let s = parse(Path::new("s.toml"), &fault(at, kind)).unwrap();
+            assert!(!s.startup_fault_planned(), "{at} {kind}");
+        }
+        let s = parse(Path::new("s.toml"), BASE).unwrap();
+        assert_eq!(s.load.init_timeout, std::time::Duration::from_secs(15));
+    }
+
+    #[test]
     fn a_fault_that_outlasts_the_load_is_a_warning() {
         let text = format!("{BASE}\n[load]\nmodel = \"open\"\nrate = 10\nduration = \"5s\"\n[[faults]]\nat = \"4s\"\nduration = \"3s\"\nkind = \"llmOutage\"\n");
         let s = parse(Path::new("s.toml"), &text).unwrap();

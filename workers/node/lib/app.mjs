@@ -58,7 +58,9 @@ class EventCounter {
 
 /**
  * Starts the SDK client as `sdk` (the hello's) says and waits for it; throws when it does not
- * initialize in time. `log` writes one line to the worker's log.
+ * initialize in time, unless `sdk.serveUninitialized` (a start-up fault): then it goes on,
+ * and `start` says it timed out and, once polled so, when it initialized. `log` writes one
+ * line to the worker's log.
  */
 export async function startClients(sdk, llm, log) {
   const ldClient = init(sdk.sdkKey, {
@@ -75,17 +77,32 @@ export async function startClients(sdk, llm, log) {
   const events = new EventCounter();
   // Before initAi, which tracks its $ld:ai:sdk:info event at once.
   events.attach(ldClient);
+  const started = performance.now();
+  const start = { initMs: 0, timedOut: false, initializedAt: null };
   try {
     await ldClient.waitForInitialization({ timeout: sdk.initTimeoutMs / 1000 });
   } catch (e) {
-    ldClient.close();
-    throw new Error(`the LaunchDarkly SDK did not initialize within ${sdk.initTimeoutMs} ms: ${e?.message ?? e}`);
+    if (!sdk.serveUninitialized) {
+      ldClient.close();
+      throw new Error(`the LaunchDarkly SDK did not initialize within ${sdk.initTimeoutMs} ms: ${e?.message ?? e}`);
+    }
+    // A start-up fault: the load runs on the fallback until the SDK initializes.
+    start.timedOut = true;
+    log(`the SDK did not initialize within ${sdk.initTimeoutMs} ms: serving the fallback`);
+    const watch = setInterval(() => {
+      if (ldClient.initialized()) {
+        start.initializedAt = performance.now();
+        clearInterval(watch);
+      }
+    }, 20);
+    watch.unref();
   }
+  start.initMs = performance.now() - started;
   const ai = initAi(ldClient);
   // No retries: one call per step, as every SDK's worker makes it, so that a simulated error
   // is an error (the OpenAI client would retry 429s and 5xx twice by default).
   const openai = new OpenAI({ baseURL: llm.baseUrl, apiKey: llm.apiKey, maxRetries: 0 });
-  return { ldClient, ai, openai, events };
+  return { ldClient, ai, openai, events, start };
 }
 
 /** A handler spec "/abs/path/module.mjs#exportName", imported. */

@@ -118,7 +118,7 @@ export class Metrics {
    * The `result` message, with the SDK's tracked events `events` (an EventCounter), the lag
    * probe's histogram `lagProbe` (or null) and the CPU seconds since `go`.
    */
-  result(events, { lagProbe, cpuSeconds }) {
+  result(events, { lagProbe, cpuSeconds, initializedLaterMs }) {
     return {
       type: 'result',
       requests: this.requests,
@@ -133,6 +133,7 @@ export class Metrics {
       handedEvents: events.total,
       lagProbe: lagProbe && encode(lagProbe),
       cpuSeconds,
+      initializedLaterMs,
     };
   }
 }
@@ -153,7 +154,10 @@ export class Timeline {
   second(n) {
     let s = this.seconds.get(n);
     if (!s) {
-      s = { second: n, requests: 0, errors: 0, latency: histogram(2), completed: 0, llm: histogram(2), llmErrors: 0 };
+      s = {
+        second: n, requests: 0, errors: 0, latency: histogram(2), completed: 0, llm: histogram(2), llmErrors: 0,
+        evaluations: 0, fallbackServed: 0,
+      };
       this.seconds.set(n, s);
     }
     return s;
@@ -171,6 +175,8 @@ export class Timeline {
     if (failed) s.errors += 1;
     record(s.latency, ended - due);
     for (const step of steps) {
+      s.evaluations += 1;
+      if (!step.variationKey) s.fallbackServed += 1; // recorded as DEFAULT_VARIATION
       for (const call of [...(step.earlier ?? []), ...(step.llm ? [step.llm] : [])]) {
         record(s.llm, call.duration);
         if (call.error !== null) s.llmErrors += 1;

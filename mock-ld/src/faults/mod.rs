@@ -5,9 +5,10 @@
 //! - [`spec`]: what a fault is and what it takes, checked with a message naming the field.
 //! - [`registry`]: the faults on, their counts, the last ones off, events refused.
 //!
-//! Where each kind acts: the SDK streams (FDv1 and FDv2 share one live stream body), the
-//! polling endpoints and the events intake, through [`sdk_gate`] here, and the simulated
-//! provider, through [`Faults::on_model`]. This module knows none of them.
+//! Where each kind acts: the SDK streams (FDv1 and FDv2 share one live stream body, which
+//! watches its environment's faults), the polling endpoints, through [`sdk_gate`] here, the
+//! events intake, through [`Faults::refuse_events`], and the simulated provider, through
+//! [`Faults::on_model`]. This module knows none of them.
 //!
 //! `POST /admin/faults` a [`spec::FaultSpec`] → 201 and its record; `GET /admin/faults` →
 //! `{active, ended, refusedEvents}`; `DELETE /admin/faults/{id}` → its final record (404

@@ -28,6 +28,10 @@ const MAX_REFUSED_IDS: usize = 100_000;
 /// a second); past it the record goes out without them, and says so in the log.
 const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 
+fn settle_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + SETTLE_LIMIT
+}
+
 /// The faults on in one environment, oldest first: what its streams watch.
 pub type EnvironmentFaults = Arc<[Arc<Active>]>;
 
@@ -87,10 +91,9 @@ impl Active {
         self.counts.requests.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Waits (at most [`SETTLE_LIMIT`]) until the events of every payload it refused are
+    /// Waits (until `deadline` at most) until the events of every payload it refused are
     /// counted.
-    async fn settled(&self) {
-        let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
+    async fn settled(&self, deadline: tokio::time::Instant) {
         loop {
             // Registered before the check, so a wake-up between the two is not lost.
             let counted = self.counted.notified();
@@ -371,7 +374,7 @@ impl Faults {
             r.notify(&active.fault.scope);
             active
         };
-        ended.settled().await;
+        ended.settled(settle_deadline()).await;
         Some(ended.record())
     }
 
@@ -389,9 +392,9 @@ impl Faults {
             }
             active
         };
-        let mut records = Vec::with_capacity(ended.len());
+        let (deadline, mut records) = (settle_deadline(), Vec::with_capacity(ended.len()));
         for a in ended {
-            a.settled().await;
+            a.settled(deadline).await;
             records.push(a.record());
         }
         records

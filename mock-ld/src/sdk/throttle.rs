@@ -116,11 +116,11 @@ where
 /// environment's `sdkThrottled` fault is on. Looks the environment up only while some
 /// fault is on.
 pub async fn polling(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let env = state
-        .faults
-        .any()
-        .then(|| super::authorize(&state.store, request.headers()).ok())
-        .flatten();
+    let env = if state.faults.any() {
+        super::authorize(&state.store, request.headers()).ok()
+    } else {
+        None
+    };
     let response = next.run(request).await;
     let Some(env) = env else { return response };
     let faults = state.faults.watch_environment(&env.project, &env.key);

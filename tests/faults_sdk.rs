@@ -282,7 +282,11 @@ async fn a_throttled_link_delays_initialization_by_the_payloads_size() {
         .len();
     // About a second and a half for the payload.
     let rate = (size as u64 * 2 / 3).max(1);
-    let fault = fault_on(&mock, json!({"kind": "sdkThrottled", "bytesPerSecond": rate})).await;
+    let fault = fault_on(
+        &mock,
+        json!({"kind": "sdkThrottled", "bytesPerSecond": rate}),
+    )
+    .await;
     let started = Instant::now();
     let client = start_client(&options(&mock, None), Duration::from_secs(10))
         .await

@@ -1,9 +1,11 @@
 //! The real LaunchDarkly Rust SDK (3.2.0) under mock-ld's faults (`/admin/faults`), each
 //! observed as the SDK behaves: no data at start (fallback values, then initialization once
 //! the fault ends), a stream dropped or stalled (a change made meanwhile arrives after), a
-//! malformed event (skipped), and events refused (one retry a second later under the same payload id, then the
-//! payload is dropped: the SDK's `sender.rs` sends each payload at most twice). Waits are
-//! bounded; no timing is asserted but the order of what happened.
+//! malformed event (skipped), events refused or their connection closed without an answer
+//! (one retry a second later under the same payload id, then the payload is dropped: the
+//! SDK's `sender.rs` sends each payload at most twice), and a throttled link (initialization
+//! waits for the payload to trickle in). Waits are bounded; no timing is asserted but the
+//! order of what happened, and a throttled payload's least time (size / rate).
 
 use std::time::{Duration, Instant};
 
@@ -188,6 +190,19 @@ async fn a_malformed_event_is_skipped_by_the_rust_sdk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_events_are_retried_once_then_lost() {
+    events_retried_once_then_lost(json!({"kind": "eventsError", "status": 503})).await;
+}
+
+/// A connection closed without an answer is a transport error to the SDK: `sender.rs`
+/// retries it once a second later, like a 5xx, then drops the payload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_events_connections_are_retried_once_then_lost() {
+    events_retried_once_then_lost(json!({"kind": "eventsClosed"})).await;
+}
+
+/// Events tracked while `spec` refuses them: sent twice under one payload id, then
+/// dropped for good; the ones tracked after the fault arrive.
+async fn events_retried_once_then_lost(spec: Value) {
     let mock = mock().await;
     let events = EventOptions {
         capacity: 1_000,
@@ -196,7 +211,7 @@ async fn refused_events_are_retried_once_then_lost() {
     let client = start_client(&options(&mock, Some(events)), Duration::from_secs(10))
         .await
         .unwrap();
-    let fault = fault_on(&mock, json!({"kind": "eventsError", "status": 503})).await;
+    let fault = fault_on(&mock, spec).await;
     let context = ContextBuilder::new("user-1").build().unwrap();
     for _ in 0..5 {
         client.track_event(context.clone(), "during-fault");
@@ -220,7 +235,8 @@ async fn refused_events_are_retried_once_then_lost() {
         refused["refusedEvents"].as_u64().unwrap() >= 5,
         "the 5 custom events and the index event: {refused}"
     );
-    fault_off(&mock, &fault).await;
+    let off = fault_off(&mock, &fault).await;
+    assert_eq!(off["counts"]["payloads"], 2, "both attempts: {off}");
 
     for _ in 0..3 {
         client.track_event(context.clone(), "after-fault");
@@ -239,5 +255,48 @@ async fn refused_events_are_retried_once_then_lost() {
     );
     let refused = faults(&mock).await["refusedEvents"][0].clone();
     assert_eq!(refused["retriedPayloads"], 0, "{refused}");
+    client.close();
+}
+
+/// Over a link throttled to `rate` bytes a second, the SDK's first payload (its stream's
+/// `put`, larger than the polling answer of the same data) takes at least size / rate to
+/// arrive, and the SDK initializes once it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_link_delays_initialization_by_the_payloads_size() {
+    let mock = mock().await;
+    let env = mock.store().environment("default", "test").unwrap();
+    for i in 0..30 {
+        let mut extra = flag(1, 0);
+        extra.key = format!("extra-{i}");
+        env.upsert_flag(extra);
+    }
+    let size = http()
+        .get(format!("{}/sdk/latest-all", mock.base_url()))
+        .header("Authorization", mock.config().sdk_key.clone())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    // About a second and a half for the payload.
+    let rate = (size as u64 * 2 / 3).max(1);
+    let fault = fault_on(
+        &mock,
+        json!({"kind": "sdkThrottled", "bytesPerSecond": rate}),
+    )
+    .await;
+    let started = Instant::now();
+    let client = start_client(&options(&mock, None), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(served(&client), Some(1));
+    let least = Duration::from_secs_f64(size as f64 / rate as f64);
+    assert!(took >= least, "initialized after {took:?}, under {least:?}");
+    let off = fault_off(&mock, &fault).await;
+    assert_eq!(off["counts"]["requests"], 1, "one stream throttled: {off}");
+    println!("sdkThrottled: {size} bytes at {rate} B/s; initialized after {took:?}");
     client.close();
 }

@@ -16,6 +16,7 @@
 //! - [`logging`]: the binaries' log setup (`RUST_LOG`, `NO_COLOR`).
 //! - [`bounds`]: every byte bound on what mock-ld takes in and keeps.
 //! - [`clock`]: wall-clock milliseconds, as events and faults record them.
+//! - [`connection`]: accepted connections a handler can close without answering.
 //! - [`process`]: process settings at start (transparent huge pages off, the open-file limit
 //!   raised), for mock-ld's binary and the harness's.
 //!
@@ -27,6 +28,7 @@ pub mod admin;
 pub mod api;
 pub mod bounds;
 pub mod clock;
+pub mod connection;
 pub mod datafile;
 pub mod error;
 pub mod events;
@@ -204,15 +206,23 @@ pub fn router(state: AppState) -> Router {
                 admin::guard(admin_token.clone(), request, next)
             },
         ));
-    Router::new()
-        .route("/all", get(sdk::stream::all))
+    // Polling answers are paced under `sdkThrottled` here; streams pace themselves, as the
+    // fault may come on while they are open.
+    let polling = Router::new()
         .route("/sdk/latest-all", get(sdk::poll::latest_all))
-        .route("/sdk/stream", get(sdk::fdv2::stream::stream))
         .route("/sdk/poll", get(sdk::fdv2::poll::poll))
         .route("/sdk/latest-flags", get(sdk::poll::latest_flags))
         .route("/sdk/latest-flags/{key}", get(sdk::poll::latest_flag))
         .route("/sdk/latest-segments", get(sdk::poll::latest_segments))
         .route("/sdk/latest-segments/{key}", get(sdk::poll::latest_segment))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            sdk::throttle::polling,
+        ));
+    Router::new()
+        .route("/all", get(sdk::stream::all))
+        .route("/sdk/stream", get(sdk::fdv2::stream::stream))
+        .merge(polling)
         // The intake reads its own body within its own bounds, and never answers 413,
         // which would stop an SDK's events for good (see `events`).
         .route("/bulk", post(events::bulk))
@@ -389,9 +399,12 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serves `app` on `listener` until `shutdown` is cancelled, then lets in-flight requests
 /// finish. Streams watch the same token and end themselves.
 pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
-    // `into_make_service`: serving the bare Router would clone its whole route table into
-    // every connection, tripling the memory of each open SDK stream.
-    let result = axum::serve(listener, app.into_make_service())
+    // A make-service: serving the bare Router would clone its whole route table into every
+    // connection, tripling the memory of each open SDK stream. Each request carries its
+    // connection's `Closer` (the `eventsClosed` fault cuts it).
+    let listener = connection::Listener(listener);
+    let app = app.into_make_service_with_connect_info::<connection::Closer>();
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
     if let Err(error) = result {

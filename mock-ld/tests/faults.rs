@@ -439,3 +439,114 @@ async fn a_latency_spike_at_any_time_scale_waits_instead_of_panicking() {
         1
     );
 }
+
+/// `eventsClosed`: the payload is read, then the connection closes without a status line;
+/// the client sees a transport error, and the payload is counted like a refused one.
+#[tokio::test]
+async fn a_closed_events_connection_answers_nothing_and_is_counted() {
+    let mock = start(Config::default()).await;
+    let fault = fault_on(&mock, json!({"kind": "eventsClosed"})).await;
+    let events = json!([
+        {"kind": "custom", "key": "a", "creationDate": 1, "context": {"key": "u"}},
+        {"kind": "custom", "key": "b", "creationDate": 1, "context": {"key": "u"}}
+    ]);
+    for _ in 0..2 {
+        let sent = http()
+            .post(format!("{}/bulk", mock.base_url()))
+            .header("Authorization", TEST_KEY)
+            .header("X-LaunchDarkly-Payload-ID", "closed-1")
+            .json(&events)
+            .send()
+            .await;
+        let error = sent.expect_err("no answer, not even a status line");
+        assert!(!error.is_timeout() && !error.is_status(), "{error:?}");
+    }
+    // Other environments answer as usual.
+    let other = http()
+        .post(format!("{}/bulk", mock.base_url()))
+        .header("Authorization", PRODUCTION_KEY)
+        .json(&events)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::ACCEPTED);
+    let off = fault_off(&mock, &fault["id"]).await;
+    assert_eq!(
+        off["counts"],
+        json!({"requests": 2, "payloads": 2, "events": 4})
+    );
+    let refused = &admin_get(&mock, "/admin/faults").await["refusedEvents"][0];
+    assert_eq!(
+        (&refused["refusedAttempts"], &refused["refusedPayloads"]),
+        (&json!(2), &json!(1)),
+        "{refused}"
+    );
+    let stats = admin_get(&mock, "/admin/events/stats?env=test").await;
+    assert_eq!(stats["events"], 0, "nothing stored: {stats}");
+}
+
+/// `sdkThrottled`: a polling answer of N bytes takes at least N / rate seconds, while
+/// another environment's does not; an open stream slows when the fault comes on and is
+/// let go when it ends.
+#[tokio::test]
+async fn a_throttled_answer_trickles_at_the_rate() {
+    let mock = start(Config::default()).await;
+    let env = mock.store().environment("default", "test").unwrap();
+    for i in 0..20 {
+        let flag = json!({"key": format!("flag-{i}"), "version": 1, "on": true,
+            "variations": [true, false], "fallthrough": {"variation": 0}, "offVariation": 1});
+        env.upsert_flag(serde_json::from_value(flag).unwrap());
+    }
+    let size = sdk_get(&mock, "/sdk/latest-all", TEST_KEY)
+        .await
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    // A rate that makes the answer take about a second.
+    let rate = size as u64;
+    let fault = fault_on(
+        &mock,
+        json!({"kind": "sdkThrottled", "bytesPerSecond": rate}),
+    )
+    .await;
+    assert_eq!(fault["bytesPerSecond"], rate, "{fault}");
+    let started = Instant::now();
+    let slow = sdk_get(&mock, "/sdk/latest-all", TEST_KEY).await;
+    assert_eq!(slow.status(), StatusCode::OK);
+    assert_eq!(slow.bytes().await.unwrap().len(), size);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        sdk_get(&mock, "/sdk/latest-all", PRODUCTION_KEY)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // A stream opened under the fault gets its first bytes, not its whole payload; once
+    // the fault is off the rest comes at once.
+    let mut stream = sdk_get(&mock, "/all", TEST_KEY).await.bytes_stream();
+    let first = futures::StreamExt::next(&mut stream)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.len() < size, "{} of {size} bytes", first.len());
+    let off = fault_off(&mock, &fault["id"]).await;
+    assert_eq!(off["counts"]["requests"], 2, "one poll, one stream: {off}");
+    let mut read = first.len();
+    while read < size {
+        let chunk = tokio::time::timeout(
+            Duration::from_secs(5),
+            futures::StreamExt::next(&mut stream),
+        )
+        .await
+        .expect("the rest without the fault")
+        .unwrap()
+        .unwrap();
+        read += chunk.len();
+    }
+}

@@ -352,6 +352,7 @@ fn resolved(spec: &FaultSpec) -> FaultSpec {
         status: fault.status,
         retry_after: fault.retry_after,
         latency_ms: fault.latency_ms,
+        bytes_per_second: fault.bytes_per_second,
         project,
         environment,
         model,

@@ -669,6 +669,8 @@ impl TimedFault {
             status: self.status,
             retry_after: self.retry_after.map(|d| d.as_secs()),
             latency_ms: self.latency.map(|d| d.as_millis() as u64),
+            // `sdkThrottled`'s rate: not yet a scenario field (mock-ld's check says it needs one).
+            bytes_per_second: None,
             project: sdk.then(|| project.to_owned()),
             environment: self
                 .environment

@@ -1,10 +1,13 @@
 """The Python SDK under mock-ld's faults (`/admin/faults`), observed as the SDK behaves:
 unreachable at start (fallback values, then initialization once the fault ends), a stalled
-stream (a change made meanwhile arrives after), and refused events (the SDK sends a payload
-at most twice, a second apart, under one payload id, then drops it: ldclient's
-`_post_events_with_retry`). Waits are bounded; no timing is asserted."""
+stream (a change made meanwhile arrives after), and events refused or their connection
+closed without an answer (the SDK sends a payload at most twice, a second apart, under one
+payload id, then drops it: ldclient's `_post_events_with_retry` retries an exception like a
+5xx). Waits are bounded; no timing is asserted."""
 
 import time
+
+import pytest
 
 from ldclient import Context
 from ldclient.client import LDClient
@@ -65,8 +68,10 @@ def test_a_stalled_stream_delivers_nothing_until_the_fault_ends(mock_ld, ld_clie
     assert wait_for(lambda: served(ld_client), lambda v: v == 2, timeout=30) == 2
 
 
-def test_refused_events_are_retried_once_then_lost(mock_ld, ld_client):
-    fault = fault_on(mock_ld, {"kind": "eventsError", "status": 503})
+@pytest.mark.parametrize("spec", [{"kind": "eventsError", "status": 503}, {"kind": "eventsClosed"}],
+                         ids=["eventsError", "eventsClosed"])
+def test_refused_events_are_retried_once_then_lost(mock_ld, ld_client, spec):
+    fault = fault_on(mock_ld, spec)
     context = Context.builder("user-1").build()
     for _ in range(5):
         ld_client.track("during-fault", context)
@@ -77,7 +82,8 @@ def test_refused_events_are_retried_once_then_lost(mock_ld, ld_client):
     assert totals["refusedAttempts"] == 2, totals
     assert totals["refusedPayloads"] == 1, totals
     assert totals["refusedEvents"] >= 5, totals
-    fault_off(mock_ld, fault)
+    off = fault_off(mock_ld, fault)
+    assert off["counts"]["payloads"] == 2, off
 
     for _ in range(3):
         ld_client.track("after-fault", context)

@@ -17,16 +17,17 @@ pub mod servable;
 pub mod wire;
 
 use std::io::Read;
-use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 
+use crate::connection::Closer;
 use crate::error::AppError;
+use crate::faults::Refusal;
 use crate::AppState;
 use log::{EventLog, Incoming, Outcome, Payload, Source};
 use serde_json::value::RawValue;
@@ -35,15 +36,19 @@ use wire::split_payload;
 
 const PAYLOAD_ID: &str = "x-launchdarkly-payload-id";
 
-pub async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    intake(state, headers, body).await
+pub async fn bulk(State(state): State<AppState>, request: Request) -> Response {
+    intake(state, request).await
 }
 
-pub async fn diagnostic(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    intake(state, headers, body).await
+pub async fn diagnostic(State(state): State<AppState>, request: Request) -> Response {
+    intake(state, request).await
 }
 
-async fn intake(state: AppState, headers: HeaderMap, body: Body) -> Response {
+async fn intake(state: AppState, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    // Absent when the router is served without mock-ld's listener (`oneshot` tests).
+    let closer = parts.extensions.get::<ConnectInfo<Closer>>().map(|c| &c.0);
     let source = source_of(&state, &headers);
     let limit = state.bounds.max_event_body_bytes;
     let body = match read_body(&headers, body, limit).await {
@@ -61,7 +66,15 @@ async fn intake(state: AppState, headers: HeaderMap, body: Body) -> Response {
     let gzipped = headers
         .get(header::CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    let body = match under_fault(&state, &source, payload_id.as_deref(), body, gzipped).await {
+    let fault = under_fault(
+        &state,
+        &source,
+        payload_id.as_deref(),
+        body,
+        gzipped,
+        closer,
+    );
+    let body = match fault.await {
         Ok(body) => body,
         Err(refused) => return refused,
     };
@@ -98,50 +111,54 @@ async fn intake(state: AppState, headers: HeaderMap, body: Body) -> Response {
 }
 
 /// The answer of a fault on this environment's events, if one is on: refused (counted
-/// with its events), held first (`eventsTimeout`), or the body back to go on (after
-/// `sdkSlow`).
+/// with its events), the connection closed instead (`eventsClosed`), held first
+/// (`eventsTimeout`), or the body back to go on (after `sdkSlow`).
 async fn under_fault(
     state: &AppState,
     source: &Source,
     payload_id: Option<&str>,
     body: Bytes,
     gzipped: bool,
+    closer: Option<&Closer>,
 ) -> Result<Bytes, Response> {
-    use crate::faults::{hold, refusal, sdk_gate, Active, Endpoint, FaultKind, Gate};
+    use crate::faults::{hold, refusal, Endpoint, FaultKind};
+    let faults = &state.faults;
     let env = (source.project.as_str(), source.env.as_str());
-    let limit = state.bounds.max_inflated_bytes;
-    // Counting inflates and splits the payload: on the blocking pool, like `ingest`, where
-    // it is recorded too, so a client that gives up meanwhile is counted all the same.
-    let refuse = |fault: Arc<Active>, body: Bytes| {
-        let answer = refusal(&fault.fault);
-        let faults = state.faults.clone();
-        let (project, key) = (env.0.to_owned(), env.1.to_owned());
-        let payload_id = payload_id.map(str::to_owned);
-        let count = tokio::task::spawn_blocking(move || {
-            let events = count_events(&body, gzipped, limit);
-            faults.refused(&fault, (&project, &key), payload_id.as_deref(), events);
-        });
-        async move {
-            let _ = count.await;
-            answer
+    if let Some(refused) = faults.refuse_events(env, Endpoint::Events.refusing(), payload_id) {
+        let fault = refused.fault.clone();
+        count_refused(state, refused, body, gzipped).await;
+        if let (FaultKind::EventsClosed, Some(closer)) = (fault.fault.kind, closer) {
+            // The answer below is never written: hyper's write fails, the connection goes.
+            closer.close();
         }
-    };
-    match sdk_gate(&state.faults, env.0, env.1, Endpoint::Events) {
-        Gate::Refuse(fault) => return Err(refuse(fault, body).await),
-        Gate::Slow(latency) => tokio::time::sleep(latency).await,
-        Gate::Open => {}
+        return Err(refusal(&fault.fault));
     }
-    let Some(held) = state
-        .faults
-        .in_environment(env.0, env.1, &[FaultKind::EventsTimeout])
-    else {
+    if let Some(slow) = faults.in_environment(env.0, env.1, &[FaultKind::SdkSlow]) {
+        slow.count_request();
+        tokio::time::sleep(slow.fault.latency()).await;
+    }
+    let Some(held) = faults.refuse_events(env, &[FaultKind::EventsTimeout], payload_id) else {
         return Ok(body);
     };
     // Counted now, as a client that gives up drops this future mid-hold; the body goes
     // with the count, so a held request keeps no payload while it waits.
-    let answer = refuse(held.clone(), body).await;
-    hold(&held).await;
-    Err(answer)
+    let fault = held.fault.clone();
+    count_refused(state, held, body, gzipped).await;
+    hold(&fault).await;
+    Err(refusal(&fault.fault))
+}
+
+/// Adds a refused payload's events to its refusal (already counted as an attempt).
+/// Counting inflates and splits the payload: on the blocking pool, like `ingest`, where
+/// it goes on even if the client gives up meanwhile and drops this future.
+async fn count_refused(state: &AppState, refused: Refusal, body: Bytes, gzipped: bool) {
+    let faults = state.faults.clone();
+    let limit = state.bounds.max_inflated_bytes;
+    let counting = tokio::task::spawn_blocking(move || {
+        let events = count_events(&body, gzipped, limit);
+        refused.count_events(&faults, events);
+    });
+    let _ = counting.await;
 }
 
 /// How many events a payload holds, and how many are custom (none when it is not a JSON

@@ -5,9 +5,10 @@
 //! - [`spec`]: what a fault is and what it takes, checked with a message naming the field.
 //! - [`registry`]: the faults on, their counts, the last ones off, events refused.
 //!
-//! Where each kind acts: the SDK streams (FDv1 and FDv2 share one live stream body), the
-//! polling endpoints and the events intake, through [`sdk_gate`] here, and the simulated
-//! provider, through [`Faults::on_model`]. This module knows none of them.
+//! Where each kind acts: the SDK streams (FDv1 and FDv2 share one live stream body, which
+//! watches its environment's faults), the polling endpoints, through [`sdk_gate`] here, the
+//! events intake, through [`Faults::refuse_events`], and the simulated provider, through
+//! [`Faults::on_model`]. This module knows none of them.
 //!
 //! `POST /admin/faults` a [`spec::FaultSpec`] → 201 and its record; `GET /admin/faults` →
 //! `{active, ended, refusedEvents}`; `DELETE /admin/faults/{id}` → its final record (404
@@ -26,7 +27,7 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde_json::json;
 
-pub use registry::{Active, EventCount, Faults, Record};
+pub use registry::{Active, EnvironmentFaults, EventCount, Faults, Record, Refusal};
 pub use spec::{Fault, FaultKind, FaultSpec, HOLD_LIMIT};
 
 use crate::error::AppError;
@@ -93,12 +94,13 @@ async fn remove(
     state
         .faults
         .remove(number)
+        .await
         .map(Json)
         .ok_or_else(|| AppError::not_found("fault on", &id))
 }
 
 async fn clear(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({ "ended": state.faults.clear() }))
+    Json(json!({ "ended": state.faults.clear().await }))
 }
 
 /// What an SDK endpoint does under the faults of its environment.
@@ -121,23 +123,25 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// The kinds that refuse this endpoint's requests outright.
-    fn refusing(self) -> &'static [FaultKind] {
+    pub fn refusing(self) -> &'static [FaultKind] {
         match self {
             Self::Stream => &[FaultKind::SdkUnavailable, FaultKind::StreamRefused],
             Self::Polling => &[FaultKind::SdkUnavailable, FaultKind::PollingError],
-            Self::Events => &[FaultKind::SdkUnavailable, FaultKind::EventsError],
+            Self::Events => &[
+                FaultKind::SdkUnavailable,
+                FaultKind::EventsError,
+                FaultKind::EventsClosed,
+            ],
         }
     }
 }
 
-/// How `endpoint` of environment `env` answers now: refused, slowed, or as usual. The
-/// request is counted against the fault, except an events payload: the intake counts it
-/// with the events it holds.
+/// How `endpoint` of environment `env` answers now: refused, slowed, or as usual, the
+/// request counted against the fault. Events payloads are refused through
+/// [`Faults::refuse_events`], which counts the payload too.
 pub fn sdk_gate(faults: &Faults, project: &str, env: &str, endpoint: Endpoint) -> Gate {
     if let Some(fault) = faults.in_environment(project, env, endpoint.refusing()) {
-        if endpoint != Endpoint::Events {
-            fault.count_request();
-        }
+        fault.count_request();
         return Gate::Refuse(fault);
     }
     if let Some(fault) = faults.in_environment(project, env, &[FaultKind::SdkSlow]) {
@@ -149,17 +153,23 @@ pub fn sdk_gate(faults: &Faults, project: &str, env: &str, endpoint: Endpoint) -
 
 /// A refusing fault's status, with a message naming it (SDKs log it).
 pub fn fault_error(fault: &Fault) -> AppError {
-    let status = StatusCode::from_u16(fault.status.unwrap_or(503))
-        .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     AppError::new(
-        status,
+        fault.answer_status(),
         format!("refused by mock-ld's {} fault", fault.kind.name()),
     )
 }
 
 /// [`fault_error`] as a response, with `Retry-After` when the fault has one.
 pub fn refusal(fault: &Fault) -> Response {
-    let mut response = fault_error(fault).into_response();
+    refusal_with(fault, |_| fault_error(fault).into_response())
+}
+
+/// A refusing fault's answer: `body` (given the fault's status, for bodies that word it, as
+/// OpenAI's do) with that status, and `Retry-After` when the fault has one.
+pub fn refusal_with(fault: &Fault, body: impl FnOnce(StatusCode) -> Response) -> Response {
+    let status = fault.answer_status();
+    let mut response = body(status);
+    *response.status_mut() = status;
     if let Some(secs) = fault.retry_after {
         response
             .headers_mut()

@@ -1,18 +1,19 @@
 //! The faults switched on, each counting what it refused while active, and the last ones
-//! switched off with their final counts. Streams watch [`Faults::watch`] to learn of a
-//! change at once; every other endpoint asks on each request, which costs one atomic load
-//! while no fault is on.
+//! switched off with their final counts. Streams watch their own environment's faults
+//! ([`Faults::watch_environment`]), so a change wakes only the streams it concerns; every
+//! other endpoint asks on each request, which costs one atomic load while no fault is on.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use super::spec::{Fault, FaultKind};
+use super::spec::{Fault, FaultKind, Scope};
 use crate::clock::now_millis;
 
 /// At most this many faults on at once: a client that adds without removing is refused.
@@ -22,6 +23,17 @@ pub const MAX_ENDED: usize = 1_000;
 /// Refused events payloads remembered by id (as hashes: an id is the client's header, up
 /// to hyper's 400 KB), to tell a payload the SDK sent again later.
 const MAX_REFUSED_IDS: usize = 100_000;
+/// The longest switching a fault off waits for the events of payloads it refused to be
+/// counted (inflating and splitting the largest payload the bounds allow takes well under
+/// a second); past it the record goes out without them, and says so in the log.
+const SETTLE_LIMIT: Duration = Duration::from_secs(5);
+
+fn settle_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + SETTLE_LIMIT
+}
+
+/// The faults on in one environment, oldest first: what its streams watch.
+pub type EnvironmentFaults = Arc<[Arc<Active>]>;
 
 /// What one fault refused or delayed while it was on.
 #[derive(Debug, Default)]
@@ -44,41 +56,119 @@ pub struct CountsRead {
     pub events: u64,
 }
 
-/// A fault that is on.
+/// A fault that is on, or was (it stays listed among the ended ones).
 #[derive(Debug)]
 pub struct Active {
     pub id: u64,
     pub fault: Fault,
     pub started_ms: u64,
+    /// When it was switched off, ms since the epoch; 0 while on.
+    ended_ms: AtomicU64,
     counts: Counts,
+    /// Refused payloads whose events are still being counted, and a wake-up when none are.
+    counting: AtomicU64,
+    counted: Notify,
     /// Cancelled when it is switched off: what it holds is let go.
     pub off: CancellationToken,
 }
 
 impl Active {
+    fn new(id: u64, fault: Fault) -> Self {
+        Active {
+            id,
+            fault,
+            started_ms: now_millis(),
+            ended_ms: AtomicU64::new(0),
+            counts: Counts::default(),
+            counting: AtomicU64::new(0),
+            counted: Notify::new(),
+            off: CancellationToken::new(),
+        }
+    }
+
     /// One request it applied to.
     pub fn count_request(&self) {
         self.counts.requests.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// One events payload of `events` events it refused (its request counted too).
-    pub fn count_payload(&self, events: u64) {
-        self.count_request();
-        self.counts.payloads.fetch_add(1, Ordering::Relaxed);
-        self.counts.events.fetch_add(events, Ordering::Relaxed);
+    /// Waits (until `deadline` at most) until the events of every payload it refused are
+    /// counted.
+    async fn settled(&self, deadline: tokio::time::Instant) {
+        loop {
+            // Registered before the check, so a wake-up between the two is not lost.
+            let counted = self.counted.notified();
+            if self.counting.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, counted).await.is_err() {
+                tracing::warn!(id = self.id, "fault off with events still being counted");
+                return;
+            }
+        }
     }
 
-    fn record(&self, ended_ms: Option<u64>) -> Record {
+    fn record(&self) -> Record {
+        let ended = self.ended_ms.load(Ordering::Relaxed);
         Record {
             id: self.id,
             fault: self.fault.clone(),
             started: self.started_ms,
-            ended: ended_ms,
+            ended: (ended != 0).then_some(ended),
             counts: CountsRead {
                 requests: self.counts.requests.load(Ordering::Relaxed),
                 payloads: self.counts.payloads.load(Ordering::Relaxed),
                 events: self.counts.events.load(Ordering::Relaxed),
             },
+        }
+    }
+}
+
+/// An events payload a fault refused, counted (the attempt, and the payload) the moment it
+/// was refused; its events are added by [`Refusal::count_events`] once it is read. The
+/// fault's final record waits for it (see [`Faults::remove`]).
+#[must_use = "a refusal's events are counted with count_events"]
+pub struct Refusal {
+    pub fault: Arc<Active>,
+    environment: (String, String),
+    /// The payload id's hash, and whether this was its first refusal (its events count).
+    id_hash: Option<u64>,
+    first: bool,
+}
+
+impl Refusal {
+    /// The payload's `events`, added to its fault and its environment's refused totals.
+    pub fn count_events(self, faults: &Faults, events: EventCount) {
+        self.fault
+            .counts
+            .events
+            .fetch_add(events.all, Ordering::Relaxed);
+        if !self.first {
+            return;
+        }
+        let mut r = faults.lock();
+        let totals = r.totals(&self.environment);
+        totals.refused_events += events.all;
+        totals.refused_custom_events += events.custom;
+        let Some(hash) = self.id_hash else { return };
+        let Some(id) = r.refused_ids.get_mut(&hash) else {
+            return;
+        };
+        if !id.retried {
+            id.events = Some(events);
+            return;
+        }
+        // Taken on a retry before its events were counted: they count as retried now.
+        r.refused_ids.remove(&hash);
+        let totals = r.totals(&self.environment);
+        totals.retried_events += events.all;
+        totals.retried_custom_events += events.custom;
+    }
+}
+
+impl Drop for Refusal {
+    fn drop(&mut self) {
+        if self.fault.counting.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.fault.counted.notify_waiters();
         }
     }
 }
@@ -158,16 +248,77 @@ pub struct EventCount {
     pub custom: u64,
 }
 
+/// A refused payload's id: its environment, its events once counted, and whether mock-ld
+/// took it on a retry before they were.
+struct RefusedId {
+    environment: (String, String),
+    events: Option<EventCount>,
+    retried: bool,
+}
+
 #[derive(Default)]
 struct Registry {
     next_id: u64,
     active: Vec<Arc<Active>>,
-    ended: VecDeque<Record>,
+    ended: VecDeque<Arc<Active>>,
     refused: HashMap<(String, String), RefusedEvents>,
-    /// Refused payload ids' hashes → their environment and event count, oldest first out.
-    refused_ids: HashMap<u64, ((String, String), EventCount)>,
+    /// Refused payload ids' hashes, oldest first out.
+    refused_ids: HashMap<u64, RefusedId>,
     refused_order: VecDeque<u64>,
     hasher: RandomState,
+    /// Per environment streams watch, the faults on there.
+    watchers: HashMap<(String, String), watch::Sender<EnvironmentFaults>>,
+}
+
+impl Registry {
+    fn totals(&mut self, key: &(String, String)) -> &mut RefusedEvents {
+        self.refused
+            .entry(key.clone())
+            .or_insert_with(|| RefusedEvents {
+                project: key.0.clone(),
+                environment: key.1.clone(),
+                ..RefusedEvents::default()
+            })
+    }
+
+    /// Remembers a refused payload id, forgetting the oldest past [`MAX_REFUSED_IDS`].
+    fn remember_refused(&mut self, hash: u64, environment: &(String, String)) {
+        let id = RefusedId {
+            environment: environment.clone(),
+            events: None,
+            retried: false,
+        };
+        self.refused_ids.insert(hash, id);
+        self.refused_order.push_back(hash);
+        while self.refused_order.len() > MAX_REFUSED_IDS {
+            if let Some(old) = self.refused_order.pop_front() {
+                self.refused_ids.remove(&old);
+            }
+        }
+    }
+
+    fn environment_faults(&self, project: &str, environment: &str) -> EnvironmentFaults {
+        self.active
+            .iter()
+            .filter(|a| a.fault.in_environment(project, environment))
+            .cloned()
+            .collect()
+    }
+
+    /// Tells the streams of the environment `scope` names, if any watch it.
+    fn notify(&self, scope: &Scope) {
+        let Scope::Environment {
+            project,
+            environment,
+        } = scope
+        else {
+            return;
+        };
+        let key = (project.clone(), environment.clone());
+        if let Some(watchers) = self.watchers.get(&key) {
+            watchers.send_replace(self.environment_faults(project, environment));
+        }
+    }
 }
 
 /// Every fault of one mock-ld.
@@ -175,7 +326,6 @@ pub struct Faults {
     registry: Mutex<Registry>,
     /// Whether any fault is on: the one load on every SDK request while none is.
     any: AtomicBool,
-    changed: watch::Sender<u64>,
 }
 
 impl Default for Faults {
@@ -183,7 +333,6 @@ impl Default for Faults {
         Faults {
             registry: Mutex::default(),
             any: AtomicBool::new(false),
-            changed: watch::channel(0).0,
         }
     }
 }
@@ -204,61 +353,73 @@ impl Faults {
             return Err(TooMany);
         }
         r.next_id += 1;
-        let active = Arc::new(Active {
-            id: r.next_id,
-            fault,
-            started_ms: now_millis(),
-            counts: Counts::default(),
-            off: CancellationToken::new(),
-        });
+        let active = Arc::new(Active::new(r.next_id, fault));
         tracing::info!(id = active.id, kind = active.fault.kind.name(), "fault on");
-        let record = active.record(None);
-        r.active.push(active);
+        let record = active.record();
+        r.active.push(active.clone());
         self.any.store(true, Ordering::Release);
-        drop(r);
-        self.changed.send_modify(|generation| *generation += 1);
+        r.notify(&active.fault.scope);
         Ok(record)
     }
 
-    /// Switches fault `id` off; its final record, or `None` when no such fault is on.
-    pub fn remove(&self, id: u64) -> Option<Record> {
-        let mut r = self.lock();
-        let at = r.active.iter().position(|a| a.id == id)?;
-        let active = r.active.remove(at);
-        let record = Self::end(&mut r, &active);
-        self.any.store(!r.active.is_empty(), Ordering::Release);
-        drop(r);
-        self.changed.send_modify(|generation| *generation += 1);
-        Some(record)
+    /// Switches fault `id` off; its final record once the events of the payloads it
+    /// refused are counted, or `None` when no such fault is on.
+    pub async fn remove(&self, id: u64) -> Option<Record> {
+        let ended = {
+            let mut r = self.lock();
+            let at = r.active.iter().position(|a| a.id == id)?;
+            let active = r.active.remove(at);
+            Self::end(&mut r, &active);
+            self.any.store(!r.active.is_empty(), Ordering::Release);
+            r.notify(&active.fault.scope);
+            active
+        };
+        ended.settled(settle_deadline()).await;
+        Some(ended.record())
     }
 
-    /// Switches every fault off; their final records.
-    pub fn clear(&self) -> Vec<Record> {
-        let mut r = self.lock();
-        let active = std::mem::take(&mut r.active);
-        let records = active.iter().map(|a| Self::end(&mut r, a)).collect();
-        self.any.store(false, Ordering::Release);
-        drop(r);
-        self.changed.send_modify(|generation| *generation += 1);
+    /// Switches every fault off; their final records, as [`Faults::remove`].
+    pub async fn clear(&self) -> Vec<Record> {
+        let ended = {
+            let mut r = self.lock();
+            let active = std::mem::take(&mut r.active);
+            for a in &active {
+                Self::end(&mut r, a);
+            }
+            self.any.store(false, Ordering::Release);
+            for a in &active {
+                r.notify(&a.fault.scope);
+            }
+            active
+        };
+        let (deadline, mut records) = (settle_deadline(), Vec::with_capacity(ended.len()));
+        for a in ended {
+            a.settled(deadline).await;
+            records.push(a.record());
+        }
         records
     }
 
-    fn end(r: &mut Registry, active: &Active) -> Record {
+    fn end(r: &mut Registry, active: &Arc<Active>) {
+        active.ended_ms.store(now_millis(), Ordering::Relaxed);
         active.off.cancel();
-        let record = active.record(Some(now_millis()));
-        tracing::info!(id = record.id, kind = record.fault.kind.name(), counts = ?record.counts, "fault off");
+        tracing::info!(id = active.id, kind = active.fault.kind.name(), counts = ?active.record().counts, "fault off");
         if r.ended.len() >= MAX_ENDED {
             r.ended.pop_front();
         }
-        r.ended.push_back(record.clone());
-        record
+        r.ended.push_back(active.clone());
+    }
+
+    /// Whether any fault is on (one atomic load).
+    pub fn any(&self) -> bool {
+        self.any.load(Ordering::Acquire)
     }
 
     /// The faults on, then the last ones switched off.
     pub fn records(&self) -> (Vec<Record>, Vec<Record>) {
         let r = self.lock();
-        let active = r.active.iter().map(|a| a.record(None)).collect();
-        (active, r.ended.iter().cloned().collect())
+        let active = r.active.iter().map(|a| a.record()).collect();
+        (active, r.ended.iter().map(|a| a.record()).collect())
     }
 
     /// The first fault on of one of `kinds` in an environment (the oldest wins).
@@ -287,48 +448,66 @@ impl Faults {
             .cloned()
     }
 
-    /// A receiver that changes whenever a fault is switched on or off.
-    pub fn watch(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
+    /// The faults on in one environment, as they change: a receiver that changes only
+    /// when one of that environment's faults is switched on or off.
+    pub fn watch_environment(
+        &self,
+        project: &str,
+        environment: &str,
+    ) -> watch::Receiver<EnvironmentFaults> {
+        let mut r = self.lock();
+        let key = (project.to_owned(), environment.to_owned());
+        if let Some(watchers) = r.watchers.get(&key) {
+            return watchers.subscribe();
+        }
+        // A new environment watched: forget those no stream watches any more, so the map
+        // holds at most the environments with streams open.
+        r.watchers.retain(|_, w| w.receiver_count() > 0);
+        let (watchers, receiver) = watch::channel(r.environment_faults(project, environment));
+        r.watchers.insert(key, watchers);
+        receiver
     }
 
-    /// An events payload `fault` refused: counted against the fault and the environment,
-    /// and its id remembered to notice a retry.
-    pub fn refused(
+    /// Refuses an events payload if a fault of one of `kinds` is on in environment `env`:
+    /// the request and the payload counted against the fault, and the attempt (and the
+    /// payload, the first time its id is refused) against the environment, in the same
+    /// step that found the fault, so a fault switched off at once has counted it. Its
+    /// events are added by [`Refusal::count_events`].
+    pub fn refuse_events(
         &self,
-        fault: &Active,
         env: (&str, &str),
+        kinds: &[FaultKind],
         payload_id: Option<&str>,
-        events: EventCount,
-    ) {
-        fault.count_payload(events.all);
-        let key = (env.0.to_owned(), env.1.to_owned());
+    ) -> Option<Refusal> {
+        if !self.any.load(Ordering::Acquire) {
+            return None;
+        }
         let mut r = self.lock();
-        let hash = payload_id.map(|id| r.hasher.hash_one(id));
-        let first_refusal = hash.is_none_or(|h| !r.refused_ids.contains_key(&h));
-        let totals = r
-            .refused
-            .entry(key.clone())
-            .or_insert_with(|| RefusedEvents {
-                project: key.0.clone(),
-                environment: key.1.clone(),
-                ..RefusedEvents::default()
-            });
+        let fault = r
+            .active
+            .iter()
+            .find(|a| kinds.contains(&a.fault.kind) && a.fault.in_environment(env.0, env.1))?
+            .clone();
+        fault.count_request();
+        fault.counts.payloads.fetch_add(1, Ordering::Relaxed);
+        fault.counting.fetch_add(1, Ordering::AcqRel);
+        let environment = (env.0.to_owned(), env.1.to_owned());
+        let id_hash = payload_id.map(|id| r.hasher.hash_one(id));
+        let first = id_hash.is_none_or(|h| !r.refused_ids.contains_key(&h));
+        let totals = r.totals(&environment);
         totals.refused_attempts += 1;
-        if !first_refusal {
-            return;
+        if first {
+            totals.refused_payloads += 1;
         }
-        totals.refused_payloads += 1;
-        totals.refused_events += events.all;
-        totals.refused_custom_events += events.custom;
-        let Some(hash) = hash else { return };
-        r.refused_ids.insert(hash, (key, events));
-        r.refused_order.push_back(hash);
-        while r.refused_order.len() > MAX_REFUSED_IDS {
-            if let Some(old) = r.refused_order.pop_front() {
-                r.refused_ids.remove(&old);
-            }
+        if let (true, Some(hash)) = (first, id_hash) {
+            r.remember_refused(hash, &environment);
         }
+        Some(Refusal {
+            fault,
+            environment,
+            id_hash,
+            first,
+        })
     }
 
     /// An events payload mock-ld took: when its id was refused before, it is a retry.
@@ -339,11 +518,20 @@ impl Faults {
             return;
         }
         let hash = r.hasher.hash_one(id);
-        let Some((key, events)) = r.refused_ids.remove(&hash) else {
+        let Some(refused) = r.refused_ids.get_mut(&hash) else {
             return;
         };
-        if let Some(totals) = r.refused.get_mut(&key) {
-            totals.retried_payloads += 1;
+        if refused.retried {
+            return;
+        }
+        refused.retried = true;
+        let (environment, events) = (refused.environment.clone(), refused.events);
+        if events.is_some() {
+            r.refused_ids.remove(&hash);
+        }
+        let totals = r.totals(&environment);
+        totals.retried_payloads += 1;
+        if let Some(events) = events {
             totals.retried_events += events.all;
             totals.retried_custom_events += events.custom;
         }
@@ -386,27 +574,28 @@ mod tests {
             .unwrap()
     }
 
-    #[test]
-    fn on_off_and_counts() {
+    const TEST: (&str, &str) = ("default", "test");
+    const EVENTS: &[FaultKind] = &[FaultKind::EventsError, FaultKind::SdkUnavailable];
+
+    /// One payload refused in `default/test` and its `n` events counted.
+    fn refuse(faults: &Faults, id: Option<&str>, n: u64) {
+        let refusal = faults.refuse_events(TEST, EVENTS, id).expect("a fault on");
+        refusal.count_events(faults, count(n));
+    }
+
+    #[tokio::test]
+    async fn on_off_and_counts() {
         let faults = Faults::default();
-        assert!(faults
-            .in_environment("default", "test", &[FaultKind::EventsError])
-            .is_none());
+        assert!(faults.refuse_events(TEST, EVENTS, Some("p0")).is_none());
         let on = faults.add(fault(r#"{"kind": "eventsError"}"#)).unwrap();
-        let active = faults
-            .in_environment(
-                "default",
-                "test",
-                &[FaultKind::EventsError, FaultKind::SdkUnavailable],
-            )
-            .unwrap();
-        faults.refused(&active, ("default", "test"), Some("p1"), count(10));
-        faults.refused(&active, ("default", "test"), Some("p1"), count(10)); // the SDK's retry
-        faults.refused(&active, ("default", "test"), Some("p2"), count(5));
+        refuse(&faults, Some("p1"), 10);
+        refuse(&faults, Some("p1"), 10); // the SDK's retry
+        refuse(&faults, Some("p2"), 5);
         faults.received(Some("p1"));
         faults.received(Some("p1")); // counted once
         faults.received(Some("other"));
-        let off = faults.remove(on.id).unwrap();
+        let active = faults.in_environment("default", "test", EVENTS).unwrap();
+        let off = faults.remove(on.id).await.unwrap();
         assert!(active.off.is_cancelled());
         assert_eq!(
             off.counts,
@@ -416,35 +605,69 @@ mod tests {
                 events: 25
             }
         );
-        assert!(faults
-            .in_environment("default", "test", &[FaultKind::EventsError])
-            .is_none());
-        assert_eq!(faults.remove(on.id), None);
+        assert!(faults.in_environment("default", "test", EVENTS).is_none());
+        assert_eq!(faults.remove(on.id).await, None);
         let refused = &faults.refused_events()[0];
         assert_eq!(
             (
+                refused.refused_attempts,
                 refused.refused_payloads,
                 refused.refused_events,
                 refused.retried_payloads,
                 refused.retried_events
             ),
-            (2, 15, 1, 10)
+            (3, 2, 15, 1, 10)
         );
         let (active, ended) = faults.records();
         assert!(active.is_empty());
         assert_eq!(ended, vec![off]);
     }
 
+    /// The attempt counts the moment it is refused; switching the fault off waits for its
+    /// events; a retry taken before they were counted gets them as retried.
+    #[tokio::test]
+    async fn a_refusal_counts_at_once_and_its_events_before_the_fault_is_off() {
+        let faults = Arc::new(Faults::default());
+        let on = faults.add(fault(r#"{"kind": "eventsError"}"#)).unwrap();
+        let refusal = faults.refuse_events(TEST, EVENTS, Some("p1")).unwrap();
+        let (active, _) = faults.records();
+        assert_eq!(
+            active[0].counts,
+            CountsRead {
+                requests: 1,
+                payloads: 1,
+                events: 0
+            }
+        );
+        faults.received(Some("p1")); // taken on a retry, its events not counted yet
+        let off = tokio::spawn({
+            let faults = faults.clone();
+            async move { faults.remove(on.id).await.unwrap() }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!off.is_finished(), "waits for the events being counted");
+        refusal.count_events(&faults, count(4));
+        let off = off.await.unwrap();
+        assert_eq!(off.counts.events, 4);
+        let totals = &faults.refused_events()[0];
+        assert_eq!(
+            (
+                totals.refused_attempts,
+                totals.refused_events,
+                totals.retried_payloads,
+                totals.retried_events
+            ),
+            (1, 4, 1, 4)
+        );
+    }
+
     #[test]
     fn a_long_payload_id_is_told_apart_by_its_hash() {
         let faults = Faults::default();
         faults.add(fault(r#"{"kind": "eventsError"}"#)).unwrap();
-        let active = faults
-            .in_environment("default", "test", &[FaultKind::EventsError])
-            .unwrap();
         let long = "p".repeat(400_000);
-        faults.refused(&active, ("default", "test"), Some(&long), count(3));
-        faults.refused(&active, ("default", "test"), Some(&long), count(3));
+        refuse(&faults, Some(&long), 3);
+        refuse(&faults, Some(&long), 3);
         faults.received(Some(&long[1..]));
         faults.received(Some(&long));
         let totals = &faults.refused_events()[0];
@@ -458,20 +681,42 @@ mod tests {
         );
     }
 
-    #[test]
-    fn bounded() {
+    /// A stream watches its own environment: a fault elsewhere, or the provider's, leaves
+    /// its receiver unchanged.
+    #[tokio::test]
+    async fn only_the_environments_own_faults_change_its_watch() {
+        let faults = Faults::default();
+        let test = faults.watch_environment("default", "test");
+        let mut production = faults.watch_environment("default", "production");
+        faults.add(fault(r#"{"kind": "llmOutage"}"#)).unwrap();
+        let stalled = faults
+            .add(fault(
+                r#"{"kind": "streamStalled", "environment": "production"}"#,
+            ))
+            .unwrap();
+        assert!(!test.has_changed().unwrap());
+        assert!(production.has_changed().unwrap());
+        assert_eq!(production.borrow_and_update()[0].id, stalled.id);
+        faults.remove(stalled.id).await;
+        assert!(production.borrow_and_update().is_empty());
+        assert!(!test.has_changed().unwrap());
+        // A stream that starts while a fault is on sees it at once.
+        faults.add(fault(r#"{"kind": "streamStalled"}"#)).unwrap();
+        let late = faults.watch_environment("default", "test");
+        assert_eq!(late.borrow().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn bounded() {
         let faults = Faults::default();
         for _ in 0..MAX_ACTIVE {
             faults.add(fault(r#"{"kind": "llmOutage"}"#)).unwrap();
         }
         assert_eq!(faults.add(fault(r#"{"kind": "llmOutage"}"#)), Err(TooMany));
-        assert_eq!(faults.clear().len(), MAX_ACTIVE);
+        assert_eq!(faults.clear().await.len(), MAX_ACTIVE);
         faults.add(fault(r#"{"kind": "eventsError"}"#)).unwrap();
-        let active = faults
-            .in_environment("default", "test", &[FaultKind::EventsError])
-            .unwrap();
         for n in 0..(MAX_REFUSED_IDS + 10) {
-            faults.refused(&active, ("default", "test"), Some(&n.to_string()), count(1));
+            refuse(&faults, Some(&n.to_string()), 1);
         }
         let r = faults.lock();
         assert_eq!(r.refused_ids.len(), MAX_REFUSED_IDS);

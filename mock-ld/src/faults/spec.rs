@@ -28,10 +28,16 @@ pub enum FaultKind {
     /// `/bulk` and `/diagnostic` hold the request unanswered while the fault lasts (at most
     /// [`HOLD_LIMIT`]), then answer 503: the SDK's own timeout decides.
     EventsTimeout,
+    /// `/bulk` and `/diagnostic` read the request, then close the connection without a
+    /// byte of answer: the SDK sees a transport error. The payload is refused, not stored.
+    EventsClosed,
     /// Every SDK endpoint of the environment (streams, polling, events) answers 503.
     SdkUnavailable,
     /// Every SDK endpoint answers `latencyMs` later (a stream's first payload included).
     SdkSlow,
+    /// Stream and polling bodies go out at `bytesPerSecond` at most, open streams' too, until
+    /// the fault ends (a slow link: the bytes trickle in, not late all at once).
+    SdkThrottled,
     /// The provider answers 429 with `Retry-After: retryAfter` (default 1 s).
     LlmRateLimited,
     /// The provider answers `status` (5xx; default 500).
@@ -51,6 +57,8 @@ pub const HOLD_LIMIT: Duration = Duration::from_secs(120);
 /// The longest `latencyMs` may add, and `retryAfter` may ask for.
 pub const MAX_LATENCY_MS: u64 = 600_000;
 pub const MAX_RETRY_AFTER_SECS: u64 = 3_600;
+/// The largest `bytesPerSecond`: past this a loopback link is no slower than without it.
+pub const MAX_BYTES_PER_SECOND: u64 = 1 << 30;
 
 /// The longest `model` name: far past any provider's, and short enough that the faults on
 /// and the ended ones `/admin/faults` keeps stay small (a name is copied into each record).
@@ -77,8 +85,10 @@ impl FaultKind {
             Self::PollingError => "pollingError",
             Self::EventsError => "eventsError",
             Self::EventsTimeout => "eventsTimeout",
+            Self::EventsClosed => "eventsClosed",
             Self::SdkUnavailable => "sdkUnavailable",
             Self::SdkSlow => "sdkSlow",
+            Self::SdkThrottled => "sdkThrottled",
             Self::LlmRateLimited => "llmRateLimited",
             Self::LlmError => "llmError",
             Self::LlmTimeout => "llmTimeout",
@@ -124,6 +134,10 @@ impl FaultKind {
     fn needs_latency(self) -> bool {
         matches!(self, Self::SdkSlow | Self::LlmLatencySpike)
     }
+
+    fn needs_rate(self) -> bool {
+        self == Self::SdkThrottled
+    }
 }
 
 /// A fault as clients write it: flat, every field but `kind` optional, unknown fields refused.
@@ -139,6 +153,9 @@ pub struct FaultSpec {
     pub retry_after: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
+    /// `sdkThrottled`: the most bytes a second each response body gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_second: Option<u64>,
     /// SDK kinds: the project of the environment (default `default`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
@@ -174,6 +191,8 @@ pub struct Fault {
     pub retry_after: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_per_second: Option<u64>,
     pub scope: Scope,
 }
 
@@ -220,8 +239,25 @@ impl FaultSpec {
             status,
             retry_after,
             latency_ms,
+            bytes_per_second: self.rate()?,
             scope: self.scope()?,
         })
+    }
+
+    fn rate(&self) -> Result<Option<u64>, String> {
+        let name = self.kind.name();
+        match self.bytes_per_second {
+            Some(_) if !self.kind.needs_rate() => {
+                Err(format!("bytesPerSecond: {name} takes no bytesPerSecond"))
+            }
+            Some(0) => Err("bytesPerSecond 0: at least 1".to_owned()),
+            Some(rate) if rate > MAX_BYTES_PER_SECOND => Err(format!(
+                "bytesPerSecond {rate}: at most {MAX_BYTES_PER_SECOND}"
+            )),
+            Some(rate) => Ok(Some(rate)),
+            None if self.kind.needs_rate() => Err(format!("bytesPerSecond: {name} needs it")),
+            None => Ok(None),
+        }
     }
 
     fn scope(&self) -> Result<Scope, String> {
@@ -267,6 +303,16 @@ impl Fault {
     /// Whether it applies to calls of `model` on the simulated provider.
     pub fn on_model(&self, model: &str) -> bool {
         matches!(&self.scope, Scope::Llm { model: m } if m.as_deref().is_none_or(|m| m == model))
+    }
+
+    /// The status it refuses with: its own, 429 for a rate limit, else 503.
+    pub fn answer_status(&self) -> axum::http::StatusCode {
+        let code = match self.kind {
+            FaultKind::LlmRateLimited => 429,
+            _ => self.status.unwrap_or(503),
+        };
+        axum::http::StatusCode::from_u16(code)
+            .unwrap_or(axum::http::StatusCode::SERVICE_UNAVAILABLE)
     }
 
     pub fn latency(&self) -> Duration {
@@ -315,6 +361,22 @@ mod tests {
                 "status: streamDropped takes no status",
             ),
             (r#"{"kind": "sdkSlow"}"#, "latencyMs: sdkSlow needs it"),
+            (
+                r#"{"kind": "sdkThrottled"}"#,
+                "bytesPerSecond: sdkThrottled needs it",
+            ),
+            (
+                r#"{"kind": "sdkThrottled", "bytesPerSecond": 0}"#,
+                "bytesPerSecond 0: at least 1",
+            ),
+            (
+                r#"{"kind": "sdkSlow", "latencyMs": 5, "bytesPerSecond": 10}"#,
+                "bytesPerSecond: sdkSlow takes no bytesPerSecond",
+            ),
+            (
+                r#"{"kind": "eventsClosed", "status": 503}"#,
+                "status: eventsClosed takes no status",
+            ),
             (
                 r#"{"kind": "llmError", "environment": "test"}"#,
                 "environment: llmError",

@@ -80,7 +80,11 @@ async fn respond(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
                     &request.model,
                 ));
             }
-            _ => return Ok(provider_refusal(&fault.fault, &request.model)),
+            _ => {
+                return Ok(faults::refusal_with(&fault.fault, |status| {
+                    ApiError::simulated(status, &request.model).into_response()
+                }))
+            }
         }
     }
     let ids = Ids {
@@ -117,24 +121,6 @@ async fn respond(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
         }
     };
     Ok(with_plan_headers(response, &drawn, request.streams()))
-}
-
-/// A provider fault's answer: its status as OpenAI words it, `Retry-After` when it has one.
-fn provider_refusal(fault: &faults::Fault, model: &str) -> Response {
-    let status = StatusCode::from_u16(fault.status.unwrap_or(503))
-        .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    let status = match fault.kind {
-        FaultKind::LlmRateLimited => StatusCode::TOO_MANY_REQUESTS,
-        FaultKind::LlmOutage => StatusCode::SERVICE_UNAVAILABLE,
-        _ => status,
-    };
-    let mut response = ApiError::simulated(status, model).into_response();
-    if let Some(secs) = fault.retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, secs.into());
-    }
-    response
 }
 
 fn header_seed(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {

@@ -5,6 +5,7 @@ pub mod fdv2;
 pub mod frames;
 pub mod poll;
 pub mod stream;
+pub mod throttle;
 
 use std::sync::Arc;
 

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{admit, frames};
 use crate::error::AppError;
-use crate::faults::{Endpoint, FaultKind, Faults};
+use crate::faults::{Endpoint, EnvironmentFaults, FaultKind};
 use crate::store::{ChangeFrames, Environment, Fdv2StreamCount};
 use crate::AppState;
 
@@ -63,9 +63,8 @@ pub struct Live {
     protocol: &'static Protocol,
     shutdown: CancellationToken,
     heartbeat: Duration,
-    faults: Arc<Faults>,
-    /// Changes when a fault is switched on or off.
-    fault_changes: watch::Receiver<u64>,
+    /// The environment's faults, changing when one of them is switched on or off.
+    fault_changes: watch::Receiver<EnvironmentFaults>,
     /// The fault that stalls this stream (counted once), and whether it was sent its
     /// malformed event.
     stalled_by: Option<u64>,
@@ -83,14 +82,13 @@ impl Live {
         state: &AppState,
     ) -> Self {
         Live {
+            fault_changes: state.faults.watch_environment(&env.project, &env.key),
             env,
             pending: first.into(),
             updates,
             protocol,
             shutdown: state.shutdown.clone(),
             heartbeat: state.heartbeat,
-            fault_changes: state.faults.watch(),
-            faults: state.faults.clone(),
             stalled_by: None,
             malformed_sent: false,
             _counted: None,
@@ -106,10 +104,13 @@ impl Live {
     /// What the environment's stream faults make of this stream now (each stream counted
     /// once per fault that ends, stalls or corrupts it).
     fn fault_action(&mut self) -> FaultAction {
-        let Some(fault) =
-            self.faults
-                .in_environment(&self.env.project, &self.env.key, STREAM_FAULTS)
-        else {
+        let fault = self
+            .fault_changes
+            .borrow_and_update()
+            .iter()
+            .find(|a| STREAM_FAULTS.contains(&a.fault.kind))
+            .cloned();
+        let Some(fault) = fault else {
             self.stalled_by = None;
             return FaultAction::None;
         };
@@ -153,9 +154,11 @@ enum FaultAction {
     Send(Bytes),
 }
 
-/// A `200 text/event-stream` response streaming `live`.
+/// A `200 text/event-stream` response streaming `live` (paced under `sdkThrottled`).
 pub fn sse_response(live: Live) -> Response {
-    let mut response = (StatusCode::OK, Body::from_stream(sse_frames(live))).into_response();
+    let (faults, shutdown) = (live.fault_changes.clone(), live.shutdown.clone());
+    let frames = super::throttle::paced(Box::pin(sse_frames(live)), faults, shutdown);
+    let mut response = (StatusCode::OK, Body::from_stream(frames)).into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -58,8 +58,7 @@ pub fn plans(scenario: &Scenario, admins: Admins<'_>, clients: u64) -> Result<Ve
         .iter()
         .enumerate()
         .map(|(i, fault)| {
-            let events = matches!(fault.kind, FaultKind::EventsError | FaultKind::EventsTimeout);
-            let admin = match (events, fault.kind.is_llm()) {
+            let admin = match (fault.kind.is_events(), fault.kind.is_llm()) {
                 (true, _) => admins.events,
                 (false, true) => admins.llm,
                 (false, false) => admins.sdk,

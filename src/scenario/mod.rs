@@ -633,6 +633,9 @@ pub struct TimedFault {
     /// What `sdkSlow` and `llmLatencySpike` add, in whole milliseconds.
     #[serde(default, with = "humantime_serde")]
     pub latency: Option<Duration>,
+    /// `sdkThrottled`: the SDK responses' bandwidth, bytes per second.
+    #[serde(default)]
+    pub bytes_per_second: Option<u64>,
     /// `llm*` kinds: the one model affected; every model when absent.
     #[serde(default)]
     pub model: Option<String>,
@@ -656,6 +659,7 @@ impl TimedFault {
                     | K::StreamMalformed
                     | K::SdkUnavailable
                     | K::SdkSlow
+                    | K::SdkThrottled
             )
     }
 
@@ -669,8 +673,7 @@ impl TimedFault {
             status: self.status,
             retry_after: self.retry_after.map(|d| d.as_secs()),
             latency_ms: self.latency.map(|d| d.as_millis() as u64),
-            // `sdkThrottled`'s rate: not yet a scenario field (mock-ld's check says it needs one).
-            bytes_per_second: None,
+            bytes_per_second: self.bytes_per_second,
             project: sdk.then(|| project.to_owned()),
             environment: self
                 .environment

@@ -65,6 +65,14 @@ pub const MAX_BYTES_PER_SECOND: u64 = 1 << 30;
 pub const MAX_MODEL_BYTES: usize = 1_024;
 
 impl FaultKind {
+    /// Kinds that act on the events intake (`/bulk`, `/diagnostic`).
+    pub fn is_events(self) -> bool {
+        matches!(
+            self,
+            Self::EventsError | Self::EventsTimeout | Self::EventsClosed
+        )
+    }
+
     pub fn is_llm(self) -> bool {
         matches!(
             self,

@@ -97,6 +97,7 @@ fn key_of(message: &str) -> &'static str {
         "status" => "status",
         "retryAfter" => "retry_after",
         "latencyMs" => "latency",
+        "bytesPerSecond" => "bytes_per_second",
         "environment" => "environment",
         "model" => "model",
         _ => "kind",

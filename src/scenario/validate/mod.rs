@@ -630,6 +630,7 @@ model = { name = "gpt-4o" }
             (fault("kind = \"llmError\"\nenvironment = \"production\""), "field `faults[0].environment`: environment: llmError is the provider's"),
             (fault("kind = \"llmOutage\"\nmodel = \"gpt-5\""), "field `faults[0].model`: model \"gpt-5\" is neither"),
             (fault("kind = \"pollingError\"\nmodel = \"gpt-4o\""), "field `faults[0].model`: model: pollingError"),
+            (fault("kind = \"sdkThrottled\""), "field `faults[0].bytes_per_second`: bytesPerSecond: sdkThrottled needs it"),
             (fault("kind = \"eventError\""), "s.toml:20:8: field `faults[0].kind`: unknown variant `eventError`"),
             ("\n[[faults]]\nat = \"1s\"\nduration = \"0s\"\nkind = \"llmOutage\"\n".to_owned(), "s.toml:19:12: field `faults[0].duration`: duration is how long"),
             ("\n[[faults]]\nat = \"100000h\"\nduration = \"1s\"\nkind = \"llmOutage\"\n".to_owned(), "field `faults[0].at`"),

@@ -104,3 +104,33 @@ async fn a_restart_against_another_target_is_an_input_error() {
         other => panic!("{:?}", other.map(|r| r.verdict)),
     }
 }
+
+/// Ctrl-C while mock-ld is down for an hour: mock-ld is started again at once, the run
+/// ends (interrupted) with its events flushed to it, and the window says when.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_mock_ld_is_down_starts_it_again_at_once() {
+    let long = SCENARIO.replace("at = \"3s\"\ndown = \"2s\"", "at = \"1s\"\ndown = \"1h\"");
+    let s = scenario::parse("restart.toml".as_ref(), &long).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.warnings.len(), 1, "outlasting the load: {:?}", s.warnings);
+    let options = options(Target::Embedded);
+    let ctrl_c = options.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        ctrl_c.cancel();
+    });
+    let results =
+        tokio::time::timeout(std::time::Duration::from_secs(90), runner::run(&s, options))
+            .await
+            .expect("the run ends without waiting out `down`")
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        results.status,
+        aiconfig_harness::results::verdict::RunStatus::Interrupted
+    );
+    let restart = &results.restarts[0];
+    assert!(restart.error.is_none(), "{restart:?}");
+    assert!(restart.started_ms.is_some(), "{restart:?}");
+    // Started again for the final flush: the events sent after it were received.
+    let events = results.events.as_ref().expect("events");
+    assert!(events.payloads > 0, "{events:?}");
+}

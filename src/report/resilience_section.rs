@@ -72,7 +72,8 @@ pub fn lines(r: &RunResults) -> Vec<String> {
     if let Some(s) = &r.sdk_start {
         lines.push(format!("SDK start-up: {}", s.describe()));
     }
-    lines.extend(r.restarts.iter().map(restart_line));
+    let next = r.restarts.iter().skip(1).map(Some).chain([None]);
+    lines.extend(r.restarts.iter().zip(next).map(restart_line));
     // Only faults refuse; a run with restarts alone has its accounting to show.
     if let Some(e) = r.refused_events.as_ref().filter(|_| !r.faults.is_empty()) {
         lines.push(format!(
@@ -148,8 +149,9 @@ fn affects(w: &FaultWindow, at_ms: f64) -> bool {
 }
 
 /// "mock-ld restarted 3.1–5.3 s: 827 events received before, 958 read back from its
-/// journal (none lost); streams back 0.7 s after the start".
-fn restart_line(w: &RestartWindow) -> String {
+/// journal (none lost); streams back 0.7 s after the start". The streams are waited for
+/// until the `next` restart stops mock-ld again, or the load ends.
+fn restart_line((w, next): (&RestartWindow, Option<&RestartWindow>)) -> String {
     let mut line = format!("mock-ld restarted {}", w.window());
     if let (Some(before), Some(after)) = (w.events_before, w.events_after) {
         let kept = match w.events_kept() {
@@ -164,7 +166,10 @@ fn restart_line(w: &RestartWindow) -> String {
         (Some(_), Some(ms), _) => {
             line += &format!("; streams back {:.1} s after the start", ms / 1000.0)
         }
-        (Some(_), None, Some(_)) => line += "; streams not back before the load ended",
+        (Some(_), None, Some(_)) => match next.and_then(|n| n.stopped_ms) {
+            Some(_) => line += "; streams not back before the next restart",
+            None => line += "; streams not back before the load ended",
+        },
         _ => {}
     }
     if let Some(e) = w.error.as_ref().or(w.description.as_ref()) {
@@ -188,4 +193,36 @@ pub fn bands(r: &RunResults) -> Vec<(f64, f64, String)> {
         Some((stop / 1000.0, start / 1000.0, "mock-ld down".to_owned()))
     });
     faults.chain(restarts).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn results(restarts: Vec<RestartWindow>) -> RunResults {
+        let text = "name = \"t\"\n[population]\ncount = 1\n[[ai_configs]]\nkey = \"a\"\n[[ai_configs.variations]]\nkey = \"v\"\nmodel = { name = \"m\" }\n";
+        let s = crate::scenario::parse("t.toml".as_ref(), text).unwrap();
+        let mut r = crate::runner::setup_failed(&s, "none");
+        r.restarts = restarts;
+        r
+    }
+
+    #[test]
+    fn streams_cut_off_by_the_next_restart_are_not_said_cut_off_by_the_load_end() {
+        let window = |at: f64| RestartWindow {
+            stopped_ms: Some(at),
+            started_ms: Some(at + 1000.0),
+            streams_before: Some(1),
+            ..RestartWindow::default()
+        };
+        let lines = lines(&results(vec![window(1000.0), window(2000.0)]));
+        assert!(
+            lines[0].ends_with("streams not back before the next restart"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].ends_with("streams not back before the load ended"),
+            "{lines:?}"
+        );
+    }
 }

@@ -227,6 +227,7 @@ pub async fn run_with_prices(
         scenario.restarts.clone(),
         restart_target(scenario, &endpoints),
         run_start,
+        options.cancel.clone(),
     );
     let aborted = Arc::new(live::Aborted::default());
     let live = live::Live::new(run_start);
@@ -334,7 +335,7 @@ pub async fn run_with_prices(
     };
     drop(rust_starts);
     // mock-ld is running again before the events are flushed and counted.
-    let restart_windows = restarts.finish().await;
+    let (restart_windows, restart_failed) = restarts.finish().await;
 
     let events = match (event_stats, flushes) {
         (Some(stats), Some(series)) => {
@@ -368,6 +369,10 @@ pub async fn run_with_prices(
     sdks.close().await;
     if let Some(refused) = fault_refused {
         return Err(RunError::Input(refused));
+    }
+    // Nothing after it measured the system: an incomplete run (exit 4) that says why.
+    if let Some(failed) = restart_failed {
+        return Err(RunError::Scenario(failed));
     }
     let refused_events = match refused_before {
         Some(Ok(before)) => refused_events(scenario, &endpoints)

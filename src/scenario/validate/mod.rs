@@ -47,7 +47,7 @@ struct Checker<'a> {
     file: &'a Path,
     text: &'a str,
     root: Option<Spanned<DeTable<'a>>>,
-    /// `run --ld-url`: segments may exist on the target.
+    /// `run --ld-url`: segments may exist on the target, and there is no mock-ld to restart.
     external_target: bool,
     warnings: RefCell<Vec<ScenarioError>>,
 }
@@ -718,6 +718,62 @@ model = { name = "gpt-4o" }
         }
         let s = parse(Path::new("s.toml"), BASE).unwrap();
         assert_eq!(s.load.init_timeout, std::time::Duration::from_secs(15));
+    }
+
+    #[test]
+    fn restarts_run_in_order_and_apart_from_changes() {
+        let restart =
+            |at: &str, down: &str| format!("\n[[restarts]]\nat = \"{at}\"\ndown = \"{down}\"\n");
+        let e = located(&(restart("10s", "1s") + &restart("2s", "1s")));
+        assert!(
+            e.contains("field `restarts[1].at`: restarts run in the order written: this one at 2s comes before restarts[0]'s at 10s"),
+            "{e}"
+        );
+        let change = |at: &str| {
+            format!("\n[[actions]]\nat = \"{at}\"\nconfig = \"assistant\"\ntargeting = [{{ kind = \"updateFallthroughVariationOrRollout\", variation = \"large\" }}]\n")
+        };
+        let e = located(&(restart("2s", "3s") + &change("4s")));
+        assert!(
+            e.contains("field `actions[0].at`: mock-ld is down then (restarts[0], 2s–5s), and its REST API with it"),
+            "{e}"
+        );
+        // A change just after mock-ld is back, or a change of the provider during it, is fine.
+        let llm = "\n[[actions]]\nat = \"3s\"\nllm = { model = \"gpt-4o\", latency_factor = 2, for = \"1s\" }\n";
+        for extra in [
+            restart("2s", "3s") + &change("5s"),
+            restart("2s", "3s") + llm,
+        ] {
+            let text = format!("{BASE}{extra}");
+            assert!(parse(Path::new("s.toml"), &text).is_ok(), "{extra}");
+        }
+    }
+
+    #[test]
+    fn a_restart_against_an_external_target_is_a_located_error() {
+        let text = format!("{BASE}\n[[restarts]]\nat = \"1s\"\ndown = \"1s\"\n");
+        let o = super::super::Overrides {
+            external_target: true,
+            ..Default::default()
+        };
+        let e = super::super::parse_with(Path::new("s.toml"), &text, &o)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:") && e.contains("field `restarts[0]`: a restart stops and starts the embedded mock-ld; against --ld-url"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_restart_that_outlasts_the_load_is_a_warning() {
+        let text = format!("{BASE}\n[load]\nmodel = \"open\"\nrate = 10\nduration = \"5s\"\n[[restarts]]\nat = \"4s\"\ndown = \"1h\"\n");
+        let s = parse(Path::new("s.toml"), &text).unwrap();
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(
+            s.warnings[0].contains("field `restarts[0].down`: the load lasts 5s: mock-ld is started again when it ends, 1s after it stopped"),
+            "{}",
+            s.warnings[0]
+        );
     }
 
     #[test]

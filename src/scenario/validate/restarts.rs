@@ -1,5 +1,6 @@
-//! `[[restarts]]`: within their bounds, inside the load, one at a time, and apart from the
-//! faults mock-ld would forget when it restarts (its faults live in memory only).
+//! `[[restarts]]`: within their bounds, inside the load, in order and one at a time, apart
+//! from the faults mock-ld would forget when it restarts (its faults live in memory only)
+//! and from the changes its REST API could not take while down.
 
 use std::time::Duration;
 
@@ -19,6 +20,13 @@ pub(super) fn check_restarts(s: &Scenario, c: &Checker<'_>) -> Result<(), Scenar
                 s.restarts.len(),
                 bounds::MAX_RESTARTS
             ),
+        ));
+    }
+    if c.external_target && !s.restarts.is_empty() {
+        // The runner refuses them too (`Restarts::check`); here the error is located.
+        return Err(c.error(
+            &[Seg::Key("restarts"), Seg::Index(0)],
+            "a restart stops and starts the embedded mock-ld; against --ld-url, remove [[restarts]] (or restart that target yourself)",
         ));
     }
     for (i, restart) in s.restarts.iter().enumerate() {
@@ -53,6 +61,29 @@ fn check_restart(
                 ),
             ));
         }
+        if restart.at + restart.down > length {
+            c.warnings.borrow_mut().push(c.error(
+                &path("down"),
+                format!(
+                    "the load lasts {}: mock-ld is started again when it ends, {} after it stopped",
+                    human(length),
+                    human(length - restart.at)
+                ),
+            ));
+        }
+    }
+    if let Some(previous) = i.checked_sub(1).map(|j| &s.restarts[j]) {
+        if restart.at < previous.at {
+            return Err(c.error(
+                &path("at"),
+                format!(
+                    "restarts run in the order written: this one at {} comes before restarts[{}]'s at {}",
+                    human(restart.at),
+                    i - 1,
+                    human(previous.at)
+                ),
+            ));
+        }
     }
     let window = (restart.at, restart.at + restart.down);
     if let Some(j) = (0..i).find(|&j| overlaps(window, span(&s.restarts[j]))) {
@@ -61,7 +92,32 @@ fn check_restart(
             format!("mock-ld is still down from restarts[{j}] then: one restart at a time"),
         ));
     }
-    check_apart_from_faults(s, window, i, c)
+    check_apart_from_faults(s, window, i, c)?;
+    check_apart_from_changes(s, window, i, c)
+}
+
+/// A change is made through mock-ld's REST API, which is down with it: a change due then
+/// would fail because of the scenario, not the system. `llm` actions go to the provider,
+/// which is not restarted.
+fn check_apart_from_changes(
+    s: &Scenario,
+    window: (Duration, Duration),
+    i: usize,
+    c: &Checker<'_>,
+) -> Result<(), ScenarioError> {
+    let due =
+        |a: &crate::scenario::Action| a.changes_flags() && window.0 <= a.at && a.at < window.1;
+    match s.actions.iter().position(due) {
+        None => Ok(()),
+        Some(j) => Err(c.error(
+            &[Seg::Key("actions"), Seg::Index(j), Seg::Key("at")],
+            format!(
+                "mock-ld is down then (restarts[{i}], {}–{}), and its REST API with it: the change would fail; move one of them",
+                human(window.0),
+                human(window.1)
+            ),
+        )),
+    }
 }
 
 /// mock-ld forgets its faults when it stops, and a fault cannot be switched while it is

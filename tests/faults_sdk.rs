@@ -1,16 +1,22 @@
 //! The real LaunchDarkly Rust SDK (3.2.0) under mock-ld's faults (`/admin/faults`), each
 //! observed as the SDK behaves: no data at start (fallback values, then initialization once
-//! the fault ends), a stream dropped or stalled (a change made meanwhile arrives after), a
-//! malformed event (skipped), events refused or their connection closed without an answer
-//! (one retry a second later under the same payload id, then the payload is dropped: the
-//! SDK's `sender.rs` sends each payload at most twice), and a throttled link (initialization
-//! waits for the payload to trickle in). Waits are bounded; no timing is asserted but the
-//! order of what happened, and a throttled payload's least time (size / rate).
+//! the fault ends), a stream dropped, stalled or refused (a change made meanwhile arrives
+//! after), a malformed event (skipped), events refused or their connection closed without
+//! an answer (one retry a second later under the same payload id, then the payload is
+//! dropped: the SDK's `sender.rs` sends each payload at most twice), events held (the SDK
+//! waits, then its retry is stored), a throttled link or a slow one (initialization waits
+//! for the payload), and polling refused (no data, the fallback). Waits are bounded; no
+//! timing is asserted but the order of what happened, and least times (size / rate, the
+//! added latency).
 
 use std::time::{Duration, Instant};
 
 use aiconfig_harness::ld_client::{build_client, start_client, EventOptions, SdkOptions};
-use launchdarkly_server_sdk::{Client, ContextBuilder, FlagValue};
+use launchdarkly_sdk_transport::HyperTransport;
+use launchdarkly_server_sdk::{
+    Client, ConfigBuilder, ContextBuilder, FlagValue, NullEventProcessorBuilder,
+    PollingDataSourceBuilder, ServiceEndpointsBuilder,
+};
 use mock_ld::model::Flag;
 use mock_ld::{MockLd, MockLdHandle};
 use reqwest::StatusCode;
@@ -188,6 +194,28 @@ async fn a_malformed_event_is_skipped_by_the_rust_sdk() {
     assert_eq!(during, Some(2), "the change came through the same stream");
 }
 
+/// Streams refused with the fault's status (503 is recoverable to the SDK: `data_source.rs`
+/// reconnects with backoff from `initial_reconnect_delay`, 1 s): the open stream ends, the
+/// reopens are refused, the SDK serves what it had, and the change made meanwhile arrives
+/// once a stream opens again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_stream_keeps_the_data_and_catches_up_after() {
+    let (off, after, during) = change_during(
+        json!({"kind": "streamRefused", "status": 503}),
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(during, Some(1), "the data it had, kept through the fault");
+    assert!(
+        off["counts"]["requests"].as_u64().unwrap() >= 1,
+        "stream opens refused: {off}"
+    );
+    println!(
+        "streamRefused: {} streams ended or refused in 2 s; the change seen {after:?} after the fault ended",
+        off["counts"]["requests"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_events_are_retried_once_then_lost() {
     events_retried_once_then_lost(json!({"kind": "eventsError", "status": 503})).await;
@@ -299,4 +327,129 @@ async fn a_throttled_link_delays_initialization_by_the_payloads_size() {
     assert_eq!(off["counts"]["requests"], 1, "one stream throttled: {off}");
     println!("sdkThrottled: {size} bytes at {rate} B/s; initialized after {took:?}");
     client.close();
+}
+
+/// Every SDK endpoint answers `latencyMs` later: the stream's first payload comes no sooner,
+/// so initialization takes at least the latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_link_delays_initialization_by_the_latency() {
+    let mock = mock().await;
+    let latency = Duration::from_millis(1500);
+    let fault = fault_on(
+        &mock,
+        json!({"kind": "sdkSlow", "latencyMs": latency.as_millis() as u64}),
+    )
+    .await;
+    let started = Instant::now();
+    let client = start_client(&options(&mock, None), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(served(&client), Some(1));
+    assert!(took >= latency, "initialized after {took:?}, under {latency:?}");
+    let off = fault_off(&mock, &fault).await;
+    assert_eq!(off["counts"]["requests"], 1, "one stream slowed: {off}");
+    println!("sdkSlow: {latency:?} added; initialized after {took:?}");
+    client.close();
+}
+
+/// `/bulk` held while the fault is on. The harness's transport has no timeouts (the
+/// transport crate's `HyperTransportBuilder`: "There is no read timeout by default") and
+/// the SDK's `sender.rs` sets none, so the SDK waits for the answer however long the hold;
+/// the 503 at the fault's end is recoverable, and its one retry a second later, under the
+/// same payload id, is stored: nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_events_are_waited_for_then_retried_and_stored() {
+    let mock = mock().await;
+    let events = EventOptions {
+        capacity: 1_000,
+        flush_interval: Duration::from_secs(60),
+    };
+    let client = start_client(&options(&mock, Some(events)), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let fault = fault_on(&mock, json!({"kind": "eventsTimeout"})).await;
+    let context = ContextBuilder::new("user-1").build().unwrap();
+    for _ in 0..5 {
+        client.track_event(context.clone(), "during-fault");
+    }
+    client.flush();
+    let attempts = || async { faults(&mock).await["refusedEvents"][0]["refusedAttempts"].as_u64() };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while attempts().await != Some(1) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Held a second and a half: past the SDK's retry delay, and still one attempt.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(attempts().await, Some(1), "the SDK waits on the held request");
+    let off = fault_off(&mock, &fault).await;
+    assert_eq!(off["counts"]["payloads"], 1, "one payload held: {off}");
+
+    let filter = mock_ld::events::log::Filter {
+        env: Some("test".into()),
+        ..Default::default()
+    };
+    let (stored, after) = until(Duration::from_secs(15), || {
+        mock.events().stats(&filter).by_custom_key.get("during-fault") == Some(&5)
+    })
+    .await;
+    assert!(stored, "the retry after the hold was stored");
+    let refused = faults(&mock).await["refusedEvents"][0].clone();
+    assert_eq!(refused["retriedPayloads"], 1, "the same payload id: {refused}");
+    println!("eventsTimeout: the held payload stored {after:?} after the fault ended: {refused}");
+    client.close();
+}
+
+/// `/sdk/latest-all` refused. The SDK's polling interval is at least 30 s
+/// (`data_source_builders.rs`: `MINIMUM_POLL_INTERVAL`), too long to wait for a second
+/// poll here: the fault is seen over plain HTTP, and by one SDK in polling mode whose
+/// first poll is refused: a 503 is temporary to it (`feature_requester.rs`), so it neither
+/// initializes nor gives up, and serves the fallback until its next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_polling_leaves_a_polling_sdk_on_the_fallback() {
+    let mock = mock().await;
+    let fault = fault_on(&mock, json!({"kind": "pollingError", "status": 503})).await;
+    let poll = || async {
+        http()
+            .get(format!("{}/sdk/latest-all", mock.base_url()))
+            .header("Authorization", mock.config().sdk_key.clone())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(poll().await, StatusCode::SERVICE_UNAVAILABLE);
+    let client = polling_client(&mock);
+    client.start_with_default_executor();
+    assert_eq!(
+        client.wait_for_initialization(Duration::from_secs(2)).await,
+        None,
+        "neither initialized nor failed"
+    );
+    assert_eq!(served(&client), None, "not initialized: the fallback value");
+    let off = fault_off(&mock, &fault).await;
+    assert_eq!(
+        off["counts"]["requests"], 2,
+        "the plain poll and the SDK's first: {off}"
+    );
+    assert_eq!(poll().await, StatusCode::OK, "served again after the fault");
+    client.close();
+}
+
+/// A client polling mock-ld (every 30 s, the SDK's least), without events.
+fn polling_client(mock: &MockLdHandle) -> Client {
+    let mut endpoints = ServiceEndpointsBuilder::new();
+    endpoints
+        .polling_base_url(&mock.base_url())
+        .streaming_base_url(&mock.base_url())
+        .events_base_url(&mock.base_url());
+    let mut polling = PollingDataSourceBuilder::<HyperTransport>::new();
+    polling.transport(HyperTransport::builder().disable_proxy().build_http().unwrap());
+    let config = ConfigBuilder::new(&mock.config().sdk_key)
+        .service_endpoints(&endpoints)
+        .data_source(&polling)
+        .event_processor(&NullEventProcessorBuilder::new())
+        .build()
+        .unwrap();
+    Client::build(config).unwrap()
 }

@@ -3,7 +3,8 @@
  * (@launchdarkly/server-sdk-ai 0.16.8) against mock-ld, unchanged: streaming init, a 60/40
  * AI Config rollout over 10,000 premium contexts (chi-square), summary counts, tracker
  * events and their `data` fields (spec §7.3), flag-change propagation, and a 401 on an
- * unknown SDK key; a stalled stream and refused events under mock-ld's faults. Each test
+ * unknown SDK key; under mock-ld's faults, no data at start-up, a stalled stream, and events
+ * refused or their connection closed. Each test
  * runs its own mock-ld (MOCK_LD_BIN, default <repo>/target/debug/mock-ld). Run with
  * `node --test` in this directory.
  */
@@ -257,12 +258,31 @@ test('an unknown SDK key fails initialization with 401', async (t) => {
   assert.equal(await client.variation('ai-split', { kind: 'user', key: 'someone' }, 'fallback'), 'fallback');
 });
 
-// Under mock-ld's faults (`/admin/faults`), as the SDK behaves: a stalled stream delivers
-// nothing until the fault ends, and a refused events payload is sent twice, a second apart,
-// under one payload id, then dropped (js-sdk-common's DefaultEventSender).
+// Under mock-ld's faults (`/admin/faults`), as the SDK behaves: no data at start-up (the
+// wait times out, the fallback is served, the SDK initializes once the fault ends), a stalled
+// stream delivers nothing until the fault ends, and an events payload refused (`eventsError`)
+// or whose connection is closed unanswered (`eventsClosed`) is sent twice, a second apart,
+// under one payload id, then dropped: js-sdk-common's DefaultEventSender._tryPostingEvents
+// retries once after a recoverable status or a thrown fetch alike (canRetry, then false).
 const faultOn = (ld, spec) => ld.admin('POST', '/faults', spec);
 const faultOff = (ld, fault) => ld.admin('DELETE', `/faults/${fault.id}`);
 const refusedEvents = async (ld) => (await ld.admin('GET', '/faults')).refusedEvents.find((t) => t.environment === 'test') ?? {};
+
+test('unreachable at start-up: the fallback, then initialization after the fault', async (t) => {
+  const ld = await startMockLd(t);
+  const fault = await faultOn(ld, { kind: 'sdkUnavailable' });
+  const client = makeClient(t, ld.url);
+  // A 503 is recoverable: the stream retries, and the wait ends by its timeout
+  // (js-sdk-common's cancelableTimedPromise: "<task> timed out after <t> seconds.").
+  await assert.rejects(client.waitForInitialization({ timeout: 2 }), /waitForInitialization timed out after 2 seconds/);
+  assert.equal(client.initialized(), false);
+  const context = { kind: 'user', key: 'user-1', tier: 'free' };
+  assert.equal(await client.variation('ai-split', context, 'fallback'), 'fallback');
+  const off = await faultOff(ld, fault);
+  assert.ok(off.counts.requests >= 1, JSON.stringify(off));
+  assert.equal(await waitFor(() => client.initialized(), (v) => v), true, 'initialized within 15 s of the fault ending');
+  assert.equal((await client.variationDetail('ai-split', context, null)).variationIndex, 0);
+});
 
 test('a stalled stream delivers nothing until the fault ends', async (t) => {
   const { ld, client } = await startClient(t);
@@ -279,9 +299,10 @@ test('a stalled stream delivers nothing until the fault ends', async (t) => {
   assert.equal(await waitFor(served, (v) => v === 2, 30_000), 2);
 });
 
-test('refused events are retried once, then lost', async (t) => {
+/** Events tracked while `spec` refuses them: sent twice under one payload id, then dropped. */
+async function eventsRetriedOnceThenLost(t, spec) {
   const { ld, client } = await startClient(t);
-  const fault = await faultOn(ld, { kind: 'eventsError', status: 503 });
+  const fault = await faultOn(ld, spec);
   const context = { kind: 'user', key: 'user-1' };
   for (let i = 0; i < 5; i += 1) client.track('during-fault', context);
   await client.flush().catch(() => {});
@@ -298,4 +319,8 @@ test('refused events are retried once, then lost', async (t) => {
   assert.equal(stats.byCustomKey['after-fault'], 3);
   assert.equal(stats.byCustomKey['during-fault'], undefined, 'the SDK dropped them: never resent');
   assert.equal((await refusedEvents(ld)).retriedPayloads, 0);
-});
+}
+
+test('refused events are retried once, then lost', (t) => eventsRetriedOnceThenLost(t, { kind: 'eventsError', status: 503 }));
+
+test('events whose connection is closed unanswered are retried once, then lost', (t) => eventsRetriedOnceThenLost(t, { kind: 'eventsClosed' }));

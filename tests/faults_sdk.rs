@@ -346,7 +346,10 @@ async fn a_slow_link_delays_initialization_by_the_latency() {
         .unwrap();
     let took = started.elapsed();
     assert_eq!(served(&client), Some(1));
-    assert!(took >= latency, "initialized after {took:?}, under {latency:?}");
+    assert!(
+        took >= latency,
+        "initialized after {took:?}, under {latency:?}"
+    );
     let off = fault_off(&mock, &fault).await;
     assert_eq!(off["counts"]["requests"], 1, "one stream slowed: {off}");
     println!("sdkSlow: {latency:?} added; initialized after {took:?}");
@@ -381,7 +384,11 @@ async fn held_events_are_waited_for_then_retried_and_stored() {
     }
     // Held a second and a half: past the SDK's retry delay, and still one attempt.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(attempts().await, Some(1), "the SDK waits on the held request");
+    assert_eq!(
+        attempts().await,
+        Some(1),
+        "the SDK waits on the held request"
+    );
     let off = fault_off(&mock, &fault).await;
     assert_eq!(off["counts"]["payloads"], 1, "one payload held: {off}");
 
@@ -390,12 +397,19 @@ async fn held_events_are_waited_for_then_retried_and_stored() {
         ..Default::default()
     };
     let (stored, after) = until(Duration::from_secs(15), || {
-        mock.events().stats(&filter).by_custom_key.get("during-fault") == Some(&5)
+        mock.events()
+            .stats(&filter)
+            .by_custom_key
+            .get("during-fault")
+            == Some(&5)
     })
     .await;
     assert!(stored, "the retry after the hold was stored");
     let refused = faults(&mock).await["refusedEvents"][0].clone();
-    assert_eq!(refused["retriedPayloads"], 1, "the same payload id: {refused}");
+    assert_eq!(
+        refused["retriedPayloads"], 1,
+        "the same payload id: {refused}"
+    );
     println!("eventsTimeout: the held payload stored {after:?} after the fault ended: {refused}");
     client.close();
 }
@@ -444,7 +458,12 @@ fn polling_client(mock: &MockLdHandle) -> Client {
         .streaming_base_url(&mock.base_url())
         .events_base_url(&mock.base_url());
     let mut polling = PollingDataSourceBuilder::<HyperTransport>::new();
-    polling.transport(HyperTransport::builder().disable_proxy().build_http().unwrap());
+    polling.transport(
+        HyperTransport::builder()
+            .disable_proxy()
+            .build_http()
+            .unwrap(),
+    );
     let config = ConfigBuilder::new(&mock.config().sdk_key)
         .service_endpoints(&endpoints)
         .data_source(&polling)

@@ -228,29 +228,45 @@ async fn closed_events_connections_are_retried_once_then_lost() {
     events_retried_once_then_lost(json!({"kind": "eventsClosed"})).await;
 }
 
-/// Events tracked while `spec` refuses them: sent twice under one payload id, then
-/// dropped for good; the ones tracked after the fault arrive.
-async fn events_retried_once_then_lost(spec: Value) {
-    let mock = mock().await;
+/// A client whose events flush only when asked, `spec` switched on, and five custom
+/// events `during-fault` tracked and flushed under it.
+async fn events_during(mock: &MockLdHandle, spec: Value) -> (Client, Value) {
     let events = EventOptions {
         capacity: 1_000,
         flush_interval: Duration::from_secs(60),
     };
-    let client = start_client(&options(&mock, Some(events)), Duration::from_secs(10))
+    let client = start_client(&options(mock, Some(events)), Duration::from_secs(10))
         .await
         .unwrap();
-    let fault = fault_on(&mock, spec).await;
+    let fault = fault_on(mock, spec).await;
     let context = ContextBuilder::new("user-1").build().unwrap();
     for _ in 0..5 {
         client.track_event(context.clone(), "during-fault");
     }
     client.flush();
-    // The first attempt at once, the retry a second later.
-    let attempts = || async { faults(&mock).await["refusedEvents"][0]["refusedAttempts"].as_u64() };
+    (client, fault)
+}
+
+/// The events payload attempts mock-ld refused or held in the test environment.
+async fn refused_attempts(mock: &MockLdHandle) -> Option<u64> {
+    faults(mock).await["refusedEvents"][0]["refusedAttempts"].as_u64()
+}
+
+/// Waits (at most 15 s) until mock-ld has counted `n` attempts.
+async fn until_attempts(mock: &MockLdHandle, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(15);
-    while attempts().await != Some(2) && Instant::now() < deadline {
+    while refused_attempts(mock).await != Some(n) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Events tracked while `spec` refuses them: sent twice under one payload id, then
+/// dropped for good; the ones tracked after the fault arrive.
+async fn events_retried_once_then_lost(spec: Value) {
+    let mock = mock().await;
+    let (client, fault) = events_during(&mock, spec).await;
+    // The first attempt at once, the retry a second later.
+    until_attempts(&mock, 2).await;
     // Past the retry: a third attempt would have come by now.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let refused = faults(&mock).await["refusedEvents"][0].clone();
@@ -266,6 +282,7 @@ async fn events_retried_once_then_lost(spec: Value) {
     let off = fault_off(&mock, &fault).await;
     assert_eq!(off["counts"]["payloads"], 2, "both attempts: {off}");
 
+    let context = ContextBuilder::new("user-1").build().unwrap();
     for _ in 0..3 {
         client.track_event(context.clone(), "after-fault");
     }
@@ -364,28 +381,12 @@ async fn a_slow_link_delays_initialization_by_the_latency() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_events_are_waited_for_then_retried_and_stored() {
     let mock = mock().await;
-    let events = EventOptions {
-        capacity: 1_000,
-        flush_interval: Duration::from_secs(60),
-    };
-    let client = start_client(&options(&mock, Some(events)), Duration::from_secs(10))
-        .await
-        .unwrap();
-    let fault = fault_on(&mock, json!({"kind": "eventsTimeout"})).await;
-    let context = ContextBuilder::new("user-1").build().unwrap();
-    for _ in 0..5 {
-        client.track_event(context.clone(), "during-fault");
-    }
-    client.flush();
-    let attempts = || async { faults(&mock).await["refusedEvents"][0]["refusedAttempts"].as_u64() };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while attempts().await != Some(1) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (client, fault) = events_during(&mock, json!({"kind": "eventsTimeout"})).await;
+    until_attempts(&mock, 1).await;
     // Held a second and a half: past the SDK's retry delay, and still one attempt.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        attempts().await,
+        refused_attempts(&mock).await,
         Some(1),
         "the SDK waits on the held request"
     );

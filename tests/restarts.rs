@@ -114,8 +114,10 @@ async fn ctrl_c_while_mock_ld_is_down_starts_it_again_at_once() {
     assert_eq!(s.warnings.len(), 1, "outlasting the load: {:?}", s.warnings);
     let options = options(Target::Embedded);
     let ctrl_c = options.cancel.clone();
+    // 8 s after the run is asked for: the restart is due 1 s into the load, and the set-up
+    // before the load has taken over 2 s on a busy machine; the load lasts 11 s.
     tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        tokio::time::sleep(std::time::Duration::from_secs(8)).await;
         ctrl_c.cancel();
     });
     let results =

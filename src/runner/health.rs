@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::Latency;
+use crate::metrics::{Latency, Metrics};
 use crate::results::harness::{HarnessHealth, Pressure};
+use crate::results::simulated::SimulatedInfo;
 use crate::results::LatencySummary;
 use crate::scenario::bounds::count;
+use crate::scenario::{LoadModel, Scenario, SdkKind};
 
 /// How often the probe asks to be woken. Tokio's timer has millisecond resolution, so an
 /// idle runtime shows up to about 1 ms of lag; 10 ms keeps the probe's own cost (100
@@ -170,6 +172,101 @@ fn judged(bound: f64) -> bool {
 
 fn percent(fraction: f64) -> String {
     format!("{:.1} %", fraction * 100.0)
+}
+
+/// The load generator's own measurements over the load: its CPU time, the machine's
+/// pressure stall totals and the lag probe, from the load's start.
+pub struct OwnFigures {
+    cpu_start: Option<Duration>,
+    stalls_start: Option<StallTotals>,
+    probe: LagProbe,
+}
+
+impl OwnFigures {
+    pub fn start() -> Self {
+        OwnFigures {
+            cpu_start: crate::process::cpu_time(),
+            stalls_start: StallTotals::read(),
+            probe: LagProbe::start(),
+        }
+    }
+
+    /// The figures over the `elapsed` load (the workers' CPU time included), judged with
+    /// the simulator's lateness against the scenario's bounds.
+    pub async fn finish(
+        self,
+        scenario: &Scenario,
+        metrics: &Metrics,
+        simulated: Option<&SimulatedInfo>,
+        elapsed: Duration,
+    ) -> HarnessHealth {
+        let cpu = crate::process::cpu_time()
+            .zip(self.cpu_start)
+            .map(|(end, start)| end.saturating_sub(start))
+            .map(|own| own + Duration::from_secs_f64(metrics.worker_cpu_seconds));
+        let pressure = self
+            .stalls_start
+            .zip(StallTotals::read())
+            .map(|(start, end)| start.until(&end, elapsed));
+        let own = Own {
+            lag_probe: self.probe.stop().await,
+            cpu,
+            pressure,
+            elapsed,
+        };
+        harness_health(scenario, metrics, simulated, own)
+    }
+}
+
+/// What [`OwnFigures`] measured.
+struct Own {
+    lag_probe: LatencySummary,
+    cpu: Option<Duration>,
+    pressure: Option<Pressure>,
+    elapsed: Duration,
+}
+
+/// The load generator's own figures over the load, judged against the scenario's bounds.
+fn harness_health(
+    scenario: &Scenario,
+    metrics: &Metrics,
+    simulated: Option<&SimulatedInfo>,
+    own: Own,
+) -> HarnessHealth {
+    let Own {
+        lag_probe,
+        cpu,
+        pressure,
+        elapsed,
+    } = own;
+    let cores = cores();
+    let wall = elapsed.as_secs_f64().max(1e-9) * cores as f64;
+    let mut harness = HarnessHealth {
+        lag_probe,
+        worker_lag_probe: (scenario.load.sdk != SdkKind::Rust)
+            .then(|| metrics.worker_lag_probe.summary()),
+        probe_interval_ms: PROBE_INTERVAL.as_secs_f64() * 1e3,
+        schedule_lag: (scenario.load.model == LoadModel::Open)
+            .then(|| metrics.schedule_lag.summary()),
+        cpu_seconds: cpu.map(|c| c.as_secs_f64()),
+        cpu_share: cpu.map(|c| c.as_secs_f64() / wall),
+        cores,
+        worker_processes: match scenario.load.sdk {
+            SdkKind::Rust => 0,
+            _ => super::sdks::worker_count(scenario),
+        },
+        pressure,
+        bounds: scenario.load.overload.bounds(),
+        overloaded: Vec::new(),
+    };
+    let lateness = simulated.map(|s| {
+        [
+            ("simulator first-token lateness", &s.lateness.first_token),
+            ("simulator last-chunk lateness", &s.lateness.last_chunk),
+        ]
+    });
+    judge(&mut harness, lateness.as_ref().map_or(&[], |l| &l[..]));
+    harness
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod actions;
 pub mod call;
 mod collect;
 mod embedded;
+mod endpoints;
 pub mod events;
 pub mod faults;
 pub mod health;
@@ -48,28 +49,29 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use launchdarkly_server_sdk::Client;
-use mock_ld::isolated::IsolatedMockLd;
+use mock_ld::faults::registry::RefusedEvents;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::checks::targeting::Targeting;
 use crate::checks::{self, RolloutData};
-use crate::cost::{self, PriceTable};
+use crate::cost::PriceTable;
 use crate::ld_api::{ApiError, LdApi};
-use crate::ld_client::{EventOptions, SdkOptions};
 use crate::metrics::Metrics;
-use crate::process;
 use crate::results::harness::HarnessHealth;
-use crate::results::verdict::{RunStatus, Verdict};
-use crate::results::{self, LoadInfo, RunResults};
+use crate::results::verdict::RunStatus;
+use crate::results::{self, RunResults};
 use crate::scenario::population::Generator;
 use crate::scenario::{LoadModel, Scenario, SdkKind};
 use crate::served::ServedLog;
 use call::Workload;
-use embedded::EmbeddedMock;
+use collect::{assemble, LoadFigures};
+use endpoints::Endpoints;
 use mock_admin::MockAdmin;
 use progress::Progress;
 use schedule::Schedule;
 use sdks::Sdks;
+use workers::pool::PoolError;
 
 /// Where LaunchDarkly is.
 #[derive(Clone, Debug)]
@@ -118,27 +120,6 @@ pub enum RunError {
     Input(String),
 }
 
-/// The endpoints of one run, and the embedded mock-ld if there is one.
-struct Endpoints {
-    sdk_url: String,
-    stream_url: Option<String>,
-    events_url: Option<String>,
-    api_url: String,
-    sdk_key: String,
-    api_token: String,
-    /// mock-ld's admin API (targeting salts, SDK faults), when the SDK URL is a mock-ld.
-    admin: Option<MockAdmin>,
-    /// The admin API where events are verified, when the events URL is a mock-ld.
-    events_admin: Option<MockAdmin>,
-    /// The simulated provider's base URL (`…/v1`), unless `[llm] url` names another.
-    llm_url: String,
-    /// Its admin API (LLM profiles and faults): mock-ld's where the SDKs go, or with
-    /// `[[restarts]]` the embedded provider's, which is not restarted.
-    llm_admin: Option<MockAdmin>,
-    embedded: Option<Arc<EmbeddedMock>>,
-    _provider: Option<IsolatedMockLd>,
-}
-
 /// Runs a scenario, pricing its LLM calls with the shipped list prices under the
 /// scenario's `[prices]`.
 pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<RunResults, RunError> {
@@ -146,19 +127,129 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<RunResults,
 }
 
 /// [`run`] with other prices (`--prices FILE`); the scenario's `[prices]` go over them.
+///
+/// The phases, in order: [`prepare`] (endpoints, REST set-up, what is read before the
+/// load), start-up faults and the SDK clients ([`start_sdks`]), the load with its timeline
+/// of actions, faults and restarts ([`Running`], [`load`]), then [`aftermath`] (flush and
+/// verify events, the parity phase, what mock-ld refused) and the results with their checks.
 pub async fn run_with_prices(
     scenario: &Scenario,
     options: RunOptions,
     prices: PriceTable,
 ) -> Result<RunResults, RunError> {
     restarts::Restarts::check(scenario, matches!(options.target, Target::Embedded))?;
-    let endpoints = endpoints(scenario, &options.target).await?;
+    let endpoints = Endpoints::of(scenario, &options.target).await?;
     let admins = faults::Admins {
         sdk: endpoints.admin.as_ref(),
         events: endpoints.events_admin.as_ref(),
         llm: endpoints.llm_admin.as_ref(),
     };
     let fault_plans = faults::plans(scenario, admins, sdks::client_count(scenario))?;
+    let mut prepared = prepare(scenario, endpoints).await?;
+    // Start-up faults go on now, before the SDK clients start; the rest wait for the load.
+    let fault_timeline =
+        faults::Timeline::start(fault_plans, Instant::now(), options.cancel.clone());
+    let (sdks, rust_starts) = start_sdks(scenario, &prepared).await?;
+    let sdk_info = sdks.info(scenario);
+    let running = Running::start(scenario, &prepared, &sdks, &options);
+    fault_timeline.load_started(running.start);
+    let restarts = restarts::Restarts::start(
+        scenario.restarts.clone(),
+        prepared.endpoints.restart_target(scenario),
+        running.start,
+        options.cancel.clone(),
+    );
+    tracing::info!(scenario = %scenario.name, model = ?scenario.load.model, sdk = %sdk_info.describe(), "load started");
+    let event_stats = prepared.endpoints.event_stats(scenario);
+    let mut loaded = load(scenario, sdks, &prepared, &running, &options, &event_stats).await?;
+    tracing::info!(
+        requests = loaded.metrics.requests,
+        "load finished; flushing events"
+    );
+    let elapsed = running.start.elapsed();
+    let simulated = match (prepared.simulator.take(), &prepared.endpoints.llm_admin) {
+        (Some(before), Some(admin)) => Some(before.finish(admin).await),
+        _ => None,
+    };
+    let status = running.status(loaded.worker_failure.take(), &options.cancel);
+    let Running {
+        start: run_start,
+        served,
+        actions,
+        own,
+        ..
+    } = running;
+    let harness = own
+        .finish(scenario, &loaded.metrics, simulated.as_ref(), elapsed)
+        .await;
+    // Actions still pending when the load ends are not applied.
+    options.cancel.cancel();
+    let actions = actions.await.unwrap_or_default();
+    let (mut fault_windows, fault_refused) = fault_timeline.finish().await;
+    faults::add_served(&mut fault_windows, &loaded.metrics.timeline);
+    let sdk_start = match (&rust_starts, &loaded.sdks) {
+        (Some(starts), _) => Some(starts.summary(run_start)),
+        (None, Sdks::Workers(pool)) => Some(pool.sdk_start(scenario)),
+        (None, Sdks::Rust(_)) => None,
+    };
+    drop(rust_starts);
+    // mock-ld is running again before the events are flushed and counted.
+    let (restart_windows, restart_failed) = restarts.finish().await;
+    let after = aftermath(scenario, &prepared, loaded, event_stats, &status).await;
+    if let Some(refused) = fault_refused {
+        return Err(RunError::Input(refused));
+    }
+    // Nothing after it measured the system: an incomplete run (exit 4) that says why.
+    if let Some(failed) = restart_failed {
+        return Err(RunError::Scenario(failed));
+    }
+    let figures = LoadFigures {
+        elapsed,
+        harness,
+        target_rate: after.target_rate,
+        status,
+        events: after.events,
+        actions,
+        simulated,
+        sdk: sdk_info,
+        faults: fault_windows,
+        restarts: restart_windows,
+        refused_events: after.refused_events,
+        sdk_start,
+    };
+    let prices = prices.with_scenario(&scenario.prices);
+    let mut results = assemble(scenario, &after.metrics, figures, &prices);
+    let rollouts = rollout_data(prepared.targetings, &served);
+    results.checks = evaluate_checks(
+        scenario,
+        &results,
+        &after.metrics,
+        &rollouts,
+        after.parity.as_ref(),
+    )?;
+    results.decide();
+    Ok(results)
+}
+
+/// What a run has set up before its SDK clients start.
+struct Prepared {
+    endpoints: Endpoints,
+    http: reqwest::Client,
+    api: Arc<LdApi>,
+    /// The simulated provider's profiles and lateness before the load, when it answers the
+    /// LLM calls.
+    simulator: Option<simulated::Before>,
+    /// Read back before the load: what was configured is what the rollout checks predict
+    /// from.
+    targetings: Vec<(String, Result<Targeting, String>)>,
+    /// Where the LLM calls go: `[llm] url`, or the simulated provider.
+    llm_base: String,
+    /// What mock-ld had refused in the environment before any fault went on.
+    refused_before: Option<Result<Option<RefusedEvents>, String>>,
+}
+
+/// Sets the scenario up through the REST API and reads what the load is judged against.
+async fn prepare(scenario: &Scenario, endpoints: Endpoints) -> Result<Prepared, RunError> {
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -176,167 +267,239 @@ pub async fn run_with_prices(
     // mock-ld's simulator answers the LLM calls unless the scenario names another provider.
     let simulator = match &endpoints.llm_admin {
         Some(admin) if scenario.llm.url.is_none() => {
-            Some((admin, simulated::Before::read(admin, scenario).await))
+            Some(simulated::Before::read(admin, scenario).await)
         }
         _ => None,
     };
-    // Read back before the load: what was configured is what the rollout checks predict from.
     let targetings = read_targetings(&api, scenario, endpoints.admin.as_ref()).await;
     let llm_base = scenario
         .llm
         .url
         .clone()
         .unwrap_or_else(|| endpoints.llm_url.clone());
-    // The parity phase's Rust side calls the same LLM endpoint.
-    let llm_base_parity = llm_base.clone();
-    // Before any fault goes on: what mock-ld refused in this environment until now.
-    let refused_before = refused_events(scenario, &endpoints).await;
-    // Start-up faults go on now, before the SDK clients start; the rest wait for the load.
-    let fault_timeline =
-        faults::Timeline::start(fault_plans, Instant::now(), options.cancel.clone());
-    let (sdks, rust_starts) = match scenario.load.sdk {
+    let refused_before = endpoints.refused_events(scenario).await;
+    Ok(Prepared {
+        endpoints,
+        http,
+        api,
+        simulator,
+        targetings,
+        llm_base,
+        refused_before,
+    })
+}
+
+/// The scenario's SDK clients: the Rust SDK's in-process (with each one's start), or the
+/// Python or Node workers.
+async fn start_sdks(
+    scenario: &Scenario,
+    prepared: &Prepared,
+) -> Result<(Sdks, Option<sdk_start::Starts>), RunError> {
+    let endpoints = &prepared.endpoints;
+    Ok(match scenario.load.sdk {
         SdkKind::Rust => {
-            let (clients, starts) = start_clients(scenario, &endpoints).await?;
+            let events = scenario
+                .load
+                .events
+                .enabled
+                .then(|| endpoints::event_options(scenario));
+            let options = endpoints.sdk_options(events);
+            let (clients, starts) = sdk_start::start_rust(scenario, &options).await?;
             (Sdks::Rust(clients), Some(starts))
         }
-        _ => (
-            Sdks::Workers(sdks::start_workers(scenario, &endpoints, &llm_base).await?),
-            None,
-        ),
-    };
-    let clients = sdks.rust_clients();
-    let sdk_info = sdks.info(scenario);
+        _ => {
+            let pool = sdks::start_workers(scenario, endpoints, &prepared.llm_base).await?;
+            (Sdks::Workers(pool), None)
+        }
+    })
+}
 
-    let progress = Arc::new(Progress::default());
-    let run_start = Instant::now();
-    let cpu_start = process::cpu_time();
-    let stalls_start = health::StallTotals::read();
-    let probe = health::LagProbe::start();
-    let served = Arc::new(served_log(scenario, &targetings, run_start));
-    let actions = tokio::spawn(actions::run_actions(
-        api.clone(),
-        scenario.environment.clone(),
-        scenario.actions.clone(),
-        clients.clone(),
-        endpoints.llm_admin.clone(),
-        run_start,
-        options.cancel.clone(),
-    ));
-    fault_timeline.load_started(run_start);
-    let restarts = restarts::Restarts::start(
-        scenario.restarts.clone(),
-        restart_target(scenario, &endpoints),
-        run_start,
-        options.cancel.clone(),
-    );
-    let aborted = Arc::new(live::Aborted::default());
-    let live = live::Live::new(run_start);
-    watch_aborts(scenario, &live, &options.cancel, &aborted);
-    let event_stats = event_stats(scenario, &endpoints);
-    tracing::info!(scenario = %scenario.name, model = ?scenario.load.model, sdk = %sdk_info.describe(), "load started");
-    let (mut metrics, target_rate, flushes, worker_failure, mut sdks) = match sdks {
+/// The load under way: its start, what records it, and the timed actions beside it.
+struct Running {
+    start: Instant,
+    progress: Arc<Progress>,
+    served: Arc<ServedLog>,
+    live: Arc<live::Live>,
+    aborted: Arc<live::Aborted>,
+    actions: JoinHandle<Vec<results::ActionResults>>,
+    own: health::OwnFigures,
+}
+
+impl Running {
+    /// Starts the clock, the load generator's own measurements, the timed actions and the
+    /// thresholds that may abort the load.
+    fn start(scenario: &Scenario, prepared: &Prepared, sdks: &Sdks, options: &RunOptions) -> Self {
+        let start = Instant::now();
+        let own = health::OwnFigures::start();
+        let served = Arc::new(served_log(scenario, &prepared.targetings, start));
+        let actions = tokio::spawn(actions::run_actions(
+            prepared.api.clone(),
+            scenario.environment.clone(),
+            scenario.actions.clone(),
+            sdks.rust_clients(),
+            prepared.endpoints.llm_admin.clone(),
+            start,
+            options.cancel.clone(),
+        ));
+        let aborted = Arc::new(live::Aborted::default());
+        let live = live::Live::new(start);
+        watch_aborts(scenario, &live, &options.cancel, &aborted);
+        Running {
+            start,
+            progress: Arc::new(Progress::default()),
+            served,
+            live,
+            aborted,
+            actions,
+            own,
+        }
+    }
+
+    /// How the load ended.
+    fn status(&self, worker_failure: Option<PoolError>, cancel: &CancellationToken) -> RunStatus {
+        match (self.aborted.by(), worker_failure) {
+            (_, Some(failure)) => RunStatus::WorkerFailed {
+                message: failure.to_string(),
+            },
+            (Some(threshold), None) => RunStatus::Aborted { threshold },
+            (None, None) if cancel.is_cancelled() => RunStatus::Interrupted,
+            (None, None) => RunStatus::Complete,
+        }
+    }
+}
+
+/// What the load hands on to what follows it.
+struct Loaded {
+    metrics: Metrics,
+    target_rate: Option<f64>,
+    /// The flush samples taken during the load, when mock-ld's event counts are read.
+    flushes: Option<events::FlushSeries>,
+    worker_failure: Option<PoolError>,
+    sdks: Sdks,
+}
+
+/// Drives the load through the SDK clients until it is done or cancelled.
+async fn load(
+    scenario: &Scenario,
+    sdks: Sdks,
+    prepared: &Prepared,
+    running: &Running,
+    options: &RunOptions,
+    event_stats: &Option<events::EventStats>,
+) -> Result<Loaded, RunError> {
+    let mut loaded = match sdks {
         Sdks::Rust(clients) => {
-            let population =
-                Generator::new(&scenario.population, scenario.seed).map_err(RunError::Scenario)?;
-            let workload = Arc::new(Workload::new(
-                scenario,
-                &clients,
-                population,
-                http.clone(),
-                llm_base,
-                served.clone(),
-            ));
-            let setup_events = workload.setup_events();
-            let sampler = event_stats.clone().map(|stats| {
-                events::FlushSampler::start(
-                    stats,
-                    clients.clone(),
-                    workload.handed_events(),
-                    scenario.load.events.flush_interval,
-                )
-            });
-            let (mut metrics, target_rate) = drive(
-                scenario,
-                workload,
-                progress.clone(),
-                &options,
-                run_start,
-                live.clone(),
-            )
-            .await;
-            let flushes = match sampler {
-                Some(sampler) => Some(sampler.finish().await),
-                None => None,
-            };
-            metrics
-                .tracked_events
-                .insert("$ld:ai:sdk:info".into(), setup_events);
-            (metrics, target_rate, flushes, None, Sdks::Rust(clients))
+            load_rust(scenario, clients, prepared, running, options, event_stats).await?
         }
         Sdks::Workers(mut pool) => {
-            let (feeder, sinks) =
-                sdks::worker_feed(scenario, (live.clone(), progress.clone(), served.clone()))?;
-            let target_rate = target_rate(scenario);
+            let (feeder, sinks) = sdks::worker_feed(
+                scenario,
+                (
+                    running.live.clone(),
+                    running.progress.clone(),
+                    running.served.clone(),
+                ),
+            )?;
             let bar = options
                 .progress
-                .then(|| progress::spawn(progress.clone(), feeder.total()));
+                .then(|| progress::spawn(running.progress.clone(), feeder.total()));
             let (metrics, failure) = pool.run(feeder, sinks, options.cancel.clone()).await;
             progress::finish(bar).await;
-            // No samples during the load: the workers' SDKs flush on their own interval,
-            // and the final flush below is the one sample.
-            let flushes = event_stats.is_some().then(events::FlushSeries::default);
-            (metrics, target_rate, flushes, failure, Sdks::Workers(pool))
+            Loaded {
+                metrics,
+                target_rate: target_rate(scenario),
+                // No samples during the load: the workers' SDKs flush on their own
+                // interval, and the final flush is the one sample.
+                flushes: event_stats.is_some().then(events::FlushSeries::default),
+                worker_failure: failure,
+                sdks: Sdks::Workers(pool),
+            }
         }
     };
     // Every recorder has handed its seconds over by now.
-    metrics.timeline = live.seconds();
-    tracing::info!(
-        requests = metrics.requests,
-        "load finished; flushing events"
-    );
-    let elapsed = run_start.elapsed();
-    let cpu = process::cpu_time()
-        .zip(cpu_start)
-        .map(|(end, start)| end.saturating_sub(start))
-        .map(|own| own + Duration::from_secs_f64(metrics.worker_cpu_seconds));
-    let simulated = match simulator {
-        Some((admin, before)) => Some(before.finish(admin).await),
+    loaded.metrics.timeline = running.live.seconds();
+    Ok(loaded)
+}
+
+/// The load through the Rust SDK clients in-process, its flushes sampled meanwhile.
+async fn load_rust(
+    scenario: &Scenario,
+    clients: Vec<Arc<Client>>,
+    prepared: &Prepared,
+    running: &Running,
+    options: &RunOptions,
+    event_stats: &Option<events::EventStats>,
+) -> Result<Loaded, RunError> {
+    let population =
+        Generator::new(&scenario.population, scenario.seed).map_err(RunError::Scenario)?;
+    let workload = Arc::new(Workload::new(
+        scenario,
+        &clients,
+        population,
+        prepared.http.clone(),
+        prepared.llm_base.clone(),
+        running.served.clone(),
+    ));
+    let setup_events = workload.setup_events();
+    let sampler = event_stats.clone().map(|stats| {
+        events::FlushSampler::start(
+            stats,
+            clients.clone(),
+            workload.handed_events(),
+            scenario.load.events.flush_interval,
+        )
+    });
+    let (mut metrics, target_rate) = drive(
+        scenario,
+        workload,
+        running.progress.clone(),
+        options,
+        running.start,
+        running.live.clone(),
+    )
+    .await;
+    let flushes = match sampler {
+        Some(sampler) => Some(sampler.finish().await),
         None => None,
     };
-    let pressure = stalls_start
-        .zip(health::StallTotals::read())
-        .map(|(start, end)| start.until(&end, elapsed));
-    let harness = harness_health(
-        scenario,
-        &metrics,
-        simulated.as_ref(),
-        probe.stop().await,
-        cpu,
-        pressure,
-        elapsed,
-    );
-    let status = match (aborted.by(), worker_failure) {
-        (_, Some(failure)) => RunStatus::WorkerFailed {
-            message: failure.to_string(),
-        },
-        (Some(threshold), None) => RunStatus::Aborted { threshold },
-        (None, None) if options.cancel.is_cancelled() => RunStatus::Interrupted,
-        (None, None) => RunStatus::Complete,
-    };
-    // Actions still pending when the load ends are not applied.
-    options.cancel.cancel();
-    let actions = actions.await.unwrap_or_default();
-    let (mut fault_windows, fault_refused) = fault_timeline.finish().await;
-    faults::add_served(&mut fault_windows, &metrics.timeline);
-    let sdk_start = match (&rust_starts, &sdks) {
-        (Some(starts), _) => Some(starts.summary(run_start)),
-        (None, Sdks::Workers(pool)) => Some(pool.sdk_start(scenario)),
-        (None, Sdks::Rust(_)) => None,
-    };
-    drop(rust_starts);
-    // mock-ld is running again before the events are flushed and counted.
-    let (restart_windows, restart_failed) = restarts.finish().await;
+    metrics
+        .tracked_events
+        .insert("$ld:ai:sdk:info".into(), setup_events);
+    Ok(Loaded {
+        metrics,
+        target_rate,
+        flushes,
+        worker_failure: None,
+        sdks: Sdks::Rust(clients),
+    })
+}
 
+/// What is read after the load and its timeline have ended.
+struct Aftermath {
+    metrics: Metrics,
+    target_rate: Option<f64>,
+    events: Option<results::EventResults>,
+    parity: Option<Result<checks::parity::ParityData, String>>,
+    /// Refused by mock-ld in the environment over the run.
+    refused_events: Option<RefusedEvents>,
+}
+
+/// Flushes and verifies the events, runs the parity phase after a worker load that
+/// completed, closes the SDK clients, and reads what mock-ld refused over the run.
+async fn aftermath(
+    scenario: &Scenario,
+    prepared: &Prepared,
+    loaded: Loaded,
+    event_stats: Option<events::EventStats>,
+    status: &RunStatus,
+) -> Aftermath {
+    let Loaded {
+        metrics,
+        target_rate,
+        flushes,
+        mut sdks,
+        ..
+    } = loaded;
     let events = match (event_stats, flushes) {
         (Some(stats), Some(series)) => {
             Some(events::flush_and_verify(&stats, sdks.flush(), &metrics, series).await)
@@ -349,103 +512,55 @@ pub async fn run_with_prices(
     };
     let parity = match &mut sdks {
         Sdks::Workers(pool) if parity::sample(scenario) > 0 => {
-            let inputs = parity::Inputs {
-                scenario,
-                endpoints: &endpoints,
-                http: http.clone(),
-                llm_base: llm_base_parity,
-                targetings: &targetings,
-                // The run's token was cancelled to end the actions: the phase is bounded
-                // by its sample instead.
-                cancel: CancellationToken::new(),
-            };
-            Some(match matches!(status, RunStatus::Complete) {
-                true => parity::run(&inputs, pool).await,
-                false => Err("the load did not complete".into()),
-            })
+            Some(parity_phase(scenario, prepared, pool, status).await)
         }
         _ => None,
     };
     sdks.close().await;
-    if let Some(refused) = fault_refused {
-        return Err(RunError::Input(refused));
-    }
-    // Nothing after it measured the system: an incomplete run (exit 4) that says why.
-    if let Some(failed) = restart_failed {
-        return Err(RunError::Scenario(failed));
-    }
-    let refused_events = match refused_before {
-        Some(Ok(before)) => refused_events(scenario, &endpoints)
-            .await
-            .and_then(Result::ok)
-            .map(|after| {
-                let after = after.unwrap_or_else(|| {
-                    results::faults::empty_refusals(&scenario.project, &scenario.environment)
-                });
-                results::faults::refused_since(before.as_ref(), &after)
-            }),
-        _ => None,
-    };
-    let figures = LoadFigures {
-        elapsed,
-        harness,
+    Aftermath {
+        refused_events: refused_over_run(scenario, prepared).await,
+        metrics,
         target_rate,
-        status,
         events,
-        actions,
-        simulated,
-        sdk: sdk_info,
-        faults: fault_windows,
-        restarts: restart_windows,
-        refused_events,
-        sdk_start,
-    };
-    let prices = prices.with_scenario(&scenario.prices);
-    let mut results = assemble(scenario, &metrics, figures, &prices);
-    let rollouts = rollout_data(targetings, &served);
-    results.checks = evaluate_checks(scenario, &results, &metrics, &rollouts, parity.as_ref())?;
-    results.decide();
-    Ok(results)
+        parity,
+    }
 }
 
-/// With `[[faults]]` or `[[restarts]]`, the events payloads mock-ld where events go has
-/// refused so far in the scenario's environment (`Some(Ok(None))`: none yet); `None`
-/// without either, or without mock-ld.
-async fn refused_events(
+/// The sample of a worker load again through one worker and the Rust SDK.
+async fn parity_phase(
     scenario: &Scenario,
-    endpoints: &Endpoints,
-) -> Option<Result<Option<mock_ld::faults::registry::RefusedEvents>, String>> {
-    let admin = endpoints.events_admin.as_ref()?;
-    if scenario.faults.is_empty() && scenario.restarts.is_empty() {
-        return None;
+    prepared: &Prepared,
+    pool: &mut workers::pool::Pool,
+    status: &RunStatus,
+) -> Result<checks::parity::ParityData, String> {
+    if !matches!(status, RunStatus::Complete) {
+        return Err("the load did not complete".into());
     }
-    Some(faults::refused_events(admin, &scenario.project, &scenario.environment).await)
+    let inputs = parity::Inputs {
+        scenario,
+        endpoints: &prepared.endpoints,
+        http: prepared.http.clone(),
+        llm_base: prepared.llm_base.clone(),
+        targetings: &prepared.targetings,
+        // The run's token was cancelled to end the actions: the phase is bounded by its
+        // sample instead.
+        cancel: CancellationToken::new(),
+    };
+    parity::run(&inputs, pool).await
 }
 
-/// What `[[restarts]]` restart and read: the embedded mock-ld, when there are any.
-fn restart_target(scenario: &Scenario, endpoints: &Endpoints) -> Option<restarts::Target> {
-    if scenario.restarts.is_empty() {
+/// The events payloads mock-ld refused in the environment from before the load until now
+/// (a mock-ld shared by earlier runs keeps counting); `None` without faults or restarts, or
+/// when either count could not be read.
+async fn refused_over_run(scenario: &Scenario, prepared: &Prepared) -> Option<RefusedEvents> {
+    let Some(Ok(before)) = &prepared.refused_before else {
         return None;
-    }
-    let admin = endpoints.admin.clone()?;
-    Some(restarts::Target {
-        mock: endpoints.embedded.clone()?,
-        stats: events::EventStats::new(&admin, &scenario.project, &scenario.environment),
-        admin,
-        project: scenario.project.clone(),
-        environment: scenario.environment.clone(),
-    })
-}
-
-/// mock-ld's event counts for the scenario's environment, when its events go to a mock-ld
-/// and are on.
-fn event_stats(scenario: &Scenario, endpoints: &Endpoints) -> Option<events::EventStats> {
-    let admin = endpoints.events_admin.as_ref()?;
-    scenario
-        .load
-        .events
-        .enabled
-        .then(|| events::EventStats::new(admin, &scenario.project, &scenario.environment))
+    };
+    let after = prepared.endpoints.refused_events(scenario).await?.ok()?;
+    let after = after.unwrap_or_else(|| {
+        results::faults::empty_refusals(&scenario.project, &scenario.environment)
+    });
+    Some(results::faults::refused_since(before.as_ref(), &after))
 }
 
 /// The results of a run whose setup failed: nothing measured, status `setupFailed` with
@@ -481,122 +596,6 @@ pub fn setup_failed(scenario: &Scenario, message: &str) -> RunResults {
     );
     results.decide();
     results
-}
-
-/// What the load and its aftermath produced besides the metrics.
-struct LoadFigures {
-    elapsed: Duration,
-    harness: HarnessHealth,
-    target_rate: Option<f64>,
-    status: RunStatus,
-    events: Option<results::EventResults>,
-    actions: Vec<results::ActionResults>,
-    simulated: Option<results::simulated::SimulatedInfo>,
-    sdk: results::SdkInfo,
-    faults: Vec<results::faults::FaultWindow>,
-    restarts: Vec<results::restarts::RestartWindow>,
-    refused_events: Option<mock_ld::faults::registry::RefusedEvents>,
-    sdk_start: Option<results::sdk_start::SdkStart>,
-}
-
-/// The results of a run, its checks still to be evaluated and its verdict decided.
-fn assemble(
-    scenario: &Scenario,
-    metrics: &Metrics,
-    figures: LoadFigures,
-    prices: &PriceTable,
-) -> RunResults {
-    let LoadFigures {
-        elapsed,
-        harness,
-        target_rate,
-        status,
-        events,
-        actions,
-        simulated,
-        sdk,
-        faults,
-        restarts,
-        refused_events,
-        sdk_start,
-    } = figures;
-    let event_accounting = events
-        .as_ref()
-        .zip(refused_events.as_ref())
-        .map(|(e, r)| results::faults::EventAccounting::of(e, r));
-    RunResults {
-        schema_version: results::SCHEMA_VERSION,
-        scenario: collect::scenario_info(scenario),
-        status,
-        duration_ms: elapsed.as_secs_f64() * 1e3,
-        load: LoadInfo {
-            model: format!("{:?}", scenario.load.model).to_lowercase(),
-            sdk_clients: scenario.load.sdk_clients,
-            requests: metrics.requests,
-            failed_requests: metrics.failed_requests,
-            target_rate,
-            achieved_rate: metrics.requests as f64 / elapsed.as_secs_f64().max(1e-9),
-            sdk,
-        },
-        harness,
-        requests_corrected: metrics.requests_corrected.summary(),
-        requests_raw: metrics.requests_raw.summary(),
-        configs: collect::config_results(metrics),
-        context_kinds: metrics.context_kinds.clone(),
-        timeline: collect::timeline(metrics),
-        simulated,
-        events,
-        actions,
-        faults,
-        restarts,
-        event_accounting,
-        refused_events,
-        sdk_start,
-        cost: cost::compute(metrics, prices),
-        checks: Vec::new(),
-        baseline: None,
-        verdict: Verdict::of(&[], None, &RunStatus::Complete, None),
-    }
-}
-
-/// The load generator's own figures over the load, judged against the scenario's bounds.
-fn harness_health(
-    scenario: &Scenario,
-    metrics: &Metrics,
-    simulated: Option<&results::simulated::SimulatedInfo>,
-    lag_probe: results::LatencySummary,
-    cpu: Option<Duration>,
-    pressure: Option<results::harness::Pressure>,
-    elapsed: Duration,
-) -> HarnessHealth {
-    let cores = health::cores();
-    let wall = elapsed.as_secs_f64().max(1e-9) * cores as f64;
-    let mut harness = HarnessHealth {
-        lag_probe,
-        worker_lag_probe: (scenario.load.sdk != SdkKind::Rust)
-            .then(|| metrics.worker_lag_probe.summary()),
-        probe_interval_ms: health::PROBE_INTERVAL.as_secs_f64() * 1e3,
-        schedule_lag: (scenario.load.model == LoadModel::Open)
-            .then(|| metrics.schedule_lag.summary()),
-        cpu_seconds: cpu.map(|c| c.as_secs_f64()),
-        cpu_share: cpu.map(|c| c.as_secs_f64() / wall),
-        cores,
-        worker_processes: match scenario.load.sdk {
-            SdkKind::Rust => 0,
-            _ => sdks::worker_count(scenario),
-        },
-        pressure,
-        bounds: scenario.load.overload.bounds(),
-        overloaded: Vec::new(),
-    };
-    let lateness = simulated.map(|s| {
-        [
-            ("simulator first-token lateness", &s.lateness.first_token),
-            ("simulator last-chunk lateness", &s.lateness.last_chunk),
-        ]
-    });
-    health::judge(&mut harness, lateness.as_ref().map_or(&[], |l| &l[..]));
-    harness
 }
 
 /// The targeting of every AI Config a rollout check covers, or why it could not be read.
@@ -778,123 +777,4 @@ async fn drive(
             (metrics, None)
         }
     }
-}
-
-async fn endpoints(scenario: &Scenario, target: &Target) -> Result<Endpoints, RunError> {
-    match target {
-        Target::External {
-            sdk_url,
-            stream_url,
-            events_url,
-            api_url,
-            sdk_key,
-            api_token,
-            admin_token,
-        } => {
-            let trim = |url: &String| url.trim_end_matches('/').to_owned();
-            let sdk_url = trim(sdk_url);
-            let events_url = events_url.as_ref().map(trim);
-            let token = admin_token.as_deref();
-            let admin = MockAdmin::probe(format!("{sdk_url}/admin"), token).await?;
-            // Events are verified where they go.
-            let events_admin = match &events_url {
-                Some(url) => MockAdmin::probe(format!("{url}/admin"), token).await?,
-                None => admin.clone(),
-            };
-            Ok(Endpoints {
-                llm_url: format!("{sdk_url}/v1"),
-                llm_admin: admin.clone(),
-                admin,
-                events_admin,
-                sdk_url,
-                stream_url: stream_url.as_ref().map(trim),
-                events_url,
-                api_url: api_url.trim_end_matches('/').to_owned(),
-                sdk_key: sdk_key.clone(),
-                api_token: api_token.clone(),
-                embedded: None,
-                _provider: None,
-            })
-        }
-        Target::Embedded => embedded_endpoints(scenario).await,
-    }
-}
-
-/// A closed mock-ld in-process; with `[[restarts]]`, restartable, and its simulated
-/// provider apart in a second one that stays up (a provider is not down when LaunchDarkly
-/// is).
-async fn embedded_endpoints(scenario: &Scenario) -> Result<Endpoints, RunError> {
-    // Closed even in-process: nothing else on the machine may change the run.
-    let admin_token = uuid::Uuid::new_v4().to_string();
-    // Raw events it keeps listing: none (nothing else can list them, its port is not
-    // announced, and the load's events are read through their counts, which cover every
-    // event; 100,000 listed cost about 100 MB), unless a parity phase will read its events
-    // one by one (`parity::event_list`).
-    let config = mock_ld::Config {
-        llm_seed: scenario.seed,
-        max_stored_events: parity::event_list(scenario),
-        admin_token: Some(admin_token.clone()),
-        ..mock_ld::Config::default()
-    };
-    let restartable = !scenario.restarts.is_empty();
-    let mock = EmbeddedMock::start(config.clone(), restartable).await?;
-    let base = format!("http://{}", mock.addr());
-    let admin = MockAdmin::new(format!("{base}/admin"), Some(&admin_token))?;
-    let (env, api_token) = mock
-        .with(|m| {
-            let env = m
-                .store()
-                .environment(&scenario.project, &scenario.environment);
-            (env, m.config().api_token.clone())
-        })
-        .await
-        .expect("just started");
-    let env = env.ok_or_else(|| {
-        RunError::Scenario(format!(
-            "the embedded mock-ld has no environment {:?} in project {:?}",
-            scenario.environment, scenario.project
-        ))
-    })?;
-    let provider = match restartable {
-        true => Some(IsolatedMockLd::start(config).await?),
-        false => None,
-    };
-    let (llm_url, llm_admin) = match &provider {
-        Some(p) => (
-            format!("{}/v1", p.base_url()),
-            MockAdmin::new(format!("{}/admin", p.base_url()), Some(&admin_token))?,
-        ),
-        None => (format!("{base}/v1"), admin.clone()),
-    };
-    Ok(Endpoints {
-        sdk_url: base.clone(),
-        stream_url: None,
-        events_url: None,
-        api_url: base,
-        sdk_key: env.sdk_key.clone(),
-        api_token,
-        admin: Some(admin.clone()),
-        events_admin: Some(admin),
-        llm_url,
-        llm_admin: Some(llm_admin),
-        embedded: Some(Arc::new(mock)),
-        _provider: provider,
-    })
-}
-
-async fn start_clients(
-    scenario: &Scenario,
-    endpoints: &Endpoints,
-) -> Result<(Vec<Arc<Client>>, sdk_start::Starts), RunError> {
-    let options = SdkOptions {
-        base_url: endpoints.sdk_url.clone(),
-        stream_url: endpoints.stream_url.clone(),
-        events_url: endpoints.events_url.clone(),
-        sdk_key: endpoints.sdk_key.clone(),
-        events: scenario.load.events.enabled.then_some(EventOptions {
-            capacity: scenario.load.events.capacity,
-            flush_interval: scenario.load.events.flush_interval,
-        }),
-    };
-    Ok(sdk_start::start_rust(scenario, &options).await?)
 }

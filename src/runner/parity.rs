@@ -21,13 +21,14 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::call::Workload;
+use super::endpoints::{event_options, Endpoints};
 use super::mock_admin::MockAdmin;
 use super::workers::feed::Feeder;
 use super::workers::pool::{Pool, Sinks};
-use super::{live, progress::Progress, Endpoints};
+use super::{live, progress::Progress};
 use crate::checks::parity::{ParityData, Side};
 use crate::checks::targeting::Targeting;
-use crate::ld_client::{start_client, EventOptions, SdkOptions};
+use crate::ld_client::start_client;
 use crate::scenario::population::Generator;
 use crate::scenario::{Scenario, SdkKind};
 use crate::served::ServedLog;
@@ -181,16 +182,8 @@ fn variation_keys(
 async fn rust_workload(inputs: &Inputs<'_>, served: Arc<ServedLog>) -> Result<RustSide, String> {
     let scenario = inputs.scenario;
     let endpoints = inputs.endpoints;
-    let options = SdkOptions {
-        base_url: endpoints.sdk_url.clone(),
-        stream_url: endpoints.stream_url.clone(),
-        events_url: endpoints.events_url.clone(),
-        sdk_key: endpoints.sdk_key.clone(),
-        events: Some(EventOptions {
-            capacity: scenario.load.events.capacity,
-            flush_interval: scenario.load.events.flush_interval,
-        }),
-    };
+    // Events on, whatever the load had: the phase compares the tracked events too.
+    let options = endpoints.sdk_options(Some(event_options(scenario)));
     let client = start_client(&options, scenario.load.init_timeout)
         .await
         .map_err(|e| format!("the Rust SDK client: {e}"))?;

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use launchdarkly_server_sdk::Client;
 
+use super::endpoints::Endpoints;
 use super::workers::feed::{self, Feeder};
 use super::workers::install;
 use super::workers::pool::{Pool, Sinks};
 use super::workers::protocol::{Hello, LlmSettings, LoadSettings, SdkSettings, PROTOCOL_VERSION};
-use super::{health, Endpoints, RunError};
+use super::{health, RunError};
 use crate::results::SdkInfo;
 use crate::scenario::{LoadModel, Scenario, SdkKind};
 

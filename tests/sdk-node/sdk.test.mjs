@@ -273,6 +273,15 @@ test('an unknown SDK key fails initialization with 401', async (t) => {
 const faultOn = (ld, spec) => ld.admin('POST', '/faults', spec);
 const faultOff = (ld, fault) => ld.admin('DELETE', `/faults/${fault.id}`);
 const refusedEvents = async (ld) => (await ld.admin('GET', '/faults')).refusedEvents.find((t) => t.environment === 'test') ?? {};
+/**
+ * `spec` switched on once the client's diagnostic-init event is in: the client posts it on
+ * its own at start (js-sdk-common's EventProcessor.start: _postDiagnosticEvent), and a late
+ * one would meet the fault too, as a second payload.
+ */
+async function eventsFaultOn(ld, spec) {
+  await waitFor(() => ld.stats(), (s) => s.byKind['diagnostic-init']);
+  return faultOn(ld, spec);
+}
 /** What mock-ld has counted so far against `fault`, while it is on. */
 const counted = async (ld, fault) => (await ld.admin('GET', '/faults')).active.find((f) => f.id === fault.id).counts.requests;
 /** Everyone falls through to variation 2 of ai-tracked from now on (0 before). */
@@ -399,7 +408,7 @@ const EVENTS_SOCKET_TIMEOUT_MS = http.globalAgent.options.timeout;
 
 test('held events are waited for, then retried and stored', async (t) => {
   const { ld, client } = await startClient(t);
-  const fault = await faultOn(ld, { kind: 'eventsTimeout' });
+  const fault = await eventsFaultOn(ld, { kind: 'eventsTimeout' });
   const context = { kind: 'user', key: 'user-1' };
   for (let i = 0; i < 5; i += 1) client.track('during-fault', context);
   const flushed = client.flush().catch(() => {});
@@ -455,7 +464,7 @@ test('a throttled link delays initialization by the payload\'s size', async (t) 
 /** Events tracked while `spec` refuses them: sent twice under one payload id, then dropped. */
 async function eventsRetriedOnceThenLost(t, spec, settleMs = 1500) {
   const { ld, client } = await startClient(t);
-  const fault = await faultOn(ld, spec);
+  const fault = await eventsFaultOn(ld, spec);
   const context = { kind: 'user', key: 'user-1' };
   for (let i = 0; i < 5; i += 1) client.track('during-fault', context);
   const started = performance.now();

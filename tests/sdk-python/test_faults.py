@@ -44,6 +44,14 @@ def refused(mock_ld):
     return next((t for t in totals if t["environment"] == ENV), {})
 
 
+def events_fault_on(mock_ld, spec):
+    """`spec` switched on once the client's diagnostic-init event is in: the client posts it
+    on its own thread at start (event_processor.py `EventDispatcher.__init__`), and a late
+    one would meet the fault too, as a second payload."""
+    wait_for(mock_ld.stats, lambda s: s["byKind"].get("diagnostic-init"))
+    return fault_on(mock_ld, spec)
+
+
 def counted(mock_ld, fault):
     """What mock-ld has counted so far against `fault`, while it is on."""
     active = mock_ld.admin("GET", "/faults")["active"]
@@ -175,7 +183,7 @@ def events_retried_once_then_lost(mock_ld, client, spec, settle=1.5):
     dropped (event_processor.py `_post_events_with_retry`: `can_retry` once, `time.sleep(1)`
     between); the ones tracked after the fault arrive. `settle`: long enough after the second
     attempt that a third would have come. Returns how long after the flush the retry came."""
-    fault = fault_on(mock_ld, spec)
+    fault = events_fault_on(mock_ld, spec)
     context = Context.builder("user-1").build()
     for _ in range(5):
         client.track("during-fault", context)
@@ -212,7 +220,7 @@ def test_held_events_are_waited_for_then_retried_and_stored(mock_ld, ld_client, 
     # 15 s by default (config.py `HTTPConfig`, which `make_client` keeps): a hold shorter
     # than that is waited out.
     assert Config(SDK_KEY).http.read_timeout == 15
-    fault = fault_on(mock_ld, {"kind": "eventsTimeout"})
+    fault = events_fault_on(mock_ld, {"kind": "eventsTimeout"})
     context = Context.builder("user-1").build()
     for _ in range(5):
         ld_client.track("during-fault", context)

@@ -3,13 +3,15 @@
  * (@launchdarkly/server-sdk-ai 0.16.8) against mock-ld, unchanged: streaming init, a 60/40
  * AI Config rollout over 10,000 premium contexts (chi-square), summary counts, tracker
  * events and their `data` fields (spec §7.3), flag-change propagation, and a 401 on an
- * unknown SDK key; under mock-ld's faults, no data at start-up, a stalled stream, and events
- * refused or their connection closed. Each test
+ * unknown SDK key; under each of mock-ld's SDK faults: no data at start-up, a stream stalled,
+ * refused, dropped or sent a malformed event, polling refused, events refused, closed or held,
+ * and slow or throttled links. Each test
  * runs its own mock-ld (MOCK_LD_BIN, default <repo>/target/debug/mock-ld). Run with
  * `node --test` in this directory.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { once } from 'node:events';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -82,9 +84,9 @@ async function startMockLd(t) {
   };
 }
 
-/** An SDK client with stream, polling and events URIs at mock-ld; closed after test `t`. */
-function makeClient(t, url, sdkKey = SDK_KEY) {
-  const client = init(sdkKey, { baseUri: url, streamUri: url, eventsUri: url, capacity: 100_000, logger: basicLogger({ level: 'none' }) });
+/** An SDK client with stream, polling and events URIs at mock-ld (and `options`); closed after test `t`. */
+function makeClient(t, url, sdkKey = SDK_KEY, options = {}) {
+  const client = init(sdkKey, { baseUri: url, streamUri: url, eventsUri: url, capacity: 100_000, logger: basicLogger({ level: 'none' }), ...options });
   t.after(() => client.close());
   return client;
 }
@@ -259,14 +261,43 @@ test('an unknown SDK key fails initialization with 401', async (t) => {
 });
 
 // Under mock-ld's faults (`/admin/faults`), as the SDK behaves: no data at start-up (the
-// wait times out, the fallback is served, the SDK initializes once the fault ends), a stalled
-// stream delivers nothing until the fault ends, and an events payload refused (`eventsError`)
-// or whose connection is closed unanswered (`eventsClosed`) is sent twice, a second apart,
-// under one payload id, then dropped: js-sdk-common's DefaultEventSender._tryPostingEvents
-// retries once after a recoverable status or a thrown fetch alike (canRetry, then false).
+// wait times out, the fallback is served, the SDK initializes once the fault ends); a stream
+// stalled, refused or dropped (the data kept, reconnects with backoff, the change made
+// meanwhile served after or through a reopened stream); a malformed event skipped; a polling
+// client refused (the fallback until its next poll, 30 s on); an events payload refused
+// (`eventsError`) or whose connection is closed unanswered (`eventsClosed`) sent twice, a
+// second apart, under one payload id, then dropped: js-sdk-common's
+// EventSender._tryPostingEvents retries once after a recoverable status or a thrown fetch
+// alike (canRetry, then false); a held one waited for, and its retry stored; slow and
+// throttled links (initialization waits for the payload). Only least times are asserted.
 const faultOn = (ld, spec) => ld.admin('POST', '/faults', spec);
 const faultOff = (ld, fault) => ld.admin('DELETE', `/faults/${fault.id}`);
 const refusedEvents = async (ld) => (await ld.admin('GET', '/faults')).refusedEvents.find((t) => t.environment === 'test') ?? {};
+/**
+ * `spec` switched on once the client's diagnostic-init event is in: the client posts it on
+ * its own at start (js-sdk-common's EventProcessor.start: _postDiagnosticEvent), and a late
+ * one would meet the fault too, as a second payload.
+ */
+async function eventsFaultOn(ld, spec) {
+  await waitFor(() => ld.stats(), (s) => s.byKind['diagnostic-init']);
+  return faultOn(ld, spec);
+}
+/** What mock-ld has counted so far against `fault`, while it is on. */
+const counted = async (ld, fault) => (await ld.admin('GET', '/faults')).active.find((f) => f.id === fault.id).counts.requests;
+/** Everyone falls through to variation 2 of ai-tracked from now on (0 before). */
+async function changeFlag(ld) {
+  const flag = await ld.admin('GET', '/environments/test/flags/ai-tracked');
+  await ld.putFlag({ ...flag, fallthrough: { variation: 2 } });
+}
+const servedBy = (client) => async () => (await client.variationDetail('ai-tracked', { kind: 'user', key: 'user-1', tier: 'free' }, null)).variationIndex;
+// js-server-sdk-common's StreamingProcessor.start gives the event source
+// `initialRetryDelayMillis` 1000 (streamInitialReconnectDelay, 1 s); node-server-sdk's
+// NodeRequests.createEventSource adds jitterRatio 0.5; launchdarkly-eventsource's
+// retry-delay.js doubles the delay per retry (defaultBackoff) and takes off at most half
+// (defaultJitter): the first reconnect comes at least 0.5 s after a stream ends, the second
+// at least 1 s later.
+const FIRST_RECONNECT_MS = 500;
+const FIRST_TWO_RECONNECTS_MS = 1500;
 
 test('unreachable at start-up: the fallback, then initialization after the fault', async (t) => {
   const ld = await startMockLd(t);
@@ -286,12 +317,10 @@ test('unreachable at start-up: the fallback, then initialization after the fault
 
 test('a stalled stream delivers nothing until the fault ends', async (t) => {
   const { ld, client } = await startClient(t);
-  const context = { kind: 'user', key: 'user-1', tier: 'free' };
-  const served = async () => (await client.variationDetail('ai-tracked', context, null)).variationIndex;
+  const served = servedBy(client);
   assert.equal(await served(), 0);
   const fault = await faultOn(ld, { kind: 'streamStalled' });
-  const flag = await ld.admin('GET', '/environments/test/flags/ai-tracked');
-  await ld.putFlag({ ...flag, fallthrough: { variation: 2 } });
+  await changeFlag(ld);
   await sleep(1000);
   assert.equal(await served(), 0, 'nothing arrived through the stalled stream');
   const off = await faultOff(ld, fault);
@@ -299,28 +328,174 @@ test('a stalled stream delivers nothing until the fault ends', async (t) => {
   assert.equal(await waitFor(served, (v) => v === 2, 30_000), 2);
 });
 
-/** Events tracked while `spec` refuses them: sent twice under one payload id, then dropped. */
-async function eventsRetriedOnceThenLost(t, spec) {
+test('a refused stream keeps the data, reconnects with backoff, and catches up after', async (t) => {
   const { ld, client } = await startClient(t);
-  const fault = await faultOn(ld, spec);
+  const served = servedBy(client);
+  assert.equal(await served(), 0);
+  const started = performance.now();
+  const fault = await faultOn(ld, { kind: 'streamRefused', status: 503 });
+  await changeFlag(ld);
+  // The open stream ended (1), then two reopens refused (2, 3): StreamingProcessor's
+  // errorFilter (_retryAndHandleError) retries what js-sdk-common's shouldRetry allows, a 503 too.
+  const count = await waitFor(() => counted(ld, fault), (n) => n >= 3);
+  const took = performance.now() - started;
+  assert.ok(count >= 3, `the SDK reconnects while refused: ${count}`);
+  assert.ok(took >= FIRST_TWO_RECONNECTS_MS, `two reconnects ${took.toFixed(0)} ms after the stream ended`);
+  assert.equal(await served(), 0, 'the data it had, kept through the fault');
+  const off = await faultOff(ld, fault);
+  assert.equal(await waitFor(served, (v) => v === 2, 30_000), 2);
+  console.log(`node streamRefused: ${off.counts.requests} streams ended or refused; the first two reconnects ${took.toFixed(0)} ms after the fault began`);
+});
+
+test('a dropped stream is reopened with backoff, and its payload brings the change', async (t) => {
+  const { ld, client } = await startClient(t);
+  const served = servedBy(client);
+  assert.equal(await served(), 0);
+  const started = performance.now();
+  const fault = await faultOn(ld, { kind: 'streamDropped' });
+  await changeFlag(ld);
+  // The open stream ended (1); each reopened one ends after its `put` (2, 3): an ended
+  // response is launchdarkly-eventsource's `end` error (eventsource.js `failed`), retried.
+  const count = await waitFor(() => counted(ld, fault), (n) => n >= 3);
+  const took = performance.now() - started;
+  assert.ok(count >= 3, `the SDK reopens the dropped stream: ${count}`);
+  assert.ok(took >= FIRST_TWO_RECONNECTS_MS, `two reopens ${took.toFixed(0)} ms after the stream ended`);
+  // A reopened stream's `put` is the whole data set, the change included: it arrives while
+  // the fault is still on.
+  assert.equal(await waitFor(served, (v) => v === 2), 2);
+  const off = await faultOff(ld, fault);
+  console.log(`node streamDropped: ${off.counts.requests} streams ended; the first two reopens ${took.toFixed(0)} ms after the fault began`);
+});
+
+test('a malformed event is skipped: the stream reads on', async (t) => {
+  const { ld, client } = await startClient(t);
+  const served = servedBy(client);
+  assert.equal(await served(), 0);
+  const fault = await faultOn(ld, { kind: 'streamMalformed' });
+  await changeFlag(ld);
+  // As the Rust SDK, unlike the Python one: StreamingProcessor's listener reports the bad
+  // JSON (reportJsonError, to the client's _dataSourceErrorHandler, which only reports once
+  // initialized) and returns, leaving the stream open: the change comes through it.
+  assert.equal(await waitFor(served, (v) => v === 2), 2);
+  await sleep(2 * FIRST_RECONNECT_MS); // past the least reconnect delay: a restart would show
+  assert.equal(await counted(ld, fault), 1, 'no second stream');
+  const off = await faultOff(ld, fault);
+  assert.equal(off.counts.requests, 1, JSON.stringify(off));
+});
+
+test('refused polling leaves a polling SDK on the fallback', async (t) => {
+  const ld = await startMockLd(t);
+  const fault = await faultOn(ld, { kind: 'pollingError', status: 503 });
+  // js-server-sdk-common's Configuration validates `pollInterval` as numberWithMin(30): a
+  // second poll is 30 s away, too long here: one refused first poll is the test.
+  const client = makeClient(t, ld.url, SDK_KEY, { stream: false, sendEvents: false });
+  // PollingProcessor._poll: a recoverable status (isHttpRecoverable(503)) is logged "will
+  // retry" and the next poll scheduled, with no error to the client: the wait times out.
+  await assert.rejects(client.waitForInitialization({ timeout: 2 }), /waitForInitialization timed out after 2 seconds/);
+  assert.equal(client.initialized(), false);
+  assert.equal(await client.variation('ai-tracked', { kind: 'user', key: 'user-1' }, 'fallback'), 'fallback');
+  const off = await faultOff(ld, fault);
+  // Requestor.requestAllData makes one request a poll: no retry of its own.
+  assert.equal(off.counts.requests, 1, JSON.stringify(off));
+});
+
+// EventSender._tryPostingEvents passes no `timeout` to NodeRequests.fetch, but NodeRequests
+// uses Node's http.globalAgent when given no TLS or proxy options (createAgent: undefined),
+// and since Node 19 that agent times a socket out after 5 s without a byte (its `timeout`
+// option); NodeRequests.fetch's 'timeout' handler then destroys the request ("Request timed
+// out"): a thrown fetch to _tryPostingEvents.
+const EVENTS_SOCKET_TIMEOUT_MS = http.globalAgent.options.timeout;
+
+test('held events are waited for, then retried and stored', async (t) => {
+  const { ld, client } = await startClient(t);
+  const fault = await eventsFaultOn(ld, { kind: 'eventsTimeout' });
   const context = { kind: 'user', key: 'user-1' };
   for (let i = 0; i < 5; i += 1) client.track('during-fault', context);
-  await client.flush().catch(() => {});
+  const flushed = client.flush().catch(() => {});
+  // A hold shorter than the socket timeout (EVENTS_SOCKET_TIMEOUT_MS) is waited out.
+  await waitFor(async () => (await refusedEvents(ld)).refusedAttempts ?? 0, (n) => n >= 1);
+  await sleep(1500); // past the SDK's retry delay, and still one attempt: it waits
+  assert.equal((await refusedEvents(ld)).refusedAttempts, 1, JSON.stringify(await refusedEvents(ld)));
+  const off = await faultOff(ld, fault);
+  assert.equal(off.counts.payloads, 1, JSON.stringify(off));
+  await flushed;
+  // The 503 that ends the hold is recoverable: one retry a second later, stored.
+  const stats = await waitFor(() => ld.stats(), (s) => s.byCustomKey['during-fault'] === 5);
+  assert.equal(stats.byCustomKey['during-fault'], 5, 'the retry after the hold was stored');
+  const totals = await refusedEvents(ld);
+  assert.equal(totals.retriedPayloads, 1, JSON.stringify(totals));
+});
+
+test('a slow link delays initialization by the latency', async (t) => {
+  const ld = await startMockLd(t);
+  const latencyMs = 1500;
+  const fault = await faultOn(ld, { kind: 'sdkSlow', latencyMs });
+  const started = performance.now();
+  const client = makeClient(t, ld.url, SDK_KEY, { sendEvents: false });
+  // Initialized on the stream's first `put` (createStreamListeners' put → initSuccess),
+  // which comes no sooner.
+  await client.waitForInitialization({ timeout: 10 });
+  const took = performance.now() - started;
+  assert.ok(took >= latencyMs, `initialized after ${took.toFixed(0)} ms`);
+  assert.equal(await servedBy(client)(), 0);
+  const off = await faultOff(ld, fault);
+  assert.equal(off.counts.requests, 1, `one stream slowed: ${JSON.stringify(off)}`);
+  console.log(`node sdkSlow: ${latencyMs} ms added; initialized after ${took.toFixed(0)} ms`);
+});
+
+test('a throttled link delays initialization by the payload\'s size', async (t) => {
+  const ld = await startMockLd(t);
+  // The polling answer of the same data: smaller than the stream's `put`, a least size.
+  const size = (await (await fetch(`${ld.url}/sdk/latest-all`, { headers: { authorization: SDK_KEY } })).arrayBuffer()).byteLength;
+  const rate = Math.max(Math.floor((size * 2) / 3), 1); // about a second and a half for the payload
+  const fault = await faultOn(ld, { kind: 'sdkThrottled', bytesPerSecond: rate });
+  const started = performance.now();
+  const client = makeClient(t, ld.url, SDK_KEY, { sendEvents: false });
+  // Initialized once the whole `put` has been read and parsed (StreamingProcessor's listener).
+  await client.waitForInitialization({ timeout: 10 });
+  const took = performance.now() - started;
+  assert.ok(took >= (size / rate) * 1000, `initialized after ${took.toFixed(0)} ms`);
+  assert.equal(await servedBy(client)(), 0);
+  const off = await faultOff(ld, fault);
+  assert.equal(off.counts.requests, 1, `one stream throttled: ${JSON.stringify(off)}`);
+  console.log(`node sdkThrottled: ${size} bytes at ${rate} B/s; initialized after ${took.toFixed(0)} ms`);
+});
+
+/** Events tracked while `spec` refuses them: sent twice under one payload id, then dropped. */
+async function eventsRetriedOnceThenLost(t, spec, settleMs = 1500) {
+  const { ld, client } = await startClient(t);
+  const fault = await eventsFaultOn(ld, spec);
+  const context = { kind: 'user', key: 'user-1' };
+  for (let i = 0; i < 5; i += 1) client.track('during-fault', context);
+  const started = performance.now();
+  const flushed = client.flush().catch(() => {});
   await waitFor(async () => (await refusedEvents(ld)).refusedAttempts ?? 0, (n) => n >= 2);
-  await sleep(1500); // past the one retry: a third attempt would have come by now
+  const retriedAfter = performance.now() - started;
+  await sleep(settleMs); // past the one retry: a third attempt would have come by now
   const totals = await refusedEvents(ld);
   assert.equal(totals.refusedAttempts, 2, JSON.stringify(totals));
   assert.equal(totals.refusedPayloads, 1, JSON.stringify(totals));
   assert.ok(totals.refusedEvents >= 5, JSON.stringify(totals));
   await faultOff(ld, fault);
+  await flushed;
   for (let i = 0; i < 3; i += 1) client.track('after-fault', context);
   await client.flush();
   const stats = await waitFor(() => ld.stats(), (s) => s.byCustomKey['after-fault'] === 3);
   assert.equal(stats.byCustomKey['after-fault'], 3);
   assert.equal(stats.byCustomKey['during-fault'], undefined, 'the SDK dropped them: never resent');
   assert.equal((await refusedEvents(ld)).retriedPayloads, 0);
+  return retriedAfter;
 }
 
 test('refused events are retried once, then lost', (t) => eventsRetriedOnceThenLost(t, { kind: 'eventsError', status: 503 }));
 
 test('events whose connection is closed unanswered are retried once, then lost', (t) => eventsRetriedOnceThenLost(t, { kind: 'eventsClosed' }));
+
+test('events held past the socket timeout are retried once, then lost', async (t) => {
+  assert.equal(EVENTS_SOCKET_TIMEOUT_MS, 5000, 'Node 19+ http.globalAgent');
+  // The first attempt times out, the retry a second later (_tryPostingEvents' sleep()) is
+  // held and times out too, then the payload is dropped.
+  const retriedAfter = await eventsRetriedOnceThenLost(t, { kind: 'eventsTimeout' }, EVENTS_SOCKET_TIMEOUT_MS + 1500);
+  assert.ok(retriedAfter >= EVENTS_SOCKET_TIMEOUT_MS + 1000, `the retry ${retriedAfter.toFixed(0)} ms after the flush`);
+  console.log(`node eventsTimeout held past ${EVENTS_SOCKET_TIMEOUT_MS} ms: retried ${retriedAfter.toFixed(0)} ms after the flush, then dropped`);
+});

@@ -256,8 +256,11 @@ pub struct EventResults {
     /// to the SDKs before it, and the final flush after the load, until every tracked event
     /// had arrived.
     pub flush_latency: LatencySummary,
-    /// Flushes whose events had not all arrived when the wait gave up: not in
-    /// `flush_latency`. After a lost event every later flush during the load is one.
+    /// Flushes whose events had not all arrived when the wait gave up (after 20 s, or 3 s
+    /// without a new event): not in `flush_latency`. What such a flush still missed is
+    /// taken as lost and not waited for again, so a later flush is timed to the events
+    /// handed over before it less those; events that were only late can then end a later
+    /// sample before its own events arrived.
     #[serde(default)]
     pub flushes_unconfirmed: u64,
     /// Whether every event arrived before the wait gave up.

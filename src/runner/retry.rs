@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use super::llm_call::LlmOutcome;
-use crate::scenario::bounds::MAX_RETRY_WAIT;
 use crate::scenario::OnError;
 
 /// SplitMix64: neighbouring inputs give unrelated outputs.
@@ -31,7 +30,7 @@ pub fn attempt_seed(seed: u64, call: u32) -> u64 {
 /// How long to wait before call `call` (1 for the first retry), after `failed`; `None`
 /// when the application stops retrying: the failure is not one to retry, or its
 /// `Retry-After` is above `max_retry_after`. Without `Retry-After`: `backoff` doubled per
-/// retry (at most [`MAX_RETRY_WAIT`]), times a jitter between ½ and 1 drawn from the run's
+/// retry ([`OnError::full_backoff`]), times a jitter between ½ and 1 drawn from the run's
 /// seed, the step's identity and the call.
 pub fn wait_before(
     policy: &OnError,
@@ -45,11 +44,8 @@ pub fn wait_before(
     if let Some(asked) = failed.retry_after {
         return (asked <= policy.max_retry_after).then_some(asked);
     }
-    let doubled = policy
-        .backoff
-        .saturating_mul(1 << call.saturating_sub(1).min(20))
-        .min(MAX_RETRY_WAIT);
-    Some(doubled.mul_f64(0.5 + 0.5 * jitter(run_seed, seed, call)))
+    let full = policy.full_backoff(call);
+    Some(full.mul_f64(0.5 + 0.5 * jitter(run_seed, seed, call)))
 }
 
 /// A fraction in [0, 1) from 53 bits of the mix.
@@ -60,6 +56,7 @@ fn jitter(run_seed: u64, seed: u64, call: u32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::bounds::MAX_RETRY_WAIT;
 
     fn failed(status: Option<u16>, retry_after: Option<u64>) -> LlmOutcome {
         LlmOutcome {

@@ -132,6 +132,11 @@ impl TokenCounts {
 }
 
 impl VariationMetrics {
+    /// The steps that called the LLM ([`crate::results::llm_steps`]).
+    pub fn llm_steps(&self) -> u64 {
+        crate::results::llm_steps(self.ai_calls, self.retries, self.fallbacks)
+    }
+
     /// Adds `o`'s counts and latencies: another recorder's, or a worker's.
     pub fn merge(&mut self, o: &VariationMetrics) {
         self.evaluations += o.evaluations;

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use aiconfig_harness::results::checks::{Details, Status};
 use aiconfig_harness::results::RunResults;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario;
@@ -18,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 const TOKEN: &str = "provider-errors-token";
 
 /// Four requests of one step, four at once, on `model-a`; `model-b` answers 5 + 5 tokens.
-fn scenario(on_error: &str) -> scenario::Scenario {
+/// `extra` goes at the end (`[[checks]]`).
+fn scenario(on_error: &str, extra: &str) -> scenario::Scenario {
     let text = format!(
         r#"
 name = "provider-errors"
@@ -62,6 +64,7 @@ output_tokens = {{ median = 7, p99 = 7 }}
 [prices]
 model-a = {{ input = 1.0, output = 2.0 }}
 model-b = {{ input = 100.0, output = 1000.0 }}
+{extra}
 "#
     );
     scenario::parse(std::path::Path::new("inline.toml"), &text).unwrap_or_else(|e| panic!("{e}"))
@@ -88,6 +91,10 @@ async fn faulty(fault: serde_json::Value) -> MockLdHandle {
 }
 
 async fn run(on_error: &str, mock: &MockLdHandle) -> RunResults {
+    run_with(on_error, "", mock).await
+}
+
+async fn run_with(on_error: &str, extra: &str, mock: &MockLdHandle) -> RunResults {
     let target = Target::External {
         sdk_url: mock.base_url(),
         stream_url: None,
@@ -109,11 +116,29 @@ async fn run(on_error: &str, mock: &MockLdHandle) -> RunResults {
     };
     tokio::time::timeout(
         Duration::from_secs(30),
-        runner::run(&scenario(on_error), options),
+        runner::run(&scenario(on_error, extra), options),
     )
     .await
     .expect("the run ends within 30 s")
     .unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// A threshold on `metric` with `limit` (`max = "50%"`), scoped by `scope` (`config = …`).
+fn threshold(metric: &str, limit: &str, scope: &str) -> String {
+    format!("\n[[checks]]\nkind = \"threshold\"\nmetric = \"{metric}\"\n{limit}\n{scope}\n")
+}
+
+/// The status, value and samples of the threshold on `metric`.
+fn judged(r: &RunResults, metric: &str) -> (Status, Option<f64>, u64) {
+    let check = r
+        .checks
+        .iter()
+        .find(|c| matches!(&c.details, Details::Threshold(d) if d.metric == metric))
+        .unwrap_or_else(|| panic!("{metric}: {:#?}", r.checks));
+    let Details::Threshold(d) = &check.details else {
+        unreachable!()
+    };
+    (check.status, d.value, d.samples)
 }
 
 /// Tracked events by key, and every one received.
@@ -141,8 +166,13 @@ fn all_received(r: &RunResults) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rate_limited_calls_wait_the_retry_after_and_retry_exactly() {
     let mock = faulty(json!({"kind": "llmRateLimited", "model": "model-a", "retryAfter": 1})).await;
-    let r = run(
+    let r = run_with(
         r#"{ retries = 2, backoff = "10ms", max_retry_after = "2s" }"#,
+        &threshold(
+            "failed_step_rate",
+            "max = \"50%\"",
+            "config = \"assistant\"",
+        ),
         &mock,
     )
     .await;
@@ -155,6 +185,8 @@ async fn rate_limited_calls_wait_the_retry_after_and_retry_exactly() {
     );
     assert_eq!((v.fallbacks, v.failed_steps), (0, 4), "{v:#?}");
     assert_eq!(r.load.failed_requests, 4);
+    // Every step failed: the threshold on what users got fails, over the 4 steps.
+    assert_eq!(judged(&r, "failed_step_rate"), (Status::Fail, Some(1.0), 4));
     // Two waits of Retry-After (1 s) per step, at least (less the histogram's 0.1 %).
     assert!(
         v.latency.end_to_end.min_ms >= 1_998.0,
@@ -177,8 +209,11 @@ async fn rate_limited_calls_wait_the_retry_after_and_retry_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_outage_falls_back_to_the_second_model_costed_at_its_price() {
     let mock = faulty(json!({"kind": "llmOutage", "model": "model-a"})).await;
-    let r = run(
+    let checks = threshold("failed_step_rate", "max = 0", "")
+        + &threshold("error_rate", "max = \"50%\"", "");
+    let r = run_with(
         r#"{ retries = 1, backoff = "10ms", fallback_model = "model-b" }"#,
+        &checks,
         &mock,
     )
     .await;
@@ -195,6 +230,11 @@ async fn an_outage_falls_back_to_the_second_model_costed_at_its_price() {
         "{v:#?}"
     );
     assert_eq!(r.load.failed_requests, 0, "users got answers");
+    // So no step failed, while the provider failed 8 of 12 calls.
+    assert_eq!(judged(&r, "failed_step_rate"), (Status::Pass, Some(0.0), 4));
+    let (status, rate, calls) = judged(&r, "error_rate");
+    assert_eq!((status, calls), (Status::Fail, 12));
+    assert!((rate.unwrap() - 8.0 / 12.0).abs() < 1e-12, "{rate:?}");
     // The tokens are model-b's and cost its price, not the served variation's model's.
     assert_eq!(
         r.cost.by_model.keys().collect::<Vec<_>>(),

@@ -1,10 +1,15 @@
 //! The built-in stall check: no stretch of the load may have requests in flight and none
 //! completing for longer than the longest request the scenario plans.
 //!
-//! The limit is `[load] stall_after` when set. Otherwise it is the longest planned request:
-//! for each step that calls the LLM, the largest p99 latency among the models its AI Config
-//! can serve (`[llm.models]`, or mock-ld's default profile, 4 s, for a model without one),
-//! summed over the steps and multiplied by `[llm] time_scale`; at least 1 s. With
+//! The limit is `[load] stall_after` when set. Otherwise it is the longest planned request,
+//! the sum over the steps that call the LLM of each step's longest planned time: with `c`
+//! the largest p99 latency among the models its AI Config can serve (`[llm.models]`, or
+//! mock-ld's default profile, 4 s, for a model without one) times `[llm] time_scale`, a
+//! step takes `c` per call, `1 + on_error.retries` calls, plus the longest wait before
+//! each retry (a `Retry-After` up to `max_retry_after`, or the backoff doubled per retry
+//! before its jitter, whichever is longer; wall-clock, not scaled), plus one call to
+//! `fallback_model` at its own p99 times `time_scale`; at least 1 s. A call that fails by
+//! timing out can take longer than its model's p99: set `stall_after` for those. With
 //! `[llm] url` (a real provider, whose latency is not planned) it is 60 s. So a scenario of
 //! slow calls at `time_scale = 1` does not fail for being slow, and a scaled-down one still
 //! notices a provider that stops answering.
@@ -20,7 +25,7 @@ use std::time::Duration;
 
 use crate::metrics::Second;
 use crate::results::checks::{CheckOutcome, Details, StallDetails, Status};
-use crate::scenario::Scenario;
+use crate::scenario::{OnError, Scenario};
 
 /// The least limit: below it, whole-second counts cannot tell a stall from a slow second.
 const FLOOR: Duration = Duration::from_secs(1);
@@ -68,17 +73,29 @@ pub fn limit(scenario: &Scenario) -> (Duration, String) {
                         .filter_map(|a| a.update_variation.as_ref()?.model.as_ref())
                         .map(|m| m.name.as_str()),
                 );
-            models.map(p99_ms).fold(0.0, f64::max) * scale
+            let call_ms = models.map(p99_ms).fold(0.0, f64::max) * scale;
+            step_ms(&step.on_error, call_ms, |m| p99_ms(m) * scale)
         })
         .sum();
     let planned = Duration::from_secs_f64(planned_ms.max(0.0) / 1e3);
     (
         planned.max(FLOOR),
         format!(
-            "the longest planned request ({planned_ms:.0} ms: the steps' largest model p99 × time_scale {scale}), at least {} s",
+            "the longest planned request ({planned_ms:.0} ms: the steps' largest model p99 × time_scale {scale}, with on_error's retries, waits and fallback), at least {} s",
             FLOOR.as_secs()
         ),
     )
+}
+
+/// A step's longest planned time in ms: `call_ms` per call, every retry `on_error` allows
+/// with the longest wait before each, and the fallback call (`fallback_ms` of its model).
+fn step_ms(on_error: &OnError, call_ms: f64, fallback_ms: impl Fn(&str) -> f64) -> f64 {
+    let calls = f64::from(on_error.retries.saturating_add(1)) * call_ms;
+    let waits: Duration = (1..=on_error.retries)
+        .map(|call| on_error.longest_wait(call))
+        .sum();
+    let fallback = on_error.fallback_model.as_deref().map_or(0.0, fallback_ms);
+    calls + waits.as_secs_f64() * 1e3 + fallback
 }
 
 /// The longest run of seconds in which requests were in flight and none completed: its
@@ -235,6 +252,30 @@ latency = {{ median = "100ms", p99 = "2s" }}
         );
         let off = scenario("[load]\nstall_check = false\n");
         assert!(outcome(&off, &timeline(&[(1, 0), (0, 0), (0, 0), (0, 1)]), None).is_none());
+    }
+
+    #[test]
+    fn on_error_adds_every_retry_its_longest_wait_and_the_fallback_call() {
+        let step =
+            |on_error: &str| format!("[[steps]]\nconfig = \"a\"\non_error = {{ {on_error} }}\n");
+        // 3 calls of 4 s (the undescribed model), waits of max(5 s, 1 s) and max(5 s, 2 s)
+        // (a Retry-After may ask for 5 s), then the fallback at `fast`'s 2 s: 12 + 10 + 2.
+        let s = scenario(&step(
+            "retries = 2, backoff = \"1s\", max_retry_after = \"5s\", fallback_model = \"fast\"",
+        ));
+        let (limit_, rule) = limit(&s);
+        assert_eq!(limit_, Duration::from_secs(24), "{rule}");
+        assert!(rule.contains("24000 ms"), "{rule}");
+        // The backoff doubled (4, 8, 16 s) beats a 1 s Retry-After, and the waits are wall
+        // clock while the 4 calls of 4 s scale by 0.5: 8 + 28.
+        let s = scenario(&format!(
+            "{}[llm]\ntime_scale = 0.5\n",
+            step("retries = 3, backoff = \"4s\", max_retry_after = \"1s\"")
+        ));
+        assert_eq!(limit(&s).0, Duration::from_secs(36));
+        // Doubling stops at a minute: 40, 60, 60 s of waits, 4 calls of 4 s.
+        let s = scenario(&step("retries = 3, backoff = \"40s\""));
+        assert_eq!(limit(&s).0, Duration::from_secs(160 + 16));
     }
 
     #[test]

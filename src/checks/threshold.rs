@@ -178,6 +178,7 @@ fn read(m: &Measured<'_>, metric: Metric, scope: &Scope) -> Reading {
     match metric {
         Metric::Latency(series, stat) => latency(m, series, stat, scope),
         Metric::ErrorRate => error_rate(m.metrics, scope),
+        Metric::FailedStepRate => failed_step_rate(m.metrics, scope),
         Metric::CostPer1k => cost(m, scope, true),
         Metric::CostTotal => cost(m, scope, false),
         Metric::Throughput => Reading::of(Some(m.results.load.achieved_rate), m.metrics.requests),
@@ -353,6 +354,13 @@ fn error_rate(metrics: &Metrics, scope: &Scope) -> Reading {
     Reading::of((calls > 0).then(|| errors as f64 / calls as f64), calls)
 }
 
+/// Steps failed after their retries and fallback over the steps that called the LLM.
+fn failed_step_rate(metrics: &Metrics, scope: &Scope) -> Reading {
+    let (steps, failed) =
+        in_scope(metrics, scope).fold((0, 0), |(s, f), v| (s + v.llm_steps(), f + v.failed_steps));
+    Reading::of((steps > 0).then(|| failed as f64 / steps as f64), steps)
+}
+
 /// Tokens per successful LLM call (failed calls have none).
 fn tokens_per_request(metrics: &Metrics, scope: &Scope, tokens: Tokens) -> Reading {
     let (calls, count) = in_scope(metrics, scope).fold((0, 0), |(c, n), v| {
@@ -411,7 +419,7 @@ fn cost(m: &Measured<'_>, scope: &Scope, per_1k: bool) -> Reading {
 fn unit(metric: Metric) -> &'static str {
     match metric {
         Metric::Latency(..) => "ms",
-        Metric::ErrorRate => "ratio",
+        Metric::ErrorRate | Metric::FailedStepRate => "ratio",
         Metric::CostPer1k | Metric::CostTotal => "usd",
         Metric::Throughput => "per_s",
         Metric::TokensPerRequest(_) => "tokens",

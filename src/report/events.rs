@@ -19,7 +19,8 @@ pub fn left_out(e: &EventResults) -> Option<String> {
     let mut parts = Vec::new();
     if e.flushes_unconfirmed > 0 {
         parts.push(format!(
-            "{} flushes whose events did not all arrive",
+            "{} flushes whose events did not all arrive (later flushes waited for the rest \
+             less what these missed, so events that came late may have ended one early)",
             e.flushes_unconfirmed
         ));
     }
@@ -65,7 +66,7 @@ mod tests {
         );
         assert_eq!(
             left_out(&e).unwrap(),
-            "Not in the event latencies: 1 flushes whose events did not all arrive; 2 feature events without a usable date."
+            "Not in the event latencies: 1 flushes whose events did not all arrive (later flushes waited for the rest less what these missed, so events that came late may have ended one early); 2 feature events without a usable date."
         );
     }
 }

@@ -29,9 +29,7 @@ pub fn table(r: &RunResults) -> Option<Table> {
         "failed (per step)",
     ]);
     for (config, key, v) in rows {
-        // Every step with an LLM call made one first call; the rest were retries and
-        // fallbacks.
-        let steps = v.ai_calls.saturating_sub(v.retries + v.fallbacks);
+        let steps = v.llm_steps();
         t.push([
             format!("{config} / {key}"),
             v.ai_calls.to_string(),

@@ -188,7 +188,8 @@ pub struct VariationResults {
     /// Of `fallbacks`, those that succeeded.
     #[serde(default)]
     pub fallback_successes: u64,
-    /// Steps whose last LLM call, after retries and fallback, failed: what users got.
+    /// Steps whose last LLM call, after retries and fallback, failed: what users got
+    /// (over [`VariationResults::llm_steps`], the `failed_step_rate` a threshold judges).
     /// Without `on_error` it equals `errors`.
     #[serde(default)]
     pub failed_steps: u64,
@@ -256,8 +257,11 @@ pub struct EventResults {
     /// to the SDKs before it, and the final flush after the load, until every tracked event
     /// had arrived.
     pub flush_latency: LatencySummary,
-    /// Flushes whose events had not all arrived when the wait gave up: not in
-    /// `flush_latency`. After a lost event every later flush during the load is one.
+    /// Flushes whose events had not all arrived when the wait gave up (after 20 s, or 3 s
+    /// without a new event): not in `flush_latency`. What such a flush still missed is
+    /// taken as lost and not waited for again, so a later flush is timed to the events
+    /// handed over before it less those; events that were only late can then end a later
+    /// sample before its own events arrived.
     #[serde(default)]
     pub flushes_unconfirmed: u64,
     /// Whether every event arrived before the wait gave up.
@@ -380,6 +384,19 @@ impl Stage {
             Stage::TimeToFirstToken => "time to first token",
             Stage::EndToEnd => "end to end",
         }
+    }
+}
+
+/// The steps that called the LLM: each made one first call, and the rest of `ai_calls`
+/// were its retries and its fallback call.
+pub fn llm_steps(ai_calls: u64, retries: u64, fallbacks: u64) -> u64 {
+    ai_calls.saturating_sub(retries + fallbacks)
+}
+
+impl VariationResults {
+    /// The steps that called the LLM ([`llm_steps`]).
+    pub fn llm_steps(&self) -> u64 {
+        llm_steps(self.ai_calls, self.retries, self.fallbacks)
     }
 }
 

@@ -371,12 +371,11 @@ impl Workload {
 /// scenario's).
 pub fn request_seed(index: u64, step: usize) -> u64 {
     // SplitMix64's finalizer: neighbouring identities give unrelated seeds.
-    let mut z = index
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        .wrapping_add((step as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9));
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    super::retry::finalize(
+        index
+            .wrapping_mul(super::retry::GOLDEN)
+            .wrapping_add((step as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9)),
+    )
 }
 
 /// What a step's LLM calls did.

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -43,7 +43,7 @@ pub struct LlmOutcome {
     /// The HTTP status of an answer that was not a success; none for a transport error or
     /// a stream that failed after its 200.
     pub status: Option<u16>,
-    /// Such an answer's `Retry-After`, in seconds (the HTTP-date form is not read).
+    /// Such an answer's `Retry-After` (seconds, or an HTTP date: the time until it).
     pub retry_after: Option<Duration>,
 }
 
@@ -123,8 +123,7 @@ async fn read_answer(response: reqwest::Response, started: Instant, stream: bool
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| super::retry::retry_after(v, SystemTime::now()));
         // Read the body so the connection can be reused.
         let _ = response.bytes().await;
         return LlmOutcome {

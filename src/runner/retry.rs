@@ -3,15 +3,21 @@
 //! written in the Python and Node workers (`workers/python/aiconfig_worker.py`,
 //! `workers/node/lib/retry.mjs`), so that every SDK's run makes the same calls.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::llm_call::LlmOutcome;
-use crate::scenario::bounds::MAX_RETRY_WAIT;
 use crate::scenario::OnError;
+
+/// SplitMix64's increment, the golden ratio in 64 bits.
+pub const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// SplitMix64: neighbouring inputs give unrelated outputs.
 pub fn mix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    finalize(x.wrapping_add(GOLDEN))
+}
+
+/// SplitMix64's finalizer, the one copy in the harness (`mix64`, `call::request_seed`).
+pub fn finalize(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
@@ -28,10 +34,22 @@ pub fn attempt_seed(seed: u64, call: u32) -> u64 {
     }
 }
 
+/// A `Retry-After` value (RFC 9110 §10.2.3) read at `now`: delay seconds, or an HTTP date
+/// (IMF-fixdate, or the obsolete RFC 850 and asctime forms a recipient must accept), the
+/// time from `now` until it, 0 for a date in the past; `None` for anything else.
+pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 /// How long to wait before call `call` (1 for the first retry), after `failed`; `None`
 /// when the application stops retrying: the failure is not one to retry, or its
 /// `Retry-After` is above `max_retry_after`. Without `Retry-After`: `backoff` doubled per
-/// retry (at most [`MAX_RETRY_WAIT`]), times a jitter between ½ and 1 drawn from the run's
+/// retry ([`OnError::full_backoff`]), times a jitter between ½ and 1 drawn from the run's
 /// seed, the step's identity and the call.
 pub fn wait_before(
     policy: &OnError,
@@ -45,11 +63,8 @@ pub fn wait_before(
     if let Some(asked) = failed.retry_after {
         return (asked <= policy.max_retry_after).then_some(asked);
     }
-    let doubled = policy
-        .backoff
-        .saturating_mul(1 << call.saturating_sub(1).min(20))
-        .min(MAX_RETRY_WAIT);
-    Some(doubled.mul_f64(0.5 + 0.5 * jitter(run_seed, seed, call)))
+    let full = policy.full_backoff(call);
+    Some(full.mul_f64(0.5 + 0.5 * jitter(run_seed, seed, call)))
 }
 
 /// A fraction in [0, 1) from 53 bits of the mix.
@@ -60,6 +75,7 @@ fn jitter(run_seed: u64, seed: u64, call: u32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::bounds::MAX_RETRY_WAIT;
 
     fn failed(status: Option<u16>, retry_after: Option<u64>) -> LlmOutcome {
         LlmOutcome {
@@ -86,6 +102,30 @@ mod tests {
         assert_eq!(wait(1), Some(Duration::from_secs(1)));
         assert_eq!(wait(2), Some(Duration::from_secs(2)));
         assert_eq!(wait(3), None, "above max_retry_after: no more retries");
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_an_http_date() {
+        // Fri, 31 Dec 1999 23:59:59 GMT, RFC 9110's example.
+        let date = SystemTime::UNIX_EPOCH + Duration::from_secs(946_684_799);
+        let before = |s| date - Duration::from_secs(s);
+        let at = |v: &str, now| retry_after(v, now);
+        assert_eq!(at(" 120 ", date), Some(Duration::from_secs(120)));
+        let fixdate = "Fri, 31 Dec 1999 23:59:59 GMT";
+        assert_eq!(at(fixdate, before(90)), Some(Duration::from_secs(90)));
+        // The obsolete forms a recipient must accept.
+        let rfc850 = "Friday, 31-Dec-99 23:59:59 GMT";
+        assert_eq!(at(rfc850, before(5)), Some(Duration::from_secs(5)));
+        let asctime = "Fri Dec 31 23:59:59 1999";
+        assert_eq!(at(asctime, before(5)), Some(Duration::from_secs(5)));
+        // A date in the past means now.
+        assert_eq!(
+            at(fixdate, date + Duration::from_secs(30)),
+            Some(Duration::ZERO)
+        );
+        for bad in ["", "-1", "1.5", "soon", "Fri, 32 Dec 1999 23:59:59 GMT"] {
+            assert_eq!(at(bad, date), None, "{bad:?}");
+        }
     }
 
     #[test]
@@ -143,5 +183,12 @@ mod tests {
         // The values the Python and Node workers' copies are checked against.
         assert_eq!(mix64(0), 0xe220_a839_7b1d_cdaf);
         assert_eq!(attempt_seed(42, 1), 13_432_527_470_776_545_160);
+        // The simulator's seeds per request and step, as they were before the finalizer
+        // was shared: the same seed still draws the same run.
+        use super::super::call::request_seed;
+        assert_eq!(request_seed(0, 0), 0);
+        assert_eq!(request_seed(1, 0), 16_294_208_416_658_607_535);
+        assert_eq!(request_seed(7, 2), 9_679_842_854_367_843_133);
+        assert_eq!(request_seed((1 << 40) + 3, 5), 14_373_043_092_935_501_496);
     }
 }

@@ -14,7 +14,7 @@
 //! [[checks]]
 //! kind = "threshold"            # an alert rule
 //! metric = "llm.p99"            # LATENCY.STAT (STAT: pNN[.N], min, max, mean), error_rate,
-//!                               # cost_per_1k, cost_total, throughput, tokens_per_request,
+//!                               # failed_step_rate (steps failed after on_error), cost_per_1k, cost_total, throughput, tokens_per_request,
 //!                               # input_/output_tokens_per_request, events_lost,
 //!                               # events_lost_rate (a share of the tracked events),
 //!                               # fallback_served, fallback_served_rate (a share of the
@@ -147,6 +147,9 @@ pub enum Metric {
     Latency(Series, Stat),
     /// Failed LLM calls over AI calls.
     ErrorRate,
+    /// Steps whose LLM call still failed after `on_error`'s retries and fallback, over the
+    /// steps that called the LLM: what users got, where `ErrorRate` is the provider's side.
+    FailedStepRate,
     /// USD per 1,000 requests (overall) or per 1,000 evaluations (a config or variation).
     CostPer1k,
     /// USD, all calls of the scope.
@@ -222,6 +225,7 @@ const SERIES: &[(&str, Series)] = &[
 /// Metrics that are a single name.
 const SINGLE: &[(&str, Metric)] = &[
     ("error_rate", Metric::ErrorRate),
+    ("failed_step_rate", Metric::FailedStepRate),
     ("cost_per_1k", Metric::CostPer1k),
     ("cost_total", Metric::CostTotal),
     ("throughput", Metric::Throughput),
@@ -630,7 +634,10 @@ fn limit(metric: Metric, value: &toml::Value) -> Result<f64, String> {
                 .map_err(|e| format!("{text:?} is not a duration ({e})"))?;
             Ok(duration.as_secs_f64() * 1e3)
         }
-        Metric::ErrorRate | Metric::EventsLostRate | Metric::FallbackServedRate => {
+        Metric::ErrorRate
+        | Metric::FailedStepRate
+        | Metric::EventsLostRate
+        | Metric::FallbackServedRate => {
             let ratio = match value.as_str() {
                 Some(text) => text
                     .strip_suffix('%')
@@ -639,7 +646,7 @@ fn limit(metric: Metric, value: &toml::Value) -> Result<f64, String> {
                 None => number(value),
             };
             ratio.filter(|r| (0.0..=1.0).contains(r)).ok_or_else(|| {
-                "a rate limit (error_rate, events_lost_rate, fallback_served_rate) is a ratio from 0 to 1 (0.02) or a percentage (\"2%\")".into()
+                "a rate limit (error_rate, failed_step_rate, events_lost_rate, fallback_served_rate) is a ratio from 0 to 1 (0.02) or a percentage (\"2%\")".into()
             })
         }
         Metric::CostPer1k | Metric::CostTotal => at_least_zero("cost (US dollars)"),
@@ -873,6 +880,26 @@ mod tests {
             Metric::TokensPerRequest(Tokens::Output)
         );
         assert_eq!(metric("events_lost", "max = 0"), Metric::EventsLost);
+        assert_eq!(
+            metric("failed_step_rate", "max = \"2%\""),
+            Metric::FailedStepRate
+        );
+        assert_eq!(Metric::FailedStepRate.label(), "failed_step_rate");
+        let rate = threshold("metric = \"failed_step_rate\"\nmax = \"2%\"\nconfig = \"a\"\n");
+        assert_eq!(
+            (rate.limit.value, rate.scope),
+            (0.02, Scope::Config("a".into()))
+        );
+        // Failed steps are counted per variation, not per second.
+        let e = threshold_error("metric = \"failed_step_rate\"\nmax = 0\nwindow = \"5s\"\n");
+        assert_eq!(e.key.as_deref(), Some("window"));
+        assert!(
+            e.message.contains("not recorded per second"),
+            "{}",
+            e.message
+        );
+        let e = threshold_error("metric = \"failed_step_rate\"\nmax = 1.5\n");
+        assert_eq!(e.key.as_deref(), Some("max"));
         assert_eq!(
             metric("events_lost_rate", "max = \"1%\""),
             Metric::EventsLostRate

@@ -278,6 +278,21 @@ impl OnError {
     pub fn acts(&self) -> bool {
         self.retries > 0 || self.fallback_model.is_some()
     }
+
+    /// The wait before retry `call` (1 first) of an answer without `Retry-After`, before
+    /// its jitter (between half and all of it): `backoff` doubled per retry, at most
+    /// [`bounds::MAX_RETRY_WAIT`].
+    pub fn full_backoff(&self, call: u32) -> Duration {
+        self.backoff
+            .saturating_mul(1 << call.saturating_sub(1).min(20))
+            .min(bounds::MAX_RETRY_WAIT)
+    }
+
+    /// The longest the application may wait before retry `call`: a `Retry-After` up to
+    /// `max_retry_after`, or the full backoff.
+    pub fn longest_wait(&self, call: u32) -> Duration {
+        self.max_retry_after.max(self.full_backoff(call))
+    }
 }
 
 fn default_backoff() -> Duration {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import email.utils
 import importlib
 import importlib.metadata
 import importlib.util
@@ -26,6 +27,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -274,7 +276,7 @@ class LlmOutcome:
     time_scale: Optional[float] = None
     # A failed answer's HTTP status (None: transport or stream error) and Retry-After (s).
     status: Optional[int] = None
-    retry_after_s: Optional[int] = None
+    retry_after_s: Optional[float] = None
 
 
 @dataclass
@@ -459,13 +461,24 @@ def plan_of(headers: Any) -> tuple:
     return int(latency * 1000), scale
 
 
-def retry_after_of(headers: Any) -> Optional[int]:
-    """`Retry-After` in seconds, when the answer has it in that form."""
-    try:
-        value = int(str(headers.get("retry-after")).strip())
-    except (TypeError, ValueError):
+def retry_after_of(headers: Any, now: Optional[datetime] = None) -> Optional[float]:
+    """`Retry-After` in seconds (RFC 9110 §10.2.3), as src/runner/retry.rs `retry_after`:
+    delay seconds, or an HTTP date, the time from `now` until it (0 for one in the past)."""
+    text = headers.get("retry-after") if headers is not None else None
+    if text is None:
         return None
-    return value if value >= 0 else None
+    text = str(text).strip()
+    if text.isascii() and text.isdigit():
+        return int(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        # "-0000" or asctime: HTTP dates are in UTC.
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (when - now).total_seconds())
 
 
 # A step's `onError`: the same rules as src/runner/retry.rs, so every SDK makes the same calls.
@@ -529,7 +542,7 @@ class LlmCall:
         self.tokens: Optional[Tokens] = None
         self.plan: tuple = (None, None)
         self.status: Optional[int] = None
-        self.retry_after_s: Optional[int] = None
+        self.retry_after_s: Optional[float] = None
 
     async def __call__(self) -> "LlmCall":
         self.started_us = now_us()

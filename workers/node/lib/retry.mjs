@@ -38,9 +38,17 @@ export function waitBefore(policy, seed, call, failed) {
   return doubled * (0.5 + 0.5 * (Number(draw) / 2 ** 53));
 }
 
-/** An answer's `Retry-After` in seconds, when it has that form. */
-export function retryAfterOf(headers) {
+/**
+ * An answer's `Retry-After` in seconds (RFC 9110 §10.2.3), as src/runner/retry.rs
+ * `retry_after`: delay seconds, or an HTTP date, the time from `now` (ms) until it (0 for
+ * one in the past). A date starts with its day's name, which keeps Date.parse's leniency
+ * ("1.5" is a date to it) out; asctime's, without a zone, is GMT as every HTTP date.
+ */
+export function retryAfterOf(headers, now = Date.now()) {
   const text = headers?.get?.('retry-after');
-  if (text === null || text === undefined || !/^\s*\d+\s*$/.test(text)) return null;
-  return Number(text.trim());
+  if (text === null || text === undefined) return null;
+  if (/^\s*\d+\s*$/.test(text)) return Number(text.trim());
+  if (!/^\s*[A-Za-z]{3}/.test(text)) return null;
+  const when = Date.parse(/GMT\s*$/.test(text) ? text : `${text.trim()} GMT`);
+  return Number.isNaN(when) ? null : Math.max(0, (when - now) / 1000);
 }

@@ -13,6 +13,7 @@
 //! for thresholds that abort it), [`events`] (flush latency during and after the load,
 //! completeness, delivery latency), [`health`] (the load generator's own lag and the
 //! machine's pressure), [`simulated`] (the simulated provider's profiles and lateness),
+//! `endpoints` (where the SDKs, REST calls, events and LLM calls go; the embedded mock-ld),
 //! [`progress`], [`parity`] (after a Python or Node load, its sample again through one
 //! worker and the Rust SDK, for the `sdk_parity` check),
 //! [`collect`] (metrics into results).

@@ -161,7 +161,7 @@ pub async fn run_with_prices(
         options.cancel.clone(),
     );
     tracing::info!(scenario = %scenario.name, model = ?scenario.load.model, sdk = %sdk_info.describe(), "load started");
-    let event_stats = prepared.endpoints.event_stats(scenario);
+    let event_stats = prepared.event_stats(scenario);
     let mut loaded = load(scenario, sdks, &prepared, &running, &options, &event_stats).await?;
     tracing::info!(
         requests = loaded.metrics.requests,
@@ -247,6 +247,18 @@ struct Prepared {
     llm_base: String,
     /// What mock-ld had refused in the environment before any fault went on.
     refused_before: Option<Result<Option<RefusedEvents>, String>>,
+}
+
+impl Prepared {
+    /// mock-ld's event counts for the scenario's environment (when its events go to a
+    /// mock-ld and are on); with faults or restarts, counting what it refused for good.
+    fn event_stats(&self, scenario: &Scenario) -> Option<events::EventStats> {
+        let stats = self.endpoints.event_stats(scenario)?;
+        match (&self.refused_before, &self.endpoints.events_admin) {
+            (Some(Ok(before)), Some(admin)) => Some(stats.with_refusals(admin, before.as_ref())),
+            _ => Some(stats),
+        }
+    }
 }
 
 /// Sets the scenario up through the REST API and reads what the load is judged against.

@@ -4,14 +4,16 @@
 //! URL and key still hold and everything its journals acknowledged is back.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mock_ld::events::log::EventLog;
 use mock_ld::isolated::IsolatedMockLd;
 use mock_ld::StartError;
 use tokio::sync::Mutex;
 
-/// How long a start again tries to bind the port the stopped one let go (its runtime's
-/// threads close it in the background).
+/// How long a start again tries to bind the port the stopped one let go (the kernel may
+/// take a moment to release it).
 const REBIND_WAIT: Duration = Duration::from_secs(10);
 
 /// A restartable embedded mock-ld.
@@ -51,9 +53,13 @@ impl EmbeddedMock {
         self.mock.lock().await.as_ref().map(f)
     }
 
-    /// Stops it at once: its server and tasks are dropped, open connections cut.
-    pub async fn stop(&self) {
-        drop(self.mock.lock().await.take());
+    /// Stops it at once ([`IsolatedMockLd::kill`]: its server and tasks are dropped, open
+    /// connections cut); its event log once nothing of it runs any more, which then holds
+    /// exactly what it took. `None` when it was stopped already or something of it still
+    /// ran after the wait.
+    pub async fn stop(&self) -> Option<Arc<EventLog>> {
+        let mock = self.mock.lock().await.take()?;
+        mock.kill().await
     }
 
     /// Starts it again on its port, from its state directory.

@@ -80,3 +80,67 @@ impl EmbeddedMock {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    /// A restart keeps what the run's event accounting needs: the events refused by a
+    /// fault before it (`refusedEvents`), and exactly the events taken.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_keeps_the_refused_events_and_the_taken_ones() {
+        let mock = EmbeddedMock::start(mock_ld::Config::default(), true)
+            .await
+            .unwrap();
+        let (base, http) = (format!("http://{}", mock.addr()), reqwest::Client::new());
+        let post = |id: &str| {
+            http.post(format!("{base}/bulk"))
+                .header("Authorization", "sdk-default-test")
+                .header("X-LaunchDarkly-Payload-ID", id)
+                .json(&json!([{"kind": "custom", "key": "k"}, {"kind": "custom", "key": "k"}]))
+                .send()
+        };
+        let on: Value = http
+            .post(format!("{base}/admin/faults"))
+            .json(&json!({"kind": "eventsError"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(post("refused").await.unwrap().status().is_server_error());
+        let off = format!("{base}/admin/faults/{}", on["id"]);
+        assert!(http.delete(off).send().await.unwrap().status().is_success());
+        assert_eq!(post("taken").await.unwrap().status(), 202);
+        let refused = || async {
+            let faults: Value = http
+                .get(format!("{base}/admin/faults"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            faults["refusedEvents"][0].clone()
+        };
+        let before = refused().await;
+        assert_eq!(before["refusedEvents"], 2, "{before}");
+        let log = mock
+            .stop()
+            .await
+            .expect("nothing of it runs after the stop");
+        let filter = mock_ld::events::log::Filter {
+            env: Some("test".into()),
+            ..Default::default()
+        };
+        assert_eq!(log.stats(&filter).events, 2, "the taken payload's events");
+        mock.start_again().await.unwrap();
+        assert_eq!(refused().await, before);
+        // The SDK's retry of the payload refused before the restart is a retry.
+        assert_eq!(post("refused").await.unwrap().status(), 202);
+        assert_eq!(refused().await["retriedEvents"], 2);
+    }
+}

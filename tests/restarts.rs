@@ -1,6 +1,6 @@
 //! `[[restarts]]` end to end: the embedded mock-ld is stopped at once mid-run (as `kill -9`
-//! stops a process) and started again on the same port from its state directory. Every
-//! event it had received before is still counted after; the SDK's stream comes back; the
+//! stops a process) and started again on the same port from its state directory. Exactly
+//! the events it had taken before are read back after; the SDK's stream comes back; the
 //! simulated provider, which is not restarted, answers throughout; and every tracker event
 //! is accounted for (received, or never received: sent while mock-ld was down). A restart
 //! against another target is refused before anything starts.
@@ -69,6 +69,8 @@ async fn events_received_before_a_restart_are_still_counted_and_every_event_is_a
     let (stopped, started) = (restart.stopped_ms.unwrap(), restart.started_ms.unwrap());
     assert!(started - stopped >= 2000.0, "{restart:?}");
     assert!(restart.events_before.unwrap() > 0, "{restart:?}");
+    // Read once mock-ld had stopped: exactly what it read back, not merely as many.
+    assert_eq!(restart.events_after, restart.events_before, "{restart:?}");
     assert_eq!(restart.events_kept(), Some(true), "{restart:?}");
     // The one SDK client's stream ended with mock-ld and came back to the new one.
     assert_eq!(restart.streams_before, Some(1), "{restart:?}");

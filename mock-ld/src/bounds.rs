@@ -15,7 +15,9 @@
 //!   counts of `/admin/llm/stats` hold at most `max_stat_keys` distinct keys; what a full
 //!   map has no room for is counted apart (`overflow`, or model `(other)`), never dropped;
 //! - the events journal of `--state` ([`crate::events::journal`]): at most
-//!   `max_event_journal_bytes`, then received events are counted in memory only;
+//!   `max_event_journal_bytes`, then received events are counted in memory only; the
+//!   refused-events journal ([`crate::faults::journal`]) has the same bound on its own, then
+//!   refusals are counted in memory only;
 //! - the audit log: [`crate::api`] keeps each entry as patches and drops the oldest entries
 //!   past `max_audit_bytes`;
 //! - AI Config variation versions: each variation keeps its newest `max_variation_versions`.
@@ -57,7 +59,9 @@ pub struct Bounds {
     /// one environment stop at about 14 MB by default (BENCHMARKS.md, Soak).
     pub max_stat_keys: usize,
     /// Bytes of received events `--state` journals (`events.jsonl`); past it events are
-    /// counted in memory only, and `/admin/events/stats` says `journal.full`.
+    /// counted in memory only, and `/admin/events/stats` says `journal.full`. The refused
+    /// events' journal (`refused.jsonl`) stops at as many bytes of its own, and
+    /// `/admin/faults` says `journal.full`.
     pub max_event_journal_bytes: usize,
     /// Versions each AI Config variation keeps (the newest; version numbers keep rising).
     /// Every update is one; a script updating a variation every second for a day would

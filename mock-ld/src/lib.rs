@@ -310,6 +310,13 @@ impl MockLd {
             )?)),
             None => None,
         };
+        let faults = match &config.state_dir {
+            Some(dir) => Arc::new(faults::Faults::durable(
+                dir,
+                config.bounds.max_event_journal_bytes as u64,
+            )?),
+            None => Arc::default(),
+        };
         let state = AppState {
             store,
             events,
@@ -320,7 +327,7 @@ impl MockLd {
             llm: Arc::new(
                 llm::Simulator::new(config.llm_seed).with_max_models(config.bounds.max_stat_keys),
             ),
-            faults: Arc::default(),
+            faults,
             api,
             bounds: config.bounds,
             admin_token: config.admin_token.as_deref().map(Arc::from),

@@ -93,7 +93,8 @@ struct Cli {
     #[arg(long, default_value_t = mock_ld::bounds::Bounds::default().max_stat_keys, value_name = "N")]
     max_stat_keys: usize,
     /// Bytes of received events `--state` keeps in `events.jsonl` so that they survive a
-    /// restart; past it they are counted in memory only (`journal.full` in the stats).
+    /// restart; past it they are counted in memory only (`journal.full` in the stats). The
+    /// events refused under faults (`refused.jsonl`) have as many bytes of their own.
     #[arg(long, default_value = "1GiB", value_parser = bytes, value_name = "SIZE")]
     max_event_journal_bytes: usize,
     /// Versions each AI Config variation keeps; the oldest go first, numbers keep rising.

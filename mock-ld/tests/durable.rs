@@ -519,3 +519,84 @@ async fn received_events_survive_kill_9() {
     );
     server.kill();
 }
+
+/// Events refused under a fault survive `kill -9`: `/admin/faults` shows the same
+/// `refusedEvents` after a restart, and the SDK's retry of a payload refused before it
+/// (the same payload id) counts as retried. A torn last line of `refused.jsonl` is dropped.
+#[tokio::test]
+async fn refused_events_survive_kill_9() {
+    let scratch = Scratch::new("refused");
+    let server = Server::start(&scratch, 1);
+    let post = |server: &Server, id: &str, n: usize| {
+        let events: Value = (0..n)
+            .map(|i| json!({"kind": "custom", "key": "tokens", "creationDate": 1, "context": {"key": format!("u{i}")}}))
+            .collect();
+        server
+            .http
+            .post(format!("{}/bulk", server.url))
+            .header("Authorization", "sdk-default-test")
+            .header("X-LaunchDarkly-Payload-ID", id)
+            .json(&events)
+            .send()
+    };
+    async fn refused(server: &Rest) -> Value {
+        let (status, faults) = server.send(Method::GET, "/admin/faults", None).await;
+        assert_eq!(status, StatusCode::OK, "{faults}");
+        faults["refusedEvents"].clone()
+    }
+    let fault = json!({"kind": "eventsError"});
+    let (status, on) = server
+        .send(Method::POST, "/admin/faults", Some(fault))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{on}");
+    for (id, n) in [("p1", 3), ("p2", 2), ("p1", 3)] {
+        let status = post(&server, id, n).await.unwrap().status();
+        assert!(status.is_server_error(), "{id}: {status}");
+    }
+    let off = format!("/admin/faults/{}", on["id"]);
+    assert_eq!(
+        server.send(Method::DELETE, &off, None).await.0,
+        StatusCode::OK
+    );
+    let before = refused(&server).await;
+    let totals = |retried: (u64, u64, u64)| {
+        json!([{
+            "project": "default", "environment": "test",
+            "refusedAttempts": 3, "refusedPayloads": 2,
+            "refusedEvents": 5, "refusedCustomEvents": 5,
+            "retriedPayloads": retried.0, "retriedEvents": retried.1,
+            "retriedCustomEvents": retried.2,
+        }])
+    };
+    assert_eq!(before, totals((0, 0, 0)));
+    server.kill();
+
+    let server = Server::start(&scratch, 2);
+    assert_eq!(
+        refused(&server).await,
+        before,
+        "the same totals after kill -9"
+    );
+    // The SDK's retry of p1, refused before the restart, is taken now: a retry.
+    assert_eq!(
+        post(&server, "p1", 3).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(refused(&server).await, totals((1, 3, 3)));
+    server.kill();
+
+    // A crash mid-write leaves a torn line: dropped, the totals as acknowledged before.
+    append(
+        &scratch.state().join("refused.jsonl"),
+        b"{\"op\": \"refused\", \"proj",
+    );
+    let server = Server::start(&scratch, 3);
+    assert_eq!(refused(&server).await, totals((1, 3, 3)));
+    // p1 again is a duplicate of a payload taken, no second retry.
+    assert_eq!(
+        post(&server, "p1", 3).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(refused(&server).await, totals((1, 3, 3)));
+    server.kill();
+}

@@ -148,19 +148,19 @@ fn affects(w: &FaultWindow, at_ms: f64) -> bool {
     (on..back).contains(&at_ms)
 }
 
-/// "mock-ld restarted 3.1–5.3 s: 827 events received before, 958 read back from its
+/// "mock-ld restarted 3.1–5.3 s: 827 events taken before, 827 read back from its
 /// journal (none lost); streams back 0.7 s after the start". The streams are waited for
 /// until the `next` restart stops mock-ld again, or the load ends.
 fn restart_line((w, next): (&RestartWindow, Option<&RestartWindow>)) -> String {
     let mut line = format!("mock-ld restarted {}", w.window());
     if let (Some(before), Some(after)) = (w.events_before, w.events_after) {
-        let kept = match w.events_kept() {
-            Some(true) => "none lost",
-            _ => "EVENTS LOST",
+        let kept = match after.cmp(&before) {
+            std::cmp::Ordering::Equal => "none lost",
+            std::cmp::Ordering::Less => "EVENTS LOST",
+            std::cmp::Ordering::Greater => "MORE READ BACK THAN TAKEN",
         };
-        line += &format!(
-            ": {before} events received before, {after} read back from its journal ({kept})"
-        );
+        line +=
+            &format!(": {before} events taken before, {after} read back from its journal ({kept})");
     }
     match (w.streams_before, w.streams_back_ms, w.started_ms) {
         (Some(_), Some(ms), _) => {

@@ -22,14 +22,14 @@ pub struct RestartWindow {
     /// When it listened again; absent when it could not start (see `error`).
     #[serde(default)]
     pub started_ms: Option<f64>,
-    /// Events mock-ld had received in the scenario's environment (every kind), read just
-    /// before it stopped: each of them was acknowledged, so on disk.
+    /// Events mock-ld had taken in the scenario's environment (every kind), read in-process
+    /// once it had stopped and no request was being handled: exactly the events of the
+    /// payloads it recorded and journaled (each answered 202, unless the stop cut the
+    /// answer off). Absent when something of it still ran after the stop's wait.
     #[serde(default)]
     pub events_before: Option<u64>,
     /// Events of the environment it read back from its journal when it started again
-    /// (what it had acknowledged before the stop, none sent since): at least `eventsBefore`
-    /// when nothing acknowledged was lost (SDKs may have sent more between that read and
-    /// the stop).
+    /// (none sent since): exactly `eventsBefore` when nothing it took was lost.
     #[serde(default)]
     pub events_after: Option<u64>,
     /// SDK streams open in the scenario's environment just before it stopped.
@@ -45,10 +45,10 @@ pub struct RestartWindow {
 }
 
 impl RestartWindow {
-    /// Whether every event received before the stop was still counted after the start;
+    /// Whether exactly the events taken before the stop were read back after the start;
     /// `None` when either count could not be read.
     pub fn events_kept(&self) -> Option<bool> {
-        Some(self.events_after? >= self.events_before?)
+        Some(self.events_after? == self.events_before?)
     }
 
     /// `4.0–6.1 s`, or the planned window with what became of it.

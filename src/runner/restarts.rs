@@ -1,11 +1,13 @@
 //! `[[restarts]]`: stops the embedded mock-ld at `run_start + at` and starts it again
 //! `down` later ([`EmbeddedMock`]), one after another in the file's order (validation keeps
-//! them apart), recording when that happened, whether the received events it had counted
-//! were still counted after, and when the SDKs' streams were back.
+//! them apart), recording when that happened, whether the events it had taken (read once it
+//! had stopped) were exactly those it read back from its journal, and when the SDKs'
+//! streams were back.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use mock_ld::events::log::{EventLog, Filter};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -128,9 +130,15 @@ async fn one(
     let since_start = || run_start.elapsed().as_secs_f64() * 1e3;
     let (project, env) = (&target.project, &target.environment);
     window.streams_before = open_streams(&target.admin, project, env).await;
-    window.events_before = target.stats.received_events().await;
-    target.mock.stop().await;
+    let stopped = target.mock.stop().await;
     window.stopped_ms = Some(since_start());
+    // Read once it has stopped, no request being handled any more: exactly what it took.
+    window.events_before = stopped.map(|log| taken_events(&log, project, env));
+    if window.events_before.is_none() {
+        tracing::warn!(
+            "mock-ld still ran after its stop: the events it took are not known exactly"
+        );
+    }
     tokio::select! {
         () = stop.cancelled() => {}
         () = tokio::time::sleep(restart.down) => {}
@@ -141,6 +149,16 @@ async fn one(
     }
     window.started_ms = Some(since_start());
     window.events_after = target.stats.replayed_events().await;
+}
+
+/// Events of every kind in the environment's payloads that `log` took.
+fn taken_events(log: &EventLog, project: &str, env: &str) -> u64 {
+    let filter = Filter {
+        project: Some(project.to_owned()),
+        env: Some(env.to_owned()),
+        ..Filter::default()
+    };
+    log.stats(&filter).events
 }
 
 /// How long after now `before` streams were open again, waiting until `next` at most.

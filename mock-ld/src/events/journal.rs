@@ -5,7 +5,8 @@
 //!
 //! Bounded: past `--max-event-journal-bytes` of lines mock-ld stops appending, says so in a
 //! warning and in `/admin/events/stats` (`journal.full`), and goes on counting in memory
-//! only. Refused and rejected payloads, and the counts of faults, are not journaled.
+//! only. Rejected payloads and each fault's own counts are not journaled; payloads refused
+//! under a fault are, apart, in `refused.jsonl` ([`crate::faults::journal`]).
 //! `/admin/reset` empties the file with the log.
 
 use std::borrow::Cow;

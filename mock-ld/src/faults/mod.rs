@@ -3,7 +3,9 @@
 //! `/admin`), so that any SDK or test, not only the harness, can see what users get.
 //!
 //! - [`spec`]: what a fault is and what it takes, checked with a message naming the field.
-//! - [`registry`]: the faults on, their counts, the last ones off, events refused.
+//! - [`registry`]: the faults on, their counts, the last ones off.
+//! - [`refused`]: events refused per environment and the payload ids that tell a retry;
+//!   [`journal`] keeps them in `--state DIR/refused.jsonl` across a restart.
 //!
 //! Where each kind acts: the SDK streams (FDv1 and FDv2 share one live stream body, which
 //! watches its environment's faults), the polling endpoints, through [`sdk_gate`] here, the
@@ -11,9 +13,11 @@
 //! [`Faults::on_model`]. This module knows none of them.
 //!
 //! `POST /admin/faults` a [`spec::FaultSpec`] → 201 and its record; `GET /admin/faults` →
-//! `{active, ended, refusedEvents}`; `DELETE /admin/faults/{id}` → its final record (404
+//! `{active, ended, refusedEvents}` (and `journal` with `--state`); `DELETE /admin/faults/{id}` → its final record (404
 //! when not on); `DELETE /admin/faults` → `{ended}`, every fault switched off.
 
+pub mod journal;
+pub mod refused;
 pub mod registry;
 pub mod spec;
 
@@ -77,11 +81,15 @@ async fn add(State(state): State<AppState>, body: Bytes) -> Result<Response, App
 
 async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
     let (active, ended) = state.faults.records();
-    Json(json!({
+    let mut answer = json!({
         "active": active,
         "ended": ended,
         "refusedEvents": state.faults.refused_events(),
-    }))
+    });
+    if let Some(journal) = state.faults.journal_status() {
+        answer["journal"] = json!(journal);
+    }
+    Json(answer)
 }
 
 async fn remove(

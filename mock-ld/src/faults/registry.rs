@@ -4,7 +4,6 @@
 //! other endpoint asks on each request, which costs one atomic load while no fault is on.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::journal::{RefusedJournal, RefusedJournalStatus};
+use super::refused::{id_hash, Change, Ledger};
+pub use super::refused::{EventCount, RefusedEvents};
 use super::spec::{Fault, FaultKind, Scope};
 use crate::clock::now_millis;
 
@@ -20,9 +22,6 @@ use crate::clock::now_millis;
 pub const MAX_ACTIVE: usize = 256;
 /// Faults switched off that `GET /admin/faults` still lists, newest kept.
 pub const MAX_ENDED: usize = 1_000;
-/// Refused events payloads remembered by id (as hashes: an id is the client's header, up
-/// to hyper's 400 KB), to tell a payload the SDK sent again later.
-const MAX_REFUSED_IDS: usize = 100_000;
 /// The longest switching a fault off waits for the events of payloads it refused to be
 /// counted (inflating and splitting the largest payload the bounds allow takes well under
 /// a second); past it the record goes out without them, and says so in the log.
@@ -145,23 +144,13 @@ impl Refusal {
         if !self.first {
             return;
         }
-        let mut r = faults.lock();
-        let totals = r.totals(&self.environment);
-        totals.refused_events += events.all;
-        totals.refused_custom_events += events.custom;
-        let Some(hash) = self.id_hash else { return };
-        let Some(id) = r.refused_ids.get_mut(&hash) else {
-            return;
-        };
-        if !id.retried {
-            id.events = Some(events);
-            return;
-        }
-        // Taken on a retry before its events were counted: they count as retried now.
-        r.refused_ids.remove(&hash);
-        let totals = r.totals(&self.environment);
-        totals.retried_events += events.all;
-        totals.retried_custom_events += events.custom;
+        let (project, env) = self.environment.clone();
+        faults.lock().change(&Change::Counted {
+            project,
+            env,
+            id: self.id_hash,
+            events,
+        });
     }
 }
 
@@ -188,113 +177,27 @@ pub struct Record {
     pub counts: CountsRead,
 }
 
-/// Events refused by faults in one environment, and how many of those payloads the SDK
-/// sent again and mock-ld took (the same `X-LaunchDarkly-Payload-ID`). An SDK retries a
-/// refused payload once under the same id: that is a second attempt of one payload, so
-/// `refusedEvents - retriedEvents` is what the refusals lost.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct RefusedEvents {
-    pub project: String,
-    pub environment: String,
-    /// Requests refused, retries included.
-    pub refused_attempts: u64,
-    /// Distinct payloads refused (one without a payload id counts at each attempt).
-    pub refused_payloads: u64,
-    /// Events in those payloads.
-    pub refused_events: u64,
-    /// Of those, custom events: what the AI SDKs' trackers send, and what the harness
-    /// counts as tracked.
-    pub refused_custom_events: u64,
-    /// Of those payloads, the ones mock-ld took later, and their events.
-    pub retried_payloads: u64,
-    pub retried_events: u64,
-    pub retried_custom_events: u64,
-}
-
-impl RefusedEvents {
-    /// What was refused and retried after `before` was read (a mock-ld shared by earlier
-    /// runs keeps counting).
-    pub fn since(&self, before: &RefusedEvents) -> RefusedEvents {
-        RefusedEvents {
-            project: self.project.clone(),
-            environment: self.environment.clone(),
-            refused_attempts: self
-                .refused_attempts
-                .saturating_sub(before.refused_attempts),
-            refused_payloads: self
-                .refused_payloads
-                .saturating_sub(before.refused_payloads),
-            refused_events: self.refused_events.saturating_sub(before.refused_events),
-            refused_custom_events: self
-                .refused_custom_events
-                .saturating_sub(before.refused_custom_events),
-            retried_payloads: self
-                .retried_payloads
-                .saturating_sub(before.retried_payloads),
-            retried_events: self.retried_events.saturating_sub(before.retried_events),
-            retried_custom_events: self
-                .retried_custom_events
-                .saturating_sub(before.retried_custom_events),
-        }
-    }
-}
-
-/// The events of one payload: all of them, and the custom ones.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EventCount {
-    pub all: u64,
-    pub custom: u64,
-}
-
-/// A refused payload's id: its environment, its events once counted, and whether mock-ld
-/// took it on a retry before they were.
-struct RefusedId {
-    environment: (String, String),
-    events: Option<EventCount>,
-    retried: bool,
-}
-
 #[derive(Default)]
 struct Registry {
     next_id: u64,
     active: Vec<Arc<Active>>,
     ended: VecDeque<Arc<Active>>,
-    refused: HashMap<(String, String), RefusedEvents>,
-    /// Refused payload ids' hashes, oldest first out.
-    refused_ids: HashMap<u64, RefusedId>,
-    refused_order: VecDeque<u64>,
-    hasher: RandomState,
+    refused: Ledger,
+    /// With `--state`: where each change to `refused` is kept.
+    journal: Option<RefusedJournal>,
     /// Per environment streams watch, the faults on there.
     watchers: HashMap<(String, String), watch::Sender<EnvironmentFaults>>,
 }
 
 impl Registry {
-    fn totals(&mut self, key: &(String, String)) -> &mut RefusedEvents {
-        self.refused
-            .entry(key.clone())
-            .or_insert_with(|| RefusedEvents {
-                project: key.0.clone(),
-                environment: key.1.clone(),
-                ..RefusedEvents::default()
-            })
-    }
-
-    /// Remembers a refused payload id, forgetting the oldest past [`MAX_REFUSED_IDS`].
-    fn remember_refused(&mut self, hash: u64, environment: &(String, String)) {
-        let id = RefusedId {
-            environment: environment.clone(),
-            events: None,
-            retried: false,
-        };
-        self.refused_ids.insert(hash, id);
-        self.refused_order.push_back(hash);
-        while self.refused_order.len() > MAX_REFUSED_IDS {
-            if let Some(old) = self.refused_order.pop_front() {
-                self.refused_ids.remove(&old);
-            }
+    /// Applies `change` to the refused-event ledger and journals it if it changed
+    /// anything; whether it did.
+    fn change(&mut self, change: &Change) -> bool {
+        let changed = self.refused.apply(change);
+        if let (true, Some(journal)) = (changed, &mut self.journal) {
+            journal.append(change);
         }
+        changed
     }
 
     fn environment_faults(&self, project: &str, environment: &str) -> EnvironmentFaults {
@@ -344,6 +247,25 @@ pub struct TooMany;
 impl Faults {
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Faults whose refused-event totals are kept in `dir` (`--state`): replayed from its
+    /// `refused.jsonl`, and each change appended to it.
+    pub fn durable(
+        dir: &std::path::Path,
+        max_bytes: u64,
+    ) -> Result<Self, crate::state::StateError> {
+        let mut refused = Ledger::default();
+        let journal = RefusedJournal::open(dir, max_bytes, &mut refused)?;
+        let registry = Registry {
+            refused,
+            journal: Some(journal),
+            ..Registry::default()
+        };
+        Ok(Faults {
+            registry: Mutex::new(registry),
+            any: AtomicBool::new(false),
+        })
     }
 
     /// Switches `fault` on; its record.
@@ -482,6 +404,7 @@ impl Faults {
         if !self.any.load(Ordering::Acquire) {
             return None;
         }
+        let id_hash = payload_id.map(id_hash);
         let mut r = self.lock();
         let fault = r
             .active
@@ -492,16 +415,12 @@ impl Faults {
         fault.counts.payloads.fetch_add(1, Ordering::Relaxed);
         fault.counting.fetch_add(1, Ordering::AcqRel);
         let environment = (env.0.to_owned(), env.1.to_owned());
-        let id_hash = payload_id.map(|id| r.hasher.hash_one(id));
-        let first = id_hash.is_none_or(|h| !r.refused_ids.contains_key(&h));
-        let totals = r.totals(&environment);
-        totals.refused_attempts += 1;
-        if first {
-            totals.refused_payloads += 1;
-        }
-        if let (true, Some(hash)) = (first, id_hash) {
-            r.remember_refused(hash, &environment);
-        }
+        let first = r.refused.first(id_hash);
+        r.change(&Change::Refused {
+            project: environment.0.clone(),
+            env: environment.1.clone(),
+            id: id_hash,
+        });
         Some(Refusal {
             fault,
             environment,
@@ -513,50 +432,38 @@ impl Faults {
     /// An events payload mock-ld took: when its id was refused before, it is a retry.
     pub fn received(&self, payload_id: Option<&str>) {
         let Some(id) = payload_id else { return };
-        let mut r = self.lock();
-        if r.refused_ids.is_empty() {
+        if self.lock().refused.no_ids() {
             return;
         }
-        let hash = r.hasher.hash_one(id);
-        let Some(refused) = r.refused_ids.get_mut(&hash) else {
-            return;
-        };
-        if refused.retried {
-            return;
-        }
-        refused.retried = true;
-        let (environment, events) = (refused.environment.clone(), refused.events);
-        if events.is_some() {
-            r.refused_ids.remove(&hash);
-        }
-        let totals = r.totals(&environment);
-        totals.retried_payloads += 1;
-        if let Some(events) = events {
-            totals.retried_events += events.all;
-            totals.retried_custom_events += events.custom;
-        }
+        // Hashed outside the lock: an id may be long.
+        let id = id_hash(id);
+        self.lock().change(&Change::Taken { id });
     }
 
     /// Refused events per environment, in a stable order.
     pub fn refused_events(&self) -> Vec<RefusedEvents> {
-        let mut all: Vec<RefusedEvents> = self.lock().refused.values().cloned().collect();
-        all.sort_by(|a, b| (&a.project, &a.environment).cmp(&(&b.project, &b.environment)));
-        all
+        self.lock().refused.totals_sorted()
+    }
+
+    /// With `--state`, what `/admin/faults` says of the refused-events journal.
+    pub fn journal_status(&self) -> Option<RefusedJournalStatus> {
+        self.lock().journal.as_ref().map(RefusedJournal::status)
     }
 
     /// Forgets refused-event totals and ended faults (`/admin/reset`); faults on stay on.
     pub fn reset(&self) {
         let mut r = self.lock();
         r.ended.clear();
-        r.refused.clear();
-        r.refused_ids.clear();
-        r.refused_order.clear();
+        r.refused = Ledger::default();
+        if let Some(journal) = &mut r.journal {
+            journal.clear();
+        }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::faults::refused::MAX_REFUSED_IDS;
     use crate::faults::spec::FaultSpec;
 
     /// `n` events, of which one less than half are custom.
@@ -718,8 +625,7 @@ mod tests {
         for n in 0..(MAX_REFUSED_IDS + 10) {
             refuse(&faults, Some(&n.to_string()), 1);
         }
-        let r = faults.lock();
-        assert_eq!(r.refused_ids.len(), MAX_REFUSED_IDS);
-        assert_eq!(r.refused_order.len(), MAX_REFUSED_IDS);
+        let ids = faults.lock().refused.id_counts();
+        assert_eq!(ids, (MAX_REFUSED_IDS, MAX_REFUSED_IDS));
     }
 }

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::log::{EventLog, Source};
+use crate::state::lines::each_complete_line;
 use crate::state::StateError;
 
 const FILE: &str = "events.jsonl";
@@ -195,37 +196,9 @@ struct Replayed {
 /// Records every complete line of the file into `log`. A last line without its newline was
 /// never acknowledged (a crash mid-write) and is dropped; a bad line before it stops start-up.
 fn replay(path: &Path, log: &EventLog) -> Result<Replayed, StateError> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Replayed {
-                payloads: 0,
-                events: BTreeMap::new(),
-                bytes: 0,
-            })
-        }
-        Err(source) => return Err(io(path, source)),
-    };
-    let mut reader = BufReader::new(file);
-    let mut buffer = Vec::new();
-    let mut number = 0u64;
-    let mut payloads = 0;
     let mut events = BTreeMap::new();
-    let mut bytes = 0u64;
-    loop {
-        buffer.clear();
-        let read = reader
-            .read_until(b'\n', &mut buffer)
-            .map_err(|source| io(path, source))?;
-        if read == 0 {
-            break;
-        }
-        number += 1;
-        if buffer.last() != Some(&b'\n') {
-            tracing::warn!(journal = %path.display(), line = number, "dropping a torn last line (never acknowledged)");
-            break;
-        }
-        let line: Line<'_> = serde_json::from_slice(&buffer).map_err(|e| StateError::Corrupt {
+    let read = each_complete_line(path, |number, bytes| {
+        let line: Line<'_> = serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt {
             place: format!("{}:{number}:{}", path.display(), e.column()),
             message: format!("not an events journal line ({e}); restore the file or remove it to start without the events received before"),
         })?;
@@ -249,13 +222,12 @@ fn replay(path: &Path, log: &EventLog) -> Result<Replayed, StateError> {
         if let super::log::Outcome::Stored { events: n } = outcome {
             *events.entry(scope).or_default() += n as u64;
         }
-        payloads += 1;
-        bytes += read as u64;
-    }
+        Ok(())
+    })?;
     Ok(Replayed {
-        payloads,
+        payloads: read.lines,
         events,
-        bytes,
+        bytes: read.bytes,
     })
 }
 

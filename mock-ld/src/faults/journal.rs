@@ -14,12 +14,13 @@
 //! empties the file with the totals.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::refused::{Change, Ledger};
+use crate::state::lines::each_complete_line;
 use crate::state::StateError;
 
 const FILE: &str = "refused.jsonl";
@@ -111,34 +112,15 @@ impl RefusedJournal {
 /// line without its newline is a write a crash cut short, and is dropped; a bad line
 /// before it stops start-up.
 fn replay(path: &Path, ledger: &mut Ledger) -> Result<(u64, u64), StateError> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
-        Err(source) => return Err(io(path, source)),
-    };
-    let mut reader = BufReader::new(file);
-    let (mut buffer, mut lines, mut bytes) = (Vec::new(), 0u64, 0u64);
-    loop {
-        buffer.clear();
-        let read = reader
-            .read_until(b'\n', &mut buffer)
-            .map_err(|source| io(path, source))?;
-        if read == 0 {
-            break;
-        }
-        if buffer.last() != Some(&b'\n') {
-            tracing::warn!(journal = %path.display(), line = lines + 1, "dropping a torn last line (a write cut short by a crash)");
-            break;
-        }
-        let change: Change = serde_json::from_slice(&buffer).map_err(|e| StateError::Corrupt {
-            place: format!("{}:{}:{}", path.display(), lines + 1, e.column()),
+    let read = each_complete_line(path, |number, line| {
+        let change: Change = serde_json::from_slice(line).map_err(|e| StateError::Corrupt {
+            place: format!("{}:{number}:{}", path.display(), e.column()),
             message: format!("not a refused-events journal line ({e}); restore the file or remove it to start without the refusals counted before"),
         })?;
         ledger.apply(&change);
-        lines += 1;
-        bytes += read as u64;
-    }
-    Ok((lines, bytes))
+        Ok(())
+    })?;
+    Ok((read.lines, read.bytes))
 }
 
 fn io(path: &Path, source: std::io::Error) -> StateError {

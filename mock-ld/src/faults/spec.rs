@@ -18,7 +18,8 @@ pub enum FaultKind {
     StreamDropped,
     /// Streams stay open and send nothing, not even heartbeats; a new one sends no payload.
     StreamStalled,
-    /// Each stream gets one event whose data is not JSON (SDKs restart the stream).
+    /// Each stream gets one event whose data is not JSON (the Python SDK restarts the
+    /// stream; the Rust and Node SDKs skip the event and read on).
     StreamMalformed,
     /// Polling endpoints (`/sdk/latest-*`, `/sdk/poll`) answer `status` (default 503).
     PollingError,

@@ -10,6 +10,7 @@
 //!   [`replay`] for torn and corrupt lines), writes a new snapshot and empties it.
 //! - `lock`: locked while a mock-ld uses the directory, so two never write the same journal.
 
+pub mod lines;
 mod replay;
 
 use std::fs::{self, File, OpenOptions};

@@ -9,7 +9,7 @@ use mock_ld::isolated::IsolatedMockLd;
 
 use super::embedded::EmbeddedMock;
 use super::mock_admin::MockAdmin;
-use super::{events, faults, parity, restarts, RunError, Target};
+use super::{events, faults, restarts, RunError, Target};
 use crate::ld_client::{EventOptions, SdkOptions};
 use crate::scenario::Scenario;
 
@@ -35,7 +35,13 @@ pub(crate) struct Endpoints {
 }
 
 impl Endpoints {
-    pub async fn of(scenario: &Scenario, target: &Target) -> Result<Endpoints, RunError> {
+    /// The target's endpoints, or an embedded mock-ld's that lists the last `listed` raw
+    /// events it receives.
+    pub async fn of(
+        scenario: &Scenario,
+        target: &Target,
+        listed: usize,
+    ) -> Result<Endpoints, RunError> {
         match target {
             Target::External {
                 sdk_url,
@@ -71,7 +77,7 @@ impl Endpoints {
                     _provider: None,
                 })
             }
-            Target::Embedded => embedded(scenario).await,
+            Target::Embedded => embedded(scenario, listed).await,
         }
     }
 
@@ -130,7 +136,7 @@ impl Endpoints {
 /// A closed mock-ld in-process; with `[[restarts]]`, restartable, and its simulated
 /// provider apart in a second one that stays up (a provider is not down when LaunchDarkly
 /// is).
-async fn embedded(scenario: &Scenario) -> Result<Endpoints, RunError> {
+async fn embedded(scenario: &Scenario, listed: usize) -> Result<Endpoints, RunError> {
     // Closed even in-process: nothing else on the machine may change the run.
     let admin_token = uuid::Uuid::new_v4().to_string();
     // Raw events it keeps listing: none (nothing else can list them, its port is not
@@ -139,7 +145,7 @@ async fn embedded(scenario: &Scenario) -> Result<Endpoints, RunError> {
     // one by one (`parity::event_list`).
     let config = mock_ld::Config {
         llm_seed: scenario.seed,
-        max_stored_events: parity::event_list(scenario),
+        max_stored_events: listed,
         admin_token: Some(admin_token.clone()),
         ..mock_ld::Config::default()
     };

@@ -191,14 +191,14 @@ impl OwnFigures {
         }
     }
 
-    /// The figures over the `elapsed` load (the workers' CPU time included), judged with
-    /// the simulator's lateness against the scenario's bounds.
+    /// The figures over the `elapsed` load (the CPU time of its `worker_processes`
+    /// included), judged with the simulator's lateness against the scenario's bounds.
     pub async fn finish(
         self,
         scenario: &Scenario,
         metrics: &Metrics,
         simulated: Option<&SimulatedInfo>,
-        elapsed: Duration,
+        (elapsed, worker_processes): (Duration, usize),
     ) -> HarnessHealth {
         let cpu = crate::process::cpu_time()
             .zip(self.cpu_start)
@@ -213,6 +213,7 @@ impl OwnFigures {
             cpu,
             pressure,
             elapsed,
+            worker_processes,
         };
         harness_health(scenario, metrics, simulated, own)
     }
@@ -224,6 +225,7 @@ struct Own {
     cpu: Option<Duration>,
     pressure: Option<Pressure>,
     elapsed: Duration,
+    worker_processes: usize,
 }
 
 /// The load generator's own figures over the load, judged against the scenario's bounds.
@@ -238,6 +240,7 @@ fn harness_health(
         cpu,
         pressure,
         elapsed,
+        worker_processes,
     } = own;
     let cores = cores();
     let wall = elapsed.as_secs_f64().max(1e-9) * cores as f64;
@@ -251,10 +254,7 @@ fn harness_health(
         cpu_seconds: cpu.map(|c| c.as_secs_f64()),
         cpu_share: cpu.map(|c| c.as_secs_f64() / wall),
         cores,
-        worker_processes: match scenario.load.sdk {
-            SdkKind::Rust => 0,
-            _ => super::sdks::worker_count(scenario),
-        },
+        worker_processes,
         pressure,
         bounds: scenario.load.overload.bounds(),
         overloaded: Vec::new(),

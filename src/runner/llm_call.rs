@@ -123,7 +123,7 @@ async fn read_answer(response: reqwest::Response, started: Instant, stream: bool
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| super::retry::retry_after(v, SystemTime::now()));
+            .and_then(|v| super::retry_after::parse(v, SystemTime::now()));
         // Read the body so the connection can be reused.
         let _ = response.bytes().await;
         return LlmOutcome {

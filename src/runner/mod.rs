@@ -39,6 +39,7 @@ mod parity;
 pub mod progress;
 mod restarts;
 pub mod retry;
+mod retry_after;
 pub mod schedule;
 mod sdk_start;
 mod sdks;
@@ -139,7 +140,9 @@ pub async fn run_with_prices(
     prices: PriceTable,
 ) -> Result<RunResults, RunError> {
     restarts::Restarts::check(scenario, matches!(options.target, Target::Embedded))?;
-    let endpoints = Endpoints::of(scenario, &options.target).await?;
+    // Raw events the parity phase reads one by one, if it runs.
+    let listed = parity::event_list(scenario);
+    let endpoints = Endpoints::of(scenario, &options.target, listed).await?;
     let admins = faults::Admins {
         sdk: endpoints.admin.as_ref(),
         events: endpoints.events_admin.as_ref(),
@@ -181,7 +184,12 @@ pub async fn run_with_prices(
         ..
     } = running;
     let harness = own
-        .finish(scenario, &loaded.metrics, simulated.as_ref(), elapsed)
+        .finish(
+            scenario,
+            &loaded.metrics,
+            simulated.as_ref(),
+            (elapsed, sdks::worker_processes(scenario)),
+        )
         .await;
     // Actions still pending when the load ends are not applied.
     options.cancel.cancel();

@@ -3,7 +3,7 @@
 //! written in the Python and Node workers (`workers/python/aiconfig_worker.py`,
 //! `workers/node/lib/retry.mjs`), so that every SDK's run makes the same calls.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::llm_call::LlmOutcome;
 use crate::scenario::OnError;
@@ -32,18 +32,6 @@ pub fn attempt_seed(seed: u64, call: u32) -> u64 {
     } else {
         mix64(seed ^ u64::from(call))
     }
-}
-
-/// A `Retry-After` value (RFC 9110 §10.2.3) read at `now`: delay seconds, or an HTTP date
-/// (IMF-fixdate, or the obsolete RFC 850 and asctime forms a recipient must accept), the
-/// time from `now` until it, 0 for a date in the past; `None` for anything else.
-pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// How long to wait before call `call` (1 for the first retry), after `failed`; `None`
@@ -102,30 +90,6 @@ mod tests {
         assert_eq!(wait(1), Some(Duration::from_secs(1)));
         assert_eq!(wait(2), Some(Duration::from_secs(2)));
         assert_eq!(wait(3), None, "above max_retry_after: no more retries");
-    }
-
-    #[test]
-    fn retry_after_is_read_as_seconds_or_an_http_date() {
-        // Fri, 31 Dec 1999 23:59:59 GMT, RFC 9110's example.
-        let date = SystemTime::UNIX_EPOCH + Duration::from_secs(946_684_799);
-        let before = |s| date - Duration::from_secs(s);
-        let at = |v: &str, now| retry_after(v, now);
-        assert_eq!(at(" 120 ", date), Some(Duration::from_secs(120)));
-        let fixdate = "Fri, 31 Dec 1999 23:59:59 GMT";
-        assert_eq!(at(fixdate, before(90)), Some(Duration::from_secs(90)));
-        // The obsolete forms a recipient must accept.
-        let rfc850 = "Friday, 31-Dec-99 23:59:59 GMT";
-        assert_eq!(at(rfc850, before(5)), Some(Duration::from_secs(5)));
-        let asctime = "Fri Dec 31 23:59:59 1999";
-        assert_eq!(at(asctime, before(5)), Some(Duration::from_secs(5)));
-        // A date in the past means now.
-        assert_eq!(
-            at(fixdate, date + Duration::from_secs(30)),
-            Some(Duration::ZERO)
-        );
-        for bad in ["", "-1", "1.5", "soon", "Fri, 32 Dec 1999 23:59:59 GMT"] {
-            assert_eq!(at(bad, date), None, "{bad:?}");
-        }
     }
 
     #[test]

@@ -75,6 +75,14 @@ impl Sdks {
     }
 }
 
+/// The worker processes the load runs in: none for the Rust SDK, in-process.
+pub fn worker_processes(scenario: &Scenario) -> usize {
+    match scenario.load.sdk {
+        SdkKind::Rust => 0,
+        _ => worker_count(scenario),
+    }
+}
+
 /// Worker processes for the scenario's SDK: its `workers`, else one per core; never more
 /// than the requests the load may have in flight, each worker holding at least one.
 pub fn worker_count(scenario: &Scenario) -> usize {

@@ -16,7 +16,6 @@ use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario::{self, Scenario};
 use mock_ld::{MockLd, MockLdHandle};
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 /// Premium users (80 % of 3,000) split 60/40 between two models; a QA account targeted;
 /// everyone else on the small model. `{extra}` adds checks or load settings.
@@ -92,11 +91,7 @@ fn parse(text: &str) -> Scenario {
 }
 
 async fn run(scenario: &Scenario, target: Target) -> RunResults {
-    let options = RunOptions {
-        target,
-        progress: false,
-        cancel: CancellationToken::new(),
-    };
+    let options = RunOptions::quiet(target);
     runner::run(scenario, options)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"))

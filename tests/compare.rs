@@ -10,7 +10,6 @@ use aiconfig_harness::results::comparison::{Comparison, Row, RowKind, Status};
 use aiconfig_harness::results::RunResults as Results;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario;
-use tokio_util::sync::CancellationToken;
 
 /// 1,500 requests over 64 virtual users: about 9 s per run at a 400 ms median LLM call
 /// (time to first token 100 ms), at about 160 requests a second. Latencies are kept well
@@ -68,11 +67,7 @@ struct Run {
 async fn run(text: &str) -> Run {
     let scenario =
         scenario::parse(Path::new("compare-test.toml"), text).unwrap_or_else(|e| panic!("{e}"));
-    let options = RunOptions {
-        target: Target::Embedded,
-        progress: false,
-        cancel: CancellationToken::new(),
-    };
+    let options = RunOptions::quiet(Target::Embedded);
     let results = runner::run(&scenario, options)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));

@@ -81,20 +81,8 @@ async fn mock() -> MockLdHandle {
 }
 
 fn target(mock: &MockLdHandle) -> Target {
-    Target::External {
-        sdk_url: mock.base_url(),
-        stream_url: None,
-        events_url: None,
-        api_url: mock.base_url(),
-        sdk_key: mock
-            .store()
-            .environment("default", "test")
-            .unwrap()
-            .sdk_key
-            .clone(),
-        api_token: mock.config().api_token.clone(),
-        admin_token: Some(TOKEN.into()),
-    }
+    Target::in_process(mock, ("default", "test"), Some(TOKEN))
+        .expect("mock-ld's default environment")
 }
 
 async fn run(scenario: &Scenario, mock: &MockLdHandle) -> Result<RunResults, RunError> {

@@ -14,7 +14,6 @@ use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario;
 use mock_ld::{MockLd, MockLdHandle};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "provider-errors-token";
 
@@ -95,25 +94,9 @@ async fn run(on_error: &str, mock: &MockLdHandle) -> RunResults {
 }
 
 async fn run_with(on_error: &str, extra: &str, mock: &MockLdHandle) -> RunResults {
-    let target = Target::External {
-        sdk_url: mock.base_url(),
-        stream_url: None,
-        events_url: None,
-        api_url: mock.base_url(),
-        sdk_key: mock
-            .store()
-            .environment("default", "test")
-            .unwrap()
-            .sdk_key
-            .clone(),
-        api_token: mock.config().api_token.clone(),
-        admin_token: Some(TOKEN.into()),
-    };
-    let options = RunOptions {
-        target,
-        progress: false,
-        cancel: CancellationToken::new(),
-    };
+    let target = Target::in_process(mock, ("default", "test"), Some(TOKEN))
+        .expect("mock-ld's default environment");
+    let options = RunOptions::quiet(target);
     tokio::time::timeout(
         Duration::from_secs(30),
         runner::run(&scenario(on_error, extra), options),

@@ -12,7 +12,6 @@ use aiconfig_harness::report;
 use aiconfig_harness::results;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario;
-use tokio_util::sync::CancellationToken;
 
 const SCENARIO: &str = r#"
 name = "report-test <&>"
@@ -85,11 +84,7 @@ memory_pressure = 1.0
 async fn run_and_report(tag: &str) -> PathBuf {
     let scenario =
         scenario::parse(Path::new("report-test.toml"), SCENARIO).unwrap_or_else(|e| panic!("{e}"));
-    let options = RunOptions {
-        target: Target::Embedded,
-        progress: false,
-        cancel: CancellationToken::new(),
-    };
+    let options = RunOptions::quiet(Target::Embedded);
     let results = runner::run(&scenario, options)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));

@@ -7,7 +7,6 @@
 
 use aiconfig_harness::runner::{self, RunError, RunOptions, Target};
 use aiconfig_harness::scenario;
-use tokio_util::sync::CancellationToken;
 
 /// 40 requests/s for 11 s, events flushed every 500 ms, mock-ld down from 3 s to 5 s.
 const SCENARIO: &str = r#"
@@ -51,18 +50,12 @@ down = "2s"
 description = "mock-ld killed and started again"
 "#;
 
-fn options(target: Target) -> RunOptions {
-    RunOptions {
-        target,
-        progress: false,
-        cancel: CancellationToken::new(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_received_before_a_restart_are_still_counted_and_every_event_is_accounted_for() {
     let s = scenario::parse("restart.toml".as_ref(), SCENARIO).unwrap_or_else(|e| panic!("{e}"));
-    let results = runner::run(&s, options(Target::Embedded)).await.unwrap();
+    let results = runner::run(&s, RunOptions::quiet(Target::Embedded))
+        .await
+        .unwrap();
     let restart = &results.restarts[0];
     println!("{restart:?}");
     assert!(restart.error.is_none(), "{restart:?}");
@@ -101,7 +94,7 @@ async fn a_restart_against_another_target_is_an_input_error() {
         api_token: "api-token".into(),
         admin_token: None,
     };
-    match runner::run(&s, options(target)).await {
+    match runner::run(&s, RunOptions::quiet(target)).await {
         Err(RunError::Input(message)) => assert!(message.contains("restarts[0]"), "{message}"),
         other => panic!("{:?}", other.map(|r| r.verdict)),
     }
@@ -114,7 +107,7 @@ async fn ctrl_c_while_mock_ld_is_down_starts_it_again_at_once() {
     let long = SCENARIO.replace("at = \"3s\"\ndown = \"2s\"", "at = \"1s\"\ndown = \"1h\"");
     let s = scenario::parse("restart.toml".as_ref(), &long).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.warnings.len(), 1, "outlasting the load: {:?}", s.warnings);
-    let options = options(Target::Embedded);
+    let options = RunOptions::quiet(Target::Embedded);
     let ctrl_c = options.cancel.clone();
     // 8 s after the run is asked for: the restart is due 1 s into the load, and the set-up
     // before the load has taken over 2 s on a busy machine; the load lasts 11 s.

@@ -21,7 +21,6 @@ use aiconfig_harness::results::RunResults;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario::{self, Scenario};
 use mock_ld::MockLd;
-use tokio_util::sync::CancellationToken;
 use toml::{Table, Value};
 
 fn path(file: &str) -> PathBuf {
@@ -133,11 +132,7 @@ async fn run_on(scenario: &Scenario, target: Target) -> RunResults {
     static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _turn = ONE_AT_A_TIME.lock().await;
     let started = std::time::Instant::now();
-    let options = RunOptions {
-        target,
-        progress: false,
-        cancel: CancellationToken::new(),
-    };
+    let options = RunOptions::quiet(target);
     let results = runner::run(scenario, options)
         .await
         .unwrap_or_else(|e| panic!("{}: {e:#}", scenario.name));

@@ -18,7 +18,6 @@ use aiconfig_harness::results::RunResults;
 use aiconfig_harness::runner::workers::install;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario::{self, Scenario, SdkKind};
-use tokio_util::sync::CancellationToken;
 
 /// A 60/40 rollout over 300 contexts, 120 of them in the parity sample. `handler` is a `[load] handler` line or nothing, `llm` more
 /// `[llm]` lines.
@@ -88,11 +87,7 @@ fn workers_installed(sdk: SdkKind) -> bool {
 async fn run(text: &str, dir: &Path) -> RunResults {
     let scenario: Scenario =
         scenario::parse(&dir.join("parity.toml"), text).unwrap_or_else(|e| panic!("{e}"));
-    let options = RunOptions {
-        target: Target::Embedded,
-        progress: false,
-        cancel: CancellationToken::new(),
-    };
+    let options = RunOptions::quiet(Target::Embedded);
     let started = Instant::now();
     let results = runner::run(&scenario, options)
         .await

@@ -391,11 +391,7 @@ model-b = {{ input = 3.0, output = 7.0 }}
         };
         let scenario = scenario::parse_with(Path::new("retries.toml"), &text, &overrides)
             .unwrap_or_else(|e| panic!("{e}"));
-        let options = RunOptions {
-            target: external(&mock),
-            progress: false,
-            cancel: CancellationToken::new(),
-        };
+        let options = RunOptions::quiet(external(&mock));
         let r = tokio::time::timeout(Duration::from_secs(120), runner::run(&scenario, options))
             .await
             .expect("the run ends within 2 minutes")
@@ -464,18 +460,6 @@ async fn rate_limited_mock() -> mock_ld::MockLdHandle {
 }
 
 fn external(mock: &mock_ld::MockLdHandle) -> Target {
-    Target::External {
-        sdk_url: mock.base_url(),
-        stream_url: None,
-        events_url: None,
-        api_url: mock.base_url(),
-        sdk_key: mock
-            .store()
-            .environment("default", "test")
-            .unwrap()
-            .sdk_key
-            .clone(),
-        api_token: mock.config().api_token.clone(),
-        admin_token: Some(TOKEN.into()),
-    }
+    Target::in_process(mock, ("default", "test"), Some(TOKEN))
+        .expect("mock-ld's default environment")
 }

@@ -6,7 +6,6 @@ use aiconfig_harness::results::RunResults;
 use aiconfig_harness::runner::{self, RunError, RunOptions, Target};
 use aiconfig_harness::scenario::{self, Scenario};
 use mock_ld::{MockLd, MockLdHandle};
-use tokio_util::sync::CancellationToken;
 
 const SCENARIO: &str = r#"
 name = "twice"
@@ -30,25 +29,9 @@ async fn run_on(
     s: &Scenario,
     admin_token: Option<&str>,
 ) -> Result<RunResults, RunError> {
-    let target = Target::External {
-        sdk_url: mock.base_url(),
-        stream_url: None,
-        events_url: None,
-        api_url: mock.base_url(),
-        sdk_key: mock
-            .store()
-            .environment("default", "test")
-            .unwrap()
-            .sdk_key
-            .clone(),
-        api_token: mock.config().api_token.clone(),
-        admin_token: admin_token.map(str::to_owned),
-    };
-    let options = RunOptions {
-        target,
-        progress: false,
-        cancel: CancellationToken::new(),
-    };
+    let target = Target::in_process(mock, ("default", "test"), admin_token)
+        .expect("mock-ld's default environment");
+    let options = RunOptions::quiet(target);
     runner::run(s, options).await
 }
 

@@ -7,7 +7,6 @@ use aiconfig_harness::results::RunResults;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario::{self, Scenario};
 use mock_ld::{Config, MockLd};
-use tokio_util::sync::CancellationToken;
 
 /// Two models: `fixed` always draws 100 ms; `other` has no profile of its own, so mock-ld's
 /// `default` answers for it (scaled too, the scenario's time scale going on `default`).
@@ -58,11 +57,7 @@ fn parse(text: &str) -> Scenario {
 }
 
 async fn run(scenario: &Scenario) -> RunResults {
-    let options = RunOptions {
-        target: Target::Embedded,
-        progress: false,
-        cancel: CancellationToken::new(),
-    };
+    let options = RunOptions::quiet(Target::Embedded);
     runner::run(scenario, options)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"))

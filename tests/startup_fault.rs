@@ -11,7 +11,6 @@ use aiconfig_harness::results::RunResults;
 use aiconfig_harness::runner::{self, RunError, RunOptions, Target};
 use aiconfig_harness::scenario::{self, Scenario};
 use mock_ld::MockLd;
-use tokio_util::sync::CancellationToken;
 
 /// 30 requests/s for 10 s; LaunchDarkly unreachable for 3 s from the SDK client's start (it
 /// initializes at its third stream attempt at the latest, 3.5–7 s after starting, 1 s of
@@ -80,11 +79,7 @@ fn parse(text: &str) -> Scenario {
 }
 
 async fn run(scenario: &Scenario, target: Target) -> Result<RunResults, RunError> {
-    let options = RunOptions {
-        target,
-        progress: false,
-        cancel: CancellationToken::new(),
-    };
+    let options = RunOptions::quiet(target);
     runner::run(scenario, options).await
 }
 
@@ -178,20 +173,8 @@ async fn without_a_start_up_fault_a_timeout_is_a_run_error() {
         .next()
         .unwrap()
         .replace("duration = \"10s\"", "duration = \"1s\"");
-    let target = Target::External {
-        sdk_url: mock.base_url(),
-        stream_url: None,
-        events_url: None,
-        api_url: mock.base_url(),
-        sdk_key: mock
-            .store()
-            .environment("default", "test")
-            .unwrap()
-            .sdk_key
-            .clone(),
-        api_token: mock.config().api_token.clone(),
-        admin_token: Some(TOKEN.into()),
-    };
+    let target = Target::in_process(&mock, ("default", "test"), Some(TOKEN))
+        .expect("mock-ld's default environment");
     let error = run(&parse(&text), target).await.unwrap_err();
     assert!(
         matches!(

@@ -19,7 +19,6 @@ use aiconfig_harness::results::verdict::RunStatus;
 use aiconfig_harness::results::RunResults;
 use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario::{self, Scenario};
-use tokio_util::sync::CancellationToken;
 
 fn scenario(iterations: u64, checks: &str) -> Scenario {
     let text = format!(
@@ -98,11 +97,7 @@ max = "1s"
 "#;
 
 async fn run(scenario: &Scenario) -> RunResults {
-    let options = RunOptions {
-        target: Target::Embedded,
-        progress: false,
-        cancel: CancellationToken::new(),
-    };
+    let options = RunOptions::quiet(Target::Embedded);
     runner::run(scenario, options)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"))

@@ -96,6 +96,32 @@ pub enum Target {
     },
 }
 
+impl Target {
+    /// A mock-ld this process started (`mock_ld::MockLd::start`), as a running one: SDKs,
+    /// REST API and events at its base URL, with the SDK key of `project`/`environment`
+    /// (`None` when it has no such environment) and its `--admin-token`, if it has one.
+    pub fn in_process(
+        mock: &mock_ld::MockLdHandle,
+        (project, environment): (&str, &str),
+        admin_token: Option<&str>,
+    ) -> Option<Target> {
+        let sdk_key = mock
+            .store()
+            .environment(project, environment)?
+            .sdk_key
+            .clone();
+        Some(Target::External {
+            sdk_url: mock.base_url(),
+            stream_url: None,
+            events_url: None,
+            api_url: mock.base_url(),
+            sdk_key,
+            api_token: mock.config().api_token.clone(),
+            admin_token: admin_token.map(str::to_owned),
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     pub target: Target,
@@ -103,6 +129,17 @@ pub struct RunOptions {
     pub progress: bool,
     /// Stops the load early (Ctrl-C); results are then marked partial.
     pub cancel: CancellationToken,
+}
+
+impl RunOptions {
+    /// Against `target`, without a progress bar, stopped early only through `cancel`.
+    pub fn quiet(target: Target) -> Self {
+        RunOptions {
+            target,
+            progress: false,
+            cancel: CancellationToken::new(),
+        }
+    }
 }
 
 /// Why a run could not be carried out (as opposed to a check failing).

@@ -96,7 +96,10 @@ async fn run(scenario: &Scenario, mock: &MockLdHandle) -> RunResults {
 }
 
 fn events_check(results: &RunResults) -> Status {
-    let check = results.checks.iter().find(|c| c.kind() == "events_complete");
+    let check = results
+        .checks
+        .iter()
+        .find(|c| c.kind() == "events_complete");
     check.expect("the events check ran").status
 }
 
@@ -143,9 +146,14 @@ async fn a_run_that_loses_events_is_not_made_whole_by_an_earlier_runs() {
     assert!(received(&second) < tracked(&second), "{events:?}");
     assert!(!events.complete);
     assert_eq!(events_check(&second), Status::Fail, "{:?}", second.checks);
-    let accounting = second.event_accounting.expect("with a fault, the accounting");
+    let accounting = second
+        .event_accounting
+        .expect("with a fault, the accounting");
     assert_eq!(accounting.received, received(&second));
-    assert!(accounting.refused + accounting.never_received > 0, "{accounting:?}");
+    assert!(
+        accounting.refused + accounting.never_received > 0,
+        "{accounting:?}"
+    );
     assert_eq!(
         accounting.received + accounting.refused + accounting.never_received,
         accounting.tracked,

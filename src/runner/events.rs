@@ -123,9 +123,13 @@ impl Stats {
                 .filter(|(_, v)| !v.is_empty())
                 .collect(),
             overflow: Overflow {
-                custom_events: (self.overflow.custom_events)
+                custom_events: self
+                    .overflow
+                    .custom_events
                     .saturating_sub(before.overflow.custom_events),
-                flag_evaluations: (self.overflow.flag_evaluations)
+                flag_evaluations: self
+                    .overflow
+                    .flag_evaluations
                     .saturating_sub(before.overflow.flag_evaluations),
             },
             delivery: self
@@ -536,7 +540,75 @@ async fn wait_for_events(
 
 #[cfg(test)]
 mod tests {
-    use super::Shortfall;
+    use std::collections::BTreeMap;
+
+    use super::{delivery_since, KindDelivery, Shortfall, Stats};
+
+    fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        pairs.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()
+    }
+
+    fn delivery(micros: &[u64], undated: u64) -> KindDelivery {
+        let mut h = mock_ld::hdr::empty_histogram();
+        micros.iter().for_each(|m| h.record(*m).unwrap());
+        KindDelivery {
+            count: h.len(),
+            hdr: mock_ld::hdr::encode(&h),
+            undated,
+            ..KindDelivery::default()
+        }
+    }
+
+    /// What a shared mock-ld held before the run is taken off, key by key; keys only the
+    /// earlier runs sent are gone.
+    #[test]
+    fn counts_since_an_earlier_read_are_the_difference() {
+        let before = Stats {
+            payloads: 10,
+            by_custom_key: counts(&[("a", 5), ("old", 3)]),
+            flag_variations: [("old-config".to_owned(), counts(&[("0", 4)]))].into(),
+            delivery: [("custom".to_owned(), delivery(&[1_000, 2_000], 1))].into(),
+            ..Stats::default()
+        };
+        let after = Stats {
+            payloads: 14,
+            by_custom_key: counts(&[("a", 9), ("old", 3), ("new", 2)]),
+            flag_variations: [
+                ("old-config".to_owned(), counts(&[("0", 4)])),
+                ("config".to_owned(), counts(&[("1", 6)])),
+            ]
+            .into(),
+            delivery: [("custom".to_owned(), delivery(&[1_000, 2_000, 500_000], 1))].into(),
+            ..Stats::default()
+        };
+        let since = after.since(&before);
+        assert_eq!(since.payloads, 4);
+        assert_eq!(since.by_custom_key, counts(&[("a", 4), ("new", 2)]));
+        assert_eq!(since.flag_variations.keys().collect::<Vec<_>>(), ["config"]);
+        let custom = &since.delivery["custom"];
+        assert_eq!((custom.count, custom.undated), (1, 0));
+        assert!((custom.max_ms - 500.0).abs() < 1.0, "{custom:?}");
+    }
+
+    /// Fewer payloads than before: mock-ld's counts were reset, and all it holds is new.
+    #[test]
+    fn counts_after_a_reset_are_taken_whole() {
+        let before = Stats {
+            payloads: 10,
+            by_custom_key: counts(&[("a", 5)]),
+            ..Stats::default()
+        };
+        let after = Stats {
+            payloads: 2,
+            by_custom_key: counts(&[("a", 3)]),
+            ..Stats::default()
+        };
+        assert_eq!(after.since(&before).by_custom_key, counts(&[("a", 3)]));
+        // A kind that received nothing since is left out; one not there before is whole.
+        let d = delivery(&[1_000], 0);
+        assert_eq!(delivery_since(Some(&d), d.clone()), None);
+        assert_eq!(delivery_since(None, d.clone()), Some(d));
+    }
 
     #[test]
     fn a_sample_that_gave_up_leaves_its_shortfall_out_of_later_targets() {

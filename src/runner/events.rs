@@ -4,6 +4,14 @@
 //! until mock-ld holds every tracked event, which both is the last flush sample and tells
 //! whether any event was lost. mock-ld's delivery latency per event kind is read last.
 //!
+//! Every count is this run's: mock-ld counts per environment for as long as it runs, and a
+//! mock-ld shared by earlier runs (a CI service container) holds their events too, which
+//! would make up for events this run lost. [`EventStats::from_now`] reads the counts once
+//! before the SDKs start, and every read after it is the difference ([`Stats::since`]),
+//! delivery histograms included; an embedded mock-ld starts empty, so there it changes
+//! nothing. Another run sending to the same environment *during* this one cannot be told
+//! apart and is counted as this run's.
+//!
 //! Events lost during the load never arrive, so no later flush could see mock-ld reach the
 //! count handed over before it. Two rules keep the samples after a loss honest:
 //! - Events mock-ld's fault layer refused and no later try brought in (with faults in the
@@ -37,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{growing, Latency, LatencySummary, Metrics};
 use crate::results::{DeliveryResults, EventResults};
+use mock_ld::hdr::encode;
 
 /// How long to wait for events after a flush before calling them lost.
 const FLUSH_WAIT: Duration = Duration::from_secs(20);
@@ -82,7 +91,112 @@ struct Overflow {
     flag_evaluations: u64,
 }
 
-/// mock-ld's event counts for one environment: `/admin/events/stats?project=…&env=…`.
+impl Stats {
+    /// What arrived since `before` was read: every count less `before`'s, key by key (keys
+    /// left at 0 dropped, as mock-ld shows only keys it received), and each kind's delivery
+    /// histogram less `before`'s. `journal` is what mock-ld replayed when it started, kept
+    /// as is. Fewer payloads than `before` means mock-ld's counts were reset (or it
+    /// restarted without `--state`) since: then everything it holds arrived since, as the
+    /// simulator's lateness is taken (`simulated::since`).
+    fn since(self, before: &Stats) -> Stats {
+        if self.payloads < before.payloads {
+            return self;
+        }
+        let none = BTreeMap::new();
+        Stats {
+            payloads: self.payloads - before.payloads,
+            duplicate_payloads: self
+                .duplicate_payloads
+                .saturating_sub(before.duplicate_payloads),
+            rejected_payloads: self
+                .rejected_payloads
+                .saturating_sub(before.rejected_payloads),
+            by_kind: less(self.by_kind, &before.by_kind),
+            by_custom_key: less(self.by_custom_key, &before.by_custom_key),
+            flag_variations: self
+                .flag_variations
+                .into_iter()
+                .map(|(config, v)| {
+                    let earlier = before.flag_variations.get(&config).unwrap_or(&none);
+                    (config, less(v, earlier))
+                })
+                .filter(|(_, v)| !v.is_empty())
+                .collect(),
+            overflow: Overflow {
+                custom_events: self
+                    .overflow
+                    .custom_events
+                    .saturating_sub(before.overflow.custom_events),
+                flag_evaluations: self
+                    .overflow
+                    .flag_evaluations
+                    .saturating_sub(before.overflow.flag_evaluations),
+            },
+            delivery: self
+                .delivery
+                .into_iter()
+                .filter_map(|(kind, d)| {
+                    let since = delivery_since(before.delivery.get(&kind), d)?;
+                    Some((kind, since))
+                })
+                .collect(),
+            journal: self.journal,
+        }
+    }
+}
+
+/// `after` less `before`, key by key, without the keys left at 0.
+fn less(after: BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .into_iter()
+        .map(|(key, n)| {
+            let earlier = before.get(&key).copied().unwrap_or(0);
+            (key, n.saturating_sub(earlier))
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// One kind's delivery since `before`: the histogram less `before`'s (HDR `subtract`), its
+/// percentiles and the events counted apart likewise; `after` whole when there was nothing
+/// before or mock-ld's counts were reset since. `None` (and a warning) when a histogram does
+/// not decode or subtract, rather than a cumulative one passed off as this run's; `None`
+/// too when the kind received nothing since.
+fn delivery_since(before: Option<&KindDelivery>, after: KindDelivery) -> Option<KindDelivery> {
+    let Some(before) = before.filter(|b| b.count <= after.count) else {
+        return Some(after);
+    };
+    let subtract = || -> Result<_, String> {
+        let mut h = mock_ld::hdr::decode(&after.hdr)?;
+        h.subtract(mock_ld::hdr::decode(&before.hdr)?)
+            .map_err(|e| e.to_string())?;
+        Ok(h)
+    };
+    let h = match subtract() {
+        Ok(h) => growing(h),
+        Err(e) => {
+            tracing::warn!(error = %e, "mock-ld's delivery latency histogram does not subtract: left out");
+            return None;
+        }
+    };
+    let summary = LatencySummary::of(&h);
+    let since = KindDelivery {
+        count: summary.count,
+        p50_ms: summary.p50_ms,
+        p95_ms: summary.p95_ms,
+        p99_ms: summary.p99_ms,
+        max_ms: summary.max_ms,
+        hdr: encode(&h),
+        undated: after.undated.saturating_sub(before.undated),
+        future: after.future.saturating_sub(before.future),
+        too_old: after.too_old.saturating_sub(before.too_old),
+    };
+    let received = since.count + since.undated + since.future + since.too_old;
+    (received > 0).then_some(since)
+}
+
+/// mock-ld's event counts for one environment: `/admin/events/stats?project=…&env=…`, since
+/// [`EventStats::from_now`] (or all of them, without).
 #[derive(Clone)]
 pub struct EventStats {
     /// mock-ld's admin client.
@@ -94,6 +208,8 @@ pub struct EventStats {
     /// Where the events mock-ld's fault layer refused in the environment are read, when a
     /// fault may refuse them ([`EventStats::with_refusals`]).
     refusals: Option<Refusals>,
+    /// The counts before the run ([`EventStats::from_now`]), taken off every read.
+    before: Arc<Stats>,
 }
 
 /// mock-ld's refusals in one environment.
@@ -115,7 +231,22 @@ impl EventStats {
             ),
             scope: (project.to_owned(), environment.to_owned()),
             refusals: None,
+            before: Arc::default(),
         }
+    }
+
+    /// Counts from now on: reads the environment's counts, delivery histograms included,
+    /// and takes them off every later read. Read before the SDKs start, since a shared
+    /// mock-ld's earlier events would otherwise make up for events this run loses. `Err`
+    /// says why the counts could not be read.
+    pub async fn from_now(mut self) -> Result<Self, String> {
+        let read = async {
+            let response = self.http.get(&self.url).send().await?.error_for_status()?;
+            response.json::<Stats>().await
+        };
+        let before = read.await.map_err(|e| format!("GET {}: {e}", self.url))?;
+        self.before = Arc::new(before);
+        Ok(self)
     }
 
     /// Counts the custom events mock-ld's fault layer refused and no later try brought in
@@ -163,9 +294,11 @@ impl EventStats {
         Some(self.counts().await?.journal?.replayed_events)
     }
 
+    /// The counts since [`EventStats::from_now`]: the one place they become this run's.
     async fn read(&self, query: &str) -> Option<Stats> {
         let response = self.http.get(format!("{}{query}", self.url)).send().await;
-        response.ok()?.json::<Stats>().await.ok()
+        let now = response.ok()?.json::<Stats>().await.ok()?;
+        Some(now.since(&self.before))
     }
 }
 
@@ -407,7 +540,75 @@ async fn wait_for_events(
 
 #[cfg(test)]
 mod tests {
-    use super::Shortfall;
+    use std::collections::BTreeMap;
+
+    use super::{delivery_since, KindDelivery, Shortfall, Stats};
+
+    fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        pairs.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()
+    }
+
+    fn delivery(micros: &[u64], undated: u64) -> KindDelivery {
+        let mut h = mock_ld::hdr::empty_histogram();
+        micros.iter().for_each(|m| h.record(*m).unwrap());
+        KindDelivery {
+            count: h.len(),
+            hdr: mock_ld::hdr::encode(&h),
+            undated,
+            ..KindDelivery::default()
+        }
+    }
+
+    /// What a shared mock-ld held before the run is taken off, key by key; keys only the
+    /// earlier runs sent are gone.
+    #[test]
+    fn counts_since_an_earlier_read_are_the_difference() {
+        let before = Stats {
+            payloads: 10,
+            by_custom_key: counts(&[("a", 5), ("old", 3)]),
+            flag_variations: [("old-config".to_owned(), counts(&[("0", 4)]))].into(),
+            delivery: [("custom".to_owned(), delivery(&[1_000, 2_000], 1))].into(),
+            ..Stats::default()
+        };
+        let after = Stats {
+            payloads: 14,
+            by_custom_key: counts(&[("a", 9), ("old", 3), ("new", 2)]),
+            flag_variations: [
+                ("old-config".to_owned(), counts(&[("0", 4)])),
+                ("config".to_owned(), counts(&[("1", 6)])),
+            ]
+            .into(),
+            delivery: [("custom".to_owned(), delivery(&[1_000, 2_000, 500_000], 1))].into(),
+            ..Stats::default()
+        };
+        let since = after.since(&before);
+        assert_eq!(since.payloads, 4);
+        assert_eq!(since.by_custom_key, counts(&[("a", 4), ("new", 2)]));
+        assert_eq!(since.flag_variations.keys().collect::<Vec<_>>(), ["config"]);
+        let custom = &since.delivery["custom"];
+        assert_eq!((custom.count, custom.undated), (1, 0));
+        assert!((custom.max_ms - 500.0).abs() < 1.0, "{custom:?}");
+    }
+
+    /// Fewer payloads than before: mock-ld's counts were reset, and all it holds is new.
+    #[test]
+    fn counts_after_a_reset_are_taken_whole() {
+        let before = Stats {
+            payloads: 10,
+            by_custom_key: counts(&[("a", 5)]),
+            ..Stats::default()
+        };
+        let after = Stats {
+            payloads: 2,
+            by_custom_key: counts(&[("a", 3)]),
+            ..Stats::default()
+        };
+        assert_eq!(after.since(&before).by_custom_key, counts(&[("a", 3)]));
+        // A kind that received nothing since is left out; one not there before is whole.
+        let d = delivery(&[1_000], 0);
+        assert_eq!(delivery_since(Some(&d), d.clone()), None);
+        assert_eq!(delivery_since(None, d.clone()), Some(d));
+    }
 
     #[test]
     fn a_sample_that_gave_up_leaves_its_shortfall_out_of_later_targets() {

@@ -201,7 +201,7 @@ pub async fn run_with_prices(
         options.cancel.clone(),
     );
     tracing::info!(scenario = %scenario.name, model = ?scenario.load.model, sdk = %sdk_info.describe(), "load started");
-    let event_stats = prepared.event_stats(scenario);
+    let event_stats = prepared.event_stats();
     let mut loaded = load(scenario, sdks, &prepared, &running, &options, &event_stats).await?;
     tracing::info!(
         requests = loaded.metrics.requests,
@@ -292,13 +292,16 @@ struct Prepared {
     llm_base: String,
     /// What mock-ld had refused in the environment before any fault went on.
     refused_before: Option<Result<Option<RefusedEvents>, String>>,
+    /// mock-ld's event counts for the scenario's environment from before the SDKs started
+    /// (when its events go to a mock-ld and are on).
+    event_stats: Option<events::EventStats>,
 }
 
 impl Prepared {
-    /// mock-ld's event counts for the scenario's environment (when its events go to a
-    /// mock-ld and are on); with faults or restarts, counting what it refused for good.
-    fn event_stats(&self, scenario: &Scenario) -> Option<events::EventStats> {
-        let stats = self.endpoints.event_stats(scenario)?;
+    /// mock-ld's event counts for the scenario's environment over the run; with faults or
+    /// restarts, counting what it refused for good.
+    fn event_stats(&self) -> Option<events::EventStats> {
+        let stats = self.event_stats.clone()?;
         match (&self.refused_before, &self.endpoints.events_admin) {
             (Some(Ok(before)), Some(admin)) => Some(stats.with_refusals(admin, before.as_ref())),
             _ => Some(stats),
@@ -336,6 +339,15 @@ async fn prepare(scenario: &Scenario, endpoints: Endpoints) -> Result<Prepared, 
         .clone()
         .unwrap_or_else(|| endpoints.llm_url.clone());
     let refused_before = endpoints.refused_events(scenario).await;
+    let event_stats = match endpoints.event_stats(scenario) {
+        // Every count the run reports or checks is the difference from this read.
+        Some(stats) => Some(stats.from_now().await.map_err(|e| {
+            RunError::Scenario(format!(
+                "reading mock-ld's event counts before the load: {e}; without them the events received could not be told from earlier runs'"
+            ))
+        })?),
+        None => None,
+    };
     Ok(Prepared {
         endpoints,
         http,
@@ -344,6 +356,7 @@ async fn prepare(scenario: &Scenario, endpoints: Endpoints) -> Result<Prepared, 
         targetings,
         llm_base,
         refused_before,
+        event_stats,
     })
 }
 

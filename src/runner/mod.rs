@@ -201,7 +201,7 @@ pub async fn run_with_prices(
         options.cancel.clone(),
     );
     tracing::info!(scenario = %scenario.name, model = ?scenario.load.model, sdk = %sdk_info.describe(), "load started");
-    let event_stats = prepared.event_stats();
+    let event_stats = prepared.event_stats.clone();
     let mut loaded = load(scenario, sdks, &prepared, &running, &options, &event_stats).await?;
     tracing::info!(
         requests = loaded.metrics.requests,
@@ -293,20 +293,9 @@ struct Prepared {
     /// What mock-ld had refused in the environment before any fault went on.
     refused_before: Option<Result<Option<RefusedEvents>, String>>,
     /// mock-ld's event counts for the scenario's environment from before the SDKs started
-    /// (when its events go to a mock-ld and are on).
+    /// (when its events go to a mock-ld and are on), counting what it refused for good
+    /// with faults or restarts.
     event_stats: Option<events::EventStats>,
-}
-
-impl Prepared {
-    /// mock-ld's event counts for the scenario's environment over the run; with faults or
-    /// restarts, counting what it refused for good.
-    fn event_stats(&self) -> Option<events::EventStats> {
-        let stats = self.event_stats.clone()?;
-        match (&self.refused_before, &self.endpoints.events_admin) {
-            (Some(Ok(before)), Some(admin)) => Some(stats.with_refusals(admin, before.as_ref())),
-            _ => Some(stats),
-        }
-    }
 }
 
 /// Sets the scenario up through the REST API and reads what the load is judged against.
@@ -347,6 +336,13 @@ async fn prepare(scenario: &Scenario, endpoints: Endpoints) -> Result<Prepared, 
             ))
         })?),
         None => None,
+    };
+    // With faults or restarts, what mock-ld refused for good counts as accounted for.
+    let event_stats = match (event_stats, &refused_before, &endpoints.events_admin) {
+        (Some(stats), Some(Ok(before)), Some(admin)) => {
+            Some(stats.with_refusals(admin, before.as_ref()))
+        }
+        (stats, ..) => stats,
     };
     Ok(Prepared {
         endpoints,

@@ -11,7 +11,6 @@ use aiconfig_harness::runner::{self, RunOptions, Target};
 use aiconfig_harness::scenario::{self, Scenario};
 use mock_ld::events::log::Filter;
 use mock_ld::{MockLd, MockLdHandle};
-use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "shared-target-token";
 
@@ -69,25 +68,9 @@ status = 503
 "#;
 
 async fn run(scenario: &Scenario, mock: &MockLdHandle) -> RunResults {
-    let target = Target::External {
-        sdk_url: mock.base_url(),
-        stream_url: None,
-        events_url: None,
-        api_url: mock.base_url(),
-        sdk_key: mock
-            .store()
-            .environment("default", "test")
-            .unwrap()
-            .sdk_key
-            .clone(),
-        api_token: mock.config().api_token.clone(),
-        admin_token: Some(TOKEN.into()),
-    };
-    let options = RunOptions {
-        target,
-        progress: false,
-        cancel: CancellationToken::new(),
-    };
+    let target = Target::in_process(mock, ("default", "test"), Some(TOKEN))
+        .expect("mock-ld's default environment");
+    let options = RunOptions::quiet(target);
     let run = runner::run(scenario, options);
     tokio::time::timeout(Duration::from_secs(60), run)
         .await

@@ -267,7 +267,15 @@ async fn refused_events_are_counted_and_a_retry_is_told_apart() {
         off["counts"],
         json!({"requests": 3, "payloads": 3, "events": 8})
     );
-    // The SDK sends "a" once more, and it is taken now.
+    // "a" refused at its second try: lost, as far as an SDK goes (none tries a third time).
+    let listed: Value = admin_get(&mock, "/admin/faults").await;
+    let lost = &listed["refusedEvents"][0];
+    assert_eq!(
+        (&lost["lostPayloads"], &lost["lostCustomEvents"]),
+        (&json!(1), &json!(3)),
+        "{listed}"
+    );
+    // Another client sends "a" once more, and it is taken now: not lost after all.
     assert_eq!(post("a", 3).await.unwrap().status(), StatusCode::ACCEPTED);
     let listed: Value = admin_get(&mock, "/admin/faults").await;
     assert_eq!(
@@ -275,7 +283,8 @@ async fn refused_events_are_counted_and_a_retry_is_told_apart() {
         json!([{
             "project": "default", "environment": "test", "refusedAttempts": 3,
             "refusedPayloads": 2, "refusedEvents": 5, "refusedCustomEvents": 5,
-            "retriedPayloads": 1, "retriedEvents": 3, "retriedCustomEvents": 3
+            "retriedPayloads": 1, "retriedEvents": 3, "retriedCustomEvents": 3,
+            "lostPayloads": 0, "lostEvents": 0, "lostCustomEvents": 0
         }])
     );
     let stats: Value = admin_get(&mock, "/admin/events/stats?env=test").await;

@@ -14,14 +14,18 @@
 //!
 //! Events lost during the load never arrive, so no later flush could see mock-ld reach the
 //! count handed over before it. Two rules keep the samples after a loss honest:
-//! - Events mock-ld's fault layer refused and no later try brought in (with faults in the
-//!   scenario: mock-ld counts them at refusal, `/admin/faults`) are accounted for at once:
-//!   a sample waits for what was handed over, received or refused for good. Measured
-//!   (`run` of 40 requests/s for 11 s, flushes every 500 ms): with an `eventsError` over
-//!   1.5 s that refused 147 events for good, 21 samples, p50 16.6 ms, max 27 ms, 1 given up
-//!   (the one under the fault); without the fault, 22 samples, p50 10.7 ms, max 20 ms.
-//!   Before this rule, the samples after the same kind of loss waited for later events to
-//!   make it up, 0.44 to 0.75 s each.
+//! - Events mock-ld's fault layer lost for good (with faults in the scenario: a payload
+//!   whose second try was refused too, `lostCustomEvents` in `/admin/faults`; the SDKs make
+//!   no third) are accounted for: a sample waits for what was handed over, received or
+//!   lost. A payload refused once is not lost yet (its retry comes a second later, or after
+//!   a held request), so the sample that flushed it waits for that retry: its time is the
+//!   SDK's delivery, refusals included, not mock-ld's first answer. Refusals are read only
+//!   while the received events fall short. Measured (`run` of 40 requests/s for 11 s,
+//!   flushes every 500 ms, load average 4): with an `eventsError` over 1.5 s that lost 147
+//!   events, 18 samples, p50 32 ms, max 1.02 s (a flush whose retry was refused a second
+//!   later), 1 given up; without the fault, 22 samples, p50 14 ms, max 55 ms. Without this
+//!   rule, the samples after such a loss wait for later events to make it up (0.44 to
+//!   0.75 s each, measured).
 //! - Losses nothing counts (sent while a `[[restarts]]` stop had mock-ld down, dropped by an
 //!   SDK) are learnt from a sample that gives up ([`Shortfall`]): its wait ran out, or
 //!   nothing new arrived for [`QUIET_WAIT`] after the flush; what it still missed is taken
@@ -29,10 +33,11 @@
 //!   arriving after their sample gave up (a delivery slower than `QUIET_WAIT`, such as an
 //!   `sdkSlow` of 3 s or more), count toward a later target and can end that later sample
 //!   before its own events arrived, a sample too early; `flushesUnconfirmed` says how many
-//!   samples gave up, and so whether this can have happened.
+//!   samples gave up, and so whether this can have happened. A wait that could read no
+//!   count at all (mock-ld down) learns nothing and leaves the targets alone.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -95,16 +100,11 @@ impl Stats {
     /// What arrived since `before` was read: every count less `before`'s, key by key (keys
     /// left at 0 dropped, as mock-ld shows only keys it received), and each kind's delivery
     /// histogram less `before`'s. `journal` is what mock-ld replayed when it started, kept
-    /// as is. Fewer payloads than `before` means mock-ld's counts were reset (or it
-    /// restarted without `--state`) since: then everything it holds arrived since, as the
-    /// simulator's lateness is taken (`simulated::since`).
+    /// as is. A reset between the reads is [`Baseline`]'s to tell.
     fn since(self, before: &Stats) -> Stats {
-        if self.payloads < before.payloads {
-            return self;
-        }
         let none = BTreeMap::new();
         Stats {
-            payloads: self.payloads - before.payloads,
+            payloads: self.payloads.saturating_sub(before.payloads),
             duplicate_payloads: self
                 .duplicate_payloads
                 .saturating_sub(before.duplicate_payloads),
@@ -209,7 +209,7 @@ pub struct EventStats {
     /// fault may refuse them ([`EventStats::with_refusals`]).
     refusals: Option<Refusals>,
     /// The counts before the run ([`EventStats::from_now`]), taken off every read.
-    before: Arc<Stats>,
+    before: Arc<Baseline>,
 }
 
 /// mock-ld's refusals in one environment.
@@ -245,14 +245,14 @@ impl EventStats {
             response.json::<Stats>().await
         };
         let before = read.await.map_err(|e| format!("GET {}: {e}", self.url))?;
-        self.before = Arc::new(before);
+        self.before = Arc::new(Baseline::new(before));
         Ok(self)
     }
 
-    /// Counts the custom events mock-ld's fault layer refused and no later try brought in
-    /// as accounted for while a flush sample waits: the SDKs will not send them again, so
-    /// the sample does not wait for them (with faults in the scenario). `before`: mock-ld's
-    /// totals before the load.
+    /// Counts the custom events mock-ld's fault layer lost for good (their payload's second
+    /// try refused too: the SDKs make no third) as accounted for while a flush sample
+    /// waits, so that it does not wait for events that will never come (with faults in the
+    /// scenario). `before`: mock-ld's totals before the load.
     pub fn with_refusals(
         mut self,
         admin: &super::mock_admin::MockAdmin,
@@ -260,23 +260,24 @@ impl EventStats {
     ) -> Self {
         self.refusals = Some(Refusals {
             admin: admin.clone(),
-            before: before.map_or(0, refused_for_good),
+            before: before.map_or(0, |b| b.lost_custom_events),
         });
         self
     }
 
-    /// Custom events accounted for: received, or refused and not taken on a later try
-    /// (with [`EventStats::with_refusals`]).
-    async fn accounted_custom(&self) -> Option<u64> {
+    /// Custom events accounted for: received, and with [`EventStats::with_refusals`] lost
+    /// for good to the fault layer, read only when fewer than `target` were received (a
+    /// poll that meets its target costs one read).
+    async fn accounted_custom(&self, target: u64) -> Option<u64> {
         let received = self.counts().await?.by_kind.get("custom").copied();
-        let refused = match &self.refusals {
-            Some(r) => super::faults::refused_events(&r.admin, &self.scope.0, &self.scope.1)
-                .await
-                .ok()?
-                .map_or(0, |now| refused_for_good(&now).saturating_sub(r.before)),
-            None => 0,
+        let received = received.unwrap_or(0);
+        let Some(refusals) = self.refusals.as_ref().filter(|_| received < target) else {
+            return Some(received);
         };
-        Some(received.unwrap_or(0) + refused)
+        let (project, environment) = &self.scope;
+        let now = super::faults::refused_events(&refusals.admin, project, environment).await;
+        let lost = now.ok()?.map_or(0, |now| now.lost_custom_events);
+        Some(received + lost.saturating_sub(refusals.before))
     }
 
     /// The counts without the delivery histograms, which only the last read needs.
@@ -298,15 +299,39 @@ impl EventStats {
     async fn read(&self, query: &str) -> Option<Stats> {
         let response = self.http.get(format!("{}{query}", self.url)).send().await;
         let now = response.ok()?.json::<Stats>().await.ok()?;
-        Some(now.since(&self.before))
+        Some(self.before.apply(now))
     }
 }
 
-/// Custom events refused and not taken on a later try.
-fn refused_for_good(refused: &RefusedEvents) -> u64 {
-    refused
-        .refused_custom_events
-        .saturating_sub(refused.retried_custom_events)
+/// The counts before the run, taken off every later read ([`Stats::since`]) until mock-ld
+/// shows fewer payloads than they hold: its counts were reset (or it restarted without
+/// `--state`), and from then on all it holds is this run's, as the simulator's lateness is
+/// taken (`simulated::since`). Sticky: the run's own payloads outgrowing the count before
+/// does not bring the subtraction back.
+#[derive(Debug, Default)]
+struct Baseline {
+    before: Stats,
+    reset: AtomicBool,
+}
+
+impl Baseline {
+    fn new(before: Stats) -> Self {
+        Baseline {
+            before,
+            reset: AtomicBool::new(false),
+        }
+    }
+
+    /// `now` as this run's counts.
+    fn apply(&self, now: Stats) -> Stats {
+        if now.payloads < self.before.payloads {
+            self.reset.store(true, Ordering::Relaxed);
+        }
+        match self.reset.load(Ordering::Relaxed) {
+            true => now,
+            false => now.since(&self.before),
+        }
+    }
 }
 
 /// Flush latencies sampled during the load.
@@ -377,7 +402,10 @@ async fn sample_flushes(
                 Ok(()) => series.latency.record(started.elapsed()),
                 Err(received) => {
                     series.unconfirmed += 1;
-                    shortfall.gave_up(target, received);
+                    // Nothing is learnt of a loss from a wait that read no count.
+                    if let Some(received) = received {
+                        shortfall.gave_up(target, received);
+                    }
                 }
             },
         }
@@ -404,25 +432,30 @@ impl Shortfall {
     }
 }
 
-/// Polls until mock-ld has accounted for `target` custom events (received, or refused for
-/// good). `Err` with the last count when the wait runs out or nothing new arrives for
-/// [`QUIET_WAIT`] after the flush (a flush's payload arrives within a few hundred
-/// milliseconds, an SDK's one retry within seconds).
-async fn wait_for_custom(stats: &EventStats, target: u64, started: Instant) -> Result<(), u64> {
+/// Polls until mock-ld has accounted for `target` custom events (received, or lost for
+/// good). `Err` with the last count (`None` when no read succeeded, as while a restart has
+/// mock-ld down) when the wait runs out or nothing new arrives for [`QUIET_WAIT`] after the
+/// flush (a flush's payload arrives within a few hundred milliseconds, an SDK's one retry
+/// within seconds).
+async fn wait_for_custom(
+    stats: &EventStats,
+    target: u64,
+    started: Instant,
+) -> Result<(), Option<u64>> {
     let (mut received, mut last_change) = (None, Instant::now());
     while started.elapsed() < FLUSH_WAIT && last_change.elapsed() < QUIET_WAIT {
-        if let Some(now) = stats.accounted_custom().await {
+        if let Some(now) = stats.accounted_custom(target).await {
             if received.is_some_and(|before| before != now) {
                 last_change = Instant::now();
             }
             received = Some(now);
         }
-        if received.unwrap_or(0) >= target {
+        if received.is_some_and(|n| n >= target) {
             return Ok(());
         }
         tokio::time::sleep(POLL).await;
     }
-    Err(received.unwrap_or(0))
+    Err(received)
 }
 
 /// Flushes every SDK (`flush`) and times how long until mock-ld has received everything
@@ -542,7 +575,7 @@ async fn wait_for_events(
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::{delivery_since, KindDelivery, Shortfall, Stats};
+    use super::{delivery_since, Baseline, KindDelivery, Shortfall, Stats};
 
     fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
         pairs.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()
@@ -603,7 +636,15 @@ mod tests {
             by_custom_key: counts(&[("a", 3)]),
             ..Stats::default()
         };
-        assert_eq!(after.since(&before).by_custom_key, counts(&[("a", 3)]));
+        let baseline = Baseline::new(before);
+        assert_eq!(baseline.apply(after).by_custom_key, counts(&[("a", 3)]));
+        // Once reset, whole for the rest of the run, past the payloads counted before too.
+        let later = Stats {
+            payloads: 12,
+            by_custom_key: counts(&[("a", 13)]),
+            ..Stats::default()
+        };
+        assert_eq!(baseline.apply(later).by_custom_key, counts(&[("a", 13)]));
         // A kind that received nothing since is left out; one not there before is whole.
         let d = delivery(&[1_000], 0);
         assert_eq!(delivery_since(Some(&d), d.clone()), None);

@@ -7,8 +7,10 @@ use std::time::{Duration, SystemTime};
 /// time from `now` until it, 0 for a date in the past; `None` for anything else.
 pub fn parse(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    // Digits only, as the Python and Node workers read it ("+5" is not a delay); more
+    // seconds than a u64 holds is a wait longer than any `max_retry_after`.
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
@@ -37,7 +39,8 @@ mod tests {
             at(fixdate, date + Duration::from_secs(30)),
             Some(Duration::ZERO)
         );
-        for bad in ["", "-1", "1.5", "soon", "Fri, 32 Dec 1999 23:59:59 GMT"] {
+        assert_eq!(at("99999999999999999999999", date), Some(Duration::MAX));
+        for bad in ["", "-1", "+5", "1.5", "soon", "Fri, 32 Dec 1999 23:59:59 GMT"] {
             assert_eq!(at(bad, date), None, "{bad:?}");
         }
     }

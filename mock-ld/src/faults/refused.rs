@@ -34,6 +34,16 @@ pub struct RefusedEvents {
     pub retried_payloads: u64,
     pub retried_events: u64,
     pub retried_custom_events: u64,
+    /// Of those payloads, the ones refused again on a later try and not taken since, and
+    /// their events: an SDK sends a payload at most twice, so these are lost for good as
+    /// soon as the second try is refused, while `refusedEvents - retriedEvents` also holds
+    /// payloads still waiting for their retry.
+    #[serde(default)]
+    pub lost_payloads: u64,
+    #[serde(default)]
+    pub lost_events: u64,
+    #[serde(default)]
+    pub lost_custom_events: u64,
 }
 
 impl RefusedEvents {
@@ -60,6 +70,11 @@ impl RefusedEvents {
             retried_custom_events: self
                 .retried_custom_events
                 .saturating_sub(before.retried_custom_events),
+            lost_payloads: self.lost_payloads.saturating_sub(before.lost_payloads),
+            lost_events: self.lost_events.saturating_sub(before.lost_events),
+            lost_custom_events: self
+                .lost_custom_events
+                .saturating_sub(before.lost_custom_events),
         }
     }
 }
@@ -104,12 +119,13 @@ pub enum Change {
     Taken { id: u64 },
 }
 
-/// A refused payload's id: its environment, its events once counted, and whether mock-ld
-/// took it on a retry before they were.
+/// A refused payload's id: its environment, its events once counted, whether mock-ld
+/// took it on a retry before they were, and whether a later try was refused too.
 struct RefusedId {
     environment: (String, String),
     events: Option<EventCount>,
     retried: bool,
+    refused_again: bool,
 }
 
 /// The refused-event totals per environment and the refused ids they need.
@@ -160,9 +176,40 @@ impl Ledger {
         if first {
             totals.refused_payloads += 1;
         }
-        if let (true, Some(hash)) = (first, id) {
-            self.remember(hash, environment);
+        match (first, id) {
+            (true, Some(hash)) => self.remember(hash, environment),
+            (false, Some(hash)) => self.refused_again(hash),
+            _ => {}
         }
+    }
+
+    /// A later try of a refused payload refused too: lost, once its events are counted.
+    fn refused_again(&mut self, hash: u64) {
+        let Some(refused) = self.ids.get_mut(&hash) else {
+            return;
+        };
+        if refused.retried || refused.refused_again {
+            return;
+        }
+        refused.refused_again = true;
+        if let Some(events) = refused.events {
+            let environment = refused.environment.clone();
+            self.lose(&environment, events, 1);
+        }
+    }
+
+    /// Adds (`sign` 1) or takes back (-1) a lost payload and its events.
+    fn lose(&mut self, environment: &(String, String), events: EventCount, sign: i8) {
+        let totals = self.totals(environment);
+        let step = |n: &mut u64, by: u64| {
+            *n = match sign {
+                1 => *n + by,
+                _ => n.saturating_sub(by),
+            }
+        };
+        step(&mut totals.lost_payloads, 1);
+        step(&mut totals.lost_events, events.all);
+        step(&mut totals.lost_custom_events, events.custom);
     }
 
     fn counted(&mut self, environment: &(String, String), id: Option<u64>, events: EventCount) {
@@ -175,6 +222,10 @@ impl Ledger {
         };
         if !refused.retried {
             refused.events = Some(events);
+            if refused.refused_again {
+                let environment = refused.environment.clone();
+                self.lose(&environment, events, 1);
+            }
             return;
         }
         // Taken on a retry before its events were counted: they count as retried now.
@@ -193,8 +244,13 @@ impl Ledger {
         }
         refused.retried = true;
         let (environment, events) = (refused.environment.clone(), refused.events);
+        let was_lost = refused.refused_again;
         if events.is_some() {
             self.ids.remove(&hash);
+        }
+        // Taken after all on a third try (not an SDK's way, but any client's): not lost.
+        if let (true, Some(events)) = (was_lost, events) {
+            self.lose(&environment, events, -1);
         }
         let totals = self.totals(&environment);
         totals.retried_payloads += 1;
@@ -221,6 +277,7 @@ impl Ledger {
             environment: environment.clone(),
             events: None,
             retried: false,
+            refused_again: false,
         };
         self.ids.insert(hash, id);
         self.order.push_back(hash);
@@ -247,4 +304,63 @@ impl Ledger {
 
 fn key(project: &str, env: &str) -> (String, String) {
     (project.to_owned(), env.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(id: u64) -> Change {
+        Change::Refused {
+            project: "p".into(),
+            env: "e".into(),
+            id: Some(id),
+        }
+    }
+
+    fn counted(id: u64, custom: u64) -> Change {
+        Change::Counted {
+            project: "p".into(),
+            env: "e".into(),
+            id: Some(id),
+            events: EventCount {
+                all: custom + 1,
+                custom,
+            },
+        }
+    }
+
+    fn lost(ledger: &Ledger) -> (u64, u64, u64) {
+        let t = &ledger.totals_sorted()[0];
+        (t.lost_payloads, t.lost_events, t.lost_custom_events)
+    }
+
+    /// Refused once: waiting for its retry, not lost; refused again: lost, counted once
+    /// whatever the order of its count and the second refusal; taken on a later try after
+    /// all: not lost.
+    #[test]
+    fn a_payload_is_lost_when_its_second_try_is_refused() {
+        let mut ledger = Ledger::default();
+        for change in [refused(1), counted(1, 3)] {
+            ledger.apply(&change);
+        }
+        assert_eq!(lost(&ledger), (0, 0, 0), "its retry may still come");
+        ledger.apply(&refused(1));
+        ledger.apply(&refused(1));
+        assert_eq!(lost(&ledger), (1, 4, 3), "lost once, however often refused");
+        // Its count after the second refusal (the count runs on the blocking pool).
+        for change in [refused(2), refused(2), counted(2, 5)] {
+            ledger.apply(&change);
+        }
+        assert_eq!(lost(&ledger), (2, 10, 8));
+        ledger.apply(&Change::Taken { id: 1 });
+        assert_eq!(lost(&ledger), (1, 6, 5), "taken after all");
+        let t = &ledger.totals_sorted()[0];
+        assert_eq!((t.retried_payloads, t.retried_custom_events), (1, 3));
+        // Refused once and retried: never lost.
+        for change in [refused(3), counted(3, 2), Change::Taken { id: 3 }] {
+            ledger.apply(&change);
+        }
+        assert_eq!(lost(&ledger), (1, 6, 5));
+    }
 }

@@ -40,7 +40,14 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(at("99999999999999999999999", date), Some(Duration::MAX));
-        for bad in ["", "-1", "+5", "1.5", "soon", "Fri, 32 Dec 1999 23:59:59 GMT"] {
+        for bad in [
+            "",
+            "-1",
+            "+5",
+            "1.5",
+            "soon",
+            "Fri, 32 Dec 1999 23:59:59 GMT",
+        ] {
             assert_eq!(at(bad, date), None, "{bad:?}");
         }
     }

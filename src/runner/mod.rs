@@ -293,7 +293,7 @@ struct Prepared {
     /// What mock-ld had refused in the environment before any fault went on.
     refused_before: Option<Result<Option<RefusedEvents>, String>>,
     /// mock-ld's event counts for the scenario's environment from before the SDKs started
-    /// (when its events go to a mock-ld and are on), counting what it refused for good
+    /// (when its events go to a mock-ld and are on), counting what it lost for good
     /// with faults or restarts.
     event_stats: Option<events::EventStats>,
 }
@@ -337,7 +337,8 @@ async fn prepare(scenario: &Scenario, endpoints: Endpoints) -> Result<Prepared, 
         })?),
         None => None,
     };
-    // With faults or restarts, what mock-ld refused for good counts as accounted for.
+    // With faults or restarts, what mock-ld lost for good (a second try refused) counts as
+    // accounted for.
     let event_stats = match (event_stats, &refused_before, &endpoints.events_admin) {
         (Some(stats), Some(Ok(before)), Some(admin)) => {
             Some(stats.with_refusals(admin, before.as_ref()))

@@ -153,8 +153,10 @@ fn affects(w: &FaultWindow, at_ms: f64) -> bool {
 /// until the `next` restart stops mock-ld again, or the load ends.
 fn restart_line((w, next): (&RestartWindow, Option<&RestartWindow>)) -> String {
     let mut line = format!("mock-ld restarted {}", w.window());
-    if let (Some(before), Some(after)) = (w.events_before, w.events_after) {
-        let kept = match after.cmp(&before) {
+    if let (Some(before), Some(after), Some(read_back)) =
+        (w.events_before, w.events_after, w.read_back())
+    {
+        let kept = match read_back {
             std::cmp::Ordering::Equal => "none lost",
             std::cmp::Ordering::Less => "EVENTS LOST",
             std::cmp::Ordering::Greater => "MORE READ BACK THAN TAKEN",

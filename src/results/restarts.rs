@@ -45,10 +45,16 @@ pub struct RestartWindow {
 }
 
 impl RestartWindow {
+    /// The events read back after the start against those taken before the stop: `Equal`
+    /// when exactly those were kept; `None` when either count could not be read.
+    pub fn read_back(&self) -> Option<std::cmp::Ordering> {
+        Some(self.events_after?.cmp(&self.events_before?))
+    }
+
     /// Whether exactly the events taken before the stop were read back after the start;
     /// `None` when either count could not be read.
     pub fn events_kept(&self) -> Option<bool> {
-        Some(self.events_after? == self.events_before?)
+        Some(self.read_back()?.is_eq())
     }
 
     /// `4.0–6.1 s`, or the planned window with what became of it.

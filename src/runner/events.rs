@@ -216,7 +216,7 @@ pub struct EventStats {
 #[derive(Clone, Debug)]
 struct Refusals {
     admin: super::mock_admin::MockAdmin,
-    /// Refused for good before the load (a mock-ld shared by earlier runs keeps counting).
+    /// Lost for good before the load (a mock-ld shared by earlier runs keeps counting).
     before: u64,
 }
 

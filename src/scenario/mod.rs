@@ -287,12 +287,6 @@ impl OnError {
             .saturating_mul(1 << call.saturating_sub(1).min(20))
             .min(bounds::MAX_RETRY_WAIT)
     }
-
-    /// The longest the application may wait before retry `call`: a `Retry-After` up to
-    /// `max_retry_after`, or the full backoff.
-    pub fn longest_wait(&self, call: u32) -> Duration {
-        self.max_retry_after.max(self.full_backoff(call))
-    }
 }
 
 fn default_backoff() -> Duration {

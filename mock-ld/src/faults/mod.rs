@@ -32,7 +32,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 pub use registry::{Active, EnvironmentFaults, EventCount, Faults, Record, Refusal};
-pub use spec::{Fault, FaultKind, FaultSpec, HOLD_LIMIT};
+pub use spec::{Fault, FaultKind, FaultSpec, HOLD_LIMIT, RATE_LIMIT_RETRY_AFTER_SECS};
 
 use crate::error::AppError;
 use crate::AppState;

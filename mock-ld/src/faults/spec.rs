@@ -39,7 +39,8 @@ pub enum FaultKind {
     /// Stream and polling bodies go out at `bytesPerSecond` at most, open streams' too, until
     /// the fault ends (a slow link: the bytes trickle in, not late all at once).
     SdkThrottled,
-    /// The provider answers 429 with `Retry-After: retryAfter` (default 1 s).
+    /// The provider answers 429 with `Retry-After: retryAfter` (default
+    /// [`RATE_LIMIT_RETRY_AFTER_SECS`]).
     LlmRateLimited,
     /// The provider answers `status` (5xx; default 500).
     LlmError,
@@ -58,6 +59,8 @@ pub const HOLD_LIMIT: Duration = Duration::from_secs(120);
 /// The longest `latencyMs` may add, and `retryAfter` may ask for.
 pub const MAX_LATENCY_MS: u64 = 600_000;
 pub const MAX_RETRY_AFTER_SECS: u64 = 3_600;
+/// `llmRateLimited`'s `Retry-After` when none is given, in seconds.
+pub const RATE_LIMIT_RETRY_AFTER_SECS: u64 = 1;
 /// The largest `bytesPerSecond`: past this a loopback link is no slower than without it.
 pub const MAX_BYTES_PER_SECOND: u64 = 1 << 30;
 
@@ -229,7 +232,7 @@ impl FaultSpec {
                 ))
             }
             Some(secs) => Some(secs),
-            None if kind == FaultKind::LlmRateLimited => Some(1),
+            None if kind == FaultKind::LlmRateLimited => Some(RATE_LIMIT_RETRY_AFTER_SECS),
             None => None,
         };
         let latency_ms = match self.latency_ms {

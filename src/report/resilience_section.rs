@@ -89,10 +89,7 @@ pub fn lines(r: &RunResults) -> Vec<String> {
         ));
     }
     if let Some(a) = &r.event_accounting {
-        lines.push(format!(
-            "tracker events: {} tracked = {} received + {} refused by faults, not sent again + {} never received (dropped by the SDK or sent while mock-ld could not take them)",
-            a.tracked, a.received, a.refused, a.never_received
-        ));
+        lines.push(format!("tracker events: {}", a.describe()));
     }
     lines.extend(changes_during_faults(r));
     lines

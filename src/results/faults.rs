@@ -180,6 +180,16 @@ pub struct EventAccounting {
     pub refused: u64,
     /// The rest: `tracked - received - refused`, never below 0.
     pub never_received: u64,
+    /// By how much `received + refused` exceeds `tracked`: 0 when the sum holds. More means
+    /// an event was counted twice (a refused payload taken on its retry but not known as
+    /// one: sent without a payload id, or past mock-ld's bound of refused ids), so the three
+    /// parts do not add up and say so.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub over_counted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl EventAccounting {
@@ -194,6 +204,72 @@ impl EventAccounting {
             received,
             refused,
             never_received: tracked.saturating_sub(received).saturating_sub(refused),
+            over_counted: (received + refused).saturating_sub(tracked),
         }
+    }
+
+    /// One line for every channel: the sum, or why it does not hold.
+    pub fn describe(&self) -> String {
+        let sum = format!(
+            "{} received + {} refused by faults, not sent again + {} never received",
+            self.received, self.refused, self.never_received
+        );
+        if self.over_counted == 0 {
+            format!(
+                "{} tracked = {sum} (dropped by the SDK or sent while mock-ld could not take them)",
+                self.tracked
+            )
+        } else {
+            format!(
+                "{} tracked, but {sum}: {} more than tracked, counted twice (a refused payload's retry not known as one: without a payload id, or past mock-ld's bound of refused ids)",
+                self.tracked, self.over_counted
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accounting(tracked: u64, received: u64, refused: u64, retried: u64) -> EventAccounting {
+        let events = EventResults {
+            tracked: [("$ld:ai:generation:success".to_owned(), tracked)].into(),
+            received: [("$ld:ai:generation:success".to_owned(), received)].into(),
+            ..EventResults::default()
+        };
+        let refusals = RefusedEvents {
+            refused_custom_events: refused,
+            retried_custom_events: retried,
+            ..RefusedEvents::default()
+        };
+        EventAccounting::of(&events, &refusals)
+    }
+
+    #[test]
+    fn the_three_parts_add_up_to_what_was_tracked() {
+        // 30 refused, 10 of them taken on their retry (so among the 80 received).
+        let a = accounting(100, 80, 30, 10);
+        assert_eq!((a.refused, a.never_received, a.over_counted), (20, 0, 0));
+        assert_eq!(
+            a.describe(),
+            "100 tracked = 80 received + 20 refused by faults, not sent again + 0 never received (dropped by the SDK or sent while mock-ld could not take them)"
+        );
+        let a = accounting(100, 70, 20, 0);
+        assert_eq!((a.never_received, a.over_counted), (10, 0));
+    }
+
+    /// A retry taken but not known as one is both received and refused: the line says the
+    /// sum does not hold instead of printing one that is false.
+    #[test]
+    fn events_counted_twice_are_shown_not_hidden() {
+        let a = accounting(100, 90, 20, 0);
+        assert_eq!((a.never_received, a.over_counted), (0, 10));
+        let line = a.describe();
+        assert!(line.starts_with("100 tracked, but 90 received"), "{line}");
+        assert!(
+            line.contains("10 more than tracked, counted twice"),
+            "{line}"
+        );
     }
 }

@@ -104,17 +104,17 @@ async fn a_restart_against_another_target_is_an_input_error() {
 /// ends (interrupted) with its events flushed to it, and the window says when.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_while_mock_ld_is_down_starts_it_again_at_once() {
-    let long = SCENARIO.replace("at = \"3s\"\ndown = \"2s\"", "at = \"1s\"\ndown = \"1h\"");
+    const DESCRIPTION: &str = "down for an hour, until Ctrl-C";
+    let long = SCENARIO
+        .replace("at = \"3s\"\ndown = \"2s\"", "at = \"1s\"\ndown = \"1h\"")
+        .replace("mock-ld killed and started again", DESCRIPTION);
     let s = scenario::parse("restart.toml".as_ref(), &long).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.warnings.len(), 1, "outlasting the load: {:?}", s.warnings);
     let options = RunOptions::quiet(Target::Embedded);
+    // Ctrl-C as soon as the harness logs that it stopped mock-ld, however long the set-up
+    // before the load took.
     let ctrl_c = options.cancel.clone();
-    // 8 s after the run is asked for: the restart is due 1 s into the load, and the set-up
-    // before the load has taken over 2 s on a busy machine; the load lasts 11 s.
-    tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_secs(8)).await;
-        ctrl_c.cancel();
-    });
+    on_stop::install(DESCRIPTION, move || ctrl_c.cancel());
     let results =
         tokio::time::timeout(std::time::Duration::from_secs(90), runner::run(&s, options))
             .await
@@ -130,4 +130,61 @@ async fn ctrl_c_while_mock_ld_is_down_starts_it_again_at_once() {
     // Started again for the final flush: the events sent after it were received.
     let events = results.events.as_ref().expect("events");
     assert!(events.payloads > 0, "{events:?}");
+}
+
+/// A log layer that calls back when the harness logs "mock-ld stopped" for the restart
+/// with a given description (tests of this file run at once: each has its own).
+mod on_stop {
+    use std::fmt::Debug;
+
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    struct OnStop<F> {
+        description: &'static str,
+        then: F,
+    }
+
+    #[derive(Default)]
+    struct Fields {
+        message: String,
+        description: String,
+    }
+
+    impl Visit for Fields {
+        fn record_str(&mut self, field: &Field, value: &str) {
+            if field.name() == "description" {
+                value.clone_into(&mut self.description);
+            }
+        }
+
+        fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+            if field.name() == "message" {
+                self.message = format!("{value:?}");
+            }
+        }
+    }
+
+    impl<S, F> tracing_subscriber::Layer<S> for OnStop<F>
+    where
+        S: tracing::Subscriber,
+        F: Fn() + Send + Sync + 'static,
+    {
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            let mut fields = Fields::default();
+            event.record(&mut fields);
+            if fields.message == "mock-ld stopped" && fields.description == self.description {
+                (self.then)();
+            }
+        }
+    }
+
+    /// The process's log subscriber, for this file's one test that needs it.
+    pub fn install(description: &'static str, then: impl Fn() + Send + Sync + 'static) {
+        tracing_subscriber::registry()
+            .with(OnStop { description, then })
+            .try_init()
+            .expect("no other test of this file sets a log subscriber");
+    }
 }

@@ -96,7 +96,7 @@ async fn run_all(
         }
         // The streams are waited for until the next restart is due, at most.
         let next = restarts.get(i + 1).map(|r| run_start + r.at);
-        one(restart, window, &target, run_start, &stop).await;
+        one(i, restart, window, &target, run_start, &stop).await;
         if window.started_ms.is_none() {
             load.cancel();
             failed = window.error.as_ref().map(|e| format!("restarts[{i}]: {e}"));
@@ -121,6 +121,7 @@ fn planned(restart: &Restart) -> RestartWindow {
 /// Stops mock-ld, waits `down` or until the load ends (`stop`), and starts it again: a
 /// stopped mock-ld must start again, before the events are flushed and counted.
 async fn one(
+    index: usize,
     restart: &Restart,
     window: &mut RestartWindow,
     target: &Target,
@@ -132,6 +133,12 @@ async fn one(
     window.streams_before = open_streams(&target.admin, project, env).await;
     let stopped = target.mock.stop().await;
     window.stopped_ms = Some(since_start());
+    tracing::info!(
+        restart = index,
+        description = restart.description.as_deref().unwrap_or(""),
+        down_ms = restart.down.as_millis() as u64,
+        "mock-ld stopped"
+    );
     // Read once it has stopped, no request being handled any more: exactly what it took.
     window.events_before = stopped.map(|log| taken_events(&log, project, env));
     if window.events_before.is_none() {
@@ -148,6 +155,7 @@ async fn one(
         return;
     }
     window.started_ms = Some(since_start());
+    tracing::info!(restart = index, "mock-ld started again");
     window.events_after = target.stats.replayed_events().await;
 }
 

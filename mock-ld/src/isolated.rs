@@ -65,7 +65,8 @@ impl IsolatedMockLd {
     /// pool, which runs to its end once started (dropping a task cannot cut it) and which
     /// the runtime's shutdown waits for; the 202 is sent after it. So a payload's events are
     /// in the log and the journal alike, or in neither. One taken whose 202 the kill cut
-    /// off is counted: its SDK sends it again under the same payload id, a duplicate.
+    /// off is counted: its SDK's one retry (a second later, under the same payload id) is a
+    /// duplicate if mock-ld is back by then, and fails otherwise.
     ///
     /// `None` when something of it still ran after [`KILL_WAIT`] (a count read then could
     /// still move).

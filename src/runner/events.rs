@@ -32,7 +32,9 @@
 //!   as lost and left out of every later target. Limit: events that were only late,
 //!   arriving after their sample gave up (a delivery slower than `QUIET_WAIT`, such as an
 //!   `sdkSlow` of 3 s or more), count toward a later target and can end that later sample
-//!   before its own events arrived, a sample too early; `flushesUnconfirmed` says how many
+//!   before its own events arrived, a sample too early. So can a payload held by an
+//!   `eventsTimeout` past `QUIET_WAIT` and then refused again: taken as lost by the sample
+//!   that gave up on it, and counted lost by mock-ld too. `flushesUnconfirmed` says how many
 //!   samples gave up, and so whether this can have happened. A wait that could read no
 //!   count at all (mock-ld down) learns nothing and leaves the targets alone.
 

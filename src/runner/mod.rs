@@ -578,6 +578,9 @@ async fn aftermath(
             None
         }
     };
+    // Read as close to the received counts as can be: a refused payload's retry taken
+    // between the two reads would be neither received nor refused.
+    let refused_events = refused_over_run(scenario, prepared).await;
     let parity = match &mut sdks {
         Sdks::Workers(pool) if parity::sample(scenario) > 0 => {
             Some(parity_phase(scenario, prepared, pool, status).await)
@@ -586,7 +589,7 @@ async fn aftermath(
     };
     sdks.close().await;
     Aftermath {
-        refused_events: refused_over_run(scenario, prepared).await,
+        refused_events,
         metrics,
         target_rate,
         events,
@@ -621,10 +624,26 @@ async fn parity_phase(
 /// (a mock-ld shared by earlier runs keeps counting); `None` without faults or restarts, or
 /// when either count could not be read.
 async fn refused_over_run(scenario: &Scenario, prepared: &Prepared) -> Option<RefusedEvents> {
-    let Some(Ok(before)) = &prepared.refused_before else {
-        return None;
+    let unread = |when: &str, error: &str| {
+        tracing::warn!(
+            %error,
+            "mock-ld's refused events could not be read {when}: the run has no refused-event counts or event accounting"
+        );
     };
-    let after = prepared.endpoints.refused_events(scenario).await?.ok()?;
+    let before = match prepared.refused_before.as_ref()? {
+        Ok(before) => before,
+        Err(e) => {
+            unread("before the load", e);
+            return None;
+        }
+    };
+    let after = match prepared.endpoints.refused_events(scenario).await? {
+        Ok(after) => after,
+        Err(e) => {
+            unread("after the load", &e);
+            return None;
+        }
+    };
     let after = after.unwrap_or_else(|| {
         results::faults::empty_refusals(&scenario.project, &scenario.environment)
     });

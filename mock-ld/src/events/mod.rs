@@ -78,10 +78,10 @@ async fn intake(state: AppState, request: Request) -> Response {
         Ok(body) => body,
         Err(refused) => return refused,
     };
-    state.faults.received(payload_id.as_deref());
     let received_at = now_millis();
     let log = state.events.clone();
     let journal = state.event_journal.clone();
+    let faults = state.faults.clone();
     let inflated_limit = state.bounds.max_inflated_bytes;
     // Decompressing and parsing a 10,000-event payload takes milliseconds; keep it off the
     // threads that drive the SDK streams.
@@ -92,7 +92,16 @@ async fn intake(state: AppState, request: Request) -> Response {
             inflated_limit,
             received_at,
         };
-        ingest_durably(&log, journal.as_deref(), source, payload_id, received)
+        let id = payload_id.clone();
+        let outcome = ingest_durably(&log, journal.as_deref(), source, payload_id, received);
+        // A refused payload counts as sent again and taken once its events are in the log
+        // (stored now, or by an earlier try: a duplicate), in the same closure: a kill
+        // cannot come between (it waits for this closure), so the refusal ledger and the
+        // event log agree.
+        if outcome.is_ok() {
+            faults.received(id.as_deref());
+        }
+        outcome
     })
     .await;
     match result {

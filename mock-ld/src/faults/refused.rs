@@ -126,6 +126,9 @@ struct RefusedId {
     events: Option<EventCount>,
     retried: bool,
     refused_again: bool,
+    /// Its place in [`Ledger::order`]: an entry there of the same hash with another
+    /// number is one left behind by an earlier payload of that id.
+    seq: u64,
 }
 
 /// The refused-event totals per environment and the refused ids they need.
@@ -134,7 +137,10 @@ pub struct Ledger {
     totals: HashMap<(String, String), RefusedEvents>,
     /// Refused payload ids' hashes, oldest first out.
     ids: HashMap<u64, RefusedId>,
-    order: VecDeque<u64>,
+    /// `(hash, seq)` in the order remembered. An id forgotten on its retry leaves its entry
+    /// here until it comes out first or the entries left behind are swept.
+    order: VecDeque<(u64, u64)>,
+    next_seq: u64,
 }
 
 impl Ledger {
@@ -194,22 +200,30 @@ impl Ledger {
         refused.refused_again = true;
         if let Some(events) = refused.events {
             let environment = refused.environment.clone();
-            self.lose(&environment, events, 1);
+            self.lose(&environment, events);
         }
     }
 
-    /// Adds (`sign` 1) or takes back (-1) a lost payload and its events.
-    fn lose(&mut self, environment: &(String, String), events: EventCount, sign: i8) {
+    /// Counts a payload and its events lost for good.
+    fn lose(&mut self, environment: &(String, String), events: EventCount) {
+        self.add_to_lost(environment, events, u64::saturating_add);
+    }
+
+    /// Takes back a payload counted lost that was taken on a later try after all.
+    fn found(&mut self, environment: &(String, String), events: EventCount) {
+        self.add_to_lost(environment, events, u64::saturating_sub);
+    }
+
+    fn add_to_lost(
+        &mut self,
+        environment: &(String, String),
+        events: EventCount,
+        by: fn(u64, u64) -> u64,
+    ) {
         let totals = self.totals(environment);
-        let step = |n: &mut u64, by: u64| {
-            *n = match sign {
-                1 => *n + by,
-                _ => n.saturating_sub(by),
-            }
-        };
-        step(&mut totals.lost_payloads, 1);
-        step(&mut totals.lost_events, events.all);
-        step(&mut totals.lost_custom_events, events.custom);
+        totals.lost_payloads = by(totals.lost_payloads, 1);
+        totals.lost_events = by(totals.lost_events, events.all);
+        totals.lost_custom_events = by(totals.lost_custom_events, events.custom);
     }
 
     fn counted(&mut self, environment: &(String, String), id: Option<u64>, events: EventCount) {
@@ -224,7 +238,7 @@ impl Ledger {
             refused.events = Some(events);
             if refused.refused_again {
                 let environment = refused.environment.clone();
-                self.lose(&environment, events, 1);
+                self.lose(&environment, events);
             }
             return;
         }
@@ -250,7 +264,7 @@ impl Ledger {
         }
         // Taken after all on a third try (not an SDK's way, but any client's): not lost.
         if let (true, Some(events)) = (was_lost, events) {
-            self.lose(&environment, events, -1);
+            self.found(&environment, events);
         }
         let totals = self.totals(&environment);
         totals.retried_payloads += 1;
@@ -273,19 +287,36 @@ impl Ledger {
 
     /// Remembers a refused payload id, forgetting the oldest past [`MAX_REFUSED_IDS`].
     fn remember(&mut self, hash: u64, environment: &(String, String)) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
         let id = RefusedId {
             environment: environment.clone(),
             events: None,
             retried: false,
             refused_again: false,
+            seq,
         };
         self.ids.insert(hash, id);
-        self.order.push_back(hash);
-        while self.order.len() > MAX_REFUSED_IDS {
-            if let Some(old) = self.order.pop_front() {
-                self.ids.remove(&old);
+        self.order.push_back((hash, seq));
+        while self.ids.len() > MAX_REFUSED_IDS {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if self.holds(oldest) {
+                self.ids.remove(&oldest.0);
             }
         }
+        // Entries left behind by ids taken on a retry: swept once they are as many as the
+        // ids held can be, so the order stays within twice the bound.
+        if self.order.len() > 2 * MAX_REFUSED_IDS {
+            let order = std::mem::take(&mut self.order);
+            self.order = order.into_iter().filter(|e| self.holds(*e)).collect();
+        }
+    }
+
+    /// Whether `(hash, seq)` is the place of an id still held.
+    fn holds(&self, (hash, seq): (u64, u64)) -> bool {
+        self.ids.get(&hash).is_some_and(|id| id.seq == seq)
     }
 
     /// Totals per environment, in a stable order.
@@ -295,7 +326,8 @@ impl Ledger {
         all
     }
 
-    /// The ids remembered, and the length of their order (equal, within the bound).
+    /// The ids remembered, and the length of their order (at most twice the bound: it
+    /// also holds the places of ids taken since).
     #[cfg(test)]
     pub fn id_counts(&self) -> (usize, usize) {
         (self.ids.len(), self.order.len())
@@ -362,5 +394,36 @@ mod tests {
             ledger.apply(&change);
         }
         assert_eq!(lost(&ledger), (1, 6, 5));
+    }
+
+    /// An id taken on its retry leaves its place behind; the same id refused again later
+    /// is held from its new place, not forgotten when the old one comes out first; and the
+    /// places left behind are swept, so the order stays bounded.
+    #[test]
+    fn places_left_behind_neither_forget_a_held_id_nor_grow_without_bound() {
+        let mut ledger = Ledger::default();
+        for change in [refused(0), counted(0, 1), Change::Taken { id: 0 }] {
+            ledger.apply(&change);
+        }
+        assert!(ledger.first(Some(0)), "forgotten once taken");
+        for id in 1..MAX_REFUSED_IDS as u64 {
+            ledger.apply(&refused(id));
+        }
+        ledger.apply(&refused(0));
+        // The bound is full, and id 0's first place comes out first: it stays held, and
+        // the oldest held id goes.
+        ledger.apply(&refused(u64::MAX));
+        assert!(!ledger.first(Some(0)), "id 0 is still held");
+        assert!(ledger.first(Some(1)), "the oldest held id is forgotten");
+        assert_eq!(ledger.id_counts().0, MAX_REFUSED_IDS);
+        // Many more refused and taken at once: the order keeps within twice the bound.
+        for id in 0..2 * MAX_REFUSED_IDS as u64 {
+            let id = (1 << 40) + id;
+            ledger.apply(&refused(id));
+            ledger.apply(&Change::Taken { id });
+        }
+        let (held, places) = ledger.id_counts();
+        assert!(held <= MAX_REFUSED_IDS, "{held}");
+        assert!(places <= 2 * MAX_REFUSED_IDS, "{places}");
     }
 }

@@ -463,3 +463,101 @@ fn external(mock: &mock_ld::MockLdHandle) -> Target {
     Target::in_process(mock, ("default", "test"), Some(TOKEN))
         .expect("mock-ld's default environment")
 }
+
+/// The `Retry-After` values and seeds the workers' copies of the retry rules must read and
+/// draw as the Rust runner does (`runner::retry_after`, `runner::retry`), so that every SDK
+/// waits and calls alike: delay seconds, the three HTTP-date forms, and what is neither.
+#[test]
+fn the_workers_read_retry_after_and_draw_seeds_as_the_rust_runner_does() {
+    if !installed(SdkKind::Python) || !installed(SdkKind::Node) {
+        return;
+    }
+    use aiconfig_harness::runner::{retry, retry_after};
+    // 90 s before RFC 9110's example date, Fri, 31 Dec 1999 23:59:59 GMT.
+    let now_secs: u64 = 946_684_799 - 90;
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(now_secs);
+    let inputs = [
+        "120",
+        " 7 ",
+        "Fri, 31 Dec 1999 23:59:59 GMT",
+        "Friday, 31-Dec-99 23:59:59 GMT",
+        "Fri Dec 31 23:59:59 1999",
+        "Thu, 30 Dec 1999 23:59:59 GMT",
+        "Fri Dec  3 23:59:59 1999",
+        "Tuesday, 31-Dec-69 23:59:59 GMT",
+        "Thursday, 01-Jan-70 00:00:00 GMT",
+        "31 Dec 1999 23:59:59 GMT",
+        "Fri, 31 Dec 1999 23:59:59 +0000",
+        "Mon, 31 Dec 1999 23:59:59 GMT",
+        "Wed, 30 Feb 2000 00:00:00 GMT",
+        "Thu, 01 Jan 1960 00:00:00 GMT",
+        "Fryday, 31-Dec-99 23:59:59 GMT",
+        "-1",
+        "+5",
+        "1.5",
+        "soon",
+        "Fri, 32 Dec 1999 23:59:59 GMT",
+    ];
+    let expected: Vec<Option<f64>> = inputs
+        .iter()
+        .map(|v| retry_after::parse(v, now).map(|d| d.as_secs_f64()))
+        .collect();
+    let seeds = (
+        retry::mix64(0).to_string(),
+        retry::attempt_seed(42, 1).to_string(),
+    );
+    let inputs_json = serde_json::to_string(&inputs).unwrap();
+    let python = format!(
+        r#"import json, os, sys
+from datetime import datetime, timezone
+sys.path.insert(0, os.environ["WORKER_DIR"])
+import aiconfig_worker as w
+now = datetime.fromtimestamp({now_secs}, timezone.utc)
+print(json.dumps({{
+    "retryAfter": [w.retry_after_of({{"retry-after": v}}, now) for v in json.loads(os.environ["INPUTS"])],
+    "mix64": str(w.mix64(0)),
+    "attemptSeed": str(w.attempt_seed(42, 1)),
+}}))"#
+    );
+    let node = format!(
+        r#"const {{ retryAfterOf, mix64, attemptSeed }} = await import(new URL("lib/retry.mjs", "file://" + process.env.WORKER_DIR + "/"));
+const inputs = JSON.parse(process.env.INPUTS);
+console.log(JSON.stringify({{
+  retryAfter: inputs.map((v) => retryAfterOf(new Headers({{ "retry-after": v }}), {now_secs} * 1000)),
+  mix64: String(mix64(0)),
+  attemptSeed: attemptSeed("42", 1),
+}}));"#
+    );
+    for (sdk, args) in [
+        (SdkKind::Python, vec!["-c".to_owned(), python]),
+        (
+            SdkKind::Node,
+            vec!["--input-type=module".into(), "-e".into(), node],
+        ),
+    ] {
+        let launch = install::launch(sdk).unwrap();
+        let out = std::process::Command::new(&launch.program)
+            .args(&args)
+            .env("WORKER_DIR", install::dir(sdk))
+            .env("INPUTS", &inputs_json)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {stderr}", sdk.name());
+        let got: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{}: {e}: {stderr}", sdk.name()));
+        let read: Vec<Option<f64>> = got["retryAfter"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}: {got}", sdk.name()))
+            .iter()
+            .map(serde_json::Value::as_f64)
+            .collect();
+        for ((input, want), read) in inputs.iter().zip(&expected).zip(&read) {
+            assert_eq!(read, want, "{}: Retry-After {input:?}", sdk.name());
+        }
+        assert_eq!(read.len(), expected.len(), "{}: {got}", sdk.name());
+        let drawn = (got["mix64"].as_str(), got["attemptSeed"].as_str());
+        let want = (Some(seeds.0.as_str()), Some(seeds.1.as_str()));
+        assert_eq!(drawn, want, "{}: seeds", sdk.name());
+    }
+}

@@ -4,7 +4,8 @@
 //!
 //! Modules: [`setup`] (REST API), [`call`] (one request: AI Config, LLM, tracker),
 //! [`llm_call`] (OpenAI-compatible client; [`llm_plan`] reads the simulator's plan; [`retry`] a
-//! step's `on_error`: which failures are retried, the waits and each call's seed), [`load`] (closed and open models),
+//! step's `on_error`: which failures are retried, the waits and each call's seed;
+//! [`retry_after`] reads a provider's `Retry-After`), [`load`] (closed and open models),
 //! [`schedule`] (open-model arrival times), [`actions`] (timed changes and propagation;
 //! [`llm_action`] changes the simulated LLM), [`faults`] (mock-ld's faults on a timeline, start-up
 //! faults before the SDK clients start), `sdk_start` (each client's wait for initialization,
@@ -39,7 +40,7 @@ mod parity;
 pub mod progress;
 mod restarts;
 pub mod retry;
-mod retry_after;
+pub mod retry_after;
 pub mod schedule;
 mod sdk_start;
 mod sdks;

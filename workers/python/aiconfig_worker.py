@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import platform
+import re
 import sys
 import threading
 import time
@@ -461,8 +462,23 @@ def plan_of(headers: Any) -> tuple:
     return int(latency * 1000), scale
 
 
+# The three forms of an HTTP date (RFC 9110 §5.6.7) and nothing else, as the Rust runner
+# takes them: email.utils alone also reads numeric zones and dates without a day's name.
+# Each form starts with its day's name, whose first three letters are checked below.
+_DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_FULL_DAY = "(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_TIME = r"\d{2}:\d{2}:\d{2}"
+HTTP_DATE = re.compile(
+    rf"{_DAY}, \d{{2}} {_MONTH} \d{{4}} {_TIME} GMT"  # IMF-fixdate
+    rf"|{_FULL_DAY}, \d{{2}}-{_MONTH}-\d{{2}} {_TIME} GMT"  # RFC 850
+    rf"|{_DAY} {_MONTH} [ \d]\d {_TIME} \d{{4}}"  # asctime
+)
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
 def retry_after_of(headers: Any, now: Optional[datetime] = None) -> Optional[float]:
-    """`Retry-After` in seconds (RFC 9110 §10.2.3), as src/runner/retry.rs `retry_after`:
+    """`Retry-After` in seconds (RFC 9110 §10.2.3), as src/runner/retry_after.rs `parse`:
     delay seconds, or an HTTP date, the time from `now` until it (0 for one in the past)."""
     text = headers.get("retry-after") if headers is not None else None
     if text is None:
@@ -470,13 +486,25 @@ def retry_after_of(headers: Any, now: Optional[datetime] = None) -> Optional[flo
     text = str(text).strip()
     if text.isascii() and text.isdigit():
         return int(text)
+    if not HTTP_DATE.fullmatch(text):
+        return None
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        # "-0000" or asctime: HTTP dates are in UTC.
+        # asctime: HTTP dates are in UTC.
         when = when.replace(tzinfo=timezone.utc)
+    if "-" in text:
+        # RFC 850's two-digit year, read as the Rust runner reads it: 00-69 are 20xx.
+        yy = int(text.split("-")[2][:2])
+        try:
+            when = when.replace(year=2000 + yy if yy < 70 else 1900 + yy)
+        except ValueError:
+            return None
+    # A date that names another day, or before 1970, is no date to the Rust runner.
+    if when.year < 1970 or WEEKDAYS[when.weekday()] != text[:3]:
+        return None
     now = now or datetime.now(timezone.utc)
     return max(0.0, (when - now).total_seconds())
 
@@ -486,7 +514,7 @@ MASK64 = (1 << 64) - 1
 
 
 def mix64(x: int) -> int:
-    """SplitMix64, as src/runner/retry.rs `mix64`."""
+    """SplitMix64, as src/runner/retry.rs `mix64` (tests/sdk_workers.rs checks the two agree)."""
     z = (x + 0x9E3779B97F4A7C15) & MASK64
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64

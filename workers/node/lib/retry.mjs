@@ -4,7 +4,7 @@
 
 const MASK64 = (1n << 64n) - 1n;
 
-/** SplitMix64, as src/runner/retry.rs `mix64`. */
+/** SplitMix64, as src/runner/retry.rs `mix64` (tests/sdk_workers.rs checks the two agree). */
 export function mix64(x) {
   let z = (BigInt(x) + 0x9e3779b97f4a7c15n) & MASK64;
   z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
@@ -39,16 +39,46 @@ export function waitBefore(policy, seed, call, failed) {
 }
 
 /**
- * An answer's `Retry-After` in seconds (RFC 9110 §10.2.3), as src/runner/retry.rs
- * `retry_after`: delay seconds, or an HTTP date, the time from `now` (ms) until it (0 for
- * one in the past). A date starts with its day's name, which keeps Date.parse's leniency
- * ("1.5" is a date to it) out; asctime's, without a zone, is GMT as every HTTP date.
+ * The three forms of an HTTP date (RFC 9110 §5.6.7) and nothing else, as the Rust runner
+ * takes them: Date.parse alone reads far more ("1.5" is a date to it). Each form starts
+ * with its day's name, whose first three letters are checked against the date.
+ */
+const DAY = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)';
+const FULL_DAY = '(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)';
+const MONTH = '(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+const TIME = '\\d{2}:\\d{2}:\\d{2}';
+const HTTP_DATE = new RegExp(
+  `^(?:${DAY}, (\\d{2}) ${MONTH} \\d{4} ${TIME} GMT` + // IMF-fixdate
+    `|${FULL_DAY}, (\\d{2})-${MONTH}-\\d{2} ${TIME} GMT` + // RFC 850
+    `|${DAY} ${MONTH} ([ \\d]\\d) ${TIME} \\d{4})$`, // asctime
+);
+const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+
+/**
+ * An answer's `Retry-After` in seconds (RFC 9110 §10.2.3), as src/runner/retry_after.rs
+ * `parse`: delay seconds, or an HTTP date, the time from `now` (ms) until it (0 for one in
+ * the past). asctime's, without a zone, is GMT as every HTTP date.
  */
 export function retryAfterOf(headers, now = Date.now()) {
-  const text = headers?.get?.('retry-after');
-  if (text === null || text === undefined) return null;
-  if (/^\s*\d+\s*$/.test(text)) return Number(text.trim());
-  if (!/^\s*[A-Za-z]{3}/.test(text)) return null;
-  const when = Date.parse(/GMT\s*$/.test(text) ? text : `${text.trim()} GMT`);
-  return Number.isNaN(when) ? null : Math.max(0, (when - now) / 1000);
+  const raw = headers?.get?.('retry-after');
+  if (raw === null || raw === undefined) return null;
+  const text = raw.trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  const form = HTTP_DATE.exec(text);
+  if (form === null) return null;
+  const date = new Date(Date.parse(text.endsWith('GMT') ? text : `${text} GMT`));
+  if (form[2] !== undefined) {
+    // RFC 850's two-digit year, read as the Rust runner reads it: 00-69 are 20xx.
+    const yy = Number(text.split('-')[2].slice(0, 2));
+    date.setUTCFullYear(yy < 70 ? 2000 + yy : 1900 + yy);
+  }
+  const when = date.getTime();
+  if (Number.isNaN(when)) return null;
+  // A date that is none (the 30th of February, another day's name, before 1970) is no
+  // date to the Rust runner: Date.parse would roll it over.
+  const day = Number((form[1] ?? form[2] ?? form[3]).trim());
+  if (when < 0 || date.getUTCDate() !== day || WEEKDAYS[date.getUTCDay()] !== text.slice(0, 3)) {
+    return null;
+  }
+  return Math.max(0, (when - now) / 1000);
 }

@@ -160,7 +160,8 @@ pub fn empty_refusals(project: &str, environment: &str) -> RefusedEvents {
 }
 
 /// Refused and retried events payloads in one environment over the run: mock-ld's totals
-/// at the end minus those before the load (a mock-ld shared by earlier runs keeps counting).
+/// at the end minus those before the load (a mock-ld shared by earlier runs keeps counting),
+/// or the totals at the end whole if they were reset meanwhile ([`RefusedEvents::since`]).
 pub fn refused_since(before: Option<&RefusedEvents>, after: &RefusedEvents) -> RefusedEvents {
     after.since(&before.cloned().unwrap_or_default())
 }

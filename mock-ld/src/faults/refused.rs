@@ -48,8 +48,14 @@ pub struct RefusedEvents {
 
 impl RefusedEvents {
     /// What was refused and retried after `before` was read (a mock-ld shared by earlier
-    /// runs keeps counting).
+    /// runs keeps counting). Every refusal adds an attempt, so fewer attempts than
+    /// `before` means the counts were reset meanwhile (`/admin/reset`, or a
+    /// restart without `--state`): then all they hold came after, and they are taken whole
+    /// rather than saturating each count at 0.
     pub fn since(&self, before: &RefusedEvents) -> RefusedEvents {
+        if self.refused_attempts < before.refused_attempts {
+            return self.clone();
+        }
         RefusedEvents {
             project: self.project.clone(),
             environment: self.environment.clone(),
@@ -341,6 +347,26 @@ fn key(project: &str, env: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn counts(attempts: u64, events: u64, retried: u64) -> RefusedEvents {
+        RefusedEvents {
+            refused_attempts: attempts,
+            refused_custom_events: events,
+            retried_custom_events: retried,
+            ..RefusedEvents::default()
+        }
+    }
+
+    #[test]
+    fn since_subtracts_the_counts_before_and_takes_a_reset_whole() {
+        let before = counts(10, 100, 40);
+        let d = counts(14, 130, 50).since(&before);
+        assert_eq!((d.refused_attempts, d.refused_custom_events), (4, 30));
+        assert_eq!(d.retried_custom_events, 10);
+        // Reset after `before` was read, then 3 refusals: all of them are this run's.
+        let d = counts(3, 25, 5).since(&before);
+        assert_eq!(d, counts(3, 25, 5));
+    }
 
     fn refused(id: u64) -> Change {
         Change::Refused {

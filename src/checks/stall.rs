@@ -108,8 +108,11 @@ struct Planned<'a> {
 
 impl Planned<'_> {
     /// The scenario's faults of `kind` that act on calls to `model`.
-    fn faults(&self, kind: FaultKind, model: &str) -> impl Iterator<Item = &TimedFault> {
-        let model = model.to_owned();
+    fn faults<'s>(
+        &'s self,
+        kind: FaultKind,
+        model: &'s str,
+    ) -> impl Iterator<Item = &'s TimedFault> {
         self.scenario
             .faults
             .iter()
